@@ -1,0 +1,48 @@
+# pb — two commands: `make demo` (install + serve the demo) and `make test` (the whole suite).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# First of python3.13 / python3.12 / python3 that is >= 3.12.
+SYSTEM_PYTHON := $(shell for p in python3.13 python3.12 python3; do \
+	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then \
+	echo $$p; break; fi; done)
+
+.PHONY: install demo serve test test-fast lint format e2e messages clean
+
+$(VENV)/.installed: pyproject.toml
+	@if [ -z "$(SYSTEM_PYTHON)" ]; then \
+		echo "pb needs Python 3.12 or newer: none of python3.13, python3.12, python3 is >= 3.12." >&2; \
+		echo "Install Python 3.12+ (or, with pyenv, run from this folder: .python-version names 3.13)." >&2; \
+		exit 1; fi
+	@[ -x $(PY) ] || $(SYSTEM_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py compilemessages --ignore=.venv >/dev/null
+	$(PY) manage.py demo_load
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) manage.py compilemessages --ignore=.venv >/dev/null
+	$(PY) manage.py makemigrations --check --dry-run >/dev/null
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff format . && $(PY) -m ruff check --fix .
+
+messages: install
+	$(PY) manage.py makemessages -l vi -l zh_Hans --ignore=.venv --ignore=tests --ignore=bench
+	$(PY) manage.py compilemessages --ignore=.venv
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache

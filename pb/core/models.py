@@ -1,0 +1,156 @@
+"""Elections (PB editions), their pots and categories, and the hash-chained audit log.
+
+Money is an integer number of whole currency units (PB budgets and Pabulib files use whole units).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Phase(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    PROPOSALS_OPEN = "proposals_open", _("Proposals open")
+    REVIEW = "review", _("Review")
+    VOTING_OPEN = "voting_open", _("Voting open")
+    VOTING_CLOSED = "voting_closed", _("Voting closed")
+    TALLIED = "tallied", _("Tallied")
+    CERTIFIED = "certified", _("Certified")
+    PUBLISHED = "published", _("Published")
+
+
+# The only order phases may take; each change moves exactly one step forward.
+PHASE_ORDER: tuple[str, ...] = tuple(p.value for p in Phase)
+
+
+class BallotType(models.TextChoices):
+    KNAPSACK = "knapsack", _("Knapsack (choose projects within the budget)")
+    APPROVAL = "approval", _("Approval (choose between a minimum and maximum number)")
+    RANKED = "ranked", _("Ranked (order up to k projects)")
+    POINTS = "points", _("Points (distribute points)")
+
+
+class Role(models.TextChoices):
+    """Roles are Django groups of these names; a resident is any signed-in user."""
+
+    OFFICIAL = "official", _("Election official")
+    COUNCIL = "council", _("Council")
+
+
+class Election(models.Model):
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    city = models.CharField(_("city"), max_length=120, blank=True)
+    currency = models.CharField(_("currency"), max_length=8, default="EUR")
+    phase = models.CharField(_("phase"), max_length=20, choices=Phase, default=Phase.DRAFT)
+    # Eligibility: minimum age on a reference date (None: no age limit).
+    min_age = models.PositiveSmallIntegerField(_("minimum age"), null=True, blank=True)
+    age_reference_date = models.DateField(_("age reference date"), null=True, blank=True)
+    # Counting: a rule id of tally.engine's registry and the declared tie-break.
+    rule = models.CharField(_("counting rule"), max_length=60, default="greedy")
+    tie_break = models.CharField(_("tie-break"), max_length=200, default="cost,score,order")
+    tie_break_seed = models.CharField(_("tie-break seed"), max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(phase__in=PHASE_ORDER), name="election_phase_valid")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Pot(models.Model):
+    """A district (or the citywide pot) with its own budget and ballot rules."""
+
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="pots")
+    name = models.CharField(_("name"), max_length=120)
+    slug = models.SlugField(_("slug"), max_length=80)
+    is_citywide = models.BooleanField(_("citywide"), default=False)
+    budget = models.PositiveBigIntegerField(_("budget"))
+    ballot_type = models.CharField(
+        _("ballot type"), max_length=12, choices=BallotType, default=BallotType.KNAPSACK
+    )
+    min_selections = models.PositiveSmallIntegerField(_("minimum projects"), default=0)
+    max_selections = models.PositiveSmallIntegerField(_("maximum projects"), null=True, blank=True)
+    points_total = models.PositiveSmallIntegerField(_("points to distribute"), null=True, blank=True)
+    points_max_per_project = models.PositiveSmallIntegerField(
+        _("maximum points per project"), null=True, blank=True
+    )
+    min_spend_percent = models.PositiveSmallIntegerField(_("minimum % of budget"), default=0)
+
+    class Meta:
+        ordering = ["-is_citywide", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["election", "slug"], name="pot_slug_unique_per_election"),
+            models.CheckConstraint(condition=models.Q(budget__gt=0), name="pot_budget_positive"),
+            models.CheckConstraint(
+                condition=models.Q(min_spend_percent__lte=100), name="pot_min_spend_percent_max_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Category(models.Model):
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="categories")
+    name = models.CharField(_("name"), max_length=120)
+    slug = models.SlugField(_("slug"), max_length=80)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = _("categories")
+        constraints = [
+            models.UniqueConstraint(fields=["election", "slug"], name="category_slug_unique_per_election")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuditHead(models.Model):
+    """Singleton row locked by every audit write: serialises the chain (see pb.core.audit)."""
+
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"audit head #{self.seq}"
+
+
+class AuditEvent(models.Model):
+    """One entry of the append-only, hash-chained audit log. Written only by pb.core.audit."""
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    at = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=80)
+    election = models.ForeignKey(
+        Election, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    object_type = models.CharField(max_length=80, blank=True)
+    object_id = models.CharField(max_length=80, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action}"
+
+
+def user_roles(user: settings.AUTH_USER_MODEL) -> set[str]:  # type: ignore[valid-type]
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    cached = getattr(user, "_pb_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True)) & {r.value for r in Role}
+        user._pb_roles = cached
+    return cached

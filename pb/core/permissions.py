@@ -1,0 +1,86 @@
+"""The one place that says who may do what in which phase. Every service calls `require()` first.
+
+The matrix is tested exhaustively (role x phase) in tests/core/test_permissions.py.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext as _
+
+from pb.core.exceptions import PermissionDenied
+from pb.core.models import Election, Phase, Role, user_roles
+
+RESIDENT = "resident"
+ANY = frozenset(Phase.values)
+
+# action -> (roles allowed, phases in which it is allowed)
+MATRIX: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "election.advance": (frozenset({Role.OFFICIAL}), ANY - {Phase.CERTIFIED, Phase.PUBLISHED}),
+    "election.publish": (frozenset({Role.COUNCIL}), frozenset({Phase.CERTIFIED})),
+    "election.edit": (frozenset({Role.OFFICIAL}), frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN})),
+    "proposal.submit": (frozenset({RESIDENT, Role.OFFICIAL}), frozenset({Phase.PROPOSALS_OPEN})),
+    "proposal.review": (
+        frozenset({Role.OFFICIAL}),
+        frozenset({Phase.PROPOSALS_OPEN, Phase.REVIEW}),
+    ),
+    "proposal.import": (
+        frozenset({Role.OFFICIAL}),
+        frozenset({Phase.PROPOSALS_OPEN, Phase.REVIEW}),
+    ),
+    "proposal.export": (frozenset({Role.OFFICIAL}), ANY),
+    "roll.import": (
+        frozenset({Role.OFFICIAL}),
+        frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN, Phase.REVIEW}),
+    ),
+    "codes.manage": (
+        frozenset({Role.OFFICIAL}),
+        frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN, Phase.REVIEW, Phase.VOTING_OPEN}),
+    ),
+    "ballot.cast": (
+        frozenset({RESIDENT, Role.OFFICIAL, Role.COUNCIL}),
+        frozenset({Phase.VOTING_OPEN}),
+    ),
+    "ballot.booth": (frozenset({Role.OFFICIAL}), frozenset({Phase.VOTING_OPEN})),
+    "paper.enter": (
+        frozenset({Role.OFFICIAL}),
+        frozenset({Phase.VOTING_OPEN, Phase.VOTING_CLOSED}),
+    ),
+    "turnout.view": (frozenset({Role.OFFICIAL, Role.COUNCIL}), ANY - {Phase.DRAFT}),
+    "tally.run": (frozenset({Role.OFFICIAL}), frozenset({Phase.VOTING_CLOSED, Phase.TALLIED})),
+    "tally.signoff": (frozenset({Role.OFFICIAL}), frozenset({Phase.TALLIED})),
+    "tally.certify": (frozenset({Role.COUNCIL}), frozenset({Phase.TALLIED})),
+}
+
+
+def roles_of(user) -> set[str]:
+    roles = set(user_roles(user))
+    if getattr(user, "is_authenticated", False):
+        roles.add(RESIDENT)
+    return roles
+
+
+def allowed(user, action: str, election: Election) -> bool:
+    roles, phases = MATRIX[action]
+    return bool(roles_of(user) & roles) and election.phase in phases
+
+
+def require(user, action: str, election: Election) -> None:
+    """Raise PermissionDenied with a message that says which of role or phase is missing."""
+    roles, phases = MATRIX[action]
+    if not roles_of(user) & roles:
+        if not getattr(user, "is_authenticated", False):
+            raise PermissionDenied(_("Please sign in first."))
+        raise PermissionDenied(_("Your account does not have the role needed for this action."))
+    if election.phase not in phases:
+        raise PermissionDenied(
+            _("This is not possible while the election is in the “%(phase)s” phase.")
+            % {"phase": Phase(election.phase).label}
+        )
+
+
+def is_official(user) -> bool:
+    return Role.OFFICIAL in user_roles(user)
+
+
+def is_council(user) -> bool:
+    return Role.COUNCIL in user_roles(user)

@@ -1,0 +1,68 @@
+"""Resident proposals; a proposal reviewed as feasible is a project on the ballot."""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from pb.core.models import Category, Election, Pot
+
+
+class ProposalStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted")
+    FEASIBLE = "feasible", _("Feasible")
+    NOT_FEASIBLE = "not_feasible", _("Not feasible")
+    MERGED = "merged", _("Merged into another proposal")
+
+
+class Proposal(models.Model):
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="proposals")
+    pot = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="proposals")
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="proposals", null=True, blank=True
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="proposals",
+    )
+    # Public, stable project id (e.g. "P017"): used on ballots and in exported .pb files.
+    code = models.CharField(_("project id"), max_length=20)
+    title = models.CharField(_("title"), max_length=140)
+    description = models.TextField(_("description"), max_length=5000)
+    language = models.CharField(_("language"), max_length=10, default="en")
+    cost = models.PositiveBigIntegerField(
+        _("estimated cost"), validators=[MinValueValidator(1), MaxValueValidator(10**12)]
+    )
+    adjusted_cost = models.PositiveBigIntegerField(_("adjusted cost"), null=True, blank=True)
+    cost_note = models.CharField(_("cost note"), max_length=500, blank=True)
+    location = models.CharField(_("location"), max_length=200, blank=True)
+    latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
+    image = models.ImageField(_("image"), upload_to="proposals/", blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=ProposalStatus, default=ProposalStatus.DRAFT
+    )
+    review_reason = models.TextField(_("public reason"), blank=True)
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_from"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(fields=["election", "code"], name="proposal_code_unique"),
+            models.CheckConstraint(condition=models.Q(cost__gt=0), name="proposal_cost_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.title}"
+
+    @property
+    def final_cost(self) -> int:
+        return self.adjusted_cost if self.adjusted_cost is not None else self.cost

@@ -1,0 +1,114 @@
+"""Voter roll, voting codes, participation and ballots.
+
+Secret ballot: `Participation` says WHO voted (voter, pot, channel, day) and `Ballot` says WHAT was voted
+(random id, contents, receipt hash). They are written in one transaction but share no column, no foreign key
+and no precise time: nothing in the database links a ballot to a voter. Ballot ids are random (uuid4) so
+insertion order cannot be recovered from ids; list ballots in a shuffled or content order, never by insertion.
+
+Personal identifiers of the roll are stored only as keyed hashes (HMAC-SHA256 with settings.PB_HMAC_KEY).
+"""
+
+import uuid
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from pb.core.models import Election, Pot
+
+
+class Channel(models.TextChoices):
+    ONLINE = "online", _("Online")
+    BOOTH = "booth", _("At a booth, helped by an official")
+    PAPER = "paper", _("Paper ballot")
+
+
+class VoterRollEntry(models.Model):
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="roll")
+    # HMAC(voter reference): the roll-match key. Never the reference in clear.
+    ref_hash = models.CharField(max_length=64)
+    # HMAC(voter reference + date of birth): checked on roll match, so a leaked DB does not leak birth dates.
+    ref_dob_hash = models.CharField(max_length=64)
+    # Age eligibility is decided at import against the election's reference date; only the birth year is
+    # kept, to explain a refusal ("you must be 16 on 1 June 2026") without storing the full birth date.
+    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    age_eligible = models.BooleanField(default=True)
+    district = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="roll_entries")
+    contact_hash = models.CharField(max_length=64, blank=True)
+    booth = models.CharField(max_length=80, blank=True)  # assigned polling place for paper voting
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["election", "ref_hash"], name="roll_ref_unique_per_election")
+        ]
+
+    def __str__(self) -> str:
+        return f"roll entry {self.pk}"
+
+
+class RollSnapshot(models.Model):
+    """Frozen when voting opens: count and hash of the roll (sorted entry hashes)."""
+
+    election = models.OneToOneField(Election, on_delete=models.PROTECT, related_name="roll_snapshot")
+    entries = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    taken_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"roll snapshot {self.sha256[:12]}"
+
+
+class CodeStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    USED = "used", _("Used")
+    VOID = "void", _("Void")
+
+
+class VotingCode(models.Model):
+    """A one-time voting code; stored only as a hash (HMAC)."""
+
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="voting_codes")
+    voter = models.ForeignKey(VoterRollEntry, on_delete=models.PROTECT, related_name="codes")
+    code_hash = models.CharField(max_length=64, unique=True)
+    batch = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=8, choices=CodeStatus, default=CodeStatus.ACTIVE)
+
+    def __str__(self) -> str:
+        return f"code {self.pk} ({self.status})"
+
+
+class Participation(models.Model):
+    """WHO voted: one per voter and pot (enforced by the database). No time finer than the day."""
+
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="participations")
+    pot = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="participations")
+    voter = models.ForeignKey(VoterRollEntry, on_delete=models.PROTECT, related_name="participations")
+    channel = models.CharField(max_length=8, choices=Channel)
+    booth = models.CharField(max_length=80, blank=True)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["voter", "pot"], name="one_participation_per_voter_and_pot")
+        ]
+
+    def __str__(self) -> str:
+        return f"participation {self.pk}"
+
+
+class Ballot(models.Model):
+    """WHAT was voted. Deliberately no voter, session, IP, channel-specific person or timestamp column."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="ballots")
+    pot = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="ballots")
+    # Project codes, in ballot order (ranked: best first). Points ballots: {"P001": 3, ...} in `points`.
+    projects = models.JSONField(default=list)
+    points = models.JSONField(default=dict, blank=True)
+    is_paper = models.BooleanField(default=False)
+    # SHA-256 of the receipt code shown once to the voter: proves inclusion, not content.
+    receipt_hash = models.CharField(max_length=64, unique=True)
+    # Set when the ballot is sealed into the public hash chain (tally app): batch number, else null.
+    sealed_batch = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"ballot {self.id}"

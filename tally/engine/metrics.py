@@ -1,0 +1,71 @@
+"""Metrics of an outcome for the results page (Faliszewski et al., "Participatory Budgeting: Data, Tools
+and Analysis", IJCAI 2023; equalshares.net).
+
+Let B be the budget, W the funded projects, N the ballots (n = |N|, empty ballots included) and A_v the
+projects voter v supports: the projects on the ballot (approval, choose-1, ordinal) or given positive
+points (cumulative, scoring).
+
+- `budget_used`          = cost(W) / B.
+- `voters_with_funded`   = |{v : A_v ∩ W ≠ ∅}| / n  - share of voters with at least one funded project.
+- `avg_funded_per_voter` = (1/n) Σ_v |A_v ∩ W|.
+- `avg_budget_share`     = (1/n) Σ_v cost(A_v ∩ W) / B  - average share of the budget spent on projects the
+                           voter supports ("cost satisfaction" normalised by the budget).
+- `projects`             = per project: `supporters` (|{v : p ∈ A_v}|), `score` (what the rule ranked by,
+                           when it reported one), `funded`.
+
+Ratios are floats rounded to 6 decimals, for display: hash the Outcome, never the metrics. Integer counts
+(`voters`, `voters_with_funded_count`, `total_cost`) are exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tally.engine.model import Election
+from tally.engine.result import Outcome
+from tally.engine.scoring import supporters
+
+
+def _ratio(num: int, den: int) -> float:
+    return round(num / den, 6) if den else 0.0
+
+
+def compute(election: Election, outcome: Outcome) -> dict[str, Any]:
+    inst = election.instance
+    budget = outcome.budget or inst.budget
+    funded = set(outcome.selected)
+    cost = {pid: p.cost for pid, p in inst.projects.items()}
+    points_ballots = inst.vote_type in ("cumulative", "scoring")
+    n = len(election.profile.ballots)
+    with_funded = 0
+    funded_sum = 0
+    cost_sum = 0
+    for b in election.profile.ballots:
+        if points_ballots and b.points is not None:
+            mine = [p for p, v in zip(b.projects, b.points, strict=True) if v > 0 and p in funded]
+        else:
+            mine = [p for p in b.projects if p in funded]
+        if mine:
+            with_funded += 1
+            funded_sum += len(mine)
+            cost_sum += sum(cost[p] for p in mine)
+    support = supporters(election)
+    total_cost = sum(cost[p] for p in outcome.selected)
+    return {
+        "budget": budget,
+        "total_cost": total_cost,
+        "budget_used": _ratio(total_cost, budget),
+        "voters": n,
+        "voters_with_funded_count": with_funded,
+        "voters_with_funded": _ratio(with_funded, n),
+        "avg_funded_per_voter": _ratio(funded_sum, n),
+        "avg_budget_share": round(cost_sum / (n * budget), 6) if n and budget else 0.0,
+        "projects": {
+            pid: {
+                "supporters": support[pid],
+                **({"score": outcome.scores[pid]} if pid in outcome.scores else {}),
+                "funded": pid in funded,
+            }
+            for pid in inst.projects
+        },
+    }

@@ -112,3 +112,7 @@ class Ballot(models.Model):
 
     def __str__(self) -> str:
         return f"ballot {self.id}"
+
+
+# Roll helper's models (import jobs, throttling) live in their own module; imported here for Django.
+from ballots.models_roll import ImportJob, ThrottleBucket  # noqa: E402, F401

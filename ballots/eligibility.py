@@ -1,0 +1,102 @@
+"""Who may vote in which pot: minimum age on a date, district residency, and custom rules.
+
+A voter may vote in their own district's pot and in every citywide pot of the election, if they are old
+enough. Custom rules are callables `rule(voter, pot) -> str | None` returning a refusal message (or None to
+allow). Register them in code with `register_rule(rule)` or list dotted paths in the setting
+`PB_ELIGIBILITY_RULES`. Refusal messages speak only about the voter asking and the pot, never about others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+from django.conf import settings
+from django.utils import formats
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from ballots.exceptions import NotEligible
+from ballots.models import VoterRollEntry
+from pb.core.models import Pot
+
+Rule = Callable[[VoterRollEntry, Pot], "str | None"]
+_RULES: list[Rule] = []
+
+
+def register_rule(rule: Rule) -> Rule:
+    """Add a custom rule (usable as a decorator). Rules run after the built-in age and district checks."""
+    if rule not in _RULES:
+        _RULES.append(rule)
+    return rule
+
+
+def unregister_rule(rule: Rule) -> None:
+    if rule in _RULES:
+        _RULES.remove(rule)
+
+
+@cache
+def _rules_from_settings(paths: tuple[str, ...]) -> tuple[Rule, ...]:
+    return tuple(import_string(p) for p in paths)
+
+
+def custom_rules() -> list[Rule]:
+    paths = tuple(getattr(settings, "PB_ELIGIBILITY_RULES", ()))
+    return [*_rules_from_settings(paths), *_RULES]
+
+
+def age_on(birth, on) -> int:
+    """Full years of age on date `on` for a date of birth `birth`."""
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def age_message(election) -> str:
+    if election.age_reference_date:
+        return _("You must be %(age)s on %(date)s to vote in this election.") % {
+            "age": election.min_age,
+            "date": formats.date_format(election.age_reference_date, "j F Y"),
+        }
+    return _("You must be %(age)s to vote in this election.") % {"age": election.min_age}
+
+
+def refusal(voter: VoterRollEntry, pot: Pot) -> str | None:
+    """The reason `voter` may not vote in `pot`, or None if they may."""
+    election = voter.election
+    if pot.election_id != voter.election_id:
+        return _("This pot is not part of the election you are registered for.")
+    if not voter.age_eligible:
+        return age_message(election)
+    if not pot.is_citywide and pot.pk != voter.district_id:
+        return _("This pot is for residents of %(pot)s; you are on the roll for %(district)s.") % {
+            "pot": pot.name,
+            "district": voter.district.name,
+        }
+    for rule in custom_rules():
+        message = rule(voter, pot)
+        if message:
+            return str(message)
+    return None
+
+
+def check_eligible(voter: VoterRollEntry, pot: Pot) -> None:
+    """Raise NotEligible with the specific reason if `voter` may not vote in `pot`."""
+    message = refusal(voter, pot)
+    if message:
+        raise NotEligible(message)
+
+
+def eligible_pots(voter: VoterRollEntry) -> list[Pot]:
+    """The voter's district pot and the citywide pot(s), minus any a rule refuses (citywide first)."""
+    pots = Pot.objects.filter(election_id=voter.election_id).order_by("-is_citywide", "name")
+    return [p for p in pots if (p.is_citywide or p.pk == voter.district_id) and refusal(voter, p) is None]
+
+
+def ineligibility_reason(voter: VoterRollEntry) -> str | None:
+    """Why the voter may vote nowhere (age, a custom rule), or None if they have at least one pot."""
+    if not voter.age_eligible:
+        return age_message(voter.election)
+    if eligible_pots(voter):
+        return None
+    own = voter.district
+    return refusal(voter, own) or _("You may not vote in any pot of this election.")

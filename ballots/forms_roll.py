@@ -1,0 +1,91 @@
+"""Forms of the voter roll, voting codes and identification. Validation messages mirror the services'."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from pb.core.models import Pot
+
+DATE_INPUTS = ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"]
+
+
+class CodeIdentifyForm(forms.Form):
+    code = forms.CharField(
+        label=_("Voting code"),
+        max_length=40,
+        help_text=_("The 12 letters and digits on your letter, e.g. 7K2M-QX9D-B4TN."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+
+
+class RollIdentifyForm(forms.Form):
+    reference = forms.CharField(
+        label=_("Voter reference"),
+        max_length=64,
+        help_text=_("As printed on your registration (e.g. your resident number)."),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    date_of_birth = forms.DateField(
+        label=_("Date of birth"),
+        input_formats=DATE_INPUTS,
+        help_text=_("YYYY-MM-DD"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+
+class BoothIdentifyForm(RollIdentifyForm):
+    booth = forms.CharField(
+        label=_("Booth"), max_length=80, help_text=_("Where you are, e.g. “Town hall, room 2”.")
+    )
+
+
+class RollUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("Voter roll file (CSV or XLSX)"),
+        help_text=_(
+            "Columns: reference, date_of_birth (YYYY-MM-DD), district (pot slug or name), "
+            "contact (optional). One voter per row."
+        ),
+    )
+
+    def clean_file(self):
+        f = self.cleaned_data["file"]
+        name = f.name.lower()
+        if not name.endswith((".csv", ".xlsx", ".txt")):
+            raise forms.ValidationError(_("Please upload a .csv or .xlsx file."))
+        return f
+
+
+class CodesGenerateForm(forms.Form):
+    district = forms.ModelChoiceField(
+        label=_("District"), queryset=Pot.objects.none(), required=False, empty_label=_("All districts")
+    )
+    limit = forms.IntegerField(label=_("At most this many voters"), min_value=1, max_value=5000, initial=500)
+    output = forms.ChoiceField(
+        label=_("Output"),
+        choices=[("pdf", _("PDF: one page per voter, to print")), ("csv", _("CSV: for a mail merge"))],
+        initial="pdf",
+    )
+
+    def __init__(self, *args, election=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if election is not None:
+            self.fields["district"].queryset = election.pots.filter(is_citywide=False).order_by("name")
+
+
+class CodeVoidForm(forms.Form):
+    reference = forms.CharField(label=_("Voter reference"), max_length=64, required=False)
+    code = forms.CharField(label=_("or the code itself"), max_length=40, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("reference") and not data.get("code"):
+            raise forms.ValidationError(_("Give a voter reference or a code to void."))
+        return data
+
+
+class CodeReissueForm(forms.Form):
+    reference = forms.CharField(label=_("Voter reference"), max_length=64)

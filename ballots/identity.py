@@ -1,0 +1,88 @@
+"""Who is voting in this browser session: the contract between identification and casting.
+
+After a successful identification (voting code, roll match, or an official at a booth) the session holds
+`request.session["pb_voter"] = {"election": id, "voter": id, "method": "code" | "roll" | "booth"}` and the
+session key is rotated. Casting reads it with `current_voter()`; after voting everywhere, `forget_voter()`.
+The session never holds anything about the ballot.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from ballots.eligibility import check_eligible, eligible_pots, ineligibility_reason
+from ballots.models import CodeStatus, Participation, VoterRollEntry, VotingCode
+from pb.core.models import Election
+
+SESSION_KEY = "pb_voter"
+METHODS = ("code", "roll", "booth")
+
+__all__ = [
+    "METHODS",
+    "SESSION_KEY",
+    "check_eligible",
+    "code_mark_used",
+    "current_method",
+    "current_voter",
+    "eligible_pots",
+    "forget_voter",
+    "identify_session",
+    "ineligibility_reason",
+    "pots_left",
+]
+
+
+def identify_session(request, *, election: Election, voter: VoterRollEntry, method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"unknown identification method {method!r}")
+    # A new session key on identification: a session id seen before (fixation) is not the voter's.
+    request.session.cycle_key()
+    request.session[SESSION_KEY] = {"election": election.pk, "voter": voter.pk, "method": method}
+
+
+def _identity(request, election: Election) -> dict | None:
+    data = request.session.get(SESSION_KEY)
+    if not isinstance(data, dict) or data.get("election") != election.pk:
+        return None
+    return data
+
+
+def current_voter(request, election: Election) -> VoterRollEntry | None:
+    data = _identity(request, election)
+    if data is None:
+        return None
+    return (
+        VoterRollEntry.objects.select_related("district", "election")
+        .filter(pk=data.get("voter"), election=election)
+        .first()
+    )
+
+
+def current_method(request, election: Election) -> str | None:
+    """'code', 'roll' or 'booth' (booth: cast with channel BOOTH), or None if nobody is identified."""
+    data = _identity(request, election)
+    return data.get("method") if data else None
+
+
+def forget_voter(request) -> None:
+    request.session.pop(SESSION_KEY, None)
+
+
+def pots_left(voter: VoterRollEntry) -> list:
+    """Eligible pots the voter has not voted in yet (any channel)."""
+    voted = set(Participation.objects.filter(voter=voter).values_list("pot_id", flat=True))
+    return [p for p in eligible_pots(voter) if p.pk not in voted]
+
+
+def code_mark_used(voter: VoterRollEntry) -> int:
+    """Mark the voter's active codes USED once they have voted in every pot they may vote in.
+
+    Call inside the cast transaction after writing the Participation. A code stays valid until then, so a
+    voter can come back with the same code for the citywide pot after voting in their district. Returns the
+    number of codes marked.
+    """
+    if pots_left(voter):
+        return 0
+    return VotingCode.objects.filter(Q(voter=voter) & Q(status=CodeStatus.ACTIVE)).update(
+        status=CodeStatus.USED
+    )

@@ -1,0 +1,237 @@
+"""Services of the voter roll and identification: import, snapshot, voting codes, identify.
+
+Each writes inside one transaction, checks permission first (officials) and records an audit event.
+Identification events hold the method and the roll entry id only, never anything about a ballot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ballots import roll, throttle
+from ballots.eligibility import ineligibility_reason
+from ballots.exceptions import AlreadyVoted, CodeInvalid, NotEligible, RollError
+from ballots.identity import pots_left
+from ballots.models import CodeStatus, Participation, RollSnapshot, VoterRollEntry, VotingCode
+from pb.core.audit import audit_record
+from pb.core.exceptions import PhaseError
+from pb.core.models import Election, Phase, Pot
+from pb.core.permissions import require
+
+# --- Identification ---------------------------------------------------------------------------------------
+
+
+def _require_voting_open(election: Election) -> None:
+    if election.phase != Phase.VOTING_OPEN:
+        raise PhaseError(_("Voting is not open in this election."))
+
+
+def _ready_to_vote(voter: VoterRollEntry) -> None:
+    """Refuse identification of someone who cannot vote anywhere, with the reason."""
+    reason = ineligibility_reason(voter)
+    if reason:
+        raise NotEligible(reason)
+    if not pots_left(voter):
+        raise AlreadyVoted(_("You have already voted in every pot you may vote in. Thank you!"))
+
+
+def _audit_identify(
+    *, actor, election: Election, voter: VoterRollEntry, method: str, booth: str = ""
+) -> None:
+    data = {"method": method}
+    if booth:
+        data["booth"] = booth
+    audit_record(actor=actor, action="voter.identify", election=election, obj=voter, data=data)
+
+
+def _throttled(method: str):
+    """Run the identification under the throttle: refused during a cool-down, failures counted."""
+
+    def wrap(func):
+        def inner(*, election: Election, ip: str, **kw):
+            limits = throttle.limits_for(election_id=election.pk, method=method, ip=ip)
+            throttle.throttle_check(limits)
+            try:
+                return func(election=election, **kw)
+            except CodeInvalid:
+                throttle.throttle_fail(limits)
+                raise
+
+        inner.__doc__ = func.__doc__
+        inner.__name__ = func.__name__
+        return inner
+
+    return wrap
+
+
+@_throttled("code")
+@transaction.atomic
+def voter_identify_code(*, election: Election, code: str, actor=None) -> VoterRollEntry:
+    """Identify a voter by a one-time voting code (call with ip=...: throttled per IP and code space)."""
+    _require_voting_open(election)
+    symbols = roll.normalize_code(code)
+    entry = None
+    if symbols is not None:
+        entry = (
+            VotingCode.objects.select_related("voter__district", "voter__election")
+            .filter(election=election, code_hash=roll.code_hash(symbols))
+            .first()
+        )
+    if entry is None or entry.status == CodeStatus.VOID:
+        raise CodeInvalid(_("This voting code is not valid. Check it and try again."))
+    if entry.status == CodeStatus.USED:
+        raise AlreadyVoted(_("This code has been used: its voter has voted in every pot they may vote in."))
+    _ready_to_vote(entry.voter)
+    _audit_identify(actor=actor, election=election, voter=entry.voter, method="code")
+    return entry.voter
+
+
+def _roll_match(election: Election, reference: str, date_of_birth: dt.date) -> VoterRollEntry:
+    voter = (
+        VoterRollEntry.objects.select_related("district", "election")
+        .filter(election=election, ref_hash=roll.ref_hash(reference))
+        .first()
+    )
+    expected = roll.ref_dob_hash(reference, date_of_birth.isoformat())
+    if voter is None or not hmac.compare_digest(voter.ref_dob_hash, expected):
+        raise CodeInvalid(_("No entry on the voter roll matches this reference and date of birth."))
+    return voter
+
+
+@_throttled("roll")
+@transaction.atomic
+def voter_identify_roll(
+    *, election: Election, reference: str, date_of_birth: dt.date, actor=None
+) -> VoterRollEntry:
+    """Identify a voter by roll match: voter reference plus date of birth (throttled like codes)."""
+    _require_voting_open(election)
+    voter = _roll_match(election, reference, date_of_birth)
+    _ready_to_vote(voter)
+    _audit_identify(actor=actor, election=election, voter=voter, method="roll")
+    return voter
+
+
+@transaction.atomic
+def booth_identify(
+    *, actor, election: Election, reference: str, date_of_birth: dt.date, booth: str
+) -> VoterRollEntry:
+    """An official at a booth identifies a resident (who then votes on the official's device)."""
+    require(actor, "ballot.booth", election)
+    voter = _roll_match(election, reference, date_of_birth)
+    _ready_to_vote(voter)
+    _audit_identify(actor=actor, election=election, voter=voter, method="booth", booth=booth)
+    return voter
+
+
+# --- Voting codes -----------------------------------------------------------------------------------------
+
+
+def _new_code_row(election: Election, voter: VoterRollEntry, batch: str) -> tuple[VotingCode, str]:
+    while True:  # 60 bits: a collision is practically impossible, but the unique hash must hold
+        plain = roll.new_code()
+        digest = roll.code_hash(roll.normalize_code(plain))
+        if not VotingCode.objects.filter(code_hash=digest).exists():
+            return VotingCode(election=election, voter=voter, code_hash=digest, batch=batch), plain
+
+
+@transaction.atomic
+def codes_generate(
+    *, actor, election: Election, district: Pot | None = None, limit: int = 500, batch: str = ""
+) -> list[tuple[VoterRollEntry, str]]:
+    """Make a code for each roll entry (of `district`, if given) that has no active or used code yet.
+
+    Returns (voter, plaintext code) pairs, in roll order: the only time the plaintext exists. Print or hand
+    them out now; only HMACs are stored.
+    """
+    require(actor, "codes.manage", election)
+    voters = (
+        VoterRollEntry.objects.select_related("district")
+        .filter(election=election)
+        .exclude(codes__status__in=[CodeStatus.ACTIVE, CodeStatus.USED])
+        .order_by("district__name", "pk")
+    )
+    if district is not None:
+        voters = voters.filter(district=district)
+    voters = list(voters[: max(0, limit)])
+    if not voters:
+        raise RollError(_("Every voter in this selection already has a voting code."))
+    batch = batch or timezone.now().strftime("%Y%m%d-%H%M%S")
+    pairs = [_new_code_row(election, v, batch) for v in voters]
+    VotingCode.objects.bulk_create([row for row, _plain in pairs], batch_size=2000)
+    audit_record(
+        actor=actor,
+        action="codes.generate",
+        election=election,
+        data={"batch": batch, "count": len(pairs), "district": district.slug if district else ""},
+    )
+    return [(v, plain) for v, (_row, plain) in zip(voters, pairs, strict=True)]
+
+
+def _voter_by_reference(election: Election, reference: str) -> VoterRollEntry:
+    voter = (
+        VoterRollEntry.objects.select_related("district")
+        .filter(election=election, ref_hash=roll.ref_hash(reference))
+        .first()
+    )
+    if voter is None:
+        raise RollError(_("No voter with this reference is on the roll."))
+    return voter
+
+
+@transaction.atomic
+def code_void(*, actor, election: Election, reference: str = "", code: str = "") -> int:
+    """Void the active code(s) of a voter (by reference) or one code (by its text). Returns how many."""
+    require(actor, "codes.manage", election)
+    codes = VotingCode.objects.select_for_update().filter(election=election, status=CodeStatus.ACTIVE)
+    if code:
+        symbols = roll.normalize_code(code)
+        codes = codes.filter(code_hash=roll.code_hash(symbols) if symbols else "-")
+    elif reference:
+        codes = codes.filter(voter=_voter_by_reference(election, reference))
+    else:
+        raise RollError(_("Give a voter reference or a code to void."))
+    ids = list(codes.values_list("pk", flat=True))
+    if not ids:
+        raise RollError(_("No active voting code matches."))
+    VotingCode.objects.filter(pk__in=ids).update(status=CodeStatus.VOID)
+    audit_record(actor=actor, action="codes.void", election=election, data={"codes": ids})
+    return len(ids)
+
+
+@transaction.atomic
+def code_reissue(*, actor, election: Election, reference: str) -> tuple[VoterRollEntry, str]:
+    """Void the voter's active code and make a new one; returns the voter and the new plaintext code."""
+    require(actor, "codes.manage", election)
+    voter = _voter_by_reference(election, reference)
+    if not pots_left(voter):
+        raise AlreadyVoted(_("This voter has already voted in every pot they may vote in."))
+    old = list(
+        VotingCode.objects.select_for_update()
+        .filter(voter=voter, status=CodeStatus.ACTIVE)
+        .values_list("pk", flat=True)
+    )
+    VotingCode.objects.filter(pk__in=old).update(status=CodeStatus.VOID)
+    row, plain = _new_code_row(election, voter, "reissue")
+    row.save()
+    audit_record(actor=actor, action="codes.reissue", election=election, obj=row, data={"voided": old})
+    return voter, plain
+
+
+def participation_count(voter: VoterRollEntry) -> int:
+    return Participation.objects.filter(voter=voter).count()
+
+
+__all__ = [
+    "RollSnapshot",
+    "booth_identify",
+    "code_reissue",
+    "code_void",
+    "codes_generate",
+    "voter_identify_code",
+    "voter_identify_roll",
+]

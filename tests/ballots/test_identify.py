@@ -1,0 +1,149 @@
+"""Identification over HTTP: voting codes, roll match, booth; the session contract of ballots.identity."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from ballots import identity
+from ballots.models import CodeStatus, Participation, VotingCode
+from pb.core.models import AuditEvent, Phase
+from tests.ballots.roll_support import make_code, make_voter
+from tests.factories import ElectionFactory, PotFactory, UserFactory, official
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setup():
+    election = ElectionFactory(phase=Phase.VOTING_OPEN)
+    city = PotFactory(election=election, name="Citywide", slug="city", is_citywide=True)
+    mokotow = PotFactory(election=election, name="Mokotów", slug="mokotow")
+    wola = PotFactory(election=election, name="Wola", slug="wola")
+    voter = make_voter(election, mokotow, ref="AB-123", dob=dt.date(1990, 5, 17))
+    code = make_code(voter)
+    return election, city, mokotow, wola, voter, code
+
+
+def _url(election):
+    return reverse("ballots:identify", args=[election.slug])
+
+
+def test_code_identifies_and_session_holds_voter(client, setup):
+    election, *_r, voter, code = setup
+    old_key = client.session.session_key
+    r = client.post(_url(election), {"method": "code", "code-code": code.lower().replace("-", " ")})
+    assert r.status_code == 302
+    data = client.session[identity.SESSION_KEY]
+    assert data == {"election": election.pk, "voter": voter.pk, "method": "code"}
+    assert client.session.session_key != old_key
+    event = AuditEvent.objects.get(action="voter.identify")
+    assert event.data == {"method": "code"} and event.object_id == str(voter.pk)
+
+
+def test_wrong_code_refused_with_message(client, setup):
+    election, *_rest = setup
+    r = client.post(_url(election), {"method": "code", "code-code": "ZZZZ-ZZZZ-ZZZZ"})
+    assert r.status_code == 400
+    assert "This voting code is not valid" in r.content.decode()
+    assert identity.SESSION_KEY not in client.session
+
+
+def test_void_code_refused(client, setup):
+    election, *_r, voter, code = setup
+    VotingCode.objects.filter(voter=voter).update(status=CodeStatus.VOID)
+    r = client.post(_url(election), {"method": "code", "code-code": code})
+    assert r.status_code == 400
+
+
+def test_roll_match(client, setup):
+    election, *_r = setup
+    r = client.post(
+        _url(election), {"method": "roll", "roll-reference": " ab-123", "roll-date_of_birth": "1990-05-17"}
+    )
+    assert r.status_code == 302
+    assert client.session[identity.SESSION_KEY]["method"] == "roll"
+    bad = client.post(
+        _url(election), {"method": "roll", "roll-reference": "AB-123", "roll-date_of_birth": "1990-05-18"}
+    )
+    assert bad.status_code == 400
+    assert "No entry on the voter roll matches" in bad.content.decode()
+
+
+def test_identify_refused_when_voting_not_open(client, setup):
+    election, *_r, code = setup
+    election.phase = Phase.REVIEW
+    election.save()
+    r = client.post(_url(election), {"method": "code", "code-code": code})
+    assert r.status_code == 409
+    assert identity.SESSION_KEY not in client.session
+
+
+def test_underage_voter_told_why(client, setup):
+    election, _city, mokotow, *_r = setup
+    kid = make_voter(election, mokotow, ref="KID-1", dob=dt.date(2011, 6, 2))  # 15 on 1 June 2026
+    code = make_code(kid)
+    r = client.post(_url(election), {"method": "code", "code-code": code})
+    assert r.status_code == 403
+    assert "You must be 16 on 1 June 2026" in r.content.decode()
+
+
+def test_voted_everywhere_code_used(client, setup):
+    election, city, mokotow, _wola, voter, code = setup
+    for pot in (mokotow, city):
+        Participation.objects.create(
+            election=election, pot=pot, voter=voter, channel="online", day=timezone.localdate()
+        )
+    assert identity.code_mark_used(voter) == 1
+    r = client.post(_url(election), {"method": "code", "code-code": code})
+    assert r.status_code == 409
+    assert "has been used" in r.content.decode()
+
+
+def test_code_stays_valid_until_voted_everywhere(setup):
+    election, _city, mokotow, _wola, voter, _code = setup
+    Participation.objects.create(
+        election=election, pot=mokotow, voter=voter, channel="online", day=timezone.localdate()
+    )
+    assert identity.code_mark_used(voter) == 0
+    assert [p.slug for p in identity.pots_left(voter)] == ["city"]
+
+
+def test_forget_and_other_election(client, setup):
+    election, *_r, code = setup
+    client.post(_url(election), {"method": "code", "code-code": code})
+    other = ElectionFactory(phase=Phase.VOTING_OPEN)
+    request = type("R", (), {"session": client.session})()
+    assert identity.current_voter(request, other) is None
+    assert identity.current_voter(request, election) is not None
+    client.post(reverse("ballots:identify_forget", args=[election.slug]))
+    assert identity.SESSION_KEY not in client.session
+
+
+def test_booth_identification_by_official(client, setup):
+    election, *_r = setup
+    off = official()
+    client.force_login(off)
+    url = reverse("ballots:booth", args=[election.slug])
+    assert client.get(url).status_code == 200
+    r = client.post(
+        url,
+        {"booth-reference": "AB-123", "booth-date_of_birth": "1990-05-17", "booth-booth": "Town hall"},
+    )
+    assert r.status_code == 302
+    assert client.session[identity.SESSION_KEY]["method"] == "booth"
+    assert client.session["pb_booth_name"] == "Town hall"
+    event = AuditEvent.objects.get(action="voter.identify")
+    assert event.actor_id == off.pk and event.data == {"method": "booth", "booth": "Town hall"}
+
+
+def test_booth_refused_for_resident(client, setup):
+    election, *_r = setup
+    client.force_login(UserFactory())
+    r = client.post(
+        reverse("ballots:booth", args=[election.slug]),
+        {"booth-reference": "AB-123", "booth-date_of_birth": "1990-05-17", "booth-booth": "x"},
+    )
+    assert r.status_code == 403
+    assert identity.SESSION_KEY not in client.session

@@ -137,14 +137,18 @@ def parse(text: str) -> Election:
     if lines[first].strip().upper() != "META":
         raise PabulibError(f"expected the META section, found {lines[first][:40]!r}", first + 1)
     in_quote = False
+    opened = 0
     for k, line in enumerate(lines):
         if '"' in line and line.count('"') % 2:
             in_quote = not in_quote
+            opened = k
         name = line.strip()
         if not in_quote and name.upper() in SECTIONS and ";" not in line:
             if name.upper() in where:
                 raise PabulibError(f"section {name.upper()} appears twice", k + 1)
             where[name.upper()] = k
+    if in_quote:
+        raise PabulibError("unclosed quote", opened + 1)
     for name in SECTIONS:
         if name not in where:
             raise PabulibError(f"missing section {name}")

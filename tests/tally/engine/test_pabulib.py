@@ -1,0 +1,364 @@
+"""The .pb reader and writer: every vote type, quoting, BOM/CRLF, extra columns, and one clear error with its
+line number for every kind of malformed file."""
+
+from __future__ import annotations
+
+import pytest
+
+from tally.engine import pabulib
+from tally.engine.pabulib import PabulibError
+from tests.tally.engine.support import fixture_files, shared_params
+
+APPROVAL = """META
+key;value
+description;"Test; with a semicolon"
+budget;100
+vote_type;approval
+max_length;2
+PROJECTS
+project_id;cost;name;category
+1;50;A;green
+2;60;"B; ""quoted"" name";culture
+3;10;C;
+VOTES
+voter_id;vote;age
+v1;1,2;30
+v2;2;
+v3;;41
+"""
+
+CUMULATIVE = """META
+key;value
+budget;100
+vote_type;cumulative
+max_sum_points;5
+max_points;4
+PROJECTS
+project_id;cost
+1;50
+2;60
+VOTES
+voter_id;vote;points
+v1;1,2;3,2
+v2;2;4
+"""
+
+ORDINAL = """META
+key;value
+budget;100
+vote_type;ordinal
+min_length;1
+max_length;3
+scoring_fn;Borda
+PROJECTS
+project_id;cost;name;selected
+a;50;A;1
+b;60;B;0
+c;30;C;1
+VOTES
+voter_id;vote
+x;b,a,c
+y;a
+"""
+
+
+def same(e1: pabulib.Election, e2: pabulib.Election) -> bool:
+    """Instance and profile equal, including the extra columns (which dataclass equality ignores)."""
+    i1, i2 = e1.instance, e2.instance
+    return (
+        i1.meta == i2.meta
+        and i1.project_columns == i2.project_columns
+        and [(p, p.extra) for p in i1.projects.values()] == [(p, p.extra) for p in i2.projects.values()]
+        and e1.profile.vote_type == e2.profile.vote_type
+        and e1.profile.voter_columns == e2.profile.voter_columns
+        and [(b, b.extra) for b in e1.profile.ballots] == [(b, b.extra) for b in e2.profile.ballots]
+    )
+
+
+def test_approval_file_with_quotes_and_extra_columns():
+    e = pabulib.parse(APPROVAL)
+    assert e.instance.budget == 100
+    assert e.instance.meta["description"] == "Test; with a semicolon"
+    assert list(e.instance.projects) == ["1", "2", "3"]
+    p2 = e.instance.projects["2"]
+    assert (p2.cost, p2.name, p2.extra) == (60, 'B; "quoted" name', {"category": "culture"})
+    assert [b.projects for b in e.profile.ballots] == [("1", "2"), ("2",), ()]
+    assert [b.extra for b in e.profile.ballots] == [{"age": "30"}, {"age": ""}, {"age": "41"}]
+    assert e.profile.ballots[0].points is None
+    assert same(pabulib.parse(pabulib.write(e)), e)
+
+
+def test_bom_and_crlf_give_the_same_election():
+    plain = pabulib.parse(APPROVAL)
+    variant = "\ufeff" + APPROVAL.replace("\n", "\r\n")
+    assert same(pabulib.parse(variant), plain)
+    assert same(pabulib.read(variant.encode("utf-8")), plain)
+
+
+def test_read_from_path(tmp_path):
+    path = tmp_path / "x.pb"
+    path.write_bytes(("\ufeff" + APPROVAL).encode())
+    assert same(pabulib.read(path), pabulib.parse(APPROVAL))
+    assert same(pabulib.read(str(path)), pabulib.parse(APPROVAL))
+
+
+def test_quoted_field_spanning_lines_round_trips():
+    text = APPROVAL.replace("1;50;A;green", '1;50;"A\nsecond line";green')
+    e = pabulib.parse(text)
+    assert e.instance.projects["1"].name == "A\nsecond line"
+    # the error line numbers after it still count physical lines
+    bad = text.replace("v2;2;", "v2;9;")
+    with pytest.raises(PabulibError, match=r"^line 16: voter 'v2' votes for unknown project '9'"):
+        pabulib.parse(bad)
+    assert same(pabulib.parse(pabulib.write(e)), e)
+
+
+def test_cumulative_points():
+    e = pabulib.parse(CUMULATIVE)
+    assert [(b.projects, b.points) for b in e.profile.ballots] == [(("1", "2"), (3, 2)), (("2",), (4,))]
+    assert same(pabulib.parse(pabulib.write(e)), e)
+
+
+def test_scoring_points_accept_integral_floats():
+    e = pabulib.parse(CUMULATIVE.replace("cumulative", "scoring").replace("v2;2;4", "v2;2;4.0"))
+    assert e.profile.ballots[1].points == (4,)
+
+
+def test_ordinal_keeps_rank_order_and_official_outcome():
+    e = pabulib.parse(ORDINAL)
+    assert e.profile.ballots[0].projects == ("b", "a", "c")
+    assert pabulib.official_selected(e) == ["a", "c"]
+    assert pabulib.official_selected(pabulib.parse(APPROVAL)) is None
+    assert same(pabulib.parse(pabulib.write(e)), e)
+
+
+def test_choose_one():
+    text = APPROVAL.replace("vote_type;approval", "vote_type;choose-1").replace("v1;1,2;30", "v1;1;30")
+    e = pabulib.parse(text)
+    assert e.instance.vote_type == "choose-1"
+    with pytest.raises(PabulibError, match="more than max_length 1"):
+        pabulib.parse(text.replace("v1;1;30", "v1;1,2;30"))
+
+
+def test_build_from_records_is_validated_and_round_trips():
+    e = pabulib.build(
+        meta={"budget": 100, "vote_type": "cumulative", "rule": "greedy", "description": "a; b"},
+        projects=[{"project_id": "p1", "cost": 40, "name": "One"}, {"project_id": "p2", "cost": 70}],
+        ballots=[
+            {"voter_id": "b1", "vote": ["p1", "p2"], "points": [2, 1], "channel": "paper"},
+            {"voter_id": "b2", "vote": "p2", "points": [3]},
+        ],
+    )
+    assert e.instance.meta["num_projects"] == "2"
+    assert e.instance.meta["num_votes"] == "2"
+    assert e.profile.ballots[0].extra == {"channel": "paper"}
+    assert same(pabulib.parse(pabulib.write(e)), e)
+    with pytest.raises(PabulibError, match="unknown project 'p3'"):
+        pabulib.build(
+            meta={"budget": 100},
+            projects=[{"project_id": "p1", "cost": 40}],
+            ballots=[{"voter_id": "b1", "vote": ["p3"]}],
+        )
+
+
+def test_write_file(tmp_path):
+    e = pabulib.parse(ORDINAL)
+    pabulib.write_file(e, tmp_path / "o.pb")
+    assert same(pabulib.read(tmp_path / "o.pb"), e)
+
+
+def _line_of(text: str, fragment: str) -> int:
+    return next(k for k, line in enumerate(text.split("\n"), start=1) if fragment in line)
+
+
+# (name, base text, old, new, expected message (regex after "line N: "), line marker or None)
+MALFORMED = [
+    ("unknown project", APPROVAL, "v2;2;", "v2;7;", "voter 'v2' votes for unknown project '7'", "v2;7;"),
+    ("duplicate voter", APPROVAL, "v2;2;", "v1;2;", "duplicate voter id 'v1'", "v1;2;"),
+    ("duplicate project", APPROVAL, "3;10;C;", "1;10;C;", "duplicate project id '1'", "1;10;C;"),
+    (
+        "zero cost",
+        APPROVAL,
+        "3;10;C;",
+        "3;0;C;",
+        "cost of project '3' must be a positive integer, got '0'",
+        "3;0;",
+    ),
+    ("negative cost", APPROVAL, "3;10;C;", "3;-5;C;", "must be a positive integer, got '-5'", "3;-5;"),
+    (
+        "fractional cost",
+        APPROVAL,
+        "3;10;C;",
+        "3;10.5;C;",
+        "must be a positive integer, got '10.5'",
+        "3;10.5;",
+    ),
+    ("text cost", APPROVAL, "3;10;C;", "3;ten;C;", "must be a positive integer, got 'ten'", "3;ten;"),
+    (
+        "over max_length",
+        APPROVAL,
+        "v2;2;",
+        "v2;1,2,3;",
+        "chose 3 projects, more than max_length 2",
+        "v2;1,2,3",
+    ),
+    (
+        "under min_length",
+        APPROVAL,
+        "max_length;2",
+        "max_length;2\nmin_length;1",
+        "voter 'v3' chose 0 projects, fewer than min_length 1",
+        "v3;;41",
+    ),
+    ("repeated project", APPROVAL, "v2;2;", "v2;2,2;", "voter 'v2' lists project '2' twice", "v2;2,2"),
+    ("empty id in vote", APPROVAL, "v2;2;", "v2;2,;", "empty project id", "v2;2,;"),
+    ("too many fields", APPROVAL, "v2;2;", "v2;2;;", "VOTES row has 4 fields, the header has 3", "v2;2;;"),
+    ("too few fields", APPROVAL, "3;10;C;", "3;10", "PROJECTS row has 2 fields, the header has 4", "3;10"),
+    ("empty voter id", APPROVAL, "v2;2;", ";2;", "empty voter_id", ";2;"),
+    ("missing budget", APPROVAL, "budget;100\n", "", "META has no 'budget'", None),
+    ("budget not integer", APPROVAL, "budget;100", "budget;lots", "budget must be an integer", "budget;lots"),
+    ("budget zero", APPROVAL, "budget;100", "budget;0", "budget must be a positive integer", "budget;0"),
+    (
+        "bad max_length",
+        APPROVAL,
+        "max_length;2",
+        "max_length;two",
+        "max_length must be an integer",
+        "max_length",
+    ),
+    (
+        "unknown vote type",
+        APPROVAL,
+        "vote_type;approval",
+        "vote_type;quadratic",
+        "unknown vote_type",
+        "vote_type",
+    ),
+    (
+        "missing VOTES",
+        APPROVAL,
+        "VOTES\nvoter_id;vote;age\nv1;1,2;30\nv2;2;\nv3;;41\n",
+        "",
+        "missing section VOTES",
+        None,
+    ),
+    ("missing PROJECTS", APPROVAL, "PROJECTS\n", "", "missing section PROJECTS", None),
+    ("no META first", APPROVAL, "META\nkey;value\n", "", "expected the META section", None),
+    ("section twice", APPROVAL, "v3;;41\n", "v3;;41\nVOTES\n", "section VOTES appears twice", None),
+    ("wrong order", APPROVAL, "PROJECTS", "PROJECTZ", "missing section PROJECTS", None),
+    (
+        "projects header",
+        APPROVAL,
+        "project_id;cost;name;category",
+        "id;cost;name;category",
+        "'project_id' column",
+        "id;cost",
+    ),
+    (
+        "votes header",
+        APPROVAL,
+        "voter_id;vote;age",
+        "voter_id;ballot;age",
+        "VOTES header must have a 'vote' column",
+        "voter_id;ballot",
+    ),
+    ("meta header", APPROVAL, "key;value", "k;v", "META header must have a 'key' column", "k;v"),
+    (
+        "no header",
+        APPROVAL,
+        "voter_id;vote;age\n",
+        "",
+        "VOTES header must have a 'voter_id' column",
+        "v1;1,2;30",
+    ),
+    (
+        "repeated column",
+        APPROVAL,
+        "voter_id;vote;age",
+        "voter_id;vote;vote",
+        "repeats the column 'vote'",
+        "voter_id;vote;vote",
+    ),
+    ("unclosed quote", APPROVAL, "3;10;C;", '3;10;"C;', "unclosed quote", '3;10;"C;'),
+    (
+        "over max_sum_points",
+        CUMULATIVE,
+        "v2;2;4",
+        "v2;1,2;3,3",
+        "gives 6 points, more than max_sum_points 5",
+        "v2;1,2",
+    ),
+    (
+        "over max_points",
+        CUMULATIVE,
+        "max_sum_points;5",
+        "max_sum_points;9",
+        "gives 5 points to '2', more than max_points 4",
+        None,
+    ),
+    ("bad points value", CUMULATIVE, "v2;2;4", "v2;2;x", "voter 'v2': bad points value 'x'", "v2;2;x"),
+    ("negative points", CUMULATIVE, "v2;2;4", "v2;2;-1", "negative points value '-1'", "v2;2;-1"),
+    ("points count", CUMULATIVE, "v2;2;4", "v2;1,2;4", "has 2 projects but 1 points values", "v2;1,2;4"),
+    (
+        "points column",
+        CUMULATIVE,
+        "voter_id;vote;points",
+        "voter_id;vote;pts",
+        "need a 'points' column",
+        None,
+    ),
+    ("unknown ranked project", ORDINAL, "y;a", "y;z", "voter 'y' votes for unknown project 'z'", "y;z"),
+    ("rank repeated", ORDINAL, "y;a", "y;a,a", "lists project 'a' twice", "y;a,a"),
+    ("too many ranks", ORDINAL, "y;a", "y;a,b,c,a", "lists project 'a' twice", "y;a,b,c,a"),
+]
+
+
+@pytest.mark.parametrize(
+    ("base", "old", "new", "message", "marker"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED]
+)
+def test_malformed_file_gives_one_clear_error(base, old, new, message, marker):
+    assert old in base
+    text = base.replace(old, new, 1)
+    if "over max_points" in message or "more than max_points" in message:
+        text = text.replace("v2;2;4", "v2;2;5")
+        marker = "v2;2;5"
+    with pytest.raises(PabulibError) as info:
+        pabulib.parse(text)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert message in msg
+    if marker is not None:
+        assert msg.startswith(f"line {_line_of(text, marker)}: ")
+        assert info.value.line == _line_of(text, marker)
+
+
+def test_empty_and_non_utf8_input(tmp_path):
+    with pytest.raises(PabulibError, match="the file is empty"):
+        pabulib.parse("\n\n")
+    path = tmp_path / "latin1.pb"
+    path.write_bytes(APPROVAL.replace("A;green", "Ä;green").encode("latin-1"))
+    with pytest.raises(PabulibError, match=r"^line 9: .*is not UTF-8"):
+        pabulib.read(path)
+    with pytest.raises(PabulibError, match="no such file"):
+        pabulib.read(tmp_path / "missing.pb")
+
+
+def test_error_is_a_value_error():
+    assert issubclass(PabulibError, ValueError)
+
+
+@pytest.mark.parametrize("path", fixture_files(), ids=lambda p: p.stem)
+def test_round_trip_fixtures(path):
+    e = pabulib.read(path)
+    text = pabulib.write(e)
+    again = pabulib.parse(text)
+    assert same(again, e)
+    assert pabulib.write(again) == text  # writing is stable
+
+
+@pytest.mark.parametrize("path", shared_params())
+def test_round_trip_shared_files(path):
+    e = pabulib.read(path)
+    assert len(e.profile.ballots) == int(e.instance.meta["num_votes"])
+    assert len(e.instance.projects) == int(e.instance.meta["num_projects"])
+    assert same(pabulib.parse(pabulib.write(e)), e)

@@ -15,11 +15,20 @@ ANY = frozenset(Phase.values)
 
 # action -> (roles allowed, phases in which it is allowed)
 MATRIX: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "election.advance": (frozenset({Role.OFFICIAL}), ANY - {Phase.CERTIFIED, Phase.PUBLISHED}),
+    # Officials move the election forward up to "tallied"; certifying and publishing are the council's.
+    "election.advance": (
+        frozenset({Role.OFFICIAL}),
+        ANY - {Phase.TALLIED, Phase.CERTIFIED, Phase.PUBLISHED},
+    ),
     "election.publish": (frozenset({Role.COUNCIL}), frozenset({Phase.CERTIFIED})),
     "election.edit": (frozenset({Role.OFFICIAL}), frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN})),
+    "election.manage": (frozenset({Role.OFFICIAL}), ANY),
     "proposal.submit": (frozenset({RESIDENT, Role.OFFICIAL}), frozenset({Phase.PROPOSALS_OPEN})),
     "proposal.review": (
+        frozenset({Role.OFFICIAL}),
+        frozenset({Phase.PROPOSALS_OPEN, Phase.REVIEW}),
+    ),
+    "proposal.merge": (
         frozenset({Role.OFFICIAL}),
         frozenset({Phase.PROPOSALS_OPEN, Phase.REVIEW}),
     ),

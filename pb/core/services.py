@@ -14,14 +14,24 @@ from pb.core.permissions import require
 # tally freezes the definition when voting opens). Signature: hook(*, election, actor, to_phase) -> None.
 PHASE_HOOKS: list = []
 
+# Which MATRIX action a step into a phase needs: certifying and publishing belong to the council.
+ADVANCE_ACTION: dict[str, str] = {
+    Phase.CERTIFIED: "tally.certify",
+    Phase.PUBLISHED: "election.publish",
+}
+
+
+def next_phase(election: Election) -> str | None:
+    idx = PHASE_ORDER.index(election.phase)
+    return PHASE_ORDER[idx + 1] if idx + 1 < len(PHASE_ORDER) else None
+
 
 @transaction.atomic
 def election_advance(*, actor, election: Election, to_phase: str) -> Election:
     """Move the election exactly one phase forward."""
     # Lock the row: two officials clicking at once must not both advance (or skip a phase).
     election = Election.objects.select_for_update().get(pk=election.pk)
-    action = "election.publish" if to_phase == Phase.PUBLISHED else "election.advance"
-    require(actor, action, election)
+    require(actor, ADVANCE_ACTION.get(to_phase, "election.advance"), election)
     current = PHASE_ORDER.index(election.phase)
     if to_phase not in PHASE_ORDER or PHASE_ORDER.index(to_phase) != current + 1:
         raise PhaseError(

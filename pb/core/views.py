@@ -1,44 +1,90 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
 
 from pb.core import services
 from pb.core.exceptions import DomainError
-from pb.core.models import PHASE_ORDER, Election
+from pb.core.models import PHASE_ORDER, Election, Phase
+from pb.core.permissions import allowed, require
+from proposals.models import ProposalStatus
 
 
 def home(request):
-    elections = Election.objects.exclude(phase="draft").prefetch_related("pots")
+    elections = Election.objects.exclude(phase=Phase.DRAFT).prefetch_related("pots")
     return render(request, "core/home.html", {"elections": elections})
+
+
+def _phase_context(request, election: Election) -> dict:
+    to_phase = services.next_phase(election)
+    can_advance = to_phase is not None and allowed(
+        request.user, services.ADVANCE_ACTION.get(to_phase, "election.advance"), election
+    )
+    return {
+        "election": election,
+        "next_phase": to_phase,
+        "next_phase_label": Phase(to_phase).label if to_phase else "",
+        "can_advance": can_advance,
+        "phases": [(p, Phase(p).label) for p in PHASE_ORDER],
+        "current_index": PHASE_ORDER.index(election.phase),
+    }
 
 
 def election_detail(request, slug):
     election = get_object_or_404(Election.objects.prefetch_related("pots", "categories"), slug=slug)
-    idx = PHASE_ORDER.index(election.phase)
-    next_phase = PHASE_ORDER[idx + 1] if idx + 1 < len(PHASE_ORDER) else None
-    return render(
-        request,
-        "core/election_detail.html",
-        {"election": election, "next_phase": next_phase, "phases": PHASE_ORDER},
+    ctx = _phase_context(request, election)
+    ctx["can_manage"] = allowed(request.user, "election.manage", election)
+    ctx["can_propose"] = allowed(request.user, "proposal.submit", election) or (
+        not request.user.is_authenticated and election.phase == Phase.PROPOSALS_OPEN
     )
+    return render(request, "core/election_detail.html", ctx)
 
 
 @login_required
-@require_POST
+def election_manage(request, slug):
+    """The official's dashboard: proposals waiting for review, the phase button, import/export."""
+    election = get_object_or_404(Election.objects.prefetch_related("pots", "categories"), slug=slug)
+    try:
+        require(request.user, "election.manage", election)
+    except DomainError as exc:
+        return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+    proposals = election.proposals.select_related("pot", "category")
+    counts = dict(proposals.values_list("status").annotate(n=Count("id")).order_by())
+    ctx = _phase_context(request, election)
+    ctx.update(
+        {
+            "to_review": proposals.filter(status=ProposalStatus.SUBMITTED).order_by("code"),
+            "status_counts": [(s.label, counts.get(s.value, 0)) for s in ProposalStatus],
+            "can_review": allowed(request.user, "proposal.review", election),
+            "can_import": allowed(request.user, "proposal.import", election),
+            "can_export": allowed(request.user, "proposal.export", election),
+            "recent_events": election.audit_events.order_by("-seq")[:10],
+        }
+    )
+    return render(request, "core/election_manage.html", ctx)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
 def election_advance_view(request, slug):
+    """GET asks for confirmation; POST moves the election one phase forward."""
     election = get_object_or_404(Election, slug=slug)
+    ctx = _phase_context(request, election)
+    if request.method == "GET":
+        return render(request, "core/election_advance.html", ctx)
     try:
         services.election_advance(
             actor=request.user, election=election, to_phase=request.POST.get("to_phase", "")
         )
     except DomainError as exc:
-        messages.error(request, exc.message)
-        return render(
-            request,
-            "core/election_detail.html",
-            {"election": election, "phases": PHASE_ORDER, "error": exc.message},
-            status=exc.status_code,
-        )
-    messages.success(request, "Phase changed.")
+        ctx["error"] = exc.message
+        return render(request, "core/election_advance.html", ctx, status=exc.status_code)
+    election.refresh_from_db()
+    messages.success(
+        request, _("The election is now in the “%(phase)s” phase.") % {"phase": election.get_phase_display()}
+    )
+    if allowed(request.user, "election.manage", election):
+        return redirect("core:manage", slug=slug)
     return redirect("core:election", slug=slug)

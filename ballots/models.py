@@ -10,6 +10,7 @@ Personal identifiers of the roll are stored only as keyed hashes (HMAC-SHA256 wi
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -112,6 +113,80 @@ class Ballot(models.Model):
 
     def __str__(self) -> str:
         return f"ballot {self.id}"
+
+
+# --- Paper ballots (double entry) ---------------------------------------------------------------------------
+
+
+class PaperBatchStatus(models.TextChoices):
+    OPEN = "open", _("Being entered")
+    ACCEPTED = "accepted", _("Accepted")
+
+
+class PaperBatch(models.Model):
+    """A stack of paper ballots from one booth and pot, typed in twice by two different officials.
+
+    Accepting it turns each valid line into a `Ballot` (is_paper) and lists every rejected line with its
+    reasons in `rejected`; the batch keeps only counts, so no ballot can be traced back to its batch."""
+
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="paper_batches")
+    pot = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="paper_batches")
+    booth = models.CharField(_("booth"), max_length=80)
+    label = models.CharField(_("batch label"), max_length=40)
+    status = models.CharField(max_length=8, choices=PaperBatchStatus, default=PaperBatchStatus.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="paper_batches_created"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="paper_batches_accepted",
+    )
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    lines_total = models.PositiveIntegerField(default=0)  # paper ballots in the batch (valid + rejected)
+    lines_valid = models.PositiveIntegerField(default=0)
+    # [{"line": 3, "text": "P001 P001", "reasons": ["Project P001 is chosen more than once."]}, ...]
+    rejected = models.JSONField(default=list, blank=True)
+    # When the two entries differed: {"lines": {"4": "a"}, "note": "checked the paper: first entry right"}
+    resolution = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["booth", "label"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["election", "pot", "booth", "label"], name="paper_batch_label_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.booth} / {self.label}"
+
+
+class PaperEntry(models.Model):
+    """One official's typing of a whole batch: one paper ballot per line."""
+
+    batch = models.ForeignKey(PaperBatch, on_delete=models.CASCADE, related_name="entries")
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="paper_entries"
+    )
+    text = models.TextField()
+    entered_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["entered_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "entered_by"], name="paper_entry_one_per_official")
+        ]
+
+    def __str__(self) -> str:
+        return f"entry {self.pk} of batch {self.batch_id}"
+
+    @property
+    def lines(self) -> list[str]:
+        return [ln.strip() for ln in self.text.splitlines() if ln.strip()]
 
 
 # Roll helper's models (import jobs, throttling) live in their own module; imported here for Django.

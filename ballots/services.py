@@ -1,0 +1,417 @@
+"""Casting ballots (online, at a booth, on paper) and entering paper ballots twice.
+
+Secrecy, in one place:
+- `ballot_cast` writes a `Participation` (who, which pot, channel, day) and a `Ballot` (random uuid4,
+  contents, receipt hash) in one transaction. They share no column and no key; the ballot has no time.
+- No audit entry is written for an online cast. An entry holds a time to the second and a sequence number;
+  one per cast would let anyone who can read the audit log and watch ballots arrive line the two up. The
+  `Participation` row (day only) is the record that someone voted, and identification is audited by the
+  roll services. A cast at a booth is an official's act and is audited, with the participation only — never
+  the ballot id or contents.
+- The receipt code is returned to the caller once and only its hash is stored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ballots import identity
+from ballots.exceptions import AlreadyVoted, BallotInvalid
+from ballots.models import (
+    Ballot,
+    Channel,
+    PaperBatch,
+    PaperBatchStatus,
+    PaperEntry,
+    Participation,
+    VoterRollEntry,
+)
+from ballots.receipts import receipt_new, receipt_unshown_hash
+from ballots.selectors import ballot_spec
+from ballots.validation import RawBallot, ballot_validate, paper_line_canonical, paper_line_parse
+from pb.core.audit import audit_record
+from pb.core.exceptions import DomainError
+from pb.core.models import Election, Pot
+from pb.core.permissions import require
+
+logger = logging.getLogger(__name__)
+
+
+class _IdentifiedVoter:
+    """A voter identified by a voting code or roll match, at the permission gate.
+
+    Voters need no site account: the identification is their credential. They pass the gate as a resident,
+    so `require` still checks the phase (casting only while voting is open)."""
+
+    is_authenticated = True
+    _pb_roles = frozenset()
+    pk = None
+
+    def __str__(self) -> str:
+        return "identified voter"
+
+
+IDENTIFIED_VOTER = _IdentifiedVoter()
+
+
+@dataclass(frozen=True)
+class CastResult:
+    pot: Pot
+    receipt_code: str  # show once; never stored in clear
+    pots_left: int
+
+
+def _seal_after_commit(election_id: int) -> None:
+    """Hand new ballots to the results side, which seals them in shuffled batches into the public chain."""
+    try:
+        from tally.services import ballots_seal_pending
+    except ImportError:
+        return
+    # robust: a sealing failure must not turn a committed cast into an error page; the next cast or the
+    # freeze at closing seals what is pending.
+    transaction.on_commit(lambda: ballots_seal_pending(election_id=election_id), robust=True)
+
+
+def _mark_code_used(voter: VoterRollEntry) -> None:
+    mark = getattr(identity, "code_mark_used", None)
+    if mark is not None:
+        mark(voter)
+
+
+def _lock_voter(election: Election, voter: VoterRollEntry) -> VoterRollEntry:
+    # Row lock on the voter's roll entry: all casts and paper marks of one voter queue here. It closes the
+    # race where two requests of the same voter (double click, two tabs, a replayed POST) both see "no
+    # participation yet" and both write a ballot; the second now waits, then sees the first's participation
+    # and gets AlreadyVoted. The unique constraint on Participation(voter, pot) stays the backstop.
+    return (
+        VoterRollEntry.objects.select_for_update()
+        .select_related("district", "election")
+        .get(pk=voter.pk, election=election)
+    )
+
+
+def _already_voted(pot: Pot) -> AlreadyVoted:
+    return AlreadyVoted(_("You have already voted in %(pot)s.") % {"pot": pot.name})
+
+
+@transaction.atomic
+def ballot_cast(
+    *,
+    actor,
+    election: Election,
+    pot: Pot,
+    voter: VoterRollEntry,
+    raw: RawBallot,
+    channel: str = Channel.ONLINE,
+    booth: str = "",
+) -> CastResult:
+    """Cast one ballot in one pot for one identified voter; returns the receipt code (shown once)."""
+    if channel == Channel.BOOTH:
+        require(actor, "ballot.booth", election)  # an official casts on the resident's behalf
+    elif channel == Channel.ONLINE:
+        require(IDENTIFIED_VOTER, "ballot.cast", election)
+    else:
+        raise ValueError("paper ballots are entered with paper_batch_accept")
+    if pot.election_id != election.pk:
+        raise BallotInvalid(_("This pot is not part of this election."))
+    voter = _lock_voter(election, voter)
+    identity.check_eligible(voter, pot)
+    if Participation.objects.filter(voter=voter, pot=pot).exists():
+        raise _already_voted(pot)
+    clean = ballot_validate(ballot_spec(pot), raw)
+    try:
+        with transaction.atomic():  # savepoint: the constraint violation must not poison the transaction
+            participation = Participation.objects.create(
+                election=election,
+                pot=pot,
+                voter=voter,
+                channel=channel,
+                booth=booth if channel == Channel.BOOTH else "",
+                day=timezone.localdate(),
+            )
+    except IntegrityError as exc:  # the backstop: a writer that slipped past the lock (e.g. no row locks)
+        raise _already_voted(pot) from exc
+    code, digest = receipt_new()
+    Ballot.objects.create(
+        id=uuid.uuid4(),
+        election=election,
+        pot=pot,
+        projects=list(clean.projects),
+        points=clean.points,
+        is_paper=False,
+        receipt_hash=digest,
+    )
+    if channel == Channel.BOOTH:
+        audit_record(
+            actor=actor,
+            action="ballot.booth_cast",
+            election=election,
+            obj=participation,
+            data={"pot": pot.slug, "booth": booth},
+        )
+    left = len(identity.pots_left(voter)) if hasattr(identity, "pots_left") else 0
+    if not left:
+        _mark_code_used(voter)
+    _seal_after_commit(election.pk)
+    return CastResult(pot=pot, receipt_code=code, pots_left=left)
+
+
+@transaction.atomic
+def paper_voter_mark(
+    *, actor, election: Election, voter: VoterRollEntry, booth: str, pots: list[Pot] | None = None
+) -> list[Participation]:
+    """Mark on the roll that a resident took paper ballots at a booth: they can no longer vote online,
+    count in turnout, and are reconciled against the paper ballots entered for that booth."""
+    require(actor, "ballot.booth", election)
+    booth = booth.strip()
+    if not booth:
+        raise BallotInvalid(_("Say at which booth the paper ballots are handed out."))
+    voter = _lock_voter(election, voter)  # same lock as ballot_cast: a cast in flight finishes first
+    done = set(Participation.objects.filter(voter=voter).values_list("pot_id", flat=True))
+    if pots is None:
+        pots = [p for p in identity.eligible_pots(voter) if p.pk not in done]
+        if not pots:
+            raise AlreadyVoted(_("This voter has already voted in every pot they may vote in."))
+    for pot in pots:
+        identity.check_eligible(voter, pot)
+        if pot.pk in done:
+            raise _already_voted(pot)
+    day = timezone.localdate()
+    try:
+        with transaction.atomic():
+            marked = [
+                Participation.objects.create(
+                    election=election, pot=pot, voter=voter, channel=Channel.PAPER, booth=booth, day=day
+                )
+                for pot in pots
+            ]
+    except IntegrityError as exc:
+        raise AlreadyVoted(_("This voter has just voted in one of these pots.")) from exc
+    audit_record(
+        actor=actor,
+        action="paper.voter_mark",
+        election=election,
+        obj=voter,
+        data={"booth": booth, "pots": [p.slug for p in pots]},
+    )
+    if not identity.pots_left(voter):
+        _mark_code_used(voter)
+    return marked
+
+
+# --- Paper ballots: batches entered twice -------------------------------------------------------------------
+
+
+class PaperError(DomainError):
+    status_code = 409
+
+
+@transaction.atomic
+def paper_batch_create(*, actor, election: Election, pot: Pot, booth: str, label: str) -> PaperBatch:
+    require(actor, "paper.enter", election)
+    if pot.election_id != election.pk:
+        raise PaperError(_("This pot is not part of this election."))
+    booth, label = booth.strip(), label.strip()
+    if not booth or not label:
+        raise PaperError(_("A batch needs a booth and a label (e.g. the number on its envelope)."))
+    if PaperBatch.objects.filter(election=election, pot=pot, booth=booth, label=label).exists():
+        raise PaperError(
+            _("Batch “%(label)s” of booth %(booth)s already exists for %(pot)s.")
+            % {"label": label, "booth": booth, "pot": pot.name}
+        )
+    batch = PaperBatch.objects.create(election=election, pot=pot, booth=booth, label=label, created_by=actor)
+    audit_record(
+        actor=actor,
+        action="paper.batch_create",
+        election=election,
+        obj=batch,
+        data={"pot": pot.slug, "booth": booth, "label": label},
+    )
+    return batch
+
+
+def _lock_batch(batch: PaperBatch) -> PaperBatch:
+    # Closes the race of two officials accepting (or entering into) the same batch at once: without it both
+    # could turn the same lines into ballots, counting the paper twice.
+    return PaperBatch.objects.select_for_update().select_related("pot", "election").get(pk=batch.pk)
+
+
+@transaction.atomic
+def paper_batch_enter(*, actor, batch: PaperBatch, text: str) -> PaperEntry:
+    """One official types the batch (one paper ballot per line). Typing again replaces their own entry."""
+    batch = _lock_batch(batch)
+    require(actor, "paper.enter", batch.election)
+    if batch.status != PaperBatchStatus.OPEN:
+        raise PaperError(_("This batch has been accepted; its entries can no longer change."))
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        raise PaperError(_("Type at least one line: one paper ballot per line."))
+    others = batch.entries.exclude(entered_by=actor).count()
+    if others >= 2:
+        raise PaperError(_("Two officials have already entered this batch."))
+    entry, created = PaperEntry.objects.update_or_create(
+        batch=batch, entered_by=actor, defaults={"text": "\n".join(ln.strip() for ln in lines)}
+    )
+    audit_record(
+        actor=actor,
+        action="paper.entry" if created else "paper.entry_correct",
+        election=batch.election,
+        obj=batch,
+        data={"lines": len(lines)},
+    )
+    return entry
+
+
+@dataclass
+class DiffRow:
+    row: int
+    a: str | None  # the first entry's line (None: missing there)
+    b: str | None
+    a_line: int | None
+    b_line: int | None
+    same: bool
+
+
+@dataclass
+class BatchComparison:
+    batch: PaperBatch
+    entries: list[PaperEntry]
+    rows: list[DiffRow] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return len(self.entries) == 2
+
+    @property
+    def differences(self) -> list[DiffRow]:
+        return [r for r in self.rows if not r.same]
+
+    @property
+    def equal(self) -> bool:
+        return self.complete and not self.differences
+
+
+def paper_batch_compare(*, batch: PaperBatch) -> BatchComparison:
+    """Line-by-line comparison of the two entries (on canonical forms: "P2 P1" equals "p1, p2")."""
+    entries = list(batch.entries.select_related("entered_by").order_by("entered_at", "pk"))
+    cmp = BatchComparison(batch=batch, entries=entries)
+    if len(entries) != 2:
+        return cmp
+    spec = ballot_spec(batch.pot)
+    a, b = entries[0].lines, entries[1].lines
+    ca = [paper_line_canonical(spec, ln) for ln in a]
+    cb = [paper_line_canonical(spec, ln) for ln in b]
+    matcher = difflib.SequenceMatcher(None, ca, cb, autojunk=False)
+    row = 0
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            for k in range(i2 - i1):
+                row += 1
+                cmp.rows.append(DiffRow(row, a[i1 + k], b[j1 + k], i1 + k + 1, j1 + k + 1, True))
+            continue
+        for k in range(max(i2 - i1, j2 - j1)):
+            row += 1
+            ia, jb = i1 + k, j1 + k
+            cmp.rows.append(
+                DiffRow(
+                    row,
+                    a[ia] if ia < i2 else None,
+                    b[jb] if jb < j2 else None,
+                    ia + 1 if ia < i2 else None,
+                    jb + 1 if jb < j2 else None,
+                    False,
+                )
+            )
+    return cmp
+
+
+@transaction.atomic
+def paper_batch_accept(
+    *, actor, batch: PaperBatch, resolution: dict[int, str] | None = None, note: str = ""
+) -> PaperBatch:
+    """Turn a double-entered batch into ballots.
+
+    Both entries must agree line by line, or every differing row must be resolved ("a" or "b": which entry
+    matches the paper) with a note. Each accepted line goes through the same validation as an online ballot;
+    valid lines become paper ballots, the others are listed with their reasons on the batch."""
+    batch = _lock_batch(batch)
+    require(actor, "paper.enter", batch.election)
+    if batch.status != PaperBatchStatus.OPEN:
+        raise PaperError(_("This batch has already been accepted."))
+    cmp = paper_batch_compare(batch=batch)
+    if not cmp.complete:
+        raise PaperError(
+            _("Two different officials must each enter this batch before it can be accepted (%(n)s so far).")
+            % {"n": len(cmp.entries)}
+        )
+    resolution = {int(k): v for k, v in (resolution or {}).items() if v in ("a", "b")}
+    unresolved = [r.row for r in cmp.differences if r.row not in resolution]
+    if unresolved:
+        raise PaperError(
+            _("The two entries differ on rows %(rows)s: correct an entry, or resolve each row with a note.")
+            % {"rows": ", ".join(str(r) for r in unresolved)}
+        )
+    if cmp.differences and not note.strip():
+        raise PaperError(_("Say how the differences were resolved (e.g. “checked against the paper”)."))
+    spec = ballot_spec(batch.pot)
+    accepted: list[tuple[int, str]] = []
+    for r in cmp.rows:
+        text = r.a if r.same or resolution.get(r.row) == "a" else r.b
+        if text is not None:  # resolved as "this line is not on the paper"
+            accepted.append((r.row, text))
+    ballots: list[Ballot] = []
+    rejected: list[dict] = []
+    for row, text in accepted:
+        try:
+            clean = ballot_validate(spec, paper_line_parse(spec, text))
+        except BallotInvalid as exc:
+            rejected.append({"line": row, "text": text, "reasons": getattr(exc, "problems", [exc.message])})
+            continue
+        ballots.append(
+            Ballot(
+                id=uuid.uuid4(),
+                election=batch.election,
+                pot=batch.pot,
+                projects=list(clean.projects),
+                points=clean.points,
+                is_paper=True,
+                receipt_hash=receipt_unshown_hash(),
+            )
+        )
+    # Insert in random order: the table's physical order must not mirror the paper stack.
+    secrets.SystemRandom().shuffle(ballots)
+    Ballot.objects.bulk_create(ballots)
+    batch.status = PaperBatchStatus.ACCEPTED
+    batch.accepted_by = actor
+    batch.accepted_at = timezone.now()
+    batch.lines_total = len(accepted)
+    batch.lines_valid = len(ballots)
+    batch.rejected = rejected
+    if cmp.differences:
+        batch.resolution = {
+            "lines": {str(k): v for k, v in sorted(resolution.items())},
+            "note": note.strip(),
+        }
+    batch.save()
+    audit_record(
+        actor=actor,
+        action="paper.batch_accept",
+        election=batch.election,
+        obj=batch,
+        data={
+            "lines": batch.lines_total,
+            "valid": batch.lines_valid,
+            "rejected": len(rejected),
+            "resolved_rows": sorted(resolution),
+        },
+    )
+    _seal_after_commit(batch.election_id)
+    return batch

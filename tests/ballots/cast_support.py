@@ -1,0 +1,86 @@
+"""Shared setup of the casting tests: an open election with one pot of each ballot type and a voter."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from ballots import identity
+from ballots.models import VoterRollEntry
+from pb.core.models import BallotType, Election, Phase, Pot
+from tests.ballots.roll_support import make_code, make_voter
+from tests.factories import ElectionFactory, PotFactory, ProposalFactory
+
+
+@dataclass
+class Voting:
+    election: Election
+    city: Pot  # knapsack, citywide, budget 100 000, min spend 20 %
+    district: Pot  # approval 1..3 (the voter's district)
+    other: Pot  # knapsack, another district
+    ranked: Pot  # citywide ranked, up to 3
+    points: Pot  # citywide points: 10 in total, 5 at most per project
+    voter: VoterRollEntry
+    code: str
+
+
+def build_voting(phase: str = Phase.VOTING_OPEN) -> Voting:
+    election = ElectionFactory(phase=phase, currency="EUR")
+    city = PotFactory(
+        election=election,
+        name="Citywide",
+        slug="city",
+        is_citywide=True,
+        budget=100_000,
+        min_spend_percent=20,
+    )
+    district = PotFactory(
+        election=election,
+        name="Mokotów",
+        slug="mokotow",
+        budget=50_000,
+        ballot_type=BallotType.APPROVAL,
+        min_selections=1,
+        max_selections=3,
+    )
+    other = PotFactory(election=election, name="Wola", slug="wola", budget=50_000)
+    ranked = PotFactory(
+        election=election,
+        name="Green ranked",
+        slug="green",
+        is_citywide=True,
+        budget=60_000,
+        ballot_type=BallotType.RANKED,
+        max_selections=3,
+    )
+    points = PotFactory(
+        election=election,
+        name="Youth points",
+        slug="youth",
+        is_citywide=True,
+        budget=60_000,
+        ballot_type=BallotType.POINTS,
+        points_total=10,
+        points_max_per_project=5,
+    )
+    # Citywide knapsack: C1 40k, C2 30k, C3 50k, C4 10k.
+    for code, cost in [("C1", 40_000), ("C2", 30_000), ("C3", 50_000), ("C4", 10_000)]:
+        ProposalFactory(pot=city, code=code, title=f"City project {code}", cost=cost)
+    for code in ["M1", "M2", "M3", "M4"]:
+        ProposalFactory(pot=district, code=code, title=f"Mokotów project {code}", cost=10_000)
+    for code in ["W1", "W2"]:
+        ProposalFactory(pot=other, code=code, title=f"Wola project {code}", cost=10_000)
+    for code in ["G1", "G2", "G3", "G4"]:
+        ProposalFactory(pot=ranked, code=code, title=f"Green project {code}", cost=15_000)
+    for code in ["Y1", "Y2", "Y3"]:
+        ProposalFactory(pot=points, code=code, title=f"Youth project {code}", cost=20_000)
+    voter = make_voter(election, district, ref="AB-123", dob=dt.date(1990, 5, 17))
+    code = make_code(voter)
+    return Voting(election, city, district, other, ranked, points, voter, code)
+
+
+def identify(client, election: Election, voter: VoterRollEntry, method: str = "code") -> None:
+    """Put the identified voter in the test client's session, as the identify view does."""
+    session = client.session
+    session[identity.SESSION_KEY] = {"election": election.pk, "voter": voter.pk, "method": method}
+    session.save()

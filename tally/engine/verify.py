@@ -1,0 +1,449 @@
+"""Independent verification of a certified result: `python -m tally verify RESULT.pdf --key council.pub
+[--ballots DIR]`. No Django, no database: only the published PDF (or manifest.json + manifest.sig), the
+council's public key and the published files. docs/verification.md specifies every step.
+
+PDF reading uses pyHanko (a dependency of pb for the PAdES signature anyway): it parses cross-reference
+streams, compressed object streams and incremental updates (the PAdES signature is one), which a tiny
+hand-written extractor would get subtly wrong. It is imported only when a PDF is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import binascii
+import io
+import json
+import logging
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tally.engine import ENGINE_NAME, ENGINE_VERSION
+from tally.engine import manifest as mf
+from tally.engine.canonical import canonical_hash, canonical_json, sha256_hex
+
+
+class VerifyError(Exception):
+    pass
+
+
+@dataclass
+class Step:
+    name: str
+    status: str  # PASS, FAIL, SKIP, WARN
+    detail: str = ""
+
+    def line(self) -> str:
+        return f"{self.status:4} {self.name}: {self.detail}".rstrip(": ")
+
+
+@dataclass
+class Report:
+    steps: list[Step] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+
+    def add(self, name: str, ok: bool | None, detail: str = "", *, warn: bool = False) -> bool:
+        status = "SKIP" if ok is None else ("PASS" if ok else ("WARN" if warn else "FAIL"))
+        self.steps.append(Step(name, status, detail))
+        return bool(ok)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and not any(s.status == "FAIL" for s in self.steps)
+
+    def failed(self) -> list[str]:
+        return [s.name for s in self.steps if s.status == "FAIL"]
+
+    def text(self) -> str:
+        lines = [s.line() for s in self.steps]
+        lines.append("RESULT: " + ("PASS" if self.ok else "FAIL (" + ", ".join(self.failed()) + ")"))
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------ PDF
+
+
+def pdf_attachments(data: bytes) -> dict[str, bytes]:
+    """Embedded files of a PDF (the EmbeddedFiles name tree), by file name."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    reader = PdfFileReader(io.BytesIO(data), strict=False)
+    names = reader.root.get("/Names")
+    out: dict[str, bytes] = {}
+    if names is None or "/EmbeddedFiles" not in names:
+        return out
+
+    def walk(node) -> None:
+        node = node.get_object() if hasattr(node, "get_object") else node
+        if "/Names" in node:
+            arr = node["/Names"]
+            for i in range(0, len(arr), 2):
+                spec = arr[i + 1].get_object() if hasattr(arr[i + 1], "get_object") else arr[i + 1]
+                name = str(spec.get("/UF", spec.get("/F", arr[i])))
+                stream = spec["/EF"].get("/F") or spec["/EF"].get("/UF")
+                out[name] = stream.get_object().data
+        for kid in node.get("/Kids", []):
+            walk(kid)
+
+    walk(names["/EmbeddedFiles"])
+    return out
+
+
+def pdf_signatures(data: bytes) -> list[tuple[str, bool, str]]:
+    """(field name, ok, detail) for each PAdES signature: integrity and coverage of the whole file."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+
+    # pyHanko logs a traceback when it cannot build a trust path (a council's own certificate): that is
+    # expected and reported as trusted=False, not an error.
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
+    reader = PdfFileReader(io.BytesIO(data), strict=False)
+    out = []
+    for sig in reader.embedded_signatures:
+        status = validate_pdf_signature(sig)
+        whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+        ok = bool(status.intact and status.valid and whole)
+        cert = status.signing_cert.subject.human_friendly if status.signing_cert else "?"
+        detail = (
+            f"{sig.field_name}: intact={status.intact} valid={status.valid} "
+            f"covers whole file={whole} trusted={status.trusted} signer={cert}"
+        )
+        out.append((sig.field_name, ok, detail))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ keys
+
+
+def load_public_key(data: bytes) -> bytes:
+    """Raw 32-byte Ed25519 public key from PEM (SubjectPublicKeyInfo), 64 hex digits or base64."""
+    text = data.decode("ascii", "replace").strip()
+    if text.startswith("-----BEGIN"):
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        key = serialization.load_pem_public_key(data)
+        if not isinstance(key, Ed25519PublicKey):
+            raise VerifyError("the key file is not an Ed25519 public key")
+        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raw = binascii.a2b_base64(text)
+    if len(raw) != 32:
+        raise VerifyError("an Ed25519 public key is 32 bytes")
+    return raw
+
+
+def ed25519_ok(raw_public_key: bytes, signature: bytes, message: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(raw_public_key).verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ steps
+
+
+def _check_log(report: Report, manifest: dict, files: dict[str, bytes], ballot_hashes: Counter) -> None:
+    data = files.get(mf.LOG_FILE)
+    if data is None:
+        report.add("ballot log", False, f"{mf.LOG_FILE} missing")
+        return
+    prev = manifest["definition_sha256"]
+    logged: Counter = Counter()
+    receipts: list[str] = []
+    problems = []
+    batches = mf.parse_jsonl(data)
+    for k, batch in enumerate(batches, start=1):
+        if batch.get("seq") != k:
+            problems.append(f"batch {k}: sequence number {batch.get('seq')}")
+        if batch.get("prev") != prev:
+            problems.append(f"batch {k}: previous-hash link broken")
+        if mf.log_batch_hash(batch) != batch.get("hash"):
+            problems.append(f"batch {k}: content does not match its hash")
+        if batch.get("election") != manifest["election"]["slug"]:
+            problems.append(f"batch {k}: belongs to another election")
+        logged.update(batch["ballots"])
+        receipts.extend(batch["receipts"])
+        prev = batch.get("hash")
+    head = manifest["ballot_log"]
+    if prev != head["head"] or len(batches) != head["batches"]:
+        problems.append(
+            f"chain head {prev[:16]}… after {len(batches)} batches, manifest says {head['head'][:16]}…"
+        )
+    if sum(logged.values()) != head["ballots"]:
+        problems.append(f"log holds {sum(logged.values())} ballots, manifest says {head['ballots']}")
+    if len(set(receipts)) != len(receipts) or len(receipts) != sum(logged.values()):
+        problems.append("receipts are not one distinct receipt per ballot")
+    report.add("ballot log chain", not problems, "; ".join(problems) or f"{len(batches)} batches, head ok")
+    if not problems:
+        missing, extra = logged - ballot_hashes, ballot_hashes - logged
+        report.add(
+            "ballot files match sealed log",
+            not missing and not extra,
+            f"{sum(missing.values())} sealed ballots missing from the files, "
+            f"{sum(extra.values())} ballots in the files were never sealed"
+            if missing or extra
+            else f"{sum(logged.values())} ballots",
+        )
+    rdata = files.get(mf.RECEIPTS_FILE)
+    if rdata is not None:
+        listed = [r for r in rdata.decode().split("\n") if r]
+        report.add(
+            "receipt list",
+            listed == sorted(receipts),
+            "matches the log"
+            if listed == sorted(receipts)
+            else "differs from the receipts sealed in the log",
+        )
+
+
+def _check_audit(report: Report, manifest: dict, files: dict[str, bytes]) -> None:
+    data = files.get(mf.AUDIT_FILE)
+    if data is None:
+        report.add("audit log", False, f"{mf.AUDIT_FILE} missing")
+        return
+    prev, seq, problems = mf.AUDIT_GENESIS, 0, []
+    for entry in mf.parse_jsonl(data):
+        seq += 1
+        payload = entry["payload"]
+        if payload.get("seq") != seq:
+            problems.append(f"entry {seq}: sequence gap")
+        if payload.get("prev_hash") != prev:
+            problems.append(f"entry #{payload.get('seq')}: previous-hash link broken")
+        if canonical_hash(payload) != entry["hash"]:
+            problems.append(f"entry #{payload.get('seq')}: content does not match its hash (altered)")
+        prev = entry["hash"]
+    want = manifest["audit_log"]
+    if prev != want["head"] or seq != want["seq"]:
+        problems.append(
+            f"head after {seq} entries is {prev[:16]}…, manifest says #{want['seq']} {want['head'][:16]}…"
+        )
+    report.add("audit log chain", not problems, "; ".join(problems[:3]) or f"{seq} entries, head ok")
+
+
+def _check_pot(report: Report, manifest: dict, pot_def: dict, files: dict[str, bytes]) -> Counter:
+    from tally.engine import pabulib, registry
+    from tally.engine.ties import TieBreak
+
+    slug = pot_def["slug"]
+    want = manifest["pots"][slug]
+    lines = [line for line in files[mf.jsonl_file(slug)].split(b"\n") if line]
+    hashes = Counter(sha256_hex(line) for line in lines)
+    recs = [json.loads(line) for line in lines]
+    canonical = all(canonical_json(r) == line for r, line in zip(recs, lines, strict=True))
+    ok = canonical and lines == sorted(lines) and all(r.get("pot") == slug for r in recs)
+    report.add(
+        f"pot {slug}: ballot file format", ok, f"{len(lines)} ballots" if ok else "not canonical/sorted"
+    )
+    report.add(
+        f"pot {slug}: ballot count",
+        len(lines) == want["ballots"],
+        f"{len(lines)} (manifest {want['ballots']})",
+    )
+    try:
+        election = pabulib.read(files[mf.pb_file(slug)])
+    except pabulib.PabulibError as exc:
+        report.add(f"pot {slug}: .pb file", False, str(exc))
+        return hashes
+    projects, ballots = mf.pabulib_records(pot_def, lines)
+    expected = pabulib.build(
+        meta=mf.pabulib_meta(manifest["definition"], pot_def, len(lines)), projects=projects, ballots=ballots
+    )
+    same = (
+        election.instance.meta == expected.instance.meta
+        and [(p.id, p.cost) for p in election.instance.projects.values()]
+        == [(p.id, p.cost) for p in expected.instance.projects.values()]
+        and [(b.voter_id, b.projects, b.points) for b in election.profile.ballots]
+        == [(b.voter_id, b.projects, b.points) for b in expected.profile.ballots]
+    )
+    report.add(
+        f"pot {slug}: .pb matches definition and JSON lines",
+        same,
+        "" if same else "projects, costs, budget or ballots differ from the definition / ballot file",
+    )
+    counting = manifest["definition"]["counting"]
+    tb = TieBreak.parse(counting["tie_break"], list(election.instance.projects), counting["seed"] or None)
+    outcome = registry.run(counting["rule"], election, tie_break=tb, options=counting.get("options") or {})
+    got = mf.pot_result(outcome.to_json(), len(election.profile.ballots))
+    match = got["selected"] == want["selected"] and got["total_cost"] == want["total_cost"]
+    report.add(
+        f"pot {slug}: re-run {counting['rule']}",
+        match,
+        f"selected {', '.join(got['selected']) or '-'} (cost {got['total_cost']})"
+        if match
+        else f"re-run selects {got['selected']}, manifest says {want['selected']}",
+    )
+    if match:
+        same_engine = manifest["engine"] == {"name": ENGINE_NAME, "version": ENGINE_VERSION}
+        report.add(
+            f"pot {slug}: full result (rounds, tie breaks) identical",
+            got["result_sha256"] == want["result_sha256"],
+            ""
+            if got["result_sha256"] == want["result_sha256"]
+            else (
+                "differs" if same_engine else f"engine {ENGINE_VERSION} vs {manifest['engine']['version']}"
+            ),
+            warn=not same_engine,
+        )
+    return hashes
+
+
+def verify(
+    *,
+    manifest_json: bytes,
+    signature: bytes,
+    public_key: bytes,
+    files: dict[str, bytes] | None = None,
+    report: Report | None = None,
+) -> Report:
+    """Check a manifest, its signature and (if given) the published files. `public_key` is the raw key."""
+    report = report or Report()
+    try:
+        manifest = json.loads(manifest_json)
+    except ValueError as exc:
+        report.add("manifest", False, f"not JSON: {exc}")
+        return report
+    report.manifest = manifest
+    report.add(
+        "manifest format",
+        canonical_json(manifest) == manifest_json and manifest.get("format") == mf.MANIFEST_FORMAT,
+        f"{mf.MANIFEST_FORMAT}, sha256 {sha256_hex(manifest_json)}",
+    )
+    try:
+        sig = bytes.fromhex(signature.decode().strip())
+    except ValueError:
+        sig = b""
+    fp = mf.key_fingerprint(public_key)
+    report.add("council signature (Ed25519)", ed25519_ok(public_key, sig, manifest_json), f"key {fp}")
+    report.add(
+        "key fingerprint in manifest",
+        manifest.get("council_key_fingerprint") == fp,
+        manifest.get("council_key_fingerprint", "absent"),
+    )
+    definition = manifest.get("definition", {})
+    report.add(
+        "definition hash",
+        canonical_hash(definition) == manifest.get("definition_sha256"),
+        manifest.get("definition_sha256", ""),
+    )
+    if files is None:
+        report.add(
+            "published files", None, "no --ballots directory given: files, log and re-count not checked"
+        )
+        return report
+    bad = []
+    for name, digest in sorted(manifest["files"].items()):
+        if name not in files:
+            bad.append(f"{name} missing")
+        elif sha256_hex(files[name]) != digest:
+            bad.append(f"{name} hash differs")
+    report.add("file hashes", not bad, "; ".join(bad) or f"{len(manifest['files'])} files")
+    hashes: Counter = Counter()
+    for pot_def in definition["pots"]:
+        if mf.jsonl_file(pot_def["slug"]) not in files or mf.pb_file(pot_def["slug"]) not in files:
+            report.add(f"pot {pot_def['slug']}", False, "ballot files missing")
+            continue
+        try:
+            hashes += _check_pot(report, manifest, pot_def, files)
+        except Exception as exc:  # a malformed file must give FAIL with a reason, not a traceback
+            report.add(f"pot {pot_def['slug']}", False, f"{type(exc).__name__}: {exc}")
+    _check_log(report, manifest, files, hashes)
+    _check_audit(report, manifest, files)
+    return report
+
+
+def verify_pdf(pdf: bytes, *, public_key: bytes, files: dict[str, bytes] | None = None) -> Report:
+    report = Report()
+    try:
+        attached = pdf_attachments(pdf)
+    except Exception as exc:
+        report.add("PDF attachments", False, f"cannot read the PDF: {exc}")
+        return report
+    have = mf.MANIFEST_FILE in attached and mf.SIGNATURE_FILE in attached
+    report.add(
+        "PDF attachments", have, "manifest.json, manifest.sig" if have else "manifest or signature missing"
+    )
+    try:
+        sigs = pdf_signatures(pdf)
+    except Exception as exc:
+        report.add("PDF signature (PAdES)", False, f"cannot validate: {exc}")
+        sigs = []
+    else:
+        if not sigs:
+            report.add("PDF signature (PAdES)", None, "the PDF carries no PAdES signature")
+        for _name, ok, detail in sigs:
+            report.add("PDF signature (PAdES)", ok, detail)
+    if not have:
+        return report
+    return verify(
+        manifest_json=attached[mf.MANIFEST_FILE],
+        signature=attached[mf.SIGNATURE_FILE],
+        public_key=public_key,
+        files=files,
+        report=report,
+    )
+
+
+def read_dir(path: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir()) if p.is_file()}
+
+
+def _add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument(
+        "result", type=Path, help="the result PDF, or manifest.json (with manifest.sig beside it)"
+    )
+    ap.add_argument("--key", type=Path, required=True, help="the council's public key (PEM or hex)")
+    ap.add_argument("--ballots", type=Path, help="directory with the published ballot, log and audit files")
+    ap.add_argument("--json", action="store_true", help="print the steps as JSON")
+
+
+def run_args(args: argparse.Namespace) -> int:
+    try:
+        key = load_public_key(args.key.read_bytes())
+        files = read_dir(args.ballots) if args.ballots else None
+        data = args.result.read_bytes()
+    except (OSError, VerifyError, ValueError) as exc:
+        print(f"FAIL input: {exc}", file=sys.stderr)
+        return 2
+    if data.startswith(b"%PDF"):
+        report = verify_pdf(data, public_key=key, files=files)
+    else:
+        sig = args.result.with_name(mf.SIGNATURE_FILE)
+        report = verify(
+            manifest_json=data,
+            signature=sig.read_bytes() if sig.exists() else b"",
+            public_key=key,
+            files=files,
+        )
+    if args.json:
+        print(json.dumps({"ok": report.ok, "steps": [s.__dict__ for s in report.steps]}, indent=1))
+    else:
+        print(report.text())
+    return 0 if report.ok else 1
+
+
+def register(subparsers) -> None:
+    """Adds `verify` to `python -m tally` (tally.engine.cli)."""
+    p = subparsers.add_parser("verify", help="check a certified result PDF, its files and re-count")
+    _add_arguments(p)
+    p.set_defaults(func=run_args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tally verify")
+    _add_arguments(ap)
+    return run_args(ap.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

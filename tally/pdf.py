@@ -1,0 +1,222 @@
+"""The signed result document: WeasyPrint PDF/A-3b with manifest.json and manifest.sig attached, optional
+PAdES signature (pyHanko) over the whole file.
+
+Reproducible: the same certification gives the same bytes before the PAdES step (every date in the PDF is the
+certification time, via SOURCE_DATE_EPOCH, the dcterms metadata and the attachment dates; WeasyPrint derives
+the file identifier from the content). The PAdES signature is appended as an incremental update; ECDSA and
+its signing time make that part differ on every run, which is why verification rests on the Ed25519-signed
+manifest, never on re-rendering.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+from django.db.models import Count
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.safestring import mark_safe
+
+from ballots.models import Ballot, Participation
+from pb.core.models import Election
+from tally.engine import manifest as mf
+from tally.engine import metrics, pabulib
+from tally.models import Certification, TallyRun
+
+_ENV_LOCK = threading.Lock()
+
+
+def qr_svg(text: str) -> str:
+    img = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=6, border=2)
+    return img.to_string(encoding="unicode")
+
+
+def bar_chart_svg(rows: list[tuple[str, int, bool]], *, width: int = 480, bar: int = 14) -> str:
+    """Horizontal bars (label, value, highlighted). Server-side SVG: no JavaScript, works in the PDF."""
+    if not rows:
+        return ""
+    top = max(v for _l, v, _h in rows) or 1
+    label_w, gap = 70, 4
+    height = len(rows) * (bar + gap) + gap
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" class="chart">'
+    ]
+    for i, (label, value, hi) in enumerate(rows):
+        y = gap + i * (bar + gap)
+        w = int((width - label_w - 60) * value / top)
+        colour = "#2f6f3e" if hi else "#b8b8b8"
+        parts.append(
+            f'<text x="0" y="{y + bar - 3}" font-size="10">{_esc(label)}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar}" fill="{colour}"/>'
+            f'<text x="{label_w + w + 4}" y="{y + bar - 3}" font-size="10">{value}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _esc(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def pot_views(
+    election: Election, run: TallyRun, definition: dict, *, with_metrics: bool = True
+) -> list[dict]:
+    """Per pot: funded and unfunded projects with costs, votes and reasons, rounds, chart, metrics."""
+    from tally.services import election_dir
+
+    paper = dict(
+        Ballot.objects.filter(election=election, is_paper=True)
+        .values_list("pot__slug")
+        .annotate(n=Count("id"))
+    )
+    out = []
+    for pot_def in definition["pots"]:
+        slug = pot_def["slug"]
+        res = run.results.get(slug)
+        if res is None:
+            continue
+        names = {p["id"]: p["name"] for p in pot_def["projects"]}
+        costs = {p["id"]: p["cost"] for p in pot_def["projects"]}
+        scores = res.get("scores", {})
+        funded = [
+            {"id": pid, "name": names.get(pid, pid), "cost": costs.get(pid), "votes": scores.get(pid)}
+            for pid in res["selected"]
+        ]
+        unfunded = [
+            {
+                "id": p["id"],
+                "name": p["name"],
+                "cost": p["cost"],
+                "votes": scores.get(p["id"]),
+                "reason": res["unfunded"].get(p["id"], ""),
+            }
+            for p in pot_def["projects"]
+            if p["id"] not in res["selected"]
+        ]
+        unfunded.sort(key=lambda r: -(r["votes"] or 0))
+        ranked = sorted(pot_def["projects"], key=lambda p: -int(scores.get(p["id"], 0) or 0))
+        chart = bar_chart_svg(
+            [(p["id"], int(scores.get(p["id"], 0) or 0), p["id"] in res["selected"]) for p in ranked]
+        )
+        met = None
+        if with_metrics:
+            path = election_dir(election) / mf.pb_file(slug)
+            if path.exists():
+                from tally.engine.result import Outcome
+
+                e = pabulib.read(path)
+                outcome = Outcome(
+                    rule=res["rule"],
+                    selected=res["selected"],
+                    budget=res["budget"],
+                    total_cost=res["total_cost"],
+                    scores=scores,
+                )
+                met = metrics.compute(e, outcome)
+        out.append(
+            {
+                "slug": slug,
+                "name": pot_def["name"],
+                "budget": pot_def["budget"],
+                "total_cost": res["total_cost"],
+                "ballots": run.summary[slug]["ballots"],
+                "paper": paper.get(slug, 0),
+                "funded": funded,
+                "unfunded": unfunded,
+                "rounds": res.get("rounds", []),
+                "tie_breaks": res.get("tie_breaks", []),
+                "chart": mark_safe(chart),  # noqa: S308 - built here from escaped labels and integers
+                "metrics": met,
+            }
+        )
+    return out
+
+
+def turnout(election: Election) -> list[dict[str, Any]]:
+    rows = (
+        Participation.objects.filter(election=election)
+        .values("pot__name", "channel")
+        .annotate(n=Count("id"))
+        .order_by("pot__name", "channel")
+    )
+    return list(rows)
+
+
+def render_result_pdf(*, election: Election, certification: Certification) -> bytes:
+    from weasyprint import HTML, Attachment
+
+    from tally.services import frozen_definition
+
+    manifest = json.loads(certification.manifest)
+    definition, _sha = frozen_definition(election)
+    at = certification.certified_at
+    context = {
+        "election": election,
+        "manifest": manifest,
+        "cert": certification,
+        "pots": pot_views(election, certification.run, definition),
+        "turnout": turnout(election),
+        "qr": mark_safe(qr_svg(f"pb-manifest:sha256:{certification.manifest_sha256}")),  # noqa: S308
+        "created": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    with translation.override(getattr(election, "language", None) or translation.get_language()):
+        html = render_to_string("tally/result_pdf.html", context)
+    attachments = [
+        Attachment(
+            file_obj=io.BytesIO(certification.manifest.encode()),
+            name=mf.MANIFEST_FILE,
+            description="Result manifest (canonical JSON), signed by the council",
+            created=at,
+            modified=at,
+            relationship="Data",
+        ),
+        Attachment(
+            file_obj=io.BytesIO((certification.signature + "\n").encode()),
+            name=mf.SIGNATURE_FILE,
+            description="Ed25519 signature of manifest.json, hex",
+            created=at,
+            modified=at,
+            relationship="Supplement",
+        ),
+    ]
+    # SOURCE_DATE_EPOCH is process-wide: serialise renders that set it.
+    with _ENV_LOCK:
+        old = os.environ.get("SOURCE_DATE_EPOCH")
+        os.environ["SOURCE_DATE_EPOCH"] = str(int(at.timestamp()))
+        try:
+            pdf = HTML(string=html).write_pdf(pdf_variant="pdf/a-3b", attachments=attachments)
+        finally:
+            if old is None:
+                os.environ.pop("SOURCE_DATE_EPOCH", None)
+            else:
+                os.environ["SOURCE_DATE_EPOCH"] = old
+    return pades_sign(pdf)
+
+
+def pades_sign(pdf: bytes) -> bytes:
+    """Sign the whole PDF (PAdES baseline B) when the council has an X.509 certificate configured."""
+    from tally.signing import pades_credentials
+
+    creds = pades_credentials()
+    if creds is None:
+        return pdf
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+
+    cert, key = creds
+    signer = signers.SimpleSigner.load(str(key), str(cert))
+    meta = signers.PdfSignatureMetadata(
+        field_name="CouncilSignature",
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason="Certified participatory budgeting result",
+    )
+    out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False), meta, signer=signer)
+    return out.getvalue()

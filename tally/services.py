@@ -1,0 +1,774 @@
+"""Freeze, seal, close, tally, sign off, certify, publish. Byte formats: tally.engine.manifest;
+the whole chain is specified in docs/verification.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.tasks import task
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ballots.models import Ballot, RollSnapshot, VoterRollEntry
+from pb.core.audit import _entry_payload, audit_record, audit_verify
+from pb.core.exceptions import DomainError, PhaseError
+from pb.core.models import AuditEvent, AuditHead, BallotType, Election, Phase, Pot
+from pb.core.permissions import require
+from pb.core.services import election_advance
+from proposals.models import Proposal, ProposalStatus
+from tally.engine import ENGINE_NAME, ENGINE_VERSION, pabulib, registry
+from tally.engine import manifest as mf
+from tally.engine.canonical import canonical_hash, canonical_json, sha256_hex
+from tally.engine.ties import TieBreak
+from tally.models import (
+    BallotLog,
+    Certification,
+    CloseRequest,
+    DefinitionFreeze,
+    ExportFile,
+    ExportKind,
+    LogBatch,
+    RunStatus,
+    SignOff,
+    TallyRun,
+)
+
+SEAL_BATCH_MIN = 20
+
+
+class DefinitionFrozen(PhaseError):
+    pass
+
+
+class CountMismatch(DomainError):
+    status_code = 409
+
+
+def signoff_quorum() -> int:
+    return int(getattr(settings, "PB_SIGNOFF_QUORUM", 2))
+
+
+# ------------------------------------------------------------------------------------------------ freeze
+
+
+def _roll(election: Election) -> dict[str, Any] | None:
+    snap = RollSnapshot.objects.filter(election=election).first()
+    if snap is not None:
+        return {"entries": snap.entries, "sha256": snap.sha256}
+    # The roll helper's hook takes the snapshot when voting opens; should it not have run (yet), record our
+    # own hash of the roll (sorted keyed reference hashes, one per line) so the freeze never lacks one.
+    refs = sorted(VoterRollEntry.objects.filter(election=election).values_list("ref_hash", flat=True))
+    if not refs:
+        return None
+    return {"entries": len(refs), "sha256": sha256_hex("".join(r + "\n" for r in refs).encode())}
+
+
+def definition_build(election: Election) -> dict[str, Any]:
+    """The definition as it stands in the database now (what the freeze records)."""
+    pots = []
+    for pot in Pot.objects.filter(election=election).order_by("slug"):
+        projects = Proposal.objects.filter(pot=pot, status=ProposalStatus.FEASIBLE).select_related("category")
+        pots.append(
+            {
+                "slug": pot.slug,
+                "name": pot.name,
+                "budget": pot.budget,
+                "citywide": pot.is_citywide,
+                "ballot_type": pot.ballot_type,
+                "ballot_rules": {
+                    "min_selections": pot.min_selections,
+                    "max_selections": pot.max_selections,
+                    "points_total": pot.points_total,
+                    "points_max_per_project": pot.points_max_per_project,
+                    "min_spend_percent": pot.min_spend_percent,
+                },
+                "projects": [
+                    {
+                        "id": p.code,
+                        "name": p.title,
+                        "cost": p.final_cost,
+                        "category": p.category.slug if p.category else "",
+                    }
+                    for p in sorted(projects, key=lambda p: p.code)
+                ],
+            }
+        )
+    return {
+        "format": "pb-definition/1",
+        "election": {
+            "slug": election.slug,
+            "name": election.name,
+            "city": election.city,
+            "currency": election.currency,
+        },
+        "eligibility": {
+            "min_age": election.min_age,
+            "age_reference_date": election.age_reference_date.isoformat()
+            if election.age_reference_date
+            else None,
+        },
+        "counting": {
+            "rule": election.rule,
+            "tie_break": election.tie_break,
+            "seed": election.tie_break_seed,
+            "options": {},
+        },
+        "pots": pots,
+        "roll": _roll(election),
+    }
+
+
+def definition_freeze(*, election: Election) -> DefinitionFreeze:
+    """Called inside the phase change to voting_open (PHASE_HOOKS). Idempotent."""
+    existing = DefinitionFreeze.objects.filter(election=election).first()
+    if existing is not None:
+        return existing
+    definition = definition_build(election)
+    if not any(p["projects"] for p in definition["pots"]):
+        raise PhaseError(_("There is no feasible project on the ballot: voting cannot open."))
+    registry.get(definition["counting"]["rule"])  # an unknown rule must stop the vote from opening
+    data = canonical_json(definition)
+    freeze = DefinitionFreeze.objects.create(
+        election=election,
+        canonical=data.decode(),
+        sha256=sha256_hex(data),
+        frozen_at=timezone.now().replace(microsecond=0),
+    )
+    BallotLog.objects.create(election=election, head=freeze.sha256)
+    audit_record(
+        actor=None,
+        action="tally.definition_frozen",
+        election=election,
+        obj=freeze,
+        data={"sha256": freeze.sha256},
+    )
+    return freeze
+
+
+def definition_is_frozen(election: Election) -> bool:
+    return DefinitionFreeze.objects.filter(election_id=election.pk).exists()
+
+
+def definition_assert_editable(election: Election) -> None:
+    """Guard for services that edit pots, projects, costs or election rules: refuse once frozen."""
+    if definition_is_frozen(election):
+        raise DefinitionFrozen(
+            _("The election definition was frozen when voting opened; it can no longer be changed.")
+        )
+
+
+def frozen_definition(election: Election) -> tuple[dict[str, Any], str]:
+    freeze = DefinitionFreeze.objects.filter(election=election).first()
+    if freeze is None:
+        raise PhaseError(_("This election has no frozen definition (voting never opened)."))
+    return json.loads(freeze.canonical), freeze.sha256
+
+
+def definition_changed(election: Election) -> bool:
+    """True if the database no longer matches the frozen definition (only the roll may be added later)."""
+    frozen, _sha = frozen_definition(election)
+    now = definition_build(election)
+    now["roll"] = frozen["roll"]
+    return canonical_json(now) != canonical_json(frozen)
+
+
+# ------------------------------------------------------------------------------------------------ ballot log
+
+
+def ballot_record_of(ballot: Ballot, pot_slug: str, ballot_type: str) -> dict[str, Any]:
+    if ballot_type == BallotType.POINTS:
+        projects = list(ballot.projects) or sorted(ballot.points)
+        return mf.ballot_record(pot_slug, projects, [int(ballot.points.get(p, 0)) for p in projects])
+    return mf.ballot_record(pot_slug, ballot.projects)
+
+
+def _records(ballots) -> list[tuple[Ballot, dict[str, Any]]]:
+    return [(b, ballot_record_of(b, b.pot.slug, b.pot.ballot_type)) for b in ballots]
+
+
+@transaction.atomic
+def ballots_seal_pending(*, election_id: int, final: bool = False) -> LogBatch | None:
+    """Seal unsealed ballots into the next batch of the hash chain: only when there are at least
+    SEAL_BATCH_MIN (a small batch could be matched to the few people who voted in it), or all that remain
+    when `final`. Called by the casting code after each commit, and at close and tally."""
+    # Lock the log head: two sealers at once would both chain onto the same head (a fork).
+    log = BallotLog.objects.select_for_update().filter(election_id=election_id).first()
+    if log is None:
+        return None
+    pending = list(
+        Ballot.objects.select_for_update()
+        .filter(election_id=election_id, sealed_batch__isnull=True)
+        .select_related("pot")
+    )
+    if not pending or (len(pending) < SEAL_BATCH_MIN and not final):
+        return None
+    # Shuffle: order by a fresh random key, so the list reveals neither insertion order nor ballot ids.
+    shuffled = sorted(_records(pending), key=lambda br: secrets.token_bytes(16))
+    election = Election.objects.only("slug").get(pk=election_id)
+    seq = log.seq + 1
+    batch = mf.log_batch(
+        election=election.slug,
+        seq=seq,
+        prev=log.head,
+        ballots=[mf.ballot_hash(rec) for _b, rec in shuffled],
+        receipts=[b.receipt_hash for b, _rec in shuffled],
+    )
+    row = LogBatch.objects.create(
+        election_id=election_id,
+        seq=seq,
+        prev_hash=batch["prev"],
+        hash=batch["hash"],
+        ballot_hashes=batch["ballots"],
+        receipts=batch["receipts"],
+    )
+    Ballot.objects.filter(pk__in=[b.pk for b in pending]).update(sealed_batch=seq)
+    log.seq, log.head, log.ballots = seq, batch["hash"], log.ballots + len(pending)
+    log.save(update_fields=["seq", "head", "ballots"])
+    return row
+
+
+def _batch_dict(b: LogBatch, slug: str) -> dict[str, Any]:
+    return {
+        "election": slug,
+        "seq": b.seq,
+        "prev": b.prev_hash,
+        "ballots": b.ballot_hashes,
+        "receipts": b.receipts,
+        "hash": b.hash,
+    }
+
+
+def log_problems(election: Election) -> list[str]:
+    """Recompute the chain from the stored batches and compare the sealed ballot hashes with the ballot table:
+    a ballot row changed, added or removed after sealing shows up here."""
+    _definition, sha = frozen_definition(election)
+    problems, prev, logged = [], sha, Counter()
+    for b in LogBatch.objects.filter(election=election).order_by("seq"):
+        d = _batch_dict(b, election.slug)
+        if b.prev_hash != prev:
+            problems.append(_("batch %(n)s: previous-hash link broken") % {"n": b.seq})
+        if mf.log_batch_hash(d) != b.hash:
+            problems.append(_("batch %(n)s: content does not match its hash") % {"n": b.seq})
+        logged.update(b.ballot_hashes)
+        prev = b.hash
+    log = BallotLog.objects.get(election=election)
+    if log.head != prev:
+        problems.append(_("the log head does not match the last batch"))
+    sealed = Ballot.objects.filter(election=election, sealed_batch__isnull=False).select_related("pot")
+    in_table = Counter(mf.ballot_hash(rec) for _b, rec in _records(sealed))
+    if in_table != logged:
+        problems.append(
+            _(
+                "the ballot table no longer matches the sealed log: %(a)s sealed ballots missing or changed, "
+                "%(b)s ballots not as sealed"
+            )
+            % {"a": sum((logged - in_table).values()), "b": sum((in_table - logged).values())}
+        )
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------ close
+
+
+@transaction.atomic
+def close_request(*, actor, election: Election) -> CloseRequest:
+    require(actor, "tally.close", election)
+    # Row lock: two officials asking at the same moment must not create two open requests.
+    election = Election.objects.select_for_update().get(pk=election.pk)
+    open_req = CloseRequest.objects.filter(election=election, confirmed_by=None, cancelled=False).first()
+    if open_req is not None:
+        if open_req.requested_by_id == actor.pk:
+            raise DomainError(_("You already asked to close the vote; another official must confirm."))
+        raise DomainError(_("Closing was already requested: confirm it instead."))
+    req = CloseRequest.objects.create(election=election, requested_by=actor, requested_at=timezone.now())
+    audit_record(actor=actor, action="tally.close_requested", election=election, obj=req)
+    return req
+
+
+@transaction.atomic
+def close_confirm(*, actor, election: Election) -> Election:
+    require(actor, "tally.close", election)
+    election = Election.objects.select_for_update().get(pk=election.pk)
+    req = CloseRequest.objects.filter(election=election, confirmed_by=None, cancelled=False).first()
+    if req is None:
+        raise DomainError(_("Nobody has asked to close the vote yet."))
+    if req.requested_by_id == actor.pk:
+        raise DomainError(_("A second, different official must confirm closing the vote."))
+    req.confirmed_by, req.confirmed_at = actor, timezone.now()
+    req.save(update_fields=["confirmed_by", "confirmed_at"])
+    audit_record(actor=actor, action="tally.close_confirmed", election=election, obj=req)
+    return election_advance(actor=actor, election=election, to_phase=Phase.VOTING_CLOSED)
+
+
+@transaction.atomic
+def close_cancel(*, actor, election: Election) -> None:
+    require(actor, "tally.close", election)
+    n = CloseRequest.objects.filter(election=election, confirmed_by=None, cancelled=False).update(
+        cancelled=True
+    )
+    if n:
+        audit_record(actor=actor, action="tally.close_cancelled", election=election)
+
+
+# ------------------------------------------------------------------------------------------------ files
+
+
+def election_dir(election: Election) -> Path:
+    return Path(settings.PB_VAR_DIR) / "elections" / election.slug
+
+
+def build_files(election: Election, *, audit_seq: int | None = None) -> dict[str, bytes]:
+    """The published files, built from the database: ballots per pot (.jsonl and .pb), log, receipts and,
+    given `audit_seq`, the audit log up to that entry."""
+    definition, _sha = frozen_definition(election)
+    files: dict[str, bytes] = {}
+    pots = {p.slug: p for p in Pot.objects.filter(election=election)}
+    for pot_def in definition["pots"]:
+        slug = pot_def["slug"]
+        pot = pots[slug]
+        qs = Ballot.objects.filter(election=election, pot=pot).only("projects", "points")
+        lines = mf.ballot_lines(ballot_record_of(b, slug, pot_def["ballot_type"]) for b in qs.iterator(2000))
+        files[mf.jsonl_file(slug)] = mf.jsonl_bytes(lines)
+        projects, ballots = mf.pabulib_records(pot_def, lines)
+        meta = mf.pabulib_meta(definition, pot_def, len(lines))
+        files[mf.pb_file(slug)] = pabulib.write(
+            pabulib.build(meta=meta, projects=projects, ballots=ballots)
+        ).encode()
+    batches = LogBatch.objects.filter(election=election).order_by("seq")
+    files[mf.LOG_FILE] = mf.jsonl_bytes([canonical_json(_batch_dict(b, election.slug)) for b in batches])
+    receipts = sorted(r for b in batches for r in b.receipts)
+    files[mf.RECEIPTS_FILE] = "".join(r + "\n" for r in receipts).encode()
+    if audit_seq is not None:
+        files[mf.AUDIT_FILE] = audit_file(audit_seq)
+    return files
+
+
+def audit_file(upto_seq: int) -> bytes:
+    entries = AuditEvent.objects.filter(seq__lte=upto_seq).order_by("seq").iterator(2000)
+    return mf.jsonl_bytes([canonical_json({"hash": e.hash, "payload": _entry_payload(e)}) for e in entries])
+
+
+_KIND = {".pb": ExportKind.PABULIB, ".jsonl": ExportKind.JSONL, ".pdf": ExportKind.PDF}
+
+
+def _kind(name: str) -> str:
+    if name == mf.LOG_FILE:
+        return ExportKind.LOG
+    if name == mf.AUDIT_FILE:
+        return ExportKind.AUDIT
+    if name == mf.RECEIPTS_FILE:
+        return ExportKind.RECEIPTS
+    return _KIND[Path(name).suffix]
+
+
+def _store(election: Election, files: dict[str, bytes]) -> dict[str, str]:
+    """Write files read-only under the election's directory and record their hashes."""
+    folder = election_dir(election)
+    folder.mkdir(parents=True, exist_ok=True)
+    pots = {p.slug: p for p in Pot.objects.filter(election=election)}
+    hashes = {}
+    now = timezone.now()
+    for name, data in files.items():
+        path = folder / name
+        tmp = folder / f".{name}.{secrets.token_hex(4)}"
+        tmp.write_bytes(data)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, path)
+        digest = sha256_hex(data)
+        hashes[name] = digest
+        slug = name.removeprefix("ballots-").rsplit(".", 1)[0] if name.startswith("ballots-") else None
+        ExportFile.objects.update_or_create(
+            election=election,
+            name=name,
+            defaults={
+                "pot": pots.get(slug) if slug else None,
+                "kind": _kind(name),
+                "sha256": digest,
+                "size": len(data),
+                "created_at": now,
+            },
+        )
+    return hashes
+
+
+def stored_file(election: Election, name: str) -> bytes:
+    """A stored file's bytes, checked against its recorded hash."""
+    rec = ExportFile.objects.filter(election=election, name=name).first()
+    if rec is None:
+        raise DomainError(_("No such file."))
+    data = (election_dir(election) / name).read_bytes()
+    if sha256_hex(data) != rec.sha256:
+        raise CountMismatch(
+            _("The stored file %(name)s no longer matches its recorded hash.") % {"name": name}
+        )
+    return data
+
+
+# ------------------------------------------------------------------------------------------------ tally
+
+
+def count_pot(definition: dict, pb_bytes: bytes, *, rule: str | None = None) -> tuple[dict[str, Any], int]:
+    """(outcome JSON, number of ballots) of one pot's .pb file, counted with the frozen tie-break."""
+    counting = definition["counting"]
+    election = pabulib.read(pb_bytes)
+    tb = TieBreak.parse(counting["tie_break"], list(election.instance.projects), counting["seed"] or None)
+    outcome = registry.run(
+        rule or counting["rule"], election, tie_break=tb, options=counting.get("options") or {}
+    )
+    return outcome.to_json(), len(election.profile.ballots)
+
+
+@transaction.atomic
+def tally_start(*, actor, election: Election, rule: str | None = None) -> TallyRun:
+    """Start the official run (no `rule`: the frozen rule) or a "what if" run with another rule."""
+    require(actor, "tally.run", election)
+    election = Election.objects.select_for_update().get(pk=election.pk)
+    definition, _sha = frozen_definition(election)
+    counting = definition["counting"]
+    official = rule is None or (rule == counting["rule"] and election.phase == Phase.VOTING_CLOSED)
+    if official and election.phase != Phase.VOTING_CLOSED:
+        raise PhaseError(_("The official count has already been done."))
+    if not official and not TallyRun.objects.filter(election=election, official=True, status=RunStatus.DONE):
+        raise PhaseError(_("Run the official count first; “what if” runs use its exported files."))
+    if TallyRun.objects.filter(election=election, status__in=[RunStatus.PENDING, RunStatus.RUNNING]).exists():
+        raise DomainError(_("A count is already running."))
+    try:
+        registry.get(rule or counting["rule"])
+    except registry.UnknownRule as exc:
+        raise DomainError(str(exc)) from None
+    run = TallyRun.objects.create(
+        election=election,
+        official=official,
+        rule=rule or counting["rule"],
+        tie_break=counting["tie_break"],
+        seed=counting["seed"],
+        options=counting.get("options") or {},
+        started_by=actor,
+        created_at=timezone.now(),
+    )
+    audit_record(
+        actor=actor,
+        action="tally.run_started",
+        election=election,
+        obj=run,
+        data={"rule": run.rule, "official": official},
+    )
+    transaction.on_commit(lambda: tally_run_task.enqueue(run_id=run.pk))
+    return run
+
+
+@task()
+def tally_run_task(run_id: int) -> None:
+    tally_run_execute(run_id=run_id)
+
+
+def _progress(run: TallyRun, text: str) -> None:
+    TallyRun.objects.filter(pk=run.pk).update(progress=text)
+
+
+def tally_run_execute(*, run_id: int) -> TallyRun:
+    """Count. The official run first seals the last batch and exports the files, then counts from the files
+    as written (exactly what officials and the public re-count)."""
+    run = TallyRun.objects.select_related("election", "started_by").get(pk=run_id)
+    election = run.election
+    TallyRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, progress=_("Preparing"))
+    try:
+        definition, _sha = frozen_definition(election)
+        if run.official:
+            _progress(run, _("Sealing the last batch and exporting the ballot files"))
+            with transaction.atomic():
+                ballots_seal_pending(election_id=election.pk, final=True)
+                problems = log_problems(election)
+                if problems:
+                    raise CountMismatch("; ".join(problems))
+                hashes = _store(election, build_files(election))
+        else:
+            hashes = {
+                f.name: f.sha256
+                for f in ExportFile.objects.filter(election=election)
+                if f.kind in (ExportKind.PABULIB, ExportKind.JSONL, ExportKind.LOG, ExportKind.RECEIPTS)
+            }
+        results, summary = {}, {}
+        pots = definition["pots"]
+        for k, pot_def in enumerate(pots, start=1):
+            slug = pot_def["slug"]
+            _progress(
+                run, _("Counting %(pot)s (%(k)s of %(n)s)") % {"pot": pot_def["name"], "k": k, "n": len(pots)}
+            )
+            data = stored_file(election, mf.pb_file(slug))
+            out, n = count_pot(definition, data, rule=run.rule)
+            results[slug] = out
+            summary[slug] = mf.pot_result(out, n)
+        with transaction.atomic():
+            run.results, run.summary, run.input_hashes = results, summary, hashes
+            run.engine_name, run.engine_version = ENGINE_NAME, ENGINE_VERSION
+            run.status, run.progress, run.finished_at = RunStatus.DONE, "", timezone.now()
+            run.save()
+            audit_record(
+                actor=run.started_by,
+                action="tally.run_done",
+                election=election,
+                obj=run,
+                data={"rule": run.rule, "official": run.official, "summary_sha256": canonical_hash(summary)},
+            )
+            if run.official:
+                election_advance(actor=run.started_by, election=election, to_phase=Phase.TALLIED)
+    except Exception as exc:
+        TallyRun.objects.filter(pk=run.pk).update(
+            status=RunStatus.FAILED,
+            error=f"{type(exc).__name__}: {getattr(exc, 'message', exc)}",
+            finished_at=timezone.now(),
+        )
+        if not isinstance(exc, DomainError | ValueError):
+            raise
+    run.refresh_from_db()
+    return run
+
+
+def official_run(election: Election) -> TallyRun | None:
+    return TallyRun.objects.filter(election=election, official=True, status=RunStatus.DONE).first()
+
+
+# ------------------------------------------------------------------------------------------------ sign-off
+
+
+def _recount(election: Election) -> dict[str, Any]:
+    definition, _sha = frozen_definition(election)
+    summary = {}
+    for pot_def in definition["pots"]:
+        data = stored_file(election, mf.pb_file(pot_def["slug"]))
+        summary[pot_def["slug"]] = mf.pot_result(*count_pot(definition, data))
+    return summary
+
+
+def _signoff(actor, election, run, method, summary, matched, detail) -> SignOff:
+    s = SignOff.objects.create(
+        election=election,
+        run=run,
+        official=actor,
+        method=method,
+        matched=matched,
+        summary=summary,
+        detail=detail,
+        created_at=timezone.now(),
+    )
+    audit_record(
+        actor=actor,
+        action="tally.signoff",
+        election=election,
+        obj=s,
+        data={"method": method, "matched": matched},
+    )
+    return s
+
+
+@transaction.atomic
+def signoff_recount(*, actor, election: Election) -> SignOff:
+    """An official re-counts from the exported files on the server and signs off if the result matches."""
+    require(actor, "tally.signoff", election)
+    run = official_run(election)
+    if run is None:
+        raise PhaseError(_("There is no official count to sign off."))
+    summary = _recount(election)
+    matched = summary == run.summary
+    return _signoff(
+        actor,
+        election,
+        run,
+        SignOff.Method.SERVER,
+        summary,
+        matched,
+        "" if matched else _("The re-count differs from the official count."),
+    )
+
+
+@transaction.atomic
+def signoff_upload(*, actor, election: Election, data: bytes) -> SignOff:
+    """Sign off with the JSON of an offline count: {"<pot slug>": <python -m tally run --json output>, ...}
+    (a single outcome is accepted when the election has one pot)."""
+    require(actor, "tally.signoff", election)
+    run = official_run(election)
+    if run is None:
+        raise PhaseError(_("There is no official count to sign off."))
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        raise DomainError(_("The file is not JSON.")) from None
+    if isinstance(doc, dict) and "selected" in doc and len(run.summary) == 1:
+        doc = {next(iter(run.summary)): doc}
+    if not isinstance(doc, dict) or set(doc) != set(run.summary):
+        raise DomainError(
+            _("Expected one result per pot: %(pots)s.") % {"pots": ", ".join(sorted(run.summary))}
+        )
+    summary, problems = {}, []
+    for slug, out in doc.items():
+        if not isinstance(out, dict) or "selected" not in out or "total_cost" not in out:
+            raise DomainError(_("The result for %(pot)s has no selected projects.") % {"pot": slug})
+        summary[slug] = {"selected": [str(p) for p in out["selected"]], "total_cost": out["total_cost"]}
+        want = run.summary[slug]
+        if summary[slug] != {"selected": want["selected"], "total_cost": want["total_cost"]}:
+            problems.append(slug)
+    detail = _("Differs in: %(pots)s") % {"pots": ", ".join(problems)} if problems else ""
+    return _signoff(actor, election, run, SignOff.Method.UPLOAD, summary, not problems, detail)
+
+
+def signoff_status(election: Election) -> dict[str, Any]:
+    run = official_run(election)
+    offs = list(SignOff.objects.filter(election=election, run=run).select_related("official")) if run else []
+    matched = {s.official_id for s in offs if s.matched}
+    return {
+        "quorum": signoff_quorum(),
+        "matched": len(matched),
+        "mismatched": [s for s in offs if not s.matched],
+        "signoffs": offs,
+        "reached": len(matched) >= signoff_quorum() and not any(not s.matched for s in offs),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ certify
+
+
+def _manifest(election, run, definition, sha, files, audit_seq, audit_head, fingerprint, at) -> dict:
+    log = BallotLog.objects.get(election=election)
+    snap = RollSnapshot.objects.filter(election=election).first()
+    return {
+        "format": mf.MANIFEST_FORMAT,
+        "election": {"slug": election.slug, "name": election.name, "city": election.city},
+        "definition": definition,
+        "definition_sha256": sha,
+        "roll_snapshot": {"entries": snap.entries, "sha256": snap.sha256} if snap else definition["roll"],
+        "ballot_log": {"head": log.head, "batches": log.seq, "ballots": log.ballots},
+        "audit_log": {"head": audit_head, "seq": audit_seq},
+        "files": files,
+        "engine": {"name": run.engine_name, "version": run.engine_version},
+        "rule": definition["counting"],
+        "pots": run.summary,
+        "certified_at": at.isoformat(),
+        "council_key_fingerprint": fingerprint,
+    }
+
+
+@transaction.atomic
+def election_certify(*, actor, election: Election) -> Certification:
+    from tally import pdf, signing
+
+    require(actor, "tally.certify", election)
+    election = Election.objects.select_for_update().get(pk=election.pk)
+    run = official_run(election)
+    status = signoff_status(election)
+    if run is None or not status["reached"]:
+        raise PhaseError(
+            _("Certification needs %(q)s officials whose independent re-counts match (now %(m)s%(x)s).")
+            % {
+                "q": status["quorum"],
+                "m": status["matched"],
+                "x": _(", with a mismatch to resolve") if status["mismatched"] else "",
+            }
+        )
+    problems = log_problems(election)
+    _head, _n, audit_bad = audit_verify()
+    if audit_bad:
+        problems.append(_("audit log: %(p)s") % {"p": f"#{audit_bad[0].seq} {audit_bad[0].reason}"})
+    for name, digest in run.input_hashes.items():
+        try:
+            stored_file(election, name)
+        except (DomainError, OSError):
+            problems.append(_("%(name)s changed after the count") % {"name": name})
+        if (
+            ExportFile.objects.filter(election=election, name=name).values_list("sha256", flat=True).first()
+            != digest
+        ):
+            problems.append(_("%(name)s is not the file that was counted") % {"name": name})
+    if problems:
+        raise CountMismatch(_("Certification refused: %(p)s") % {"p": "; ".join(problems)})
+    key = signing.load_private_key()
+    info = signing.public_info(key.public_key())
+    at = timezone.now().replace(microsecond=0)
+    head = AuditHead.objects.select_for_update().get(pk=1)
+    audit = audit_file(head.seq)
+    files = dict(run.input_hashes)
+    files.update(_store(election, {mf.AUDIT_FILE: audit}))
+    definition, sha = frozen_definition(election)
+    manifest = _manifest(election, run, definition, sha, files, head.seq, head.hash, info.fingerprint, at)
+    body = mf.manifest_bytes(manifest)
+    signature = key.sign(body).hex()
+    cert = Certification.objects.create(
+        election=election,
+        run=run,
+        manifest=body.decode(),
+        manifest_sha256=sha256_hex(body),
+        signature=signature,
+        key_fingerprint=info.fingerprint,
+        certified_by=actor,
+        certified_at=at,
+    )
+    pdf_bytes = pdf.render_result_pdf(election=election, certification=cert)
+    name = f"result-{election.slug}.pdf"
+    digest = _store(election, {name: pdf_bytes})[name]
+    cert.pdf_name, cert.pdf_sha256 = name, digest
+    cert.save(update_fields=["pdf_name", "pdf_sha256"])
+    audit_record(
+        actor=actor,
+        action="tally.certified",
+        election=election,
+        obj=cert,
+        data={"manifest_sha256": cert.manifest_sha256, "pdf_sha256": digest, "key": info.fingerprint},
+    )
+    election_advance(actor=actor, election=election, to_phase=Phase.CERTIFIED)
+    return cert
+
+
+@transaction.atomic
+def election_publish(*, actor, election: Election) -> Election:
+    require(actor, "election.publish", election)
+    return election_advance(actor=actor, election=election, to_phase=Phase.PUBLISHED)
+
+
+def certification_check(election: Election):
+    """Server-side verification of a certified election against the database as it is now: rebuilds every
+    published file from the tables (ballots, log, audit) and runs the independent verifier on them, so a
+    ballot row or an audit entry changed after certification makes it FAIL."""
+    from tally.engine import verify
+
+    cert = Certification.objects.get(election=election)
+    manifest = json.loads(cert.manifest)
+    files = build_files(election, audit_seq=manifest["audit_log"]["seq"])
+    pdf_bytes = (election_dir(election) / cert.pdf_name).read_bytes()
+    return verify.verify_pdf(pdf_bytes, public_key=bytes.fromhex(_public_raw_hex(manifest)), files=files)
+
+
+def _public_raw_hex(manifest: dict) -> str:
+    from tally import signing
+
+    info = signing.council_public_key()
+    if info is None:
+        raise DomainError(_("The council key is not available on this server."))
+    return info.raw_hex
+
+
+# ------------------------------------------------------------------------------------------------ phase hook
+
+
+def tally_phase_hook(*, election: Election, actor, to_phase: str) -> None:
+    """Runs inside election_advance (pb.core.services.PHASE_HOOKS)."""
+    if to_phase == Phase.VOTING_OPEN:
+        definition_freeze(election=election)
+    elif to_phase == Phase.VOTING_CLOSED:
+        confirmed = CloseRequest.objects.filter(
+            election=election, cancelled=False, confirmed_by__isnull=False
+        ).exists()
+        if not confirmed:
+            raise PhaseError(_("Closing the vote needs two officials: one asks, another confirms."))
+        ballots_seal_pending(election_id=election.pk, final=True)
+    elif to_phase == Phase.TALLIED:
+        if official_run(election) is None:
+            raise PhaseError(_("Run the official count first."))
+    elif to_phase == Phase.CERTIFIED and not Certification.objects.filter(election=election).exists():
+        raise PhaseError(_("Use the certification page: the council signs the result manifest."))

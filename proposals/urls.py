@@ -1,4 +1,31 @@
-from django.urls import path  # noqa: F401
+from django.urls import path, register_converter
+
+from proposals import views
+
+
+class FormatConverter:
+    regex = "csv|xlsx"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return value
+
+
+register_converter(FormatConverter, "fmt")
 
 app_name = "proposals"
-urlpatterns: list = []
+urlpatterns = [
+    path("<slug:slug>/", views.proposal_list, name="list"),
+    path("<slug:slug>/new/", views.proposal_create, name="create"),
+    path("<slug:slug>/mine/", views.proposals_mine, name="mine"),
+    path("<slug:slug>/import/", views.proposals_import, name="import"),
+    path("<slug:slug>/import/confirm/", views.proposals_import_confirm, name="import_confirm"),
+    path("<slug:slug>/export.<fmt:fmt>", views.proposals_export, name="export"),
+    path("<slug:slug>/<str:code>/", views.proposal_detail, name="detail"),
+    path("<slug:slug>/<str:code>/edit/", views.proposal_edit, name="edit"),
+    path("<slug:slug>/<str:code>/submit/", views.proposal_submit, name="submit"),
+    path("<slug:slug>/<str:code>/review/", views.proposal_review, name="review"),
+    path("<slug:slug>/<str:code>/merge/", views.proposal_merge, name="merge"),
+]

@@ -1,0 +1,172 @@
+from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.utils.translation import gettext_lazy as _
+
+from pb.core.models import Category, Election, Pot
+from proposals.models import Proposal, ProposalStatus
+from proposals.services import MAX_COST
+from proposals.validators import validate_image
+
+PUBLIC_STATUSES = [
+    (s.value, s.label)
+    for s in (
+        ProposalStatus.SUBMITTED,
+        ProposalStatus.FEASIBLE,
+        ProposalStatus.NOT_FEASIBLE,
+        ProposalStatus.MERGED,
+    )
+]
+COST_ERRORS = {
+    "invalid": _("Enter the cost as a whole number, without decimals or currency signs."),
+    "min_value": _("The cost must be a positive whole number."),
+    "max_value": _("The cost is unrealistically large."),
+}
+
+
+class ProposalForm(forms.ModelForm):
+    cost = forms.IntegerField(
+        label=_("Estimated cost"),
+        min_value=1,
+        max_value=MAX_COST,
+        error_messages=COST_ERRORS,
+        help_text=_("In whole currency units."),
+    )
+    latitude = forms.DecimalField(
+        label=_("Latitude (optional)"),
+        required=False,
+        max_digits=9,
+        decimal_places=6,
+        validators=[MinValueValidator(-90), MaxValueValidator(90)],
+    )
+    longitude = forms.DecimalField(
+        label=_("Longitude (optional)"),
+        required=False,
+        max_digits=9,
+        decimal_places=6,
+        validators=[MinValueValidator(-180), MaxValueValidator(180)],
+    )
+    image = forms.FileField(
+        label=_("Image (optional)"),
+        required=False,
+        help_text=_("JPEG, PNG or WebP, at most 5 MB."),
+        validators=[validate_image],
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+    )
+
+    class Meta:
+        model = Proposal
+        fields = [
+            "title",
+            "description",
+            "pot",
+            "category",
+            "cost",
+            "location",
+            "latitude",
+            "longitude",
+            "image",
+        ]
+        labels = {
+            "title": _("Title"),
+            "description": _("Description"),
+            "pot": _("District"),
+            "category": _("Category"),
+            "location": _("Location (address or place)"),
+        }
+        help_texts = {
+            "title": _("At most 140 characters."),
+            "description": _("What should be done, where, and who benefits. At most 5000 characters."),
+        }
+
+    def __init__(self, *args, election: Election, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pot"].queryset = Pot.objects.filter(election=election)
+        self.fields["pot"].empty_label = None
+        self.fields["category"].queryset = Category.objects.filter(election=election)
+        self.fields["category"].required = True
+        self.fields["description"].widget.attrs["maxlength"] = 5000
+
+    def _post_clean(self):
+        # Model validation happens in the service (proposal_create/update): it is the authority.
+        pass
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(
+        label=_("Decision"),
+        choices=[("feasible", _("Feasible: goes on the ballot")), ("not_feasible", _("Not feasible"))],
+        widget=forms.RadioSelect,
+    )
+    reason = forms.CharField(
+        label=_("Public reason"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Required when not feasible. Shown on the proposal page."),
+    )
+    adjusted_cost = forms.IntegerField(
+        label=_("Adjusted cost (optional)"),
+        required=False,
+        min_value=1,
+        max_value=MAX_COST,
+        error_messages=COST_ERRORS,
+    )
+    cost_note = forms.CharField(
+        label=_("Note on the adjusted cost"),
+        required=False,
+        max_length=500,
+        help_text=_("Required when the cost is adjusted."),
+    )
+
+
+class MergeForm(forms.Form):
+    keep = forms.CharField(
+        label=_("Keep proposal (project id)"), max_length=20, help_text=_("For example P012.")
+    )
+    reason = forms.CharField(label=_("Public note (optional)"), required=False, max_length=2000)
+
+
+class FilterForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    pot = forms.ModelChoiceField(
+        label=_("District"),
+        required=False,
+        queryset=Pot.objects.none(),
+        to_field_name="slug",
+        empty_label=_("All"),
+    )
+    category = forms.ModelChoiceField(
+        label=_("Category"),
+        required=False,
+        queryset=Category.objects.none(),
+        to_field_name="slug",
+        empty_label=_("All"),
+    )
+    status = forms.ChoiceField(label=_("Status"), required=False, choices=[("", _("All")), *PUBLIC_STATUSES])
+    cost_min = forms.IntegerField(label=_("Cost from"), required=False, min_value=0, max_value=MAX_COST)
+    cost_max = forms.IntegerField(label=_("Cost up to"), required=False, min_value=0, max_value=MAX_COST)
+
+    def __init__(self, *args, election: Election, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pot"].queryset = Pot.objects.filter(election=election)
+        self.fields["category"].queryset = Category.objects.filter(election=election)
+        self.fields["q"].widget.attrs.update({"type": "search", "autocomplete": "off"})
+        self.fields["q"].widget.input_type = "search"
+
+    def clean(self):
+        data = super().clean()
+        lo, hi = data.get("cost_min"), data.get("cost_max")
+        if lo is not None and hi is not None and lo > hi:
+            self.add_error("cost_max", _("“Cost up to” must not be below “Cost from”."))
+        return data
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV or XLSX file"),
+        help_text=_(
+            "Columns: title, description, pot, category, cost, location (and optionally latitude, "
+            "longitude, language, status, review_reason, adjusted_cost, cost_note, code)."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.xlsx"}),
+    )

@@ -1,0 +1,39 @@
+"""Reads of proposals for the public pages."""
+
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
+
+from pb.core.models import Election
+from proposals.models import Proposal, ProposalStatus
+
+
+def proposals_public(*, election: Election, filters: dict) -> QuerySet[Proposal]:
+    """Everything residents may see: all but drafts, filtered by the FilterForm's cleaned data."""
+    qs = (
+        Proposal.objects.filter(election=election)
+        .exclude(status=ProposalStatus.DRAFT)
+        .select_related("pot", "category", "merged_into")
+        .annotate(effective_cost=Coalesce("adjusted_cost", "cost"))
+    )
+    if q := (filters.get("q") or "").strip():
+        qs = qs.filter(Q(title__icontains=q) | Q(description__icontains=q) | Q(code__iexact=q))
+    if filters.get("pot"):
+        qs = qs.filter(pot=filters["pot"])
+    if filters.get("category"):
+        qs = qs.filter(category=filters["category"])
+    if filters.get("status"):
+        qs = qs.filter(status=filters["status"])
+    if filters.get("cost_min") is not None:
+        qs = qs.filter(effective_cost__gte=filters["cost_min"])
+    if filters.get("cost_max") is not None:
+        qs = qs.filter(effective_cost__lte=filters["cost_max"])
+    return qs.order_by("code")
+
+
+def proposal_visible(proposal: Proposal, user) -> bool:
+    """Drafts are private to their author (and officials); everything else is public."""
+    if proposal.status != ProposalStatus.DRAFT:
+        return True
+    from pb.core.permissions import is_official
+
+    return (user.is_authenticated and proposal.author_id == user.pk) or is_official(user)

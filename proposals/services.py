@@ -1,0 +1,338 @@
+"""Proposal state changes. Each is atomic, checks permission first through pb.core.permissions.require,
+validates everything before writing, and records an audit event in the same transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from pb.core.audit import audit_record
+from pb.core.models import Category, Election, Pot
+from pb.core.permissions import require
+from proposals.exceptions import ImportInvalid, NotAuthor, NotEditable, ProposalInvalid
+from proposals.models import Proposal, ProposalStatus
+from proposals.validators import validate_image
+
+EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "pot",
+    "category",
+    "cost",
+    "location",
+    "latitude",
+    "longitude",
+    "image",
+)
+MAX_COST = 10**12
+_CODE_RE = re.compile(r"^P(\d+)$")
+
+
+def next_code(election: Election) -> str:
+    """The next free public id ("P001", "P002", ...). Call with the election row locked."""
+    numbers = [
+        int(m.group(1))
+        for code in Proposal.objects.filter(election=election).values_list("code", flat=True)
+        if (m := _CODE_RE.match(code))
+    ]
+    return f"P{max(numbers, default=0) + 1:03d}"
+
+
+def _lock_election(election: Election) -> Election:
+    # Serialises code allocation: two residents submitting at once must not get the same "P017".
+    return Election.objects.select_for_update().get(pk=election.pk)
+
+
+def _invalid(errors: dict[str, list[str]]) -> ProposalInvalid:
+    first = next(iter(errors.values()))[0] if errors else _("The proposal is not valid.")
+    return ProposalInvalid(first, errors)
+
+
+def _check_fields(proposal: Proposal, election: Election) -> None:
+    """Domain checks the model cannot express, then the model's own validation (lengths, cost range)."""
+    errors: dict[str, list[str]] = {}
+    limit = Proposal._meta.get_field("description").max_length
+    if len(proposal.description or "") > limit:
+        # TextField.max_length is not a model validator, so the service enforces it.
+        errors["description"] = [
+            _("The description is too long: at most %(max)d characters (it has %(n)d).")
+            % {"max": limit, "n": len(proposal.description)}
+        ]
+    if proposal.pot_id is not None and proposal.pot.election_id != election.pk:
+        errors["pot"] = [_("This district does not belong to this election.")]
+    if proposal.category_id is not None and proposal.category.election_id != election.pk:
+        errors["category"] = [_("This category does not belong to this election.")]
+    if not isinstance(proposal.cost, int) or isinstance(proposal.cost, bool) or proposal.cost < 1:
+        errors["cost"] = [_("The estimated cost must be a positive whole number.")]
+    elif proposal.cost > MAX_COST:
+        errors["cost"] = [_("The estimated cost is unrealistically large.")]
+    lat, lon = proposal.latitude, proposal.longitude
+    if (lat is None) != (lon is None):
+        errors["latitude"] = [_("Give both latitude and longitude, or neither.")]
+    if lat is not None and not Decimal(-90) <= Decimal(lat) <= Decimal(90):
+        errors["latitude"] = [_("Latitude must be between -90 and 90.")]
+    if lon is not None and not Decimal(-180) <= Decimal(lon) <= Decimal(180):
+        errors["longitude"] = [_("Longitude must be between -180 and 180.")]
+    if proposal.image and hasattr(proposal.image, "file") and not getattr(proposal.image, "_committed", True):
+        try:
+            validate_image(proposal.image.file)
+        except ValidationError as exc:
+            errors["image"] = exc.messages
+    if errors:
+        raise _invalid(errors)
+    try:
+        proposal.full_clean(exclude=["image", *errors])
+    except ValidationError as exc:
+        raise _invalid(exc.message_dict) from exc
+
+
+def _ensure_author(actor, proposal: Proposal) -> None:
+    if proposal.author_id is None or proposal.author_id != getattr(actor, "pk", None):
+        raise NotAuthor(_("Only the author of proposal %(code)s can change it.") % {"code": proposal.code})
+
+
+def _ensure_draft(proposal: Proposal) -> None:
+    if proposal.status != ProposalStatus.DRAFT:
+        raise NotEditable(
+            _("Proposal %(code)s has been submitted and can no longer be changed.") % {"code": proposal.code}
+        )
+
+
+@transaction.atomic
+def proposal_create(
+    *,
+    actor,
+    election: Election,
+    title: str,
+    description: str,
+    pot: Pot,
+    cost: int,
+    category: Category | None = None,
+    location: str = "",
+    latitude: Decimal | None = None,
+    longitude: Decimal | None = None,
+    image: Any = None,
+    language: str | None = None,
+    submit: bool = False,
+) -> Proposal:
+    """A resident's new proposal (a draft, or submitted at once with submit=True)."""
+    election = _lock_election(election)
+    require(actor, "proposal.submit", election)
+    proposal = Proposal(
+        election=election,
+        author=actor,
+        code=next_code(election),
+        title=title,
+        description=description,
+        pot=pot,
+        category=category,
+        cost=cost,
+        location=location or "",
+        latitude=latitude,
+        longitude=longitude,
+        language=(language or translation.get_language() or "en")[:10],
+        status=ProposalStatus.SUBMITTED if submit else ProposalStatus.DRAFT,
+    )
+    if image:
+        proposal.image = image
+    _check_fields(proposal, election)
+    proposal.save()
+    audit_record(
+        actor=actor,
+        action="proposal.create",
+        election=election,
+        obj=proposal,
+        data={"code": proposal.code, "status": proposal.status, "cost": proposal.cost},
+    )
+    return proposal
+
+
+@transaction.atomic
+def proposal_update(*, actor, proposal: Proposal, **changes: Any) -> Proposal:
+    """The author edits their draft. Accepts only EDITABLE_FIELDS."""
+    proposal = Proposal.objects.select_for_update().select_related("election").get(pk=proposal.pk)
+    election = proposal.election
+    require(actor, "proposal.submit", election)
+    _ensure_author(actor, proposal)
+    _ensure_draft(proposal)
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ProposalInvalid(_("These fields cannot be changed: %(f)s") % {"f": ", ".join(sorted(unknown))})
+    for name, value in changes.items():
+        if name == "image" and not value:
+            continue  # no new image: keep the current one
+        if value is None and name in ("title", "description", "location"):
+            value = ""
+        setattr(proposal, name, value)
+    _check_fields(proposal, election)
+    proposal.save()
+    audit_record(
+        actor=actor,
+        action="proposal.update",
+        election=election,
+        obj=proposal,
+        data={"code": proposal.code, "fields": sorted(changes)},
+    )
+    return proposal
+
+
+@transaction.atomic
+def proposal_submit(*, actor, proposal: Proposal) -> Proposal:
+    """The author hands the draft in for review; it can no longer be edited."""
+    proposal = Proposal.objects.select_for_update().select_related("election").get(pk=proposal.pk)
+    require(actor, "proposal.submit", proposal.election)
+    _ensure_author(actor, proposal)
+    _ensure_draft(proposal)
+    proposal.status = ProposalStatus.SUBMITTED
+    proposal.save(update_fields=["status", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="proposal.submit",
+        election=proposal.election,
+        obj=proposal,
+        data={"code": proposal.code},
+    )
+    return proposal
+
+
+@transaction.atomic
+def proposal_review(
+    *,
+    actor,
+    proposal: Proposal,
+    feasible: bool,
+    reason: str = "",
+    adjusted_cost: int | None = None,
+    cost_note: str = "",
+) -> Proposal:
+    """An official's decision. Feasible proposals are the projects on the ballot."""
+    proposal = Proposal.objects.select_for_update().select_related("election").get(pk=proposal.pk)
+    require(actor, "proposal.review", proposal.election)
+    reviewable = {ProposalStatus.SUBMITTED, ProposalStatus.FEASIBLE, ProposalStatus.NOT_FEASIBLE}
+    if proposal.status not in reviewable:
+        raise NotEditable(
+            _("Proposal %(code)s is “%(status)s” and cannot be reviewed.")
+            % {"code": proposal.code, "status": proposal.get_status_display()}
+        )
+    reason, cost_note = (reason or "").strip(), (cost_note or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not feasible and not reason:
+        errors["reason"] = [_("Give the public reason why this proposal is not feasible.")]
+    if adjusted_cost is not None:
+        if not isinstance(adjusted_cost, int) or isinstance(adjusted_cost, bool) or adjusted_cost < 1:
+            errors["adjusted_cost"] = [_("The adjusted cost must be a positive whole number.")]
+        elif adjusted_cost > MAX_COST:
+            errors["adjusted_cost"] = [_("The adjusted cost is unrealistically large.")]
+        elif not cost_note:
+            errors["cost_note"] = [_("Explain the adjusted cost in a note.")]
+    if len(reason) > 2000:
+        errors["reason"] = [_("The reason is too long (at most 2000 characters).")]
+    if len(cost_note) > 500:
+        errors["cost_note"] = [_("The cost note is too long (at most 500 characters).")]
+    if errors:
+        raise _invalid(errors)
+    proposal.status = ProposalStatus.FEASIBLE if feasible else ProposalStatus.NOT_FEASIBLE
+    proposal.review_reason = reason
+    proposal.adjusted_cost = adjusted_cost
+    proposal.cost_note = cost_note if adjusted_cost is not None else ""
+    proposal.save(update_fields=["status", "review_reason", "adjusted_cost", "cost_note", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="proposal.review",
+        election=proposal.election,
+        obj=proposal,
+        data={
+            "code": proposal.code,
+            "status": proposal.status,
+            "reason": reason,
+            "adjusted_cost": adjusted_cost,
+            "cost_note": proposal.cost_note,
+        },
+    )
+    return proposal
+
+
+@transaction.atomic
+def proposal_merge(*, actor, duplicate: Proposal, keep: Proposal, reason: str = "") -> Proposal:
+    """Mark `duplicate` as merged into `keep`; proposals merged earlier into the duplicate follow it."""
+    duplicate = Proposal.objects.select_for_update().select_related("election").get(pk=duplicate.pk)
+    keep = Proposal.objects.select_for_update().get(pk=keep.pk)
+    require(actor, "proposal.merge", duplicate.election)
+    if keep.pk == duplicate.pk:
+        raise ProposalInvalid(
+            _("A proposal cannot be merged into itself."), {"keep": [_("Choose another one.")]}
+        )
+    if keep.election_id != duplicate.election_id:
+        raise ProposalInvalid(_("Both proposals must belong to the same election."))
+    if keep.status in (ProposalStatus.MERGED, ProposalStatus.DRAFT):
+        raise ProposalInvalid(
+            _("Proposal %(code)s is “%(status)s”: merge into a submitted proposal.")
+            % {"code": keep.code, "status": keep.get_status_display()},
+            {"keep": [_("Choose a submitted proposal.")]},
+        )
+    if duplicate.status in (ProposalStatus.MERGED, ProposalStatus.DRAFT):
+        raise NotEditable(
+            _("Proposal %(code)s is “%(status)s” and cannot be merged.")
+            % {"code": duplicate.code, "status": duplicate.get_status_display()}
+        )
+    followers = list(Proposal.objects.filter(merged_into=duplicate).values_list("code", flat=True))
+    Proposal.objects.filter(merged_into=duplicate).update(merged_into=keep)
+    duplicate.status = ProposalStatus.MERGED
+    duplicate.merged_into = keep
+    duplicate.review_reason = (reason or "").strip()[:2000]
+    duplicate.save(update_fields=["status", "merged_into", "review_reason", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="proposal.merge",
+        election=duplicate.election,
+        obj=duplicate,
+        data={"code": duplicate.code, "into": keep.code, "followers": followers},
+    )
+    return duplicate
+
+
+@transaction.atomic
+def proposals_import(*, actor, election: Election, content: bytes, file_format: str, dry_run: bool):
+    """Import proposals from a CSV/XLSX file. All rows or none: any invalid row raises ImportInvalid with
+    the report of every row, and the transaction leaves nothing behind. Returns the ImportReport."""
+    from proposals.resources import run_import  # import-export is only needed here
+
+    election = _lock_election(election)
+    require(actor, "proposal.import", election)
+    report = run_import(election=election, content=content, file_format=file_format, dry_run=dry_run)
+    if not report.ok:
+        raise ImportInvalid(report.summary(), report)
+    if not dry_run:
+        audit_record(
+            actor=actor,
+            action="proposal.import",
+            election=election,
+            data={
+                "format": file_format,
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "codes": [r.code for r in report.rows],
+            },
+        )
+    return report
+
+
+def proposals_export(*, actor, election: Election, file_format: str) -> bytes:
+    """Export the election's proposals (audited: who took the data out, when)."""
+    from proposals.resources import export_bytes
+
+    require(actor, "proposal.export", election)
+    data = export_bytes(election=election, file_format=file_format)
+    audit_record(
+        actor=actor,
+        action="proposal.export",
+        election=election,
+        data={"format": file_format, "sha256": hashlib.sha256(data).hexdigest()},
+    )
+    return data

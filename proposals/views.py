@@ -1,0 +1,334 @@
+import re
+import secrets
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from pb.core.exceptions import DomainError
+from pb.core.models import Election
+from pb.core.permissions import allowed, require
+from proposals import selectors, services
+from proposals.exceptions import ImportInvalid, NotAuthor, ProposalInvalid
+from proposals.forms import FilterForm, ImportForm, MergeForm, ProposalForm, ReviewForm
+from proposals.models import Proposal, ProposalStatus
+
+PAGE_SIZE = 12
+_UPLOAD_RE = re.compile(r"^[0-9a-f]{32}\.(csv|xlsx)$")
+
+
+def _error_page(request, exc: DomainError):
+    return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+
+
+def _apply_errors(form, exc: ProposalInvalid) -> None:
+    if not exc.errors:
+        form.add_error(None, exc.message)
+    for name, msgs in exc.errors.items():
+        for msg in msgs:
+            form.add_error(name if name in form.fields else None, msg)
+
+
+def _get_proposal(request, slug, code) -> Proposal:
+    proposal = get_object_or_404(
+        Proposal.objects.select_related("election", "pot", "category", "merged_into", "author"),
+        election__slug=slug,
+        code=code,
+    )
+    if not selectors.proposal_visible(proposal, request.user):
+        raise Http404
+    return proposal
+
+
+def proposal_list(request, slug):
+    election = get_object_or_404(Election.objects.prefetch_related("pots", "categories"), slug=slug)
+    form = FilterForm(request.GET or None, election=election)
+    status = 200
+    if form.is_bound and not form.is_valid():
+        filters, status = {}, 400
+    else:
+        filters = form.cleaned_data if form.is_bound else {}
+    page = Paginator(selectors.proposals_public(election=election, filters=filters), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    ctx = {
+        "election": election,
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "can_propose": allowed(request.user, "proposal.submit", election),
+    }
+    template = "proposals/proposal_list.html#results" if request.htmx else "proposals/proposal_list.html"
+    return render(request, template, ctx, status=status)
+
+
+def proposal_detail(request, slug, code):
+    proposal = _get_proposal(request, slug, code)
+    election = proposal.election
+    is_author = request.user.is_authenticated and proposal.author_id == request.user.pk
+    ctx = {
+        "election": election,
+        "proposal": proposal,
+        "merged_from": proposal.merged_from.all(),
+        "can_edit": is_author and proposal.status == ProposalStatus.DRAFT,
+        "can_review": allowed(request.user, "proposal.review", election),
+    }
+    return render(request, "proposals/proposal_detail.html", ctx)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def proposal_create(request, slug):
+    election = get_object_or_404(Election, slug=slug)
+    try:
+        require(request.user, "proposal.submit", election)
+    except DomainError as exc:
+        return _error_page(request, exc)
+    form = ProposalForm(request.POST or None, request.FILES or None, election=election)
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                proposal = services.proposal_create(
+                    actor=request.user,
+                    election=election,
+                    language=get_language(),
+                    submit="submit" in request.POST,
+                    **form.cleaned_data,
+                )
+            except ProposalInvalid as exc:
+                _apply_errors(form, exc)
+            except DomainError as exc:
+                return _error_page(request, exc)
+            else:
+                if proposal.status == ProposalStatus.SUBMITTED:
+                    messages.success(
+                        request, _("Thank you! Proposal %(code)s was submitted.") % {"code": proposal.code}
+                    )
+                else:
+                    messages.success(request, _("Draft %(code)s saved.") % {"code": proposal.code})
+                return redirect("proposals:detail", slug=slug, code=proposal.code)
+        return render(
+            request, "proposals/proposal_form.html", {"election": election, "form": form}, status=400
+        )
+    return render(request, "proposals/proposal_form.html", {"election": election, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def proposal_edit(request, slug, code):
+    proposal = _get_proposal(request, slug, code)
+    election = proposal.election
+    if proposal.author_id != request.user.pk:
+        return _error_page(
+            request, NotAuthor(_("Only the author of proposal %(code)s can change it.") % {"code": code})
+        )
+    form = ProposalForm(request.POST or None, request.FILES or None, instance=proposal, election=election)
+    ctx = {"election": election, "form": form, "proposal": proposal}
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.proposal_update(actor=request.user, proposal=proposal, **form.cleaned_data)
+                if "submit" in request.POST:
+                    services.proposal_submit(actor=request.user, proposal=proposal)
+            except ProposalInvalid as exc:
+                _apply_errors(form, exc)
+            except DomainError as exc:
+                return _error_page(request, exc)
+            else:
+                messages.success(request, _("Proposal %(code)s saved.") % {"code": code})
+                return redirect("proposals:detail", slug=slug, code=code)
+        return render(request, "proposals/proposal_form.html", ctx, status=400)
+    try:
+        services._ensure_draft(proposal)
+    except DomainError as exc:
+        return _error_page(request, exc)
+    return render(request, "proposals/proposal_form.html", ctx)
+
+
+@login_required
+@require_POST
+def proposal_submit(request, slug, code):
+    proposal = _get_proposal(request, slug, code)
+    try:
+        services.proposal_submit(actor=request.user, proposal=proposal)
+    except DomainError as exc:
+        return _error_page(request, exc)
+    messages.success(request, _("Thank you! Proposal %(code)s was submitted.") % {"code": code})
+    return redirect("proposals:detail", slug=slug, code=code)
+
+
+@login_required
+def proposals_mine(request, slug):
+    election = get_object_or_404(Election, slug=slug)
+    proposals = Proposal.objects.filter(election=election, author=request.user).select_related("pot")
+    return render(request, "proposals/proposal_mine.html", {"election": election, "proposals": proposals})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def proposal_review(request, slug, code):
+    proposal = _get_proposal(request, slug, code)
+    election = proposal.election
+    try:
+        require(request.user, "proposal.review", election)
+    except DomainError as exc:
+        return _error_page(request, exc)
+    initial = {
+        "decision": "not_feasible" if proposal.status == ProposalStatus.NOT_FEASIBLE else "feasible",
+        "reason": proposal.review_reason,
+        "adjusted_cost": proposal.adjusted_cost,
+        "cost_note": proposal.cost_note,
+    }
+    form = ReviewForm(request.POST or None, initial=initial)
+    merge_form = MergeForm()
+    ctx = {"election": election, "proposal": proposal, "form": form, "merge_form": merge_form}
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.proposal_review(
+                    actor=request.user,
+                    proposal=proposal,
+                    feasible=form.cleaned_data["decision"] == "feasible",
+                    reason=form.cleaned_data["reason"],
+                    adjusted_cost=form.cleaned_data["adjusted_cost"],
+                    cost_note=form.cleaned_data["cost_note"],
+                )
+            except ProposalInvalid as exc:
+                _apply_errors(form, exc)
+            except DomainError as exc:
+                return _error_page(request, exc)
+            else:
+                messages.success(request, _("Review of %(code)s saved.") % {"code": code})
+                return redirect("core:manage", slug=slug)
+        return render(request, "proposals/proposal_review.html", ctx, status=400)
+    return render(request, "proposals/proposal_review.html", ctx)
+
+
+@login_required
+@require_POST
+def proposal_merge(request, slug, code):
+    duplicate = _get_proposal(request, slug, code)
+    election = duplicate.election
+    merge_form = MergeForm(request.POST)
+    ctx = {"election": election, "proposal": duplicate, "form": ReviewForm(), "merge_form": merge_form}
+    if merge_form.is_valid():
+        keep = Proposal.objects.filter(
+            election=election, code=merge_form.cleaned_data["keep"].strip()
+        ).first()
+        if keep is None:
+            merge_form.add_error("keep", _("There is no proposal with this project id in this election."))
+        else:
+            try:
+                services.proposal_merge(
+                    actor=request.user,
+                    duplicate=duplicate,
+                    keep=keep,
+                    reason=merge_form.cleaned_data["reason"],
+                )
+            except ProposalInvalid as exc:
+                _apply_errors(merge_form, exc)
+            except DomainError as exc:
+                return _error_page(request, exc)
+            else:
+                messages.success(
+                    request, _("%(dup)s merged into %(keep)s.") % {"dup": code, "keep": keep.code}
+                )
+                return redirect("core:manage", slug=slug)
+    return render(request, "proposals/proposal_review.html", ctx, status=400)
+
+
+def _upload_dir():
+    path = settings.PB_VAR_DIR / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def proposals_import(request, slug):
+    """Upload → dry run → preview with every row's outcome (or the error report, 400)."""
+    election = get_object_or_404(Election, slug=slug)
+    try:
+        require(request.user, "proposal.import", election)
+    except DomainError as exc:
+        return _error_page(request, exc)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    ctx = {"election": election, "form": form}
+    if request.method == "GET":
+        return render(request, "proposals/proposal_import.html", ctx)
+    if not form.is_valid():
+        return render(request, "proposals/proposal_import.html", ctx, status=400)
+    upload = form.cleaned_data["file"]
+    ext = upload.name.rsplit(".", 1)[-1].lower() if "." in upload.name else ""
+    content = upload.read()
+    try:
+        report = services.proposals_import(
+            actor=request.user, election=election, content=content, file_format=ext, dry_run=True
+        )
+    except ImportInvalid as exc:
+        ctx.update(report=exc.report, error=exc.message)
+        return render(request, "proposals/proposal_import.html", ctx, status=400)
+    except DomainError as exc:
+        return _error_page(request, exc)
+    token = f"{secrets.token_hex(16)}.{ext}"
+    (_upload_dir() / token).write_bytes(content)
+    request.session["pb_import"] = {"token": token, "election": election.pk}
+    ctx.update(report=report, token=token)
+    return render(request, "proposals/proposal_import.html", ctx)
+
+
+@login_required
+@require_POST
+def proposals_import_confirm(request, slug):
+    election = get_object_or_404(Election, slug=slug)
+    token = request.POST.get("token", "")
+    pending = request.session.get("pb_import") or {}
+    ctx = {"election": election, "form": ImportForm()}
+    if not _UPLOAD_RE.match(token) or pending.get("token") != token or pending.get("election") != election.pk:
+        ctx["error"] = _("This import has expired or is unknown. Please upload the file again.")
+        return render(request, "proposals/proposal_import.html", ctx, status=400)
+    path = _upload_dir() / token
+    if not path.exists():
+        ctx["error"] = _("This import has expired or is unknown. Please upload the file again.")
+        return render(request, "proposals/proposal_import.html", ctx, status=400)
+    try:
+        report = services.proposals_import(
+            actor=request.user,
+            election=election,
+            content=path.read_bytes(),
+            file_format=token.rsplit(".", 1)[1],
+            dry_run=False,
+        )
+    except ImportInvalid as exc:
+        ctx.update(report=exc.report, error=exc.message)
+        return render(request, "proposals/proposal_import.html", ctx, status=400)
+    except DomainError as exc:
+        return _error_page(request, exc)
+    path.unlink(missing_ok=True)
+    request.session.pop("pb_import", None)
+    messages.success(request, _("%(n)d proposals imported.") % {"n": len(report.rows)})
+    return redirect("core:manage", slug=slug)
+
+
+@login_required
+def proposals_export(request, slug, fmt):
+    election = get_object_or_404(Election, slug=slug)
+    try:
+        data = services.proposals_export(actor=request.user, election=election, file_format=fmt)
+    except DomainError as exc:
+        return _error_page(request, exc)
+    content_type = {
+        "csv": "text/csv; charset=utf-8",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }[fmt]
+    response = HttpResponse(data, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{election.slug}-proposals.{fmt}"'
+    return response

@@ -237,7 +237,7 @@ def _check(spec: BallotSpec, raw: RawBallot) -> BallotStatus:
                     "over": money(st.cost - spec.budget, spec.currency),
                 }
             )
-        elif spec.min_spend and st.cost < spec.min_spend:
+        elif spec.min_spend and st.cost < spec.min_spend and st.count:
             problems.append(
                 _(
                     "Your choices cost %(cost)s; choose projects worth at least %(min)s "

@@ -1,0 +1,117 @@
+"""ballot_cast: one transaction, one participation and one secret ballot per voter and pot."""
+
+import datetime as dt
+import hashlib
+
+import pytest
+from django.utils import timezone
+
+from ballots import identity
+from ballots.exceptions import AlreadyVoted, NotEligible
+from ballots.models import Ballot, Channel, CodeStatus, Participation, VotingCode
+from ballots.receipts import receipt_hash, receipt_normalize
+from ballots.services import ballot_cast
+from ballots.validation import RawBallot
+from pb.core.exceptions import PermissionDenied
+from pb.core.models import AuditEvent, Phase
+from tests.ballots.cast_support import build_voting
+from tests.ballots.roll_support import make_voter
+from tests.factories import UserFactory, official
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def v():
+    return build_voting()
+
+
+def _cast(v, pot, marks, **kw):
+    kw.setdefault("actor", None)
+    return ballot_cast(election=v.election, pot=pot, voter=v.voter, raw=RawBallot.of(marks), **kw)
+
+
+def test_cast_writes_participation_and_ballot_apart(v):
+    audit_before = AuditEvent.objects.count()
+    result = _cast(v, v.city, [("C2", ""), ("C1", "")])
+    p = Participation.objects.get()
+    assert (p.voter, p.pot, p.channel, p.day) == (v.voter, v.city, Channel.ONLINE, timezone.localdate())
+    b = Ballot.objects.get()
+    assert b.projects == ["C1", "C2"] and b.points == {} and b.pot == v.city and not b.is_paper
+    assert b.id.version == 4
+    # Only the hash of the receipt is stored; the code itself is nowhere in the database.
+    assert b.receipt_hash == receipt_hash(result.receipt_code)
+    assert (
+        b.receipt_hash
+        == hashlib.sha256(f"pb-receipt:{receipt_normalize(result.receipt_code)}".encode()).hexdigest()
+    )
+    assert result.receipt_code not in str(list(Ballot.objects.values())) + str(
+        list(Participation.objects.values())
+    )
+    # No audit entry for an online cast (see the secrecy note in ballots/services.py).
+    assert AuditEvent.objects.count() == audit_before
+
+
+def test_second_cast_in_same_pot_refused_with_clear_message(v):
+    _cast(v, v.city, [("C1", "")])
+    with pytest.raises(AlreadyVoted) as exc:
+        _cast(v, v.city, [("C2", "")])
+    assert exc.value.message == "You have already voted in Citywide."
+    assert Ballot.objects.count() == 1 and Participation.objects.count() == 1
+    assert Ballot.objects.get().projects == ["C1"]
+
+
+def test_voter_votes_once_in_each_of_their_pots_and_code_is_used_at_the_end(v):
+    _cast(v, v.city, [("C1", "")])
+    r = _cast(v, v.district, [("M1", ""), ("M2", "")])
+    assert r.pots_left == 2
+    assert VotingCode.objects.get(voter=v.voter).status == CodeStatus.ACTIVE
+    _cast(v, v.ranked, [("G2", "1"), ("G1", "2")])
+    r = _cast(v, v.points, [("Y1", "4"), ("Y3", "5")])
+    assert r.pots_left == 0
+    assert VotingCode.objects.get(voter=v.voter).status == CodeStatus.USED
+    assert Ballot.objects.filter(pot=v.ranked).get().projects == ["G2", "G1"]
+    assert Ballot.objects.filter(pot=v.points).get().points == {"Y1": 4, "Y3": 5}
+    assert Participation.objects.filter(voter=v.voter).count() == 4
+
+
+def test_not_eligible_for_another_district(v):
+    with pytest.raises(NotEligible) as exc:
+        _cast(v, v.other, [("W1", "")])
+    assert "This pot is for residents of Wola" in exc.value.message
+    assert Ballot.objects.count() == 0 and Participation.objects.count() == 0
+
+
+def test_too_young_voter_refused(v):
+    young = make_voter(v.election, v.district, ref="YOUNG-1", dob=dt.date(2015, 1, 1))
+    with pytest.raises(NotEligible, match="You must be 16"):
+        ballot_cast(actor=None, election=v.election, pot=v.city, voter=young, raw=RawBallot.of([("C1", "")]))
+    assert Ballot.objects.count() == 0
+
+
+@pytest.mark.parametrize("phase", [Phase.REVIEW, Phase.VOTING_CLOSED, Phase.PUBLISHED])
+def test_cast_only_while_voting_is_open(v, phase):
+    v.election.phase = phase
+    v.election.save()
+    with pytest.raises(PermissionDenied):
+        _cast(v, v.city, [("C1", "")])
+    assert Ballot.objects.count() == 0 and Participation.objects.count() == 0
+
+
+def test_booth_cast_needs_an_official_and_is_audited_without_the_ballot(v):
+    with pytest.raises(PermissionDenied):
+        _cast(v, v.city, [("C1", "")], actor=UserFactory(), channel=Channel.BOOTH, booth="B1")
+    clerk = official()
+    _cast(v, v.city, [("C1", "")], actor=clerk, channel=Channel.BOOTH, booth="B1")
+    p = Participation.objects.get()
+    assert (p.channel, p.booth) == (Channel.BOOTH, "B1")
+    event = AuditEvent.objects.get(action="ballot.booth_cast")
+    ballot = Ballot.objects.get()
+    assert event.actor_id == clerk.pk and event.object_id == str(p.pk)
+    assert str(ballot.id) not in str(event.data) and "C1" not in str(event.data)
+
+
+def test_pots_left_and_identity_contract(v):
+    _cast(v, v.city, [("C1", "")])
+    left = {p.slug for p in identity.pots_left(v.voter)}
+    assert left == {"mokotow", "green", "youth"}

@@ -25,6 +25,7 @@ def keys(settings, tmp_path):
     settings.PB_SIGNING_CERT_FILE = str(KEYS / "test-pades-cert.pem")
     settings.PB_SIGNING_CERT_KEY_FILE = str(KEYS / "test-pades-key.pem")
     settings.PB_SIGNOFF_QUORUM = 2
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
     return KEYS
 
 

@@ -11,7 +11,9 @@ points (cumulative, scoring).
 - `avg_budget_share`     = (1/n) Σ_v cost(A_v ∩ W) / B  - average share of the budget spent on projects the
                            voter supports ("cost satisfaction" normalised by the budget).
 - `projects`             = per project: `supporters` (|{v : p ∈ A_v}|), `score` (what the rule ranked by,
-                           when it reported one), `funded`.
+                           when it reported one), `funded`, and for rules that report it in their rounds (MES)
+                           `effective_support`: the effective vote count (or effective points) when the
+                           project was funded, exact as "p/q", with `effective_support_decimal` for display.
 
 Ratios are floats rounded to 6 decimals, for display: hash the Outcome, never the metrics. Integer counts
 (`voters`, `voters_with_funded_count`, `total_cost`) are exact.
@@ -50,6 +52,13 @@ def compute(election: Election, outcome: Outcome) -> dict[str, Any]:
             funded_sum += len(mine)
             cost_sum += sum(cost[p] for p in mine)
     support = supporters(election)
+    effective: dict[str, dict[str, str]] = {}
+    for r in outcome.rounds:
+        for key in ("effective_vote_count", "effective_points"):
+            if key in r and "project" in r:
+                effective[r["project"]] = {"effective_support": str(r[key])}
+                if "effective_decimal" in r:
+                    effective[r["project"]]["effective_support_decimal"] = str(r["effective_decimal"])
     total_cost = sum(cost[p] for p in outcome.selected)
     return {
         "budget": budget,
@@ -65,6 +74,7 @@ def compute(election: Election, outcome: Outcome) -> dict[str, Any]:
                 "supporters": support[pid],
                 **({"score": outcome.scores[pid]} if pid in outcome.scores else {}),
                 "funded": pid in funded,
+                **effective.get(pid, {}),
             }
             for pid in inst.projects
         },

@@ -51,3 +51,13 @@ def test_points_ballots_count_only_positive_points():
     }
     assert 0 < m["voters_with_funded"] <= 1
     assert m["budget_used"] <= 1
+
+
+def test_effective_support_is_taken_from_rounds_that_report_it():
+    e = pabulib.parse(SMALL)
+    out = registry.run("greedy", e)
+    assert all("effective_support" not in v for v in metrics.compute(e, out)["projects"].values())
+    out.rounds[0]["effective_vote_count"] = "7/2"
+    out.rounds[0]["effective_decimal"] = "3.500"
+    m = metrics.compute(e, out)["projects"][out.rounds[0]["project"]]
+    assert (m["effective_support"], m["effective_support_decimal"]) == ("7/2", "3.500")

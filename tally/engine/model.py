@@ -25,7 +25,9 @@ class Ballot:
     # approval / choose-1: the approved projects (file order; a set in meaning).
     # ordinal: the projects ranked, best first.  cumulative / scoring: the projects given points.
     projects: tuple[str, ...]
-    # cumulative / scoring: points for each entry of `projects` (same length); None otherwise.
+    # cumulative / scoring: points for each entry of `projects` (same length). ordinal: the file's optional
+    # `points` column (Kraków writes 3,2,1), kept to write the file back; rules score ranks by position
+    # (tally.engine.scoring). None when the file has no points.
     points: tuple[int, ...] | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 

@@ -42,15 +42,17 @@ def compute(election: Election, outcome: Outcome) -> dict[str, Any]:
     with_funded = 0
     funded_sum = 0
     cost_sum = 0
+    funded_cost = {pid: cost[pid] for pid in funded}
     for b in election.profile.ballots:
         if points_ballots and b.points is not None:
-            mine = [p for p, v in zip(b.projects, b.points, strict=True) if v > 0 and p in funded]
+            mine = [p for p, v in zip(b.projects, b.points, strict=True) if v > 0 and p in funded_cost]
         else:
-            mine = [p for p in b.projects if p in funded]
+            mine = [p for p in b.projects if p in funded_cost]
         if mine:
             with_funded += 1
             funded_sum += len(mine)
-            cost_sum += sum(cost[p] for p in mine)
+            for p in mine:
+                cost_sum += funded_cost[p]
     support = supporters(election)
     effective: dict[str, dict[str, str]] = {}
     for r in outcome.rounds:

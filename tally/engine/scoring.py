@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from itertools import chain
 
 from tally.engine.model import Election
 
@@ -55,8 +56,7 @@ def project_scores(
     ballots = election.profile.ballots
     counts: Counter[str] = Counter()
     if vt in ("approval", "choose-1"):
-        for b in ballots:
-            counts.update(b.projects)
+        counts = Counter(chain.from_iterable(b.projects for b in ballots))
         how = "number of approvals"
     elif vt in ("cumulative", "scoring"):
         for b in ballots:
@@ -78,10 +78,14 @@ def project_scores(
 
 def supporters(election: Election) -> dict[str, int]:
     """Number of ballots that list each project (with positive points, for points ballots)."""
-    counts: Counter[str] = Counter()
-    for b in election.profile.ballots:
-        if b.points is not None and election.instance.vote_type in ("cumulative", "scoring"):
-            counts.update(p for p, v in zip(b.projects, b.points, strict=True) if v > 0)
-        else:
-            counts.update(b.projects)
+    ballots = election.profile.ballots
+    if election.instance.vote_type in ("cumulative", "scoring"):
+        counts = Counter(
+            p
+            for b in ballots
+            for p, v in zip(b.projects, b.points or (0,) * len(b.projects), strict=True)
+            if v > 0
+        )
+    else:
+        counts = Counter(chain.from_iterable(b.projects for b in ballots))
     return {pid: counts.get(pid, 0) for pid in election.instance.projects}

@@ -250,3 +250,13 @@ def test_kraków_scores_match_the_published_score_column():
     e = pabulib.read(FIXTURES_PB / "Poland_Krakow_2022_Stare_Miasto.pb")
     scores, _ = project_scores(e)
     assert scores == {pid: int(p.extra["score"]) for pid, p in e.instance.projects.items()}
+
+
+@pytest.mark.parametrize("rule_id", ["greedy", "greedy-threshold", "greedy-no-skip"])
+def test_outcome_is_canonical_json_without_floats(rule_id):
+    from tally.engine.canonical import canonical_hash
+
+    e = pabulib.parse(TIES)
+    e.instance.meta["min_project_score_threshold"] = "1"
+    out = registry.run(rule_id, e)
+    assert len(canonical_hash(out.to_json())) == 64

@@ -80,7 +80,7 @@ class Pot(models.Model):
     points_max_per_project = models.PositiveSmallIntegerField(
         _("maximum points per project"), null=True, blank=True
     )
-    min_spend_percent = models.PositiveSmallIntegerField(_("minimum % of budget"), default=0)
+    min_spend_percent = models.PositiveSmallIntegerField(_("minimum percentage of budget"), default=0)
 
     class Meta:
         ordering = ["-is_citywide", "name"]

@@ -43,6 +43,18 @@ from tally.engine.ties import TieBreak
 COMMAND_MODULES: tuple[str, ...] = ("tally.engine.verify",)
 
 
+WRITE_PB_HELP = """Check and rewrite a .pb file (normalised: LF line ends, minimal quoting, every column
+kept), or build one from JSON lines, validated exactly like a file read from disk:
+
+  line 1:  {"meta": {"budget": 100000, "vote_type": "approval", "rule": "greedy", ...},
+            "projects": [{"project_id": "1", "cost": 5000, "name": "Park"}, ...]}
+  then one line per ballot: {"voter_id": "b7f3", "vote": ["1", "4"]}
+            (+ "points": [3, 1] for cumulative/scoring; any other key becomes a VOTES column)
+
+num_projects, num_votes and vote_type (approval) are filled in when absent. The library form is
+tally.engine.pabulib.build(meta=..., projects=..., ballots=...) then pabulib.write()."""
+
+
 class UsageError(ValueError):
     """Bad input on the command line: exit status 2, one line on stderr."""
 
@@ -260,7 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_count_options(p)
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("write-pb", help="normalise a .pb file, or build one from JSON lines")
+    p = sub.add_parser(
+        "write-pb",
+        help="normalise a .pb file, or build one from JSON lines",
+        description=WRITE_PB_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("file", nargs="?", help="a .pb file to check and rewrite")
     p.add_argument(
         "--jsonl", help="JSON lines: first {meta, projects}, then one ballot per line ('-' = stdin)"

@@ -1,4 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from tally import views
 
 app_name = "tally"
-urlpatterns: list = []
+urlpatterns = [
+    path("verify/", views.verify_page, name="verify"),
+    path("key/", views.council_key, name="key"),
+    path("<slug:slug>/", views.results, name="results"),
+    path("<slug:slug>/log/", views.ballot_log, name="log"),
+    path("<slug:slug>/manage/", views.manage, name="manage"),
+    path("<slug:slug>/manage/status/", views.run_status, name="run_status"),
+    path("<slug:slug>/manage/<slug:action>/", views.manage_action, name="action"),
+    path("<slug:slug>/files/<str:name>", views.published_file, name="file"),
+]

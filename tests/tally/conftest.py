@@ -57,7 +57,7 @@ class World:
             self.cast(self.rng.choice([self.north, self.south]))
         self.n_paper = n_paper
 
-    def cast(self, pot, *, paper=False, projects=None):
+    def cast(self, pot, *, paper=False, projects=None, receipt_hash=None):
         self.n += 1
         voter = VoterRollEntry.objects.create(
             election=self.election,
@@ -80,7 +80,11 @@ class World:
             while sum(cost[p] for p in projects) > pot.budget:
                 projects.pop()
         Ballot.objects.create(
-            election=self.election, pot=pot, projects=projects, is_paper=paper, receipt_hash=_receipt()
+            election=self.election,
+            pot=pot,
+            projects=projects,
+            is_paper=paper,
+            receipt_hash=receipt_hash or _receipt(),
         )
         # what ballots.services does after each commit
         services.ballots_seal_pending(election_id=self.election.pk)

@@ -1,0 +1,55 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from tally.engine import registry
+
+
+def rule_choices():
+    return [
+        (r.id, f"{r.id} - {r.description}") for r in sorted(registry.load_all().values(), key=lambda r: r.id)
+    ]
+
+
+class WhatIfForm(forms.Form):
+    rule = forms.ChoiceField(label=_("Counting rule"), choices=())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["rule"].choices = rule_choices()
+
+
+class SignOffUploadForm(forms.Form):
+    result = forms.FileField(
+        label=_("Result of your offline count (JSON)"),
+        help_text=_('{"<pot>": output of "python -m tally run ballots-<pot>.pb --json", ...}'),
+    )
+
+
+class MultiFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultiFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultiFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)] if data else []
+
+
+class VerifyForm(forms.Form):
+    pdf = forms.FileField(label=_("Result PDF"))
+    files = MultiFileField(
+        label=_(
+            "Published files (optional): ballots-*.pb, ballots-*.jsonl, log.jsonl, receipts.txt, audit.jsonl"
+        ),
+        required=False,
+    )
+
+
+class ReceiptForm(forms.Form):
+    receipt = forms.CharField(label=_("Your receipt code"), max_length=40)

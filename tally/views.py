@@ -1,0 +1,233 @@
+"""Results pages: the public ballot log, the officials' close/count/sign-off/certify page, the published
+results with receipt lookup, published files, the council key and the public verifier."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from pb.core.exceptions import DomainError
+from pb.core.models import Election
+from pb.core.permissions import allowed, is_council, is_official
+from tally import selectors, services, signing
+from tally.engine import manifest as mf
+from tally.engine import verify as verifier
+from tally.forms import ReceiptForm, SignOffUploadForm, VerifyForm, WhatIfForm
+from tally.models import CloseRequest, ExportFile
+
+
+def ballot_log(request, slug):
+    election = get_object_or_404(Election, slug=slug)
+    published = election.phase == "published"
+    return render(
+        request,
+        "tally/log.html",
+        {
+            "election": election,
+            "log": selectors.log_summary(election),
+            "batches": selectors.log_batches(election) if published else None,
+            "freeze": getattr(election, "definition_freeze", None),
+        },
+    )
+
+
+def _manage_context(request, election: Election, **extra) -> dict:
+    user = request.user
+    status = services.signoff_status(election)
+    cert = selectors.certification(election)
+    ctx = {
+        "election": election,
+        "log": selectors.log_summary(election),
+        "freeze": getattr(election, "definition_freeze", None),
+        "close_request": CloseRequest.objects.filter(election=election, confirmed_by=None, cancelled=False)
+        .select_related("requested_by")
+        .first(),
+        "can_close": allowed(user, "tally.close", election),
+        "can_run": allowed(user, "tally.run", election),
+        "can_signoff": allowed(user, "tally.signoff", election),
+        "can_certify": allowed(user, "tally.certify", election),
+        "can_publish": allowed(user, "election.publish", election),
+        "run": selectors.latest_run(election),
+        "official": selectors.official_run(election),
+        "whatifs": selectors.whatif_runs(election),
+        "signoff": status,
+        "cert": cert,
+        "key": signing.council_public_key(),
+        "whatif_form": WhatIfForm(),
+        "upload_form": SignOffUploadForm(),
+        "files": selectors.export_files(election),
+    }
+    ctx.update(extra)
+    return ctx
+
+
+def _staff_election(request, slug) -> Election:
+    election = get_object_or_404(Election, slug=slug)
+    if not (is_official(request.user) or is_council(request.user)):
+        raise DomainError(_("Only election officials and the council can see this page."))
+    return election
+
+
+@login_required
+def manage(request, slug):
+    try:
+        election = _staff_election(request, slug)
+    except DomainError as exc:
+        return render(request, "core/error.html", {"message": exc.message}, status=403)
+    return render(request, "tally/manage.html", _manage_context(request, election))
+
+
+@login_required
+@require_GET
+def run_status(request, slug):
+    try:
+        election = _staff_election(request, slug)
+    except DomainError as exc:
+        return HttpResponse(exc.message, status=403)
+    return render(request, "tally/manage.html#run-status", _manage_context(request, election))
+
+
+def _do(request, election, action):
+    user = request.user
+    if action == "close-request":
+        services.close_request(actor=user, election=election)
+        return _("Closing requested: a second official must confirm.")
+    if action == "close-confirm":
+        services.close_confirm(actor=user, election=election)
+        return _("The vote is closed.")
+    if action == "close-cancel":
+        services.close_cancel(actor=user, election=election)
+        return _("The close request was withdrawn.")
+    if action == "count":
+        services.tally_start(actor=user, election=election)
+        return _("The official count has started.")
+    if action == "whatif":
+        form = WhatIfForm(request.POST)
+        if not form.is_valid():
+            raise DomainError(_("Choose a counting rule."))
+        services.tally_start(actor=user, election=election, rule=form.cleaned_data["rule"])
+        return _("The “what if” count has started. It is not the official result.")
+    if action == "signoff-recount":
+        s = services.signoff_recount(actor=user, election=election)
+        return (
+            _("Your re-count matches the official count.")
+            if s.matched
+            else _("Your re-count does NOT match the official count.")
+        )
+    if action == "signoff-upload":
+        form = SignOffUploadForm(request.POST, request.FILES)
+        if not form.is_valid():
+            raise DomainError(_("Attach the JSON result of your offline count."))
+        s = services.signoff_upload(actor=user, election=election, data=form.cleaned_data["result"].read())
+        return (
+            _("Your count matches the official count.")
+            if s.matched
+            else _("Your count does NOT match the official count.")
+        )
+    if action == "certify":
+        services.election_certify(actor=user, election=election)
+        return _("Certified and signed.")
+    if action == "publish":
+        services.election_publish(actor=user, election=election)
+        return _("The results are published.")
+    raise Http404
+
+
+@login_required
+@require_POST
+def manage_action(request, slug, action):
+    election = get_object_or_404(Election, slug=slug)
+    try:
+        done = _do(request, election, action)
+    except DomainError as exc:
+        election.refresh_from_db()
+        ctx = _manage_context(request, election, error=exc.message)
+        return render(request, "tally/manage.html", ctx, status=exc.status_code)
+    from django.contrib import messages
+
+    messages.success(request, done)
+    return redirect("tally:manage", slug=slug)
+
+
+def results(request, slug):
+    election = selectors.published_election(slug)
+    cert = selectors.certification(election)
+    official = cert.run
+    whatifs = selectors.whatif_runs(election)
+    definition, _sha = services.frozen_definition(election)
+    from tally import pdf
+
+    found = None
+    form = ReceiptForm(request.GET or None)
+    if form.is_valid():
+        found = receipt_found(election, form.cleaned_data["receipt"])
+    ctx = {
+        "election": election,
+        "cert": cert,
+        "manifest": selectors.manifest_of(cert),
+        "pots": pdf.pot_views(election, official, definition, with_metrics=True),
+        "turnout": pdf.turnout(election),
+        "comparison": selectors.comparison(election, official, whatifs),
+        "files": selectors.export_files(election),
+        "form": form,
+        "found": found,
+        "key": signing.council_public_key(),
+    }
+    if request.htmx and form.is_bound:
+        return render(request, "tally/results.html#receipt-result", ctx)
+    return render(request, "tally/results.html", ctx)
+
+
+def receipt_found(election: Election, code: str) -> bool:
+    from ballots.receipts import receipt_hash
+
+    digest = receipt_hash(code)
+    return any(digest in b.receipts for b in selectors.log_batches(election).only("receipts"))
+
+
+def published_file(request, slug, name):
+    election = selectors.published_election(slug)
+    rec = get_object_or_404(ExportFile, election=election, name=name)
+    path = services.election_dir(election) / rec.name
+    if not path.exists():
+        raise Http404
+    content_type = "application/pdf" if name.endswith(".pdf") else "text/plain; charset=utf-8"
+    resp = FileResponse(path.open("rb"), content_type=content_type, as_attachment=not name.endswith(".pdf"))
+    resp["X-Content-SHA256"] = rec.sha256
+    return resp
+
+
+def council_key(request):
+    info = signing.council_public_key()
+    if request.GET.get("format") == "pem":
+        if info is None:
+            raise Http404
+        return HttpResponse(info.pem, content_type="application/x-pem-file")
+    return render(request, "tally/key.html", {"key": info})
+
+
+@require_http_methods(["GET", "POST"])
+def verify_page(request):
+    info = signing.council_public_key()
+    report = None
+    form = VerifyForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        if info is None:
+            form.add_error(None, _("This site has no council key to verify against."))
+        else:
+            files = {f.name.rsplit("/", 1)[-1]: f.read() for f in form.cleaned_data["files"]} or None
+            report = verifier.verify_pdf(
+                form.cleaned_data["pdf"].read(), public_key=bytes.fromhex(info.raw_hex), files=files
+            )
+    status = 200 if report is None or report.ok else 422
+    if request.method == "POST" and not form.is_valid():
+        status = 400
+    return render(
+        request,
+        "tally/verify.html",
+        {"form": form, "report": report, "key": info, "manifest_file": mf.MANIFEST_FILE},
+        status=status,
+    )

@@ -1,0 +1,118 @@
+"""The results pages over HTTP: officials close, count, sign off; the council certifies and publishes;
+nothing about results is public before; receipts, files and the public verifier afterwards."""
+
+import hashlib
+
+from django.urls import reverse
+
+from ballots.receipts import receipt_new
+from tally import services
+from tally.engine import manifest as mf
+
+
+def post(client, user, world, action, **data):
+    client.force_login(user)
+    return client.post(reverse("tally:action", args=[world.election.slug, action]), data)
+
+
+def test_officials_close_count_signoff_and_council_certifies_over_http(world, client):
+    code, digest = receipt_new()
+    world.cast(world.north, projects=["N1"], receipt_hash=digest)
+    slug = world.election.slug
+    results_url = reverse("tally:results", args=[slug])
+
+    assert post(client, world.o1, world, "close-request").status_code == 302
+    r = post(client, world.o1, world, "close-confirm")
+    assert r.status_code == 400 and b"second, different official" in r.content
+    world.election.refresh_from_db()
+    assert world.election.phase == "voting_open"
+    assert post(client, world.o2, world, "close-confirm").status_code == 302
+    world.election.refresh_from_db()
+    assert world.election.phase == "voting_closed"
+
+    r = post(client, world.o1, world, "count")
+    assert r.status_code == 302
+    world.election.refresh_from_db()
+    if world.election.phase != "tallied":  # on_commit does not fire inside the test transaction
+        run = services.official_run(world.election) or world.election.tally_runs.first()
+        services.tally_run_execute(run_id=run.pk)
+        world.election.refresh_from_db()
+    assert world.election.phase == "tallied"
+
+    # results stay hidden until published, from everyone
+    for user in (None, world.o1, world.council):
+        client.logout()
+        if user:
+            client.force_login(user)
+        assert client.get(results_url).status_code == 404
+        assert client.get(reverse("tally:file", args=[slug, mf.pb_file("north")])).status_code == 404
+    log_page = client.get(reverse("tally:log", args=[slug]))
+    assert b"log-head" in log_page.content and b"receipts.txt" not in log_page.content
+
+    # certification is refused until two officials' re-counts match
+    r = post(client, world.council, world, "certify")
+    assert r.status_code == 409 and b"2 officials" in r.content
+    assert post(client, world.o2, world, "signoff-recount").status_code == 302
+    assert post(client, world.council, world, "certify").status_code == 409
+    assert post(client, world.o3, world, "signoff-recount").status_code == 302
+    assert post(client, world.council, world, "certify").status_code == 302
+    assert client.get(results_url).status_code == 404
+    assert post(client, world.council, world, "publish").status_code == 302
+
+    client.logout()
+    page = client.get(results_url)
+    assert page.status_code == 200
+    assert b"N1" in page.content and b"Not funded" in page.content
+    found = client.get(results_url, {"receipt": code.lower().replace("-", " ")})
+    assert b'id="receipt-found"' in found.content
+    missing = client.get(results_url, {"receipt": "AAAA-BBBB-CCCC-DDDD"})
+    assert b'id="receipt-missing"' in missing.content
+    partial = client.get(results_url, {"receipt": code}, headers={"HX-Request": "true"})
+    assert b'id="receipt-found"' in partial.content and b"<html" not in partial.content
+
+    cert = world.election.certification
+    pdf = client.get(reverse("tally:file", args=[slug, cert.pdf_name]))
+    body = b"".join(pdf.streaming_content)
+    assert hashlib.sha256(body).hexdigest() == cert.pdf_sha256
+
+    ok = client.post(reverse("tally:verify"), {"pdf": _upload("r.pdf", body)})
+    assert ok.status_code == 200 and b'id="verify-result" class="ok"' in ok.content
+    bad = bytearray(body)
+    bad[len(bad) // 2] ^= 0xFF
+    r = client.post(reverse("tally:verify"), {"pdf": _upload("r.pdf", bytes(bad))})
+    assert r.status_code == 422 and b"FAIL" in r.content
+
+
+def test_what_if_runs_are_marked_not_official(world, client):
+    world.close()
+    world.tally()
+    post(client, world.o1, world, "whatif", rule="greedy-no-skip")
+    run = world.election.tally_runs.filter(official=False).first()
+    services.tally_run_execute(run_id=run.pk)
+    page = client.get(reverse("tally:manage", args=[world.election.slug]))
+    assert b"NOT OFFICIAL" in page.content
+    world.election.refresh_from_db()
+    assert world.election.phase == "tallied"
+
+
+def test_residents_cannot_open_the_officials_page(world, client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory())
+    assert client.get(reverse("tally:manage", args=[world.election.slug])).status_code == 403
+    assert post(client, UserFactory(), world, "close-request").status_code == 403
+
+
+def test_council_key_page_shows_fingerprint(keys, client, db):
+    page = client.get(reverse("tally:key"))
+    from tally import signing
+
+    assert signing.council_public_key().fingerprint.encode() in page.content
+    pem = client.get(reverse("tally:key"), {"format": "pem"})
+    assert pem.content == (keys / "test-council-ed25519.pub").read_bytes()
+
+
+def _upload(name, data):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type="application/pdf")

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import json
+import os
+import uuid
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,9 +22,9 @@ from ballots import roll, throttle
 from ballots.eligibility import ineligibility_reason
 from ballots.exceptions import AlreadyVoted, CodeInvalid, NotEligible, RollError
 from ballots.identity import pots_left
-from ballots.models import CodeStatus, Participation, RollSnapshot, VoterRollEntry, VotingCode
+from ballots.models import CodeStatus, ImportJob, RollSnapshot, VoterRollEntry, VotingCode
 from pb.core.audit import audit_record
-from pb.core.exceptions import PhaseError
+from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import Election, Phase, Pot
 from pb.core.permissions import require
 
@@ -222,16 +227,174 @@ def code_reissue(*, actor, election: Election, reference: str) -> tuple[VoterRol
     return voter, plain
 
 
-def participation_count(voter: VoterRollEntry) -> int:
-    return Participation.objects.filter(voter=voter).count()
+# --- Voter roll import --------------------------------------------------------------------------------------
 
 
-__all__ = [
-    "RollSnapshot",
-    "booth_identify",
-    "code_reissue",
-    "code_void",
-    "codes_generate",
-    "voter_identify_code",
-    "voter_identify_roll",
-]
+def _lock_roll(election: Election) -> Election:
+    # Row lock on the election: imports queue behind each other and behind a phase change, so the roll
+    # cannot change while voting opens (election_advance takes the same lock).
+    election = Election.objects.select_for_update().get(pk=election.pk)
+    if RollSnapshot.objects.filter(election=election).exists():
+        raise RollError(_("The voter roll is frozen: voting has opened, so it can no longer change."))
+    return election
+
+
+@transaction.atomic
+def roll_import(
+    *, actor, election: Election, path: str | Path, dry_run: bool = False, progress=None
+) -> roll.ImportReport:
+    """Check a CSV/XLSX roll file and, unless `dry_run`, add every row to the roll, all or nothing.
+
+    Raises RollError for a file that cannot be read (missing columns). Row errors are in the report; if any
+    row has one, nothing is written.
+    """
+    require(actor, "roll.import", election)
+    election = _lock_roll(election)
+    try:
+        cols, problems, rows = roll.open_roll_file(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RollError(_("The file cannot be read as CSV or XLSX: %(error)s") % {"error": exc}) from exc
+    if problems:
+        raise RollError(" ".join(problems))
+    try:
+        report = roll.import_rows(election, cols, rows, dry_run=dry_run, progress=progress)
+    except UnicodeDecodeError as exc:
+        raise RollError(_("The file is not UTF-8 text: save it as “CSV UTF-8”.")) from exc
+    if not dry_run and report.imported:
+        audit_record(
+            actor=actor,
+            action="roll.import",
+            election=election,
+            data={"rows": report.rows, "imported": report.imported, "file": Path(path).name[-80:]},
+        )
+    return report
+
+
+def _uploads_dir() -> Path:
+    d = Path(settings.PB_VAR_DIR) / "roll_uploads"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def progress_path(job_id) -> Path:
+    return _uploads_dir() / f"{job_id}.progress.json"
+
+
+def read_progress(job_id) -> dict:
+    try:
+        return json.loads(progress_path(job_id).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_progress(job_id, **data) -> None:
+    # Outside the import's transaction (a file, atomically replaced): the polling page of another
+    # request or process sees it while the rows are still uncommitted.
+    tmp = progress_path(job_id).with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, progress_path(job_id))
+
+
+@transaction.atomic
+def roll_job_create(*, actor, election: Election, uploaded) -> ImportJob:
+    """Store an uploaded roll file until it is imported (or dropped) and open an import job for it."""
+    require(actor, "roll.import", election)
+    _lock_roll(election)
+    name = Path(uploaded.name).name
+    suffix = ".xlsx" if name.lower().endswith(".xlsx") else ".csv"
+    job_id = uuid.uuid4()
+    dest = _uploads_dir() / f"{job_id}{suffix}"
+    with open(dest, "wb") as fh:
+        for chunk in uploaded.chunks():
+            fh.write(chunk)
+    dest.chmod(0o600)
+    return ImportJob.objects.create(
+        id=job_id, election=election, created_by=actor, filename=name[:200], path=str(dest)
+    )
+
+
+def _run_job(job: ImportJob, *, dry_run: bool) -> ImportJob:
+    """Check (dry run) or import the job's file, recording status, errors and progress on the job."""
+    total = roll.count_lines(job.path) - 1 if job.path.endswith(".csv") else 0
+    job.status = ImportJob.Status.VALIDATING if dry_run else ImportJob.Status.IMPORTING
+    job.save(update_fields=["status"])
+    _write_progress(job.pk, phase="checking", done=0, total=total)
+    try:
+        report = roll_import(
+            actor=job.created_by,
+            election=job.election,
+            path=job.path,
+            dry_run=dry_run,
+            progress=lambda phase, n: _write_progress(job.pk, phase=phase, done=n, total=max(total, n)),
+        )
+    except DomainError as exc:
+        job.status = ImportJob.Status.FAILED
+        job.errors = [{"row": 0, "column": "", "message": exc.message}]
+        job.error_count = 1
+    else:
+        job.rows_total = report.rows
+        job.error_count = report.error_count
+        job.errors = [{"row": e.row, "column": e.column, "message": e.message} for e in report.errors]
+        job.seconds = round(report.seconds, 2)
+        job.imported = report.imported
+        if report.error_count or report.rows == 0:
+            job.status = ImportJob.Status.INVALID
+            if report.rows == 0:
+                job.errors = [{"row": 0, "column": "", "message": _("The file has no voter rows.")}]
+                job.error_count = 1
+        else:
+            job.status = ImportJob.Status.READY if dry_run else ImportJob.Status.DONE
+    job.finished_at = timezone.now()
+    job.save()
+    progress_path(job.pk).unlink(missing_ok=True)
+    if job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED, ImportJob.Status.INVALID):
+        roll_job_discard_file(job)
+    return job
+
+
+def roll_job_check(*, job_id) -> ImportJob:
+    """Preview: validate the job's file without writing; status READY or INVALID (with row errors)."""
+    return _run_job(ImportJob.objects.select_related("election", "created_by").get(pk=job_id), dry_run=True)
+
+
+def roll_job_run(*, job_id) -> ImportJob:
+    """Import the checked job's file (validated again: the roll may have changed since the preview)."""
+    job = ImportJob.objects.select_related("election", "created_by").get(pk=job_id)
+    if job.status != ImportJob.Status.READY:
+        raise RollError(_("This import is not ready: check the file first."))
+    return _run_job(job, dry_run=False)
+
+
+def roll_job_discard_file(job: ImportJob) -> None:
+    """Delete the uploaded file: it holds personal data in clear."""
+    if job.path:
+        Path(job.path).unlink(missing_ok=True)
+        ImportJob.objects.filter(pk=job.pk).update(path="")
+        job.path = ""
+
+
+# --- Snapshot when voting opens ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def roll_snapshot(*, actor, election: Election) -> RollSnapshot:
+    """Freeze the roll: count and SHA-256 (format: ballots.roll.roll_digest). Called by the phase hook
+    inside election_advance (which checked the permission and holds the election's row lock)."""
+    entries, digest = roll.roll_digest(election)
+    snap, _created = RollSnapshot.objects.update_or_create(
+        election=election, defaults={"entries": entries, "sha256": digest, "taken_at": timezone.now()}
+    )
+    audit_record(
+        actor=actor,
+        action="roll.snapshot",
+        election=election,
+        obj=snap,
+        data={"entries": entries, "sha256": digest},
+    )
+    return snap
+
+
+def roll_snapshot_hook(*, election: Election, actor, to_phase: str) -> None:
+    """PHASE_HOOK: snapshot the roll when voting opens."""
+    if to_phase == Phase.VOTING_OPEN:
+        roll_snapshot(actor=actor, election=election)

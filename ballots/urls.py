@@ -10,6 +10,25 @@ urlpatterns: list = [
     path("<slug:slug>/identify/", views_roll.identify, name="identify"),
     path("<slug:slug>/identify/forget/", views_roll.identify_forget, name="identify_forget"),
     path("<slug:slug>/booth/", views_roll.booth, name="booth"),
+    path("manage/<slug:slug>/roll/", views_roll.roll_manage, name="roll"),
+    path("manage/<slug:slug>/roll/jobs/<uuid:job_id>/", views_roll.roll_job, name="roll_job"),
+    path(
+        "manage/<slug:slug>/roll/jobs/<uuid:job_id>/confirm/",
+        views_roll.roll_job_confirm,
+        name="roll_confirm",
+    ),
+    path(
+        "manage/<slug:slug>/roll/jobs/<uuid:job_id>/discard/",
+        views_roll.roll_job_discard,
+        name="roll_discard",
+    ),
+    path(
+        "manage/<slug:slug>/roll/jobs/<uuid:job_id>/errors/", views_roll.roll_job_errors, name="roll_errors"
+    ),
+    path("manage/<slug:slug>/codes/", views_roll.codes_manage, name="codes"),
+    path("manage/<slug:slug>/codes/generate/", views_roll.codes_generate, name="codes_generate"),
+    path("manage/<slug:slug>/codes/void/", views_roll.codes_void, name="codes_void"),
+    path("manage/<slug:slug>/codes/reissue/", views_roll.codes_reissue, name="codes_reissue"),
 ]
 # --- end of the roll helper's block ----------------------------------------------------------------------
 

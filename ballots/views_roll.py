@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ballots import identity, services_roll, throttle
+from ballots import identity, pdf_codes, resources, services_roll, throttle
 from ballots.exceptions import Throttled
-from ballots.forms_roll import BoothIdentifyForm, CodeIdentifyForm, RollIdentifyForm
+from ballots.forms_roll import (
+    BoothIdentifyForm,
+    CodeIdentifyForm,
+    CodeReissueForm,
+    CodesGenerateForm,
+    CodeVoidForm,
+    RollIdentifyForm,
+    RollUploadForm,
+)
+from ballots.models import CodeStatus, ImportJob, RollSnapshot, VoterRollEntry, VotingCode
+from ballots.tasks import roll_job_check_task, roll_job_import_task
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Phase
 from pb.core.permissions import allowed, require
@@ -123,3 +139,267 @@ def booth(request, slug):
     # After cycle_key: keep the booth name for the next resident and for the casting page (channel booth).
     request.session["pb_booth_name"] = form.cleaned_data["booth"]
     return redirect(_pots_url(election))
+
+
+# --- Voter roll (officials) ---------------------------------------------------------------------------------
+
+
+def _official_page(request, slug, action: str = "election.manage"):
+    """The election, or an error response if the user may not do `action` now."""
+    election = get_object_or_404(Election, slug=slug)
+    try:
+        require(request.user, action, election)
+    except DomainError as exc:
+        return election, render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+    return election, None
+
+
+def _roll_context(request, election: Election, form=None) -> dict:
+    counts = (
+        VoterRollEntry.objects.filter(election=election)
+        .values("district__name")
+        .annotate(n=Count("id"), eligible=Count("id", filter=Q(age_eligible=True)))
+        .order_by("district__name")
+    )
+    return {
+        "election": election,
+        "form": form or RollUploadForm(),
+        "counts": counts,
+        "total": sum(c["n"] for c in counts),
+        "snapshot": RollSnapshot.objects.filter(election=election).first(),
+        "can_import": allowed(request.user, "roll.import", election),
+        "can_codes": allowed(request.user, "codes.manage", election),
+        "jobs": ImportJob.objects.filter(election=election).order_by("-created_at")[:10],
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def roll_manage(request, slug):
+    """The roll: entries per district, the snapshot, and the upload of a roll file (then its preview)."""
+    election, denied = _official_page(request, slug)
+    if denied:
+        return denied
+    if request.method == "GET":
+        return render(request, "ballots/roll_manage.html", _roll_context(request, election))
+    form = RollUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(request, "ballots/roll_manage.html", _roll_context(request, election, form), status=400)
+    try:
+        job = services_roll.roll_job_create(
+            actor=request.user, election=election, uploaded=form.cleaned_data["file"]
+        )
+    except DomainError as exc:
+        form.add_error(None, exc.message)
+        return render(
+            request,
+            "ballots/roll_manage.html",
+            _roll_context(request, election, form),
+            status=exc.status_code,
+        )
+    roll_job_check_task.enqueue(str(job.pk))
+    return redirect("ballots:roll_job", slug=slug, job_id=job.pk)
+
+
+def _job_context(election: Election, job: ImportJob) -> dict:
+    progress = services_roll.read_progress(job.pk)
+    total, done = progress.get("total") or 0, progress.get("done") or 0
+    return {
+        "election": election,
+        "job": job,
+        "running": job.status in (ImportJob.Status.VALIDATING, ImportJob.Status.IMPORTING),
+        "progress_done": done,
+        "progress_total": total,
+        "progress_percent": int(100 * done / total) if total else 0,
+    }
+
+
+@login_required
+def roll_job(request, slug, job_id):
+    """Preview of an upload: rows, per-row errors, and the confirm button; polls while running."""
+    election, denied = _official_page(request, slug)
+    if denied:
+        return denied
+    job = get_object_or_404(ImportJob, pk=job_id, election=election)
+    template = "ballots/roll_job.html#job-panel" if request.htmx else "ballots/roll_job.html"
+    return render(request, template, _job_context(election, job))
+
+
+@login_required
+@require_POST
+def roll_job_confirm(request, slug, job_id):
+    election, denied = _official_page(request, slug, "roll.import")
+    if denied:
+        return denied
+    job = get_object_or_404(ImportJob, pk=job_id, election=election)
+    if job.status != ImportJob.Status.READY:
+        ctx = _job_context(election, job)
+        ctx["error"] = _("This import is not ready: check the file first.")
+        return render(request, "ballots/roll_job.html", ctx, status=409)
+    roll_job_import_task.enqueue(str(job.pk))
+    job.refresh_from_db()
+    if job.status == ImportJob.Status.DONE:
+        messages.success(request, _("%(n)s voters were added to the roll.") % {"n": job.imported})
+    return redirect("ballots:roll_job", slug=slug, job_id=job.pk)
+
+
+@login_required
+@require_POST
+def roll_job_discard(request, slug, job_id):
+    election, denied = _official_page(request, slug)
+    if denied:
+        return denied
+    job = get_object_or_404(ImportJob, pk=job_id, election=election)
+    services_roll.roll_job_discard_file(job)
+    if job.status == ImportJob.Status.READY:
+        ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.FAILED)
+    return redirect("ballots:roll", slug=slug)
+
+
+@login_required
+def roll_job_errors(request, slug, job_id):
+    """The row-error report as CSV or XLSX (django-import-export)."""
+    election, denied = _official_page(request, slug)
+    if denied:
+        return denied
+    job = get_object_or_404(ImportJob, pk=job_id, election=election)
+    fmt = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
+    content_type = {
+        "csv": "text/csv; charset=utf-8",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }[fmt]
+    response = HttpResponse(resources.error_report(job, fmt), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="roll-errors.{fmt}"'
+    return response
+
+
+# --- Voting codes (officials) -------------------------------------------------------------------------------
+
+
+def _codes_context(request, election: Election, **forms) -> dict:
+    status = dict(
+        VotingCode.objects.filter(election=election).values_list("status").annotate(n=Count("id")).order_by()
+    )
+    ctx = {
+        "election": election,
+        "generate_form": CodesGenerateForm(election=election),
+        "void_form": CodeVoidForm(),
+        "reissue_form": CodeReissueForm(),
+        "status_counts": [(s.label, status.get(s.value, 0)) for s in CodeStatus],
+        "roll_total": VoterRollEntry.objects.filter(election=election).count(),
+    }
+    ctx.update(forms)
+    return ctx
+
+
+def _codes_error(request, election, exc: DomainError, **forms) -> HttpResponse:
+    ctx = _codes_context(request, election, **forms)
+    ctx["error"] = exc.message
+    return render(request, "ballots/codes_manage.html", ctx, status=exc.status_code)
+
+
+@login_required
+def codes_manage(request, slug):
+    election, denied = _official_page(request, slug, "codes.manage")
+    if denied:
+        return denied
+    return render(request, "ballots/codes_manage.html", _codes_context(request, election))
+
+
+def _sheet_response(request, election, pairs, fmt: str, filename: str) -> HttpResponse:
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(["roll_entry", "district", "code"])
+        for voter, code in pairs:
+            writer.writerow([voter.pk, voter.district.slug, code])
+        response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
+        filename = filename.replace(".pdf", ".csv")
+    else:
+        response = HttpResponse(
+            pdf_codes.code_sheets_pdf(
+                election,
+                pairs,
+                identify_url=request.build_absolute_uri(reverse("ballots:identify", args=[election.slug])),
+            ),
+            content_type="application/pdf",
+        )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    # The plaintext codes exist only in this response: never cache it anywhere.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def codes_generate(request, slug):
+    """Generate codes and return them once, as a PDF (a page per voter) or CSV; only hashes are kept."""
+    election, denied = _official_page(request, slug, "codes.manage")
+    if denied:
+        return denied
+    form = CodesGenerateForm(request.POST, election=election)
+    if not form.is_valid():
+        return render(
+            request,
+            "ballots/codes_manage.html",
+            _codes_context(request, election, generate_form=form),
+            status=400,
+        )
+    try:
+        pairs = services_roll.codes_generate(
+            actor=request.user,
+            election=election,
+            district=form.cleaned_data["district"],
+            limit=form.cleaned_data["limit"],
+        )
+    except DomainError as exc:
+        return _codes_error(request, election, exc, generate_form=form)
+    return _sheet_response(
+        request, election, pairs, form.cleaned_data["output"], f"voting-codes-{election.slug}.pdf"
+    )
+
+
+@login_required
+@require_POST
+def codes_void(request, slug):
+    election, denied = _official_page(request, slug, "codes.manage")
+    if denied:
+        return denied
+    form = CodeVoidForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request,
+            "ballots/codes_manage.html",
+            _codes_context(request, election, void_form=form),
+            status=400,
+        )
+    try:
+        n = services_roll.code_void(actor=request.user, election=election, **form.cleaned_data)
+    except DomainError as exc:
+        return _codes_error(request, election, exc, void_form=form)
+    messages.success(request, _("%(n)s voting code(s) voided.") % {"n": n})
+    return redirect("ballots:codes", slug=slug)
+
+
+@login_required
+@require_POST
+def codes_reissue(request, slug):
+    """Void the voter's code and return a new one, once, as a one-page PDF."""
+    election, denied = _official_page(request, slug, "codes.manage")
+    if denied:
+        return denied
+    form = CodeReissueForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request,
+            "ballots/codes_manage.html",
+            _codes_context(request, election, reissue_form=form),
+            status=400,
+        )
+    try:
+        voter, code = services_roll.code_reissue(
+            actor=request.user, election=election, reference=form.cleaned_data["reference"]
+        )
+    except DomainError as exc:
+        return _codes_error(request, election, exc, reissue_form=form)
+    return _sheet_response(request, election, [(voter, code)], "pdf", f"voting-code-reissued-{voter.pk}.pdf")

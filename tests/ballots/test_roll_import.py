@@ -1,0 +1,187 @@
+"""Voter roll import through HTTP (upload → preview with row errors → confirm) and the service."""
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from ballots import roll
+from ballots.models import ImportJob, VoterRollEntry
+from ballots.services_roll import roll_import
+from pb.core.exceptions import PermissionDenied
+from pb.core.models import AuditEvent, Phase
+from tests.factories import ElectionFactory, PotFactory, UserFactory, official
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def var_dir(settings, tmp_path):
+    settings.PB_VAR_DIR = tmp_path
+    return tmp_path
+
+
+@pytest.fixture
+def election():
+    e = ElectionFactory(phase=Phase.REVIEW, min_age=16, age_reference_date=dt.date(2026, 6, 1))
+    PotFactory(election=e, name="Citywide", slug="city", is_citywide=True)
+    PotFactory(election=e, name="Mokotów", slug="mokotow")
+    PotFactory(election=e, name="Wola", slug="wola")
+    return e
+
+
+def _csv(rows, header=("reference", "date_of_birth", "district", "contact")) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue().encode()
+
+
+GOOD = [
+    ("PL-001", "1980-02-03", "mokotow", "a@example.org"),
+    ("PL-002", "2010-06-02", "Wola", ""),  # 15 on 1 June 2026: on the roll, not age-eligible
+    ("PL-003", "2010-06-01", "wola", ""),  # 16 exactly on the reference day
+]
+
+
+def _upload(client, election, content: bytes, name="roll.csv"):
+    return client.post(
+        reverse("ballots:roll", args=[election.slug]), {"file": SimpleUploadedFile(name, content)}
+    )
+
+
+def test_upload_preview_confirm(client, election, var_dir):
+    client.force_login(official())
+    r = _upload(client, election, _csv(GOOD))
+    assert r.status_code == 302
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.READY and job.rows_total == 3
+    page = client.get(r.url)
+    assert "No problems found" in page.content.decode()
+    assert VoterRollEntry.objects.count() == 0  # the preview writes nothing
+    r = client.post(reverse("ballots:roll_confirm", args=[election.slug, job.pk]))
+    assert r.status_code == 302
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.DONE and job.imported == 3
+    assert not list(var_dir.glob("roll_uploads/*.csv"))  # the clear-text file is deleted
+    entries = {e.ref_hash: e for e in VoterRollEntry.objects.select_related("district")}
+    e1 = entries[roll.ref_hash("pl-001")]
+    assert e1.district.slug == "mokotow" and e1.birth_year == 1980 and e1.age_eligible
+    assert e1.ref_dob_hash == roll.ref_dob_hash("PL-001", "1980-02-03")
+    assert e1.contact_hash == roll.contact_hash("A@example.org")
+    assert not entries[roll.ref_hash("PL-002")].age_eligible
+    assert entries[roll.ref_hash("PL-003")].age_eligible
+    # Nothing in clear anywhere in the stored rows.
+    stored = str(list(VoterRollEntry.objects.values()))
+    assert "PL-001" not in stored and "1980-02-03" not in stored and "example.org" not in stored
+    assert AuditEvent.objects.filter(action="roll.import", data__imported=3).exists()
+
+
+def test_row_errors_reported_and_nothing_imported(client, election):
+    client.force_login(official())
+    bad = [
+        *GOOD,
+        ("", "1980-01-01", "wola", ""),
+        ("PL-010", "31/02/1990", "wola", ""),
+        ("PL-011", "1990-01-01", "Praga", ""),
+        ("PL-001", "1990-01-01", "wola", ""),
+        ("PL-012", "2999-01-01", "wola", ""),
+    ]
+    r = _upload(client, election, _csv(bad))
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.INVALID
+    html = client.get(r.url).content.decode()
+    assert "The voter reference is missing." in html
+    assert "“31/02/1990” is not a date" in html
+    assert "“Praga” is not a district of this election" in html
+    assert "This voter reference is also on row 2 of the file." in html
+    assert "impossible" in html
+    rows = {(e["row"], e["column"]) for e in job.errors}
+    assert rows == {
+        (5, "reference"),
+        (6, "date_of_birth"),
+        (7, "district"),
+        (8, "reference"),
+        (9, "date_of_birth"),
+    }
+    assert "Import these voters" not in html
+    confirm = client.post(reverse("ballots:roll_confirm", args=[election.slug, job.pk]))
+    assert confirm.status_code == 409
+    assert VoterRollEntry.objects.count() == 0
+    report = client.get(reverse("ballots:roll_errors", args=[election.slug, job.pk]))
+    assert report.status_code == 200 and b"Praga" in report.content
+
+
+def test_duplicate_against_existing_roll(election, tmp_path):
+    off = official()
+    path = tmp_path / "a.csv"
+    path.write_bytes(_csv(GOOD))
+    assert roll_import(actor=off, election=election, path=path).imported == 3
+    path.write_bytes(_csv([("pl-001", "1980-02-03", "mokotow", ""), ("PL-100", "1970-01-01", "wola", "")]))
+    report = roll_import(actor=off, election=election, path=path)
+    assert report.imported == 0
+    assert [e.message for e in report.errors] == ["This voter reference is already on the roll."]
+    assert VoterRollEntry.objects.count() == 3
+
+
+def test_missing_column_and_semicolon_csv(election, tmp_path):
+    off = official()
+    path = tmp_path / "b.csv"
+    path.write_text("ref;dob;pot\nX1;01.02.1990;Mokotów\n", encoding="utf-8")
+    assert roll_import(actor=off, election=election, path=path).imported == 1
+    path.write_text("reference,district\nX2,wola\n", encoding="utf-8")
+    with pytest.raises(Exception, match="no “date_of_birth” column"):
+        roll_import(actor=off, election=election, path=path)
+
+
+def test_xlsx_upload(client, election):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Voter reference", "Date of birth", "District"])
+    ws.append(["X-1", dt.date(1990, 1, 1), "wola"])
+    ws.append(["X-2", dt.datetime(2012, 1, 1), "nowhere"])  # noqa: DTZ001 (Excel dates are naive)
+    buf = io.BytesIO()
+    wb.save(buf)
+    client.force_login(official())
+    r = _upload(client, election, buf.getvalue(), name="roll.xlsx")
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.INVALID, job.errors
+    assert job.errors == [
+        {
+            "row": 3,
+            "column": "district",
+            "message": "“nowhere” is not a district of this election: use a pot's slug or name.",
+        }
+    ]
+    assert "nowhere" in client.get(r.url).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("phase", "allowed"),
+    [(p, p in {Phase.DRAFT, Phase.PROPOSALS_OPEN, Phase.REVIEW}) for p in Phase.values],
+)
+def test_permission_matrix(election, tmp_path, phase, allowed):
+    election.phase = phase
+    election.save()
+    path = tmp_path / "c.csv"
+    path.write_bytes(_csv(GOOD))
+    for user, role_ok in ((official(), True), (UserFactory(), False)):
+        if allowed and role_ok:
+            assert roll_import(actor=user, election=election, path=path, dry_run=True).rows == 3
+        else:
+            with pytest.raises(PermissionDenied):
+                roll_import(actor=user, election=election, path=path, dry_run=True)
+
+
+def test_resident_cannot_open_roll_pages(client, election):
+    client.force_login(UserFactory())
+    assert client.get(reverse("ballots:roll", args=[election.slug])).status_code == 403
+    r = _upload(client, election, _csv(GOOD))
+    assert r.status_code == 403
+    assert not ImportJob.objects.exists()

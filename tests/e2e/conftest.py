@@ -1,0 +1,100 @@
+"""Playwright (sync) against pytest-django's live_server, driving Debian's /usr/bin/chromium headless.
+
+Fixtures: `browser` (one per session), `page` (JavaScript on), `page_nojs` (JavaScript off), `base_url`,
+and `login(page, username)` for accounts made with tests.factories (password "pw-for-tests-only").
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM refuses that unless told otherwise.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+PASSWORD = "pw-for-tests-only"  # tests.factories.UserFactory's password
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_messages():
+    """The Makefile compiles catalogues before tests; do it here too when run directly with pytest."""
+    for po in (ROOT / "locale").glob("*/LC_MESSAGES/django.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            subprocess.run(
+                [sys.executable, "manage.py", "compilemessages", "--ignore=.venv"],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+            )
+            break
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def base_url(live_server, transactional_db, settings):
+    # Fast hashing for users created by the tests; the live server thread shares these settings.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return live_server.url
+
+
+def _page(browser, **options):
+    context = browser.new_context(locale="en-GB", **options)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    return context, page
+
+
+@pytest.fixture
+def page(browser, base_url):
+    context, p = _page(browser)
+    yield p
+    context.close()
+
+
+@pytest.fixture
+def page_nojs(browser, base_url):
+    context, p = _page(browser, java_script_enabled=False)
+    yield p
+    context.close()
+
+
+@pytest.fixture
+def login(base_url):
+    from playwright.sync_api import expect
+
+    def do(page, username: str, password: str = PASSWORD):
+        page.goto(f"{base_url}/accounts/login/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.locator("main").get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("button", name=f"Sign out ({username})")).to_be_visible()
+
+    return do

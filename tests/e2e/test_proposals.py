@@ -1,0 +1,126 @@
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from pb.core.models import Phase
+from proposals.models import Proposal, ProposalStatus
+from tests.factories import (
+    CategoryFactory,
+    ElectionFactory,
+    PotFactory,
+    ProposalFactory,
+    UserFactory,
+    official,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def election(base_url):
+    e = ElectionFactory(phase=Phase.PROPOSALS_OPEN, slug="riverton", name="Riverton PB")
+    north = PotFactory(election=e, slug="north", name="Northbank")
+    south = PotFactory(election=e, slug="south", name="Riverside South")
+    parks = CategoryFactory(election=e, slug="parks", name="Parks")
+    roads = CategoryFactory(election=e, slug="roads", name="Roads")
+    ProposalFactory(pot=north, category=parks, title="Playground in Alder Park", cost=90_000)
+    ProposalFactory(pot=north, category=roads, title="Crossing at Hill Road", cost=35_000)
+    ProposalFactory(
+        pot=south, category=parks, title="Community garden", description="Vegetable beds", cost=8_000
+    )
+    ProposalFactory(pot=south, category=roads, title="Safe route to school", cost=61_000)
+    return e
+
+
+def test_resident_submits_a_proposal(page, base_url, login, election):
+    UserFactory(username="rosa")
+    login(page, "rosa")
+    page.goto(f"{base_url}/elections/riverton/")
+    page.get_by_role("link", name="Propose a project").click()
+    page.get_by_label("Title").fill("Benches on the towpath")
+    page.get_by_label("Description").fill("Ten benches with backrests along the canal towpath.")
+    page.get_by_label("District").select_option(label="Riverside South")
+    page.get_by_label("Category").select_option(label="Parks")
+    page.get_by_label("Estimated cost").fill("-40")
+    page.get_by_label("Location (address or place)").fill("Canal towpath")
+    page.get_by_role("button", name="Submit for review").click()
+    expect(page.get_by_role("alert")).to_contain_text("correct the errors")
+    expect(page.locator(".field-error")).to_contain_text("positive whole number")
+    page.get_by_label("Estimated cost").fill("12000")
+    page.get_by_role("button", name="Submit for review").click()
+    expect(page.locator("#proposal-status")).to_have_text("Submitted")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Benches on the towpath")
+    p = Proposal.objects.get(title="Benches on the towpath")
+    assert (p.author.username, p.pot.slug, p.cost, p.status) == (
+        "rosa",
+        "south",
+        12000,
+        ProposalStatus.SUBMITTED,
+    )
+
+
+def test_official_reviews_a_proposal(page, base_url, login, election):
+    target = ProposalFactory(
+        pot=election.pots.get(slug="north"),
+        title="Bike shelter at the station",
+        status=ProposalStatus.SUBMITTED,
+    )
+    official(username="olga")
+    login(page, "olga")
+    page.goto(f"{base_url}/elections/riverton/manage/")
+    row = page.get_by_role("row").filter(has_text="Bike shelter at the station")
+    row.get_by_role("link", name="Review").click()
+    page.get_by_label("Feasible: goes on the ballot").check()
+    page.get_by_label("Adjusted cost (optional)").fill("52000")
+    page.get_by_label("Note on the adjusted cost").fill("Includes lighting.")
+    page.get_by_role("button", name="Save review").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Review of {target.code} saved")
+    expect(page.get_by_role("heading", name="Proposals waiting for review")).to_be_visible()
+    expect(page.get_by_text("Bike shelter at the station")).to_have_count(0)
+    page.goto(f"{base_url}/proposals/riverton/{target.code}/")
+    expect(page.locator("#proposal-status")).to_have_text("Feasible")
+    expect(page.locator("#proposal-adjusted-cost")).to_contain_text("52000")
+    target.refresh_from_db()
+    assert (target.status, target.final_cost) == (ProposalStatus.FEASIBLE, 52000)
+
+
+def test_public_list_filters_live_with_htmx(page, base_url, election):
+    page.goto(f"{base_url}/proposals/riverton/")
+    count = page.locator("#results-count")
+    expect(count).to_contain_text("4 proposals")
+    # A marker on window survives an HTMX swap but not a full page load.
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_label("Search").fill("garden")
+    expect(count).to_contain_text("1 proposal")
+    expect(page.locator("#results .proposal-title")).to_have_text(["Community garden"])
+    expect(page).to_have_url(re.compile(r"q=garden"))
+    page.get_by_label("Search").fill("")
+    page.get_by_label("District").select_option(label="Northbank")
+    expect(count).to_contain_text("2 proposals")
+    page.get_by_label("Category").select_option(label="Roads")
+    expect(page.locator("#results .proposal-title")).to_have_text(["Crossing at Hill Road"])
+    assert page.evaluate("window.__sameDocument === true"), "the list was reloaded instead of swapped"
+
+
+def test_public_list_filters_without_javascript(page_nojs, base_url, election):
+    page = page_nojs
+    page.goto(f"{base_url}/proposals/riverton/")
+    expect(page.locator("#results-count")).to_contain_text("4 proposals")
+    page.get_by_label("District").select_option(label="Riverside South")
+    page.get_by_label("Cost up to").fill("10000")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page).to_have_url(re.compile(r"pot=south"))
+    expect(page.locator("#results .proposal-title")).to_have_text(["Community garden"])
+    expect(page.locator("#results-count")).to_contain_text("1 proposal")
+
+
+def test_language_switcher_shows_vietnamese(page, base_url, election):
+    page.goto(f"{base_url}/elections/riverton/")
+    page.get_by_label("Language").select_option("vi")
+    page.get_by_role("button", name="Change language").click()
+    expect(page.locator("html")).to_have_attribute("lang", "vi")
+    expect(page.get_by_role("link", name="Xem các đề xuất")).to_be_visible()
+    expect(page.get_by_role("link", name="Đăng nhập")).to_be_visible()
+    page.get_by_role("link", name="Xem các đề xuất").click()
+    expect(page.locator("#results-count")).to_contain_text("4 đề xuất")

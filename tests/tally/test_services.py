@@ -1,0 +1,209 @@
+"""Freeze, ballot log, close, sign-off quorum, keys and reproducible PDF bytes."""
+
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from django.core.management import call_command
+
+from ballots.models import Ballot
+from pb.core.exceptions import DomainError, PermissionDenied, PhaseError
+from pb.core.models import Phase
+from pb.core.services import election_advance
+from proposals.models import Proposal
+from tally import pdf, services
+from tally.engine.canonical import canonical_json, sha256_hex
+from tally.models import DefinitionFreeze, LogBatch
+from tests.factories import ElectionFactory, PotFactory, official
+
+from .conftest import ROOT, World
+
+
+def test_opening_freezes_the_definition(world):
+    freeze = DefinitionFreeze.objects.get(election=world.election)
+    definition = json.loads(freeze.canonical)
+    assert canonical_json(definition) == freeze.canonical.encode()
+    assert sha256_hex(freeze.canonical.encode()) == freeze.sha256
+    north = next(p for p in definition["pots"] if p["slug"] == "north")
+    assert [(p["id"], p["cost"]) for p in north["projects"]][:2] == [("N1", 40_000), ("N2", 30_000)]
+    assert definition["counting"] == {
+        "rule": "greedy",
+        "tie_break": "cost,score,order",
+        "seed": "",
+        "options": {},
+    }
+    assert services.definition_is_frozen(world.election)
+    with pytest.raises(services.DefinitionFrozen):
+        services.definition_assert_editable(world.election)
+    assert not services.definition_changed(world.election)
+    # A cost changed behind the services' back is detected, and never counted: the count uses the freeze.
+    Proposal.objects.filter(code="N1").update(adjusted_cost=1)
+    assert services.definition_changed(world.election)
+    world.close()
+    run = world.tally()
+    assert run.results["north"]["budget"] == 100_000
+    pb_text = (services.election_dir(world.election) / "ballots-north.pb").read_text()
+    assert "N1;40000" in pb_text
+
+
+def test_editable_before_opening(db):
+    election = ElectionFactory()
+    services.definition_assert_editable(election)
+    assert not services.definition_is_frozen(election)
+
+
+def test_voting_cannot_open_without_projects(db):
+    o = official()
+    election = ElectionFactory()
+    PotFactory(election=election)
+    for phase in (Phase.PROPOSALS_OPEN, Phase.REVIEW):
+        election = election_advance(actor=o, election=election, to_phase=phase)
+    with pytest.raises(PhaseError):
+        election_advance(actor=o, election=election, to_phase=Phase.VOTING_OPEN)
+    election.refresh_from_db()
+    assert election.phase == Phase.REVIEW
+
+
+def test_ballots_are_sealed_in_batches_of_at_least_20(db, keys):
+    world = World(n_online=19, n_paper=0)
+    assert not LogBatch.objects.filter(election=world.election).exists()
+    assert Ballot.objects.filter(election=world.election, sealed_batch__isnull=True).count() == 19
+    world.cast(world.north)
+    first = LogBatch.objects.get(election=world.election)
+    assert len(first.ballot_hashes) == 20 and first.receipts == sorted(first.receipts)
+    assert first.prev_hash == DefinitionFreeze.objects.get(election=world.election).sha256
+    for _ in range(5):
+        world.cast(world.south)
+    assert LogBatch.objects.filter(election=world.election).count() == 1
+    world.close()  # the close seals what remains, however few
+    second = LogBatch.objects.get(election=world.election, seq=2)
+    assert second.prev_hash == first.hash and len(second.ballot_hashes) == 5
+    assert not Ballot.objects.filter(election=world.election, sealed_batch__isnull=True).exists()
+    assert services.log_problems(world.election) == []
+
+
+def test_batch_order_is_not_insertion_order(db, keys):
+    world = World(n_online=0, n_paper=0)
+    codes = world.codes["north"]
+    # 40 distinct ballots in a known insertion order; a shuffled batch must not keep it.
+    singles = [[c] for c in codes] + [[a, b] for a in codes for b in codes if a < b]
+    ballots = (singles * 3)[:40]
+    orders = []
+    for k in range(2):
+        for projects in ballots[k * 20 : (k + 1) * 20]:
+            world.cast(world.north, projects=projects)
+        batch = LogBatch.objects.get(election=world.election, seq=k + 1)
+        inserted = [
+            services.ballot_record_of(Ballot(projects=p), "north", "knapsack")
+            for p in ballots[k * 20 : (k + 1) * 20]
+        ]
+        from tally.engine import manifest as mf
+
+        orders.append(batch.ballot_hashes == [mf.ballot_hash(r) for r in inserted])
+    assert orders != [True, True]
+
+
+def test_closing_needs_two_different_officials(world):
+    with pytest.raises(PhaseError):
+        election_advance(actor=world.o1, election=world.election, to_phase=Phase.VOTING_CLOSED)
+    services.close_request(actor=world.o1, election=world.election)
+    with pytest.raises(DomainError):
+        services.close_request(actor=world.o1, election=world.election)
+    with pytest.raises(DomainError):
+        services.close_confirm(actor=world.o1, election=world.election)
+    with pytest.raises(PermissionDenied):
+        services.close_confirm(actor=world.council, election=world.election)
+    election = services.close_confirm(actor=world.o2, election=world.election)
+    assert election.phase == Phase.VOTING_CLOSED
+
+
+def test_certification_needs_the_quorum_and_no_mismatch(world, settings):
+    world.close()
+    world.tally()
+    with pytest.raises(PhaseError):
+        services.election_certify(actor=world.council, election=world.election)
+    services.signoff_recount(actor=world.o2, election=world.election)
+    services.signoff_recount(actor=world.o2, election=world.election)  # the same official twice: still one
+    with pytest.raises(PhaseError):
+        services.election_certify(actor=world.council, election=world.election)
+    run = services.official_run(world.election)
+    wrong = {slug: {**s, "selected": s["selected"][:-1]} for slug, s in run.summary.items()}
+    bad = services.signoff_upload(actor=world.o3, election=world.election, data=json.dumps(wrong).encode())
+    assert not bad.matched
+    with pytest.raises(PhaseError, match="mismatch"):
+        services.election_certify(actor=world.council, election=world.election)
+    settings.PB_SIGNOFF_QUORUM = 1
+    with pytest.raises(PhaseError):  # a mismatch blocks whatever the quorum
+        services.election_certify(actor=world.council, election=world.election)
+
+
+def test_signoff_by_upload_of_offline_count(world, tmp_path):
+    world.close()
+    world.tally()
+    folder = services.election_dir(world.election)
+    outcomes = {}
+    for slug in ("north", "south"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tally", "run", str(folder / f"ballots-{slug}.pb"), "--json"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            check=True,
+        )
+        outcomes[slug] = json.loads(proc.stdout)
+    s = services.signoff_upload(actor=world.o2, election=world.election, data=json.dumps(outcomes).encode())
+    assert s.matched
+    with pytest.raises(DomainError):
+        services.signoff_upload(actor=world.o3, election=world.election, data=b"not json")
+
+
+def test_exported_files_are_read_only_and_content_ordered(world):
+    world.close()
+    world.tally()
+    folder = services.election_dir(world.election)
+    path = folder / "ballots-north.jsonl"
+    assert not stat.S_IMODE(os.stat(path).st_mode) & 0o222
+    lines = path.read_bytes().split(b"\n")[:-1]
+    assert lines == sorted(lines)
+    pb = (folder / "ballots-north.pb").read_text().split("VOTES\n", 1)[1].split("\n")[1:-1]
+    assert [row.split(";")[0] for row in pb] == [str(i) for i in range(1, len(lines) + 1)]
+
+
+def test_pdf_bytes_are_reproducible_without_pades(world, settings):
+    settings.PB_SIGNING_CERT_FILE = ""
+    cert = world.through_certify()
+    again = pdf.render_result_pdf(election=world.election, certification=cert)
+    stored = (services.election_dir(world.election) / cert.pdf_name).read_bytes()
+    assert again == stored
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    root = PdfFileReader(io.BytesIO(stored)).root
+    xmp = root["/Metadata"].get_object().data
+    assert b'pdfaid:part="3"' in xmp or b"<pdfaid:part>3</pdfaid:part>" in xmp, xmp[:400]
+    assert "/OutputIntents" in root
+
+
+def test_council_keygen_writes_a_0600_key_and_prints_the_fingerprint(settings, tmp_path, capsys):
+    settings.PB_SIGNING_KEY_FILE = str(tmp_path / "keys" / "council.key")
+    call_command("council_keygen")
+    out = capsys.readouterr().out
+    mode = stat.S_IMODE(os.stat(settings.PB_SIGNING_KEY_FILE).st_mode)
+    assert mode == 0o600
+    from tally import signing
+
+    assert signing.council_public_key().fingerprint in out
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("council_keygen")
+
+
+def test_verifier_imports_no_django():
+    code = "import sys, tally.engine.verify, tally.engine.manifest; print('django' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert proc.stdout.strip() == "False"

@@ -1,6 +1,6 @@
 """Playwright (sync) against pytest-django's live_server, driving Debian's /usr/bin/chromium headless.
 
-Fixtures: `browser` (one per session), `page` (JavaScript on), `page_nojs` (JavaScript off), `base_url`,
+Fixtures: `browser` (one per test module), `page` (JavaScript on), `page_nojs` (JavaScript off), `base_url`,
 and `login(page, username)` for accounts made with tests.factories (password "pw-for-tests-only").
 """
 
@@ -42,8 +42,10 @@ def _compiled_messages():
             break
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope, not session: only one sync Playwright may run at a time in this thread, and a test
+    # module may start its own.
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

@@ -230,10 +230,12 @@ def code_reissue(*, actor, election: Election, reference: str) -> tuple[VoterRol
 # --- Voter roll import --------------------------------------------------------------------------------------
 
 
-def _lock_roll(election: Election) -> Election:
+def _lock_roll(actor, election: Election) -> Election:
     # Row lock on the election: imports queue behind each other and behind a phase change, so the roll
-    # cannot change while voting opens (election_advance takes the same lock).
+    # cannot change while voting opens (election_advance takes the same lock). The permission is checked
+    # on the locked, fresh row: the phase may have moved since the caller loaded it.
     election = Election.objects.select_for_update().get(pk=election.pk)
+    require(actor, "roll.import", election)
     if RollSnapshot.objects.filter(election=election).exists():
         raise RollError(_("The voter roll is frozen: voting has opened, so it can no longer change."))
     return election
@@ -248,8 +250,7 @@ def roll_import(
     Raises RollError for a file that cannot be read (missing columns). Row errors are in the report; if any
     row has one, nothing is written.
     """
-    require(actor, "roll.import", election)
-    election = _lock_roll(election)
+    election = _lock_roll(actor, election)
     try:
         cols, problems, rows = roll.open_roll_file(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -298,8 +299,7 @@ def _write_progress(job_id, **data) -> None:
 @transaction.atomic
 def roll_job_create(*, actor, election: Election, uploaded) -> ImportJob:
     """Store an uploaded roll file until it is imported (or dropped) and open an import job for it."""
-    require(actor, "roll.import", election)
-    _lock_roll(election)
+    _lock_roll(actor, election)
     name = Path(uploaded.name).name
     suffix = ".xlsx" if name.lower().endswith(".xlsx") else ".csv"
     job_id = uuid.uuid4()

@@ -64,6 +64,9 @@ def proposal_list(request, slug):
         "form": form,
         "page": page,
         "query": query.urlencode(),
+        "filters_active": any(
+            request.GET.get(k) for k in ("pot", "category", "status", "cost_min", "cost_max")
+        ),
         "can_propose": allowed(request.user, "proposal.submit", election),
     }
     template = "proposals/proposal_list.html#results" if request.htmx else "proposals/proposal_list.html"

@@ -80,7 +80,7 @@ def test_official_reviews_a_proposal(page, base_url, login, election):
     expect(page.get_by_text("Bike shelter at the station")).to_have_count(0)
     page.goto(f"{base_url}/proposals/riverton/{target.code}/")
     expect(page.locator("#proposal-status")).to_have_text("Feasible")
-    expect(page.locator("#proposal-adjusted-cost")).to_contain_text("52000")
+    expect(page.locator("#proposal-adjusted-cost")).to_contain_text("52,000")
     target.refresh_from_db()
     assert (target.status, target.final_cost) == (ProposalStatus.FEASIBLE, 52000)
 
@@ -96,6 +96,7 @@ def test_public_list_filters_live_with_htmx(page, base_url, election):
     expect(page.locator("#results .proposal-title")).to_have_text(["Community garden"])
     expect(page).to_have_url(re.compile(r"q=garden"))
     page.get_by_label("Search").fill("")
+    page.get_by_text("Filters: district, category, status, cost").click()
     page.get_by_label("District").select_option(label="Northbank")
     expect(count).to_contain_text("2 proposals")
     page.get_by_label("Category").select_option(label="Roads")
@@ -107,6 +108,7 @@ def test_public_list_filters_without_javascript(page_nojs, base_url, election):
     page = page_nojs
     page.goto(f"{base_url}/proposals/riverton/")
     expect(page.locator("#results-count")).to_contain_text("4 proposals")
+    page.get_by_text("Filters: district, category, status, cost").click()  # <details>: works without JS
     page.get_by_label("District").select_option(label="Riverside South")
     page.get_by_label("Cost up to").fill("10000")
     page.get_by_role("button", name="Apply filters").click()

@@ -185,3 +185,35 @@ def test_resident_cannot_open_roll_pages(client, election):
     r = _upload(client, election, _csv(GOOD))
     assert r.status_code == 403
     assert not ImportJob.objects.exists()
+
+
+def test_progress_partial_polls_while_running(client, election, var_dir):
+    from ballots import services_roll
+
+    client.force_login(official())
+    job = ImportJob.objects.create(election=election, filename="big.csv", status=ImportJob.Status.IMPORTING)
+    services_roll._write_progress(job.pk, phase="writing", done=250_000, total=1_000_000)
+    url = reverse("ballots:roll_job", args=[election.slug, job.pk])
+    r = client.get(url, headers={"HX-Request": "true"})
+    html = r.content.decode()
+    assert r.status_code == 200 and "<html" not in html
+    assert 'id="job-panel"' in html and 'hx-trigger="every 1s"' in html
+    assert 'id="job-progress" max="1000000" value="250000"' in html
+    # Finished: the panel stops polling and shows the result.
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.DONE, imported=1_000_000)
+    html = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "hx-trigger" not in html and 'id="job-done"' in html
+
+
+def test_progress_reported_in_chunks(election, tmp_path):
+    path = tmp_path / "p.csv"
+    rows = [(f"R{i}", "1990-01-01", "wola", "") for i in range(25)]
+    path.write_bytes(_csv(rows))
+    seen = []
+    cols, problems, it = roll.open_roll_file(path)
+    assert not problems
+    report = roll.import_rows(
+        election, cols, it, dry_run=False, chunk=10, progress=lambda phase, n: seen.append((phase, n))
+    )
+    assert report.imported == 25
+    assert seen == [("checking", 10), ("checking", 20), ("writing", 10), ("writing", 20), ("writing", 25)]

@@ -1,0 +1,54 @@
+from django.contrib import admin
+
+from ballots.models import ImportJob, RollSnapshot, ThrottleBucket, VoterRollEntry, VotingCode
+
+# --- Roll helper: the roll, codes, snapshots, imports and throttle buckets are read-only here. ------------
+# The roll changes only through the audited import service (and never after voting opened); codes only
+# through generate/void/reissue. The admin shows hashes, never identifiers in clear (there are none).
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(VoterRollEntry)
+class VoterRollEntryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "election", "district", "birth_year", "age_eligible", "booth")
+    list_filter = ("election", "age_eligible")
+    search_fields = ("ref_hash",)
+    list_select_related = ("election", "district")
+
+
+@admin.register(VotingCode)
+class VotingCodeAdmin(ReadOnlyAdmin):
+    list_display = ("id", "election", "voter_id", "batch", "status")
+    list_filter = ("election", "status", "batch")
+
+
+@admin.register(RollSnapshot)
+class RollSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ("election", "entries", "sha256", "taken_at")
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdmin):
+    list_display = ("filename", "election", "status", "rows_total", "error_count", "imported", "created_at")
+    list_filter = ("status",)
+
+
+@admin.register(ThrottleBucket)
+class ThrottleBucketAdmin(ReadOnlyAdmin):
+    list_display = ("key", "failures", "window_start", "locked_until")
+
+    def has_delete_permission(self, request, obj=None):
+        return True  # an operator may lift a lock-out
+
+
+# --- end of the roll helper's block -----------------------------------------------------------------------

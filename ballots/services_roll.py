@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -27,6 +28,8 @@ from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import Election, Phase, Pot
 from pb.core.permissions import require
+
+logger = logging.getLogger(__name__)
 
 # --- Identification ---------------------------------------------------------------------------------------
 
@@ -300,6 +303,7 @@ def _write_progress(job_id, **data) -> None:
 def roll_job_create(*, actor, election: Election, uploaded) -> ImportJob:
     """Store an uploaded roll file until it is imported (or dropped) and open an import job for it."""
     _lock_roll(actor, election)
+    _discard_stale_uploads()
     name = Path(uploaded.name).name
     suffix = ".xlsx" if name.lower().endswith(".xlsx") else ".csv"
     job_id = uuid.uuid4()
@@ -311,6 +315,12 @@ def roll_job_create(*, actor, election: Election, uploaded) -> ImportJob:
     return ImportJob.objects.create(
         id=job_id, election=election, created_by=actor, filename=name[:200], path=str(dest)
     )
+
+
+def _discard_stale_uploads(max_age: dt.timedelta = dt.timedelta(days=1)) -> None:
+    """Previews never confirmed: delete their files (personal data in clear) after a day."""
+    for job in ImportJob.objects.exclude(path="").filter(created_at__lt=timezone.now() - max_age):
+        roll_job_discard_file(job)
 
 
 def _run_job(job: ImportJob, *, dry_run: bool) -> ImportJob:
@@ -330,6 +340,13 @@ def _run_job(job: ImportJob, *, dry_run: bool) -> ImportJob:
     except DomainError as exc:
         job.status = ImportJob.Status.FAILED
         job.errors = [{"row": 0, "column": "", "message": exc.message}]
+        job.error_count = 1
+    except Exception:  # a crash must not leave the page polling forever; nothing was written (atomic)
+        logger.exception("roll import job %s failed", job.pk)
+        job.status = ImportJob.Status.FAILED
+        job.errors = [
+            {"row": 0, "column": "", "message": _("The import failed unexpectedly; nothing was imported.")}
+        ]
         job.error_count = 1
     else:
         job.rows_total = report.rows

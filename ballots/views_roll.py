@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -40,10 +40,7 @@ def _error_response(response: HttpResponse, exc: DomainError) -> HttpResponse:
 
 
 def _pots_url(election: Election) -> str:
-    try:
-        return reverse("ballots:pots", kwargs={"slug": election.slug})
-    except NoReverseMatch:  # the casting pages are not installed (yet): stay on the identify page
-        return reverse("ballots:identify", kwargs={"slug": election.slug})
+    return reverse("ballots:pots", kwargs={"slug": election.slug})
 
 
 # --- Voter identification -----------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def test_code_identifies_and_session_holds_voter(client, setup):
     election, *_r, voter, code = setup
     old_key = client.session.session_key
     r = client.post(_url(election), {"method": "code", "code-code": code.lower().replace("-", " ")})
-    assert r.status_code == 302
+    assert r.status_code == 302 and r.url == reverse("ballots:pots", args=[election.slug])
     data = client.session[identity.SESSION_KEY]
     assert data == {"election": election.pk, "voter": voter.pk, "method": "code"}
     assert client.session.session_key != old_key

@@ -50,7 +50,7 @@ class ProposalForm(forms.ModelForm):
         required=False,
         help_text=_("JPEG, PNG or WebP, at most 5 MB."),
         validators=[validate_image],
-        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
+        widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
 
     class Meta:

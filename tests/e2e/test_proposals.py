@@ -101,6 +101,10 @@ def test_public_list_filters_live_with_htmx(page, base_url, election):
     expect(count).to_contain_text("2 proposals")
     page.get_by_label("Category").select_option(label="Roads")
     expect(page.locator("#results .proposal-title")).to_have_text(["Crossing at Hill Road"])
+    # A bad filter answers 400; its message still appears in the results region.
+    page.get_by_label("Cost from").fill("5000")
+    page.get_by_label("Cost up to").fill("100")
+    expect(page.locator("#filter-errors")).to_contain_text("must not be below")
     assert page.evaluate("window.__sameDocument === true"), "the list was reloaded instead of swapped"
 
 

@@ -1,0 +1,10 @@
+// pb proposal list: progressive enhancement only (the filter form works without this file).
+// A bad filter (e.g. "cost up to" below "cost from") answers 400 with the message inside #results;
+// htmx does not swap 4xx responses by default, so allow it for that region only.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const target = event.detail.target;
+  if (target && target.id === "results" && event.detail.xhr.status === 400) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});

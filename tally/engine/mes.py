@@ -1,0 +1,837 @@
+"""The Method of Equal Shares (Peters & Skowron), its Add1 completion and the comparison step.
+
+Rules (registry ids):
+
+- `equalshares`                  MES, no completion. Each voter starts with budget / n (exact rational).
+- `equalshares/add1`             Add1 as certified in Wieliczka 2023 and Świecie 2023: start at
+                                 floor(budget / n) per voter, raise by 1 per voter, run MES each time,
+                                 stop when the NEXT step would overspend (total cost > budget) and keep
+                                 the last outcome that fits. Option `add1_stop=exhaustive`: also stop at
+                                 the first exhaustive outcome (no unselected project fits in what is
+                                 left: equalshares.net "add1e", pabutools' `voter_budget_increment`).
+- `equalshares/add1u`            Add1, then utilitarian greedy completion (by score, fund what still fits).
+- `equalshares/add1-comparison`  Add1, then the comparison step against `greedy` (below).
+
+Utilities: approval / choose-1 ballots use cost utilities (u_i(c) = cost(c) for every supporter: the
+equalshares.net and pabutools `Cost_Sat` convention); cumulative / scoring ballots use the points as utilities
+(Aarau 2023; pabutools `Additive_Cardinal_Sat`). A project nobody supports is never funded.
+
+One MES round: for every remaining project c with supporters S_c, find the least price rho per unit of utility
+with sum_{i in S_c} min(m_i, rho * u_i(c)) = cost(c); c is affordable iff sum_{i in S_c} m_i >= cost(c).
+The affordable project with the least rho wins (cost utilities: the highest effective vote count cost / max
+payment); each supporter pays min(m_i, rho * u_i(c)). Projects whose rho is exactly equal are separated only
+by the declared `TieBreak` chain (default: lower cost, higher score = votes or points, published order); every
+tie broken is recorded (`Outcome.tie_breaks`, context "MES round r", for Add1 the ties of the kept run).
+
+Exactness (the decisions are exactly those of exact rational arithmetic)
+-----------------------------------------------------------------------
+Money is integer (budget, costs, points; the per-voter budget is b or budget/n). The fast path runs in
+binary64 floats, but every float carries a rigorous error bound, and a decision is taken in floats only when
+the bounds prove it; otherwise that round is decided in exact rationals (`fractions.Fraction`). The argument
+(u = 2^-53, the unit roundoff; K = number of supporters of the project at hand):
+
+1. Each voter has a float m~ and a bound d >= |m~ - m| + 2u*m~ (the slack makes fl(m~ - d) <= m <= fl(m~ + d)
+   despite the rounding of that subtraction/addition). At the start d covers the conversion of b to float.
+2. F(rho) = sum_i min(m_i, rho * u_i) is nondecreasing, concave and piecewise linear in rho, and nondecreasing
+   in every m_i. With L_i = m~_i - d_i and H_i = m~_i + d_i: F_L <= F <= F_H pointwise. Every float sum of
+   K nonnegative terms is widened by marg = (K + 4) * 4u relative, a safe bound for its rounding.
+   - certainly unaffordable: sum H_i < cost (widened); certainly affordable: sum L_i >= cost (widened);
+   - a lower bound rho_lo: any x with F_H(x) < cost (widened) has x < rho. Newton's method on F_H from below
+     produces such x (concavity: the tangent lies above F_H, so Newton iterates never pass the root);
+   - an upper bound rho_hi: any x with F_L(x) >= cost (widened) has rho <= x; the candidate is the root of
+     F_H moved up by (2 * sum d_i + 3 * marg * cost) / slope, and it is verified, never assumed.
+   A project whose Newton iterate passes the current best's upper bound is certainly worse ('worse').
+3. rho only grows during a run (money only falls), so a stale lower bound stays a lower bound: candidates sit
+   in a heap keyed by it (lazy evaluation), and a project sharing no supporter with the last winner keeps its
+   verified interval (its true rho did not change).
+4. A round's winner is taken in floats only if it is certainly affordable and its rho_hi is below the rho_lo
+   of every other candidate that could still be the minimum. Otherwise (near-ties, exact ties, uncertain
+   affordability or a failed verification) the exact money of every class of voters (voters who supported
+   the same funded projects with the same points have equal money) is rebuilt by replaying the run's winners
+   in Fractions, the candidates are evaluated exactly, ties go to the TieBreak, and the float money is
+   re-synchronised from the exact values (so errors never accumulate past an exact round).
+5. When a winner with true price rho in [rho_lo, rho_hi] is paid for, m'_i = max(m_i - rho * u_i, 0); the
+   float update uses the midpoint rho~ and d'_i = (d_i + w * u_i + 3u * (m~_i + rho~ * u_i)) * (1 + 8u), w the
+   half-width plus rounding: |max(a, 0) - max(b, 0)| <= |a - b|, so d' is again a bound with the slack of 1.
+The Add1 stop test compares integer sums of integer costs with the integer budget. Every decision therefore
+equals the exact-arithmetic decision. `mes_reference` (pure Fraction, every project re-evaluated every round)
+is the slow reference the tests compare with on random instances, crafted ties included. The explanation
+(rounds, payments, money left) comes from an exact replay of the kept run, so every figure shown is exact
+("p/q" strings plus a rounded decimal string; no JSON floats: canonical JSON refuses them).
+
+Speed: per-voter float money in NumPy, lazy heap, per-project "fresh" flags, Newton with early exit against
+the current best. The precomputed supporter lists are shared by all Add1 steps.
+
+Comparison step (equalshares.net `comparisonStep`, its "satisfaction" measure): a voter's satisfaction with
+an outcome is the number of funded projects the voter approved; count the voters whose satisfaction is
+strictly higher under MES and those strictly higher under greedy (by approvals, skip what does not fit);
+switch to greedy only if strictly more voters prefer it. (The equalshares.net script skips voters with no
+funded project in one of the outcomes, a JavaScript `undefined` comparison; we count them. Wieliczka 2023
+gives the published 1,615 for MES and 873 for greedy.) Option `comparison=cost` compares the total cost of
+each voter's approved funded projects instead (cost utilities).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from tally.engine import model
+from tally.engine.registry import rule
+from tally.engine.result import Outcome, TieBreakRecord
+from tally.engine.ties import TieBreak
+
+U = 2.0**-53  # unit roundoff of binary64
+APPROVAL_TYPES = ("approval", "choose-1")
+POINTS_TYPES = ("cumulative", "scoring")
+MES_VOTE_TYPES = APPROVAL_TYPES + POINTS_TYPES
+
+
+# ----------------------------------------------------------------------------------------------- the data
+
+
+@dataclass
+class MesData:
+    """An election as MES needs it: integer costs, per project the supporters and their utilities."""
+
+    ids: list[str]
+    costs: list[int]
+    n: int
+    budget: int
+    cost_utility: bool  # approval: u_i(c) = cost(c); points: u_i(c) = points
+    supporters: list[np.ndarray]  # voter indices (int64), per project
+    ucodes: list[np.ndarray]  # per supporter: index into uvals (points ballots), zeros for approval
+    uvals: list[int]  # distinct utility weights; approval: [1] (the payment is rho' * 1, rho = rho'/cost)
+    scores: list[int]  # votes (approval) or total points: the "score" of the tie-break chain
+    ballots: list[tuple[int, ...]] = field(default_factory=list)  # per voter: project indices
+    _affects: dict[int, np.ndarray] = field(default_factory=dict)
+    _ufloat: dict[int, np.ndarray] = field(default_factory=dict)
+    index: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index = {p: k for k, p in enumerate(self.ids)}
+
+    def ufloat(self, c: int) -> np.ndarray:
+        got = self._ufloat.get(c)
+        if got is None:
+            got = np.asarray(self.uvals, dtype=float)[self.ucodes[c]]
+            self._ufloat[c] = got
+        return got
+
+    @property
+    def P(self) -> int:
+        return len(self.ids)
+
+    def affected_by(self, w: int) -> np.ndarray:
+        """Projects sharing a supporter with project w (their price may change when w is funded)."""
+        got = self._affects.get(w)
+        if got is None:
+            mark = np.zeros(self.P, dtype=bool)
+            for i in self.supporters[w].tolist():
+                for c in self.ballots[i]:
+                    mark[c] = True
+            got = np.flatnonzero(mark)
+            self._affects[w] = got
+        return got
+
+
+def prepare(election: model.Election) -> MesData:
+    inst = election.instance
+    vt = inst.vote_type
+    if vt not in MES_VOTE_TYPES:
+        raise ValueError(f"MES counts {', '.join(MES_VOTE_TYPES)} ballots, not {vt!r}")
+    ids = list(inst.projects)
+    index = {p: k for k, p in enumerate(ids)}
+    cost_utility = vt in APPROVAL_TYPES
+    sup: list[list[int]] = [[] for _ in ids]
+    util: list[list[int]] = [[] for _ in ids]
+    ballots: list[tuple[int, ...]] = []
+    for i, b in enumerate(election.profile.ballots):
+        row = []
+        if cost_utility:
+            for p in dict.fromkeys(b.projects):
+                c = index[p]
+                sup[c].append(i)
+                util[c].append(1)
+                row.append(c)
+        else:
+            for p, pts in zip(b.projects, b.points or (), strict=True):
+                if pts > 0:
+                    c = index[p]
+                    sup[c].append(i)
+                    util[c].append(int(pts))
+                    row.append(c)
+        ballots.append(tuple(row))
+    uvals = sorted({u for us in util for u in us}) or [1]
+    ucode = {u: k for k, u in enumerate(uvals)}
+    return MesData(
+        ids=ids,
+        costs=[inst.projects[p].cost for p in ids],
+        n=len(election.profile.ballots),
+        budget=inst.budget,
+        cost_utility=cost_utility,
+        supporters=[np.asarray(s, dtype=np.int64) for s in sup],
+        ucodes=[np.asarray([ucode[u] for u in us], dtype=np.int64) for us in util],
+        uvals=uvals,
+        scores=[sum(us) for us in util],
+        ballots=ballots,
+    )
+
+
+# ------------------------------------------------------------------------------------- exact helpers
+
+
+def _exact_price(cost: int, groups: list[tuple[Fraction, int, int]]) -> Fraction | None:
+    """Least rho' with sum cnt * min(m, rho' * u) = cost over groups (money m, count cnt, utility u);
+    None if the groups' money does not cover the cost."""
+    if sum(m * cnt for m, cnt, _ in groups) < cost:
+        return None
+    order = sorted(groups, key=lambda g: g[0] / g[2])
+    paid = Fraction(0)
+    weight = sum(cnt * u for _, cnt, u in order)
+    for m, cnt, u in order:
+        rho = (cost - paid) / weight
+        if m >= rho * u:
+            return rho
+        paid += m * cnt
+        weight -= cnt * u
+    raise AssertionError("unreachable: covered cost has a price")  # pragma: no cover
+
+
+@dataclass
+class MesRun:
+    """One fixed-budget MES run: winners in order and the ties broken."""
+
+    per_voter: Fraction
+    winners: list[int]
+    ties: list[TieBreakRecord]
+    exact_rounds: int = 0
+    total_cost: int = 0
+
+
+class _ExactState:
+    """Exact money (Fractions) per class of voters who supported the same funded projects (same points)."""
+
+    def __init__(self, data: MesData, per_voter: Fraction):
+        self.d = data
+        self.class_of = np.zeros(data.n, dtype=np.int64)
+        self.money: list[Fraction] = [Fraction(per_voter)]
+        self.V = len(data.uvals)
+
+    def groups(self, c: int) -> list[tuple[int, int, int]]:
+        """(class, utility code, count) of the supporters of c."""
+        cls = self.class_of[self.d.supporters[c]]
+        key = cls * self.V + self.d.ucodes[c]
+        cnt = np.bincount(key, minlength=len(self.money) * self.V)
+        nz = np.flatnonzero(cnt)
+        return [(k // self.V, k % self.V, int(cnt[k])) for k in nz.tolist()]
+
+    def price(self, c: int, groups: list[tuple[int, int, int]] | None = None) -> Fraction | None:
+        uv = self.d.uvals
+        gs = self.groups(c) if groups is None else groups
+        return _exact_price(self.d.costs[c], [(self.money[k], n, uv[u]) for k, u, n in gs])
+
+    def apply(self, w: int, rho: Fraction | None = None) -> tuple[Fraction, list[tuple[Fraction, int, int]]]:
+        """Fund w: every supporter pays min(money, rho * u). Returns (rho, [(money before, count, u)])."""
+        uv = self.d.uvals
+        gs = self.groups(w)
+        before = [(self.money[k], n, uv[u]) for k, u, n in gs]
+        if rho is None:
+            rho = _exact_price(self.d.costs[w], before)
+            if rho is None:  # pragma: no cover - only affordable projects are funded
+                raise AssertionError("funded project is not affordable")
+        key_new = np.full(len(self.money) * self.V, -1, dtype=np.int64)
+        for k, u, _n in gs:
+            left = self.money[k] - rho * uv[u]
+            key_new[k * self.V + u] = len(self.money)
+            self.money.append(left if left > 0 else Fraction(0))
+        sup = self.d.supporters[w]
+        self.class_of[sup] = key_new[self.class_of[sup] * self.V + self.d.ucodes[w]]
+        return rho, before
+
+    def supporters_money(self, c: int) -> Fraction:
+        return sum((self.money[k] * n for k, _u, n in self.groups(c)), Fraction(0))
+
+
+class _FastMes:
+    """Float MES with rigorous error bounds and exact fallback (see the module docstring).
+
+    Float state per voter: money m~ and a bound d >= |m~ - m| + 2u*m~ (np arrays of length n)."""
+
+    def __init__(self, data: MesData, per_voter: Fraction, tie_break: TieBreak, context: str = ""):
+        self.d = data
+        self.per_voter = per_voter
+        self.tb = tie_break
+        self.context = context
+        m0 = float(per_voter)
+        self.money = np.full(data.n, m0)
+        self.err = np.full(data.n, (4 if Fraction(m0) != per_voter else 2) * U * m0)
+        self.approval = len(data.uvals) == 1 and data.uvals[0] == 1
+        self.exact: _ExactState | None = None
+        self.exact_upto = 0
+        self.exact_rounds = 0
+        self.winners: list[int] = []
+
+    # -- float evaluation -----------------------------------------------------------------------------
+    def _util(self, c: int) -> np.ndarray | None:
+        return None if self.approval else self.d.ufloat(c)
+
+    def _eval(self, c: int, threshold: float) -> tuple[str, float, float]:
+        """Classify c against the current best: ('no' | 'worse' | 'yes' | 'maybe', rho'_lo, rho'_hi).
+
+        'no': certainly unaffordable; 'worse': certainly rho' > threshold; 'yes': verified interval;
+        'maybe': undecided in floats. rho' is the price per unit of utility weight (approval: the max
+        payment). Newton's method on F_H (the upper money bounds) from below: F_H is concave and piecewise
+        linear, so every iterate x has F_H(x) <= cost, i.e. is a lower bound of the price (confirmed with
+        the rounding margin before it is used)."""
+        sup = self.d.supporters[c]
+        m = self.money[sup]
+        e = self.err[sup]
+        u = self._util(c)
+        cost = float(self.d.costs[c])
+        n_sup = len(sup)
+        marg = (n_sup + 4) * 4 * U
+        hi_m = m + e
+        tot_hi = float(hi_m.sum())
+        if tot_hi * (1 + marg) < cost:
+            return "no", math.inf, math.inf
+        w = float(len(sup)) if u is None else float(u.sum())
+        x = cost / w * (1 - 4 * U)
+        f = 0.0
+        for _ in range(64):
+            xu = x if u is None else x * u
+            rich = hi_m > xu
+            w = float(np.count_nonzero(rich)) if u is None else float(u[rich].sum())
+            f = float(np.minimum(hi_m, xu).sum())
+            if f * (1 + marg) >= cost:
+                break  # converged (up to rounding)
+            if x > threshold:
+                return "worse", x, math.inf  # F_H(x) < cost certified above: the price is above x
+            if w == 0:
+                break
+            x += (cost - f * (1 + marg)) / w
+        if f * (1 + marg) >= cost:
+            # x may sit at the root: step back by the rounding so that F_H(r_lo) < cost is certain
+            r_lo = x * (1 - 4 * U) - 3 * marg * cost / max(w, 1.0)
+            xu = r_lo if u is None else r_lo * u
+            if r_lo > 0 and float(np.minimum(hi_m, xu).sum()) * (1 + marg) >= cost:
+                return "maybe", 0.0, math.inf
+            r_lo = max(r_lo, 0.0)
+        else:
+            r_lo = x
+        if r_lo > threshold:
+            return "worse", r_lo, math.inf
+        lo_m = np.maximum(m - e, 0.0)
+        if float(lo_m.sum()) * (1 - marg) < cost:
+            return "maybe", r_lo, math.inf
+        # F_L >= F_H - 2 * sum(e): move up by that much over the slope, then verify
+        r_hi = x * (1 + 4 * U) + (2 * float(e.sum()) * (1 + marg) + 3 * marg * cost) / max(w, 1.0)
+        xu = r_hi if u is None else r_hi * u
+        if float(np.minimum(lo_m, xu).sum()) * (1 - marg) < cost:
+            return "maybe", r_lo, math.inf
+        return "yes", r_lo, r_hi
+
+    # -- exact state ----------------------------------------------------------------------------------
+    def _exact_state(self) -> _ExactState:
+        if self.exact is None:
+            self.exact = _ExactState(self.d, self.per_voter)
+        for w in self.winners[self.exact_upto :]:
+            self.exact.apply(w)
+        self.exact_upto = len(self.winners)
+        return self.exact
+
+    # -- the run --------------------------------------------------------------------------------------
+    def run(self) -> MesRun:
+        d = self.d
+        P = d.P
+        lo = [0.0] * P  # bounds of the criterion rho (cost utilities: rho'/cost; points: rho')
+        hi = [math.inf] * P
+        status = [""] * P
+        fresh = [False] * P
+        scale = [1.0 / d.costs[c] if d.cost_utility else 1.0 for c in range(P)]
+        heap: list[tuple[float, int]] = [(0.0, c) for c in range(P) if len(d.supporters[c]) > 0]
+        heapq.heapify(heap)
+        ties: list[TieBreakRecord] = []
+        total = 0
+        while heap:
+            popped: list[int] = []
+            deferred: list[int] = []  # certainly worse than this round's best: back to the heap after it
+            best_hi = math.inf
+            while heap and heap[0][0] <= best_hi:
+                _, c = heapq.heappop(heap)
+                if not fresh[c]:
+                    thr = best_hi / scale[c] * (1 + 4 * U) if best_hi < math.inf else math.inf
+                    st, rl, rh = self._eval(c, thr)
+                    if st == "no":
+                        continue  # money only falls: never affordable again
+                    if st == "worse":
+                        lo[c] = rl * scale[c] * (1 - 4 * U)  # > best_hi: cannot win this round
+                        deferred.append(c)
+                        continue
+                    lo[c] = rl * scale[c] * (1 - 4 * U)
+                    hi[c] = rh * scale[c] * (1 + 4 * U)
+                    status[c] = st
+                    fresh[c] = True
+                popped.append(c)
+                if status[c] == "yes" and hi[c] < best_hi:
+                    best_hi = hi[c]
+            for c in deferred:
+                heapq.heappush(heap, (lo[c], c))
+            if not popped:
+                break
+            contenders = [c for c in popped if lo[c] <= best_hi]
+            winner: int | None = None
+            exact_rho: Fraction | None = None
+            if len(contenders) == 1 and status[contenders[0]] == "yes":
+                winner = contenders[0]
+            else:
+                self.exact_rounds += 1
+                ex = self._exact_state()
+                exact: dict[int, Fraction] = {}
+                for c in contenders:
+                    r = ex.price(c)
+                    if r is None:
+                        popped.remove(c)  # exactly unaffordable: gone for good
+                        fresh[c] = False
+                        continue
+                    exact[c] = r
+                if not exact:
+                    for c in popped:
+                        heapq.heappush(heap, (lo[c], c))
+                    continue  # nothing affordable among the contenders: look further down the heap
+                crits = {c: (r / d.costs[c] if d.cost_utility else r) for c, r in exact.items()}
+                best = min(crits.values())
+                tied = [c for c in exact if crits[c] == best]
+                winner = tied[0]
+                if len(tied) > 1:
+                    wid, rec = self.tb.pick(
+                        [d.ids[c] for c in tied],
+                        cost=lambda p: d.costs[d.index[p]],
+                        score=lambda p: d.scores[d.index[p]],
+                        context=f"{self.context}MES round {len(self.winners) + 1}",
+                    )
+                    if rec is not None:
+                        ties.append(rec)
+                    winner = d.index[wid]
+                exact_rho = exact[winner]
+                for c, r in crits.items():
+                    f = float(r)
+                    lo[c], hi[c], status[c] = f * (1 - 4 * U), f * (1 + 4 * U), "yes"
+            popped.remove(winner)
+            for c in popped:
+                heapq.heappush(heap, (lo[c], c))
+            self._fund(winner, exact_rho, lo[winner] / scale[winner], hi[winner] / scale[winner])
+            self.winners.append(winner)
+            total += d.costs[winner]
+            for c in d.affected_by(winner).tolist():
+                fresh[c] = False
+        return MesRun(
+            per_voter=self.per_voter,
+            winners=list(self.winners),
+            ties=ties,
+            exact_rounds=self.exact_rounds,
+            total_cost=total,
+        )
+
+    def _fund(self, w: int, exact_rho: Fraction | None, r_lo: float, r_hi: float) -> None:
+        sup = self.d.supporters[w]
+        u = self._util(w)
+        if exact_rho is not None:
+            # decided exactly: bring the exact state up to date and copy it into the floats
+            ex = self._exact_state()
+            ex.apply(w, exact_rho)
+            self.exact_upto += 1
+            vals = np.asarray([float(x) for x in ex.money])
+            self.money = vals[ex.class_of]
+            self.err = 4 * U * self.money
+            return
+        rho = (r_lo + r_hi) / 2
+        half = (r_hi - r_lo) / 2 * (1 + 8 * U) + 4 * U * r_hi
+        m = self.money[sup]
+        pay = rho if u is None else rho * u
+        self.money[sup] = np.maximum(m - pay, 0.0)
+        # |error| <= d + half * u + rounding of the subtraction, plus the 2u*m slack (module docstring, 5.)
+        self.err[sup] = (self.err[sup] + (half if u is None else half * u) + 3 * U * (m + pay)) * (1 + 8 * U)
+
+
+def mes_run(data: MesData, per_voter: Fraction | int, tie_break: TieBreak, context: str = "") -> MesRun:
+    """One fixed-budget MES run (fast path, exact decisions)."""
+    return _FastMes(data, Fraction(per_voter), tie_break, context).run()
+
+
+# ------------------------------------------------------------------------------------- the reference
+
+
+def mes_reference(
+    data: MesData, per_voter: Fraction | int, tie_break: TieBreak, context: str = ""
+) -> tuple[list[int], list[TieBreakRecord]]:
+    """Slow, obviously exact MES: every voter's money a Fraction, every project re-evaluated every round."""
+    money = [Fraction(per_voter)] * data.n
+    util = [
+        dict(zip(data.supporters[c].tolist(), (data.uvals[k] for k in data.ucodes[c].tolist()), strict=True))
+        for c in range(data.P)
+    ]
+    remaining = {c for c in range(data.P) if util[c]}
+    winners: list[int] = []
+    ties: list[TieBreakRecord] = []
+    while True:
+        prices: dict[int, Fraction] = {}
+        for c in sorted(remaining):
+            groups = [(money[i], 1, u) for i, u in util[c].items()]
+            rho = _exact_price(data.costs[c], groups)
+            if rho is None:
+                remaining.discard(c)
+            else:
+                prices[c] = rho / data.costs[c] if data.cost_utility else rho
+        if not prices:
+            return winners, ties
+        best = min(prices.values())
+        tied = [c for c in prices if prices[c] == best]
+        w = tied[0]
+        if len(tied) > 1:
+            wid, rec = tie_break.pick(
+                [data.ids[c] for c in tied],
+                cost=lambda p: data.costs[data.index[p]],
+                score=lambda p: data.scores[data.index[p]],
+                context=f"{context}MES round {len(winners) + 1}",
+            )
+            ties.append(rec)
+            w = data.index[wid]
+        rho = best * data.costs[w] if data.cost_utility else best
+        for i, u in util[w].items():
+            money[i] = max(money[i] - rho * u, Fraction(0))
+        winners.append(w)
+        remaining.discard(w)
+
+
+# ------------------------------------------------------------------------------------------ explaining
+
+
+def _fmt(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+def _dec(x: Fraction, places: int = 2) -> str:
+    q = round(x * 10**places)
+    sign = "-" if q < 0 else ""
+    q = abs(q)
+    return f"{sign}{q // 10**places}.{q % 10**places:0{places}d}" if places else f"{sign}{q}"
+
+
+def _money(x: Fraction) -> str:
+    """Money for people: whole units with thousands separators when exact, else two decimals."""
+    if x.denominator == 1:
+        return f"{x.numerator:,}"
+    return f"{float(x):,.2f}"
+
+
+def explain(data: MesData, run: MesRun) -> tuple[list[dict], dict[str, str]]:
+    """Rounds and unfunded reasons of a run, from an exact replay of its winners (every figure exact)."""
+    ex = _ExactState(data, run.per_voter)
+    rounds: list[dict] = []
+    total = 0
+    for r, w in enumerate(run.winners, start=1):
+        rho, groups = ex.apply(w)
+        have = sum((m * n for m, n, _ in groups), Fraction(0))
+        cost = data.costs[w]
+        max_pay = rho * max(u for _, _, u in groups)
+        eff = cost / rho  # cost utilities: cost / max payment (effective vote count); points: cost / price
+        payers_full = sum(n for m, n, u in groups if m < rho * u)
+        total += cost
+        n_sup = sum(n for _, n, _ in groups)
+        entry: dict[str, Any] = {
+            "round": r,
+            "project": data.ids[w],
+            "decision": "funded",
+            "cost": cost,
+            "supporters": n_sup,
+            "score": data.scores[w],
+            "effective_vote_count" if data.cost_utility else "effective_points": _fmt(eff),
+            "effective_decimal": _dec(eff, 3),
+            "max_payment": _fmt(max_pay),
+            "max_payment_decimal": _dec(max_pay),
+            "supporters_money_before": _fmt(have),
+            "supporters_money_before_decimal": _dec(have),
+            "supporters_paying_all_they_had": payers_full,
+            "total_cost_after": total,
+        }
+        if not data.cost_utility:
+            entry["price_per_point"] = _fmt(rho)
+        entry["reason"] = (
+            f"highest effective {'vote count' if data.cost_utility else 'support'} {_dec(eff, 3)}: "
+            f"its {n_sup:,} supporters had {_money(have)} left, it cost {cost:,}; "
+            f"each paid at most {_money(max_pay)}"
+        )
+        rounds.append(entry)
+    unfunded: dict[str, str] = {}
+    funded = set(run.winners)
+    for c in range(data.P):
+        if c in funded:
+            continue
+        n_sup = len(data.supporters[c])
+        if n_sup == 0:
+            unfunded[data.ids[c]] = "no votes: a project nobody supports is never funded"
+            continue
+        start = run.per_voter * n_sup
+        cost = data.costs[c]
+        if start < cost:
+            unfunded[data.ids[c]] = (
+                f"its {n_sup:,} supporters had {_money(start)} at the start "
+                f"({_money(run.per_voter)} each), it needed {cost:,}"
+            )
+        else:
+            unfunded[data.ids[c]] = (
+                f"its {n_sup:,} supporters had {_money(ex.supporters_money(c))} left in total, "
+                f"it needed {cost:,}"
+            )
+    return rounds, unfunded
+
+
+# ---------------------------------------------------------------------------------------------- Add1
+
+
+@dataclass
+class Add1Result:
+    run: MesRun
+    per_voter: int
+    steps: int
+    stop_reason: str
+    trace: list[list[int]]  # [per-voter budget, total cost, number funded] of every step run
+
+
+def _exhaustive(data: MesData, winners: list[int], total: int) -> bool:
+    left = data.budget - total
+    chosen = set(winners)
+    return all(data.costs[c] > left for c in range(data.P) if c not in chosen)
+
+
+def add1(data: MesData, tie_break: TieBreak, *, stop: str = "overspend") -> Add1Result:
+    """Add1: b = floor(budget / n), b + 1, ... ; keep the last outcome before the first that overspends.
+
+    `stop="exhaustive"` also stops at the first exhaustive outcome (equalshares.net add1e / pabutools).
+    If no outcome can ever overspend (the supported projects cost at most the budget together), the search
+    stops when every supported project is funded.
+    """
+    if stop not in ("overspend", "exhaustive"):
+        raise ValueError(f"option add1_stop must be 'overspend' or 'exhaustive', not {stop!r}")
+    if data.n == 0:
+        return Add1Result(MesRun(Fraction(0), [], []), 0, 0, "no ballots", [])
+    supported = [c for c in range(data.P) if len(data.supporters[c]) > 0]
+    can_overspend = sum(data.costs[c] for c in supported) > data.budget
+    b = data.budget // data.n
+    current = mes_run(data, b, tie_break)
+    trace = [[b, current.total_cost, len(current.winners)]]
+    while True:
+        if stop == "exhaustive" and _exhaustive(data, current.winners, current.total_cost):
+            reason = f"the outcome at {b} per voter is exhaustive (no unselected project fits)"
+            break
+        if not can_overspend and len(current.winners) == len(supported):
+            reason = f"every supported project is funded at {b} per voter"
+            break
+        nxt = mes_run(data, b + 1, tie_break)
+        trace.append([b + 1, nxt.total_cost, len(nxt.winners)])
+        if nxt.total_cost > data.budget:
+            reason = (
+                f"the next step ({b + 1} per voter) would fund projects costing {nxt.total_cost:,}, "
+                f"over the budget {data.budget:,}"
+            )
+            break
+        b, current = b + 1, nxt
+    return Add1Result(current, b, len(trace), reason, trace)
+
+
+# ---------------------------------------------------------------------------------- greedy & comparison
+
+
+def _greedy_by_score(data: MesData, tie_break: TieBreak, start: list[int]) -> tuple[list[int], list[int]]:
+    """Utilitarian completion from `start`: by score (then the tie-break chain), fund what still fits.
+    Returns (all selected, the ones added). Projects with score 0 are never funded."""
+    order = sorted(
+        (c for c in range(data.P) if data.scores[c] > 0),
+        key=lambda c: (
+            -data.scores[c],
+            *tie_break.key(data.ids[c], cost=data.costs[c], score=data.scores[c]),
+        ),
+    )
+    chosen = list(start)
+    have = set(start)
+    left = data.budget - sum(data.costs[c] for c in start)
+    added = []
+    for c in order:
+        if c not in have and data.costs[c] <= left:
+            chosen.append(c)
+            added.append(c)
+            have.add(c)
+            left -= data.costs[c]
+    return chosen, added
+
+
+def _greedy_outcome(election: model.Election, data: MesData, tie_break: TieBreak) -> tuple[list[str], str]:
+    try:
+        from tally.engine import greedy as greedy_mod
+    except ImportError:  # pragma: no cover - greedy ships with the engine
+        chosen, _ = _greedy_by_score(data, tie_break, [])
+        return [data.ids[c] for c in chosen], "internal greedy"
+    out = greedy_mod.greedy(election, tie_break=tie_break, options={})
+    return list(out.selected), "greedy"
+
+
+def comparison_counts(
+    data: MesData, mes_sel: list[int], greedy_sel: list[int], how: str = "satisfaction"
+) -> tuple[int, int]:
+    """(voters strictly preferring MES, voters strictly preferring greedy)."""
+    if how not in ("satisfaction", "cost"):
+        raise ValueError(f"option comparison must be 'satisfaction' or 'cost', not {how!r}")
+    w_mes = np.zeros(data.P, dtype=np.int64)
+    w_gr = np.zeros(data.P, dtype=np.int64)
+    for c in mes_sel:
+        w_mes[c] = data.costs[c] if how == "cost" else 1
+    for c in greedy_sel:
+        w_gr[c] = data.costs[c] if how == "cost" else 1
+    pm = pg = 0
+    for row in data.ballots:
+        a = sum(int(w_mes[c]) for c in row)
+        g = sum(int(w_gr[c]) for c in row)
+        if a > g:
+            pm += 1
+        elif g > a:
+            pg += 1
+    return pm, pg
+
+
+# ---------------------------------------------------------------------------------------------- rules
+
+
+def _outcome(
+    rule_id: str, data: MesData, run: MesRun, details: dict, extra_selected: list[int] | None = None
+) -> Outcome:
+    rounds, unfunded = explain(data, run)
+    selected = [data.ids[c] for c in run.winners]
+    for c in extra_selected or []:
+        pid = data.ids[c]
+        selected.append(pid)
+        unfunded.pop(pid, None)
+    total = sum(data.costs[data.index[p]] for p in selected)
+    details.setdefault("per_voter_budget", _fmt(run.per_voter))
+    details["exact_rounds"] = run.exact_rounds
+    details["utilities"] = "cost (approval)" if data.cost_utility else "points"
+    return Outcome(
+        rule=rule_id,
+        selected=selected,
+        budget=data.budget,
+        total_cost=total,
+        rounds=rounds,
+        tie_breaks=list(run.ties),
+        unfunded=unfunded,
+        details=details,
+        scores={data.ids[c]: data.scores[c] for c in range(data.P)},
+    )
+
+
+def _add1_details(res: Add1Result) -> dict:
+    return {
+        "add1": {
+            "per_voter_budget": str(res.per_voter),
+            "steps": res.steps,
+            "stop_reason": res.stop_reason,
+            "trace": res.trace,
+        }
+    }
+
+
+def _stop_option(options: dict) -> str:
+    return str(options.get("add1_stop", "overspend")).strip() or "overspend"
+
+
+@rule(
+    "equalshares",
+    description="Method of Equal Shares (cost utilities; points for cumulative/scoring), no completion",
+    vote_types=MES_VOTE_TYPES,
+)
+def equalshares(election: model.Election, *, tie_break: TieBreak, options: dict) -> Outcome:
+    data = prepare(election)
+    if data.n == 0:
+        return _outcome("equalshares", data, MesRun(Fraction(0), [], []), {})
+    run = mes_run(data, Fraction(data.budget, data.n), tie_break)
+    return _outcome("equalshares", data, run, {})
+
+
+@rule(
+    "equalshares/add1",
+    description="MES with Add1: raise the per-voter budget by 1 until the next step would overspend",
+    vote_types=MES_VOTE_TYPES,
+)
+def equalshares_add1(election: model.Election, *, tie_break: TieBreak, options: dict) -> Outcome:
+    data = prepare(election)
+    res = add1(data, tie_break, stop=_stop_option(options))
+    return _outcome("equalshares/add1", data, res.run, _add1_details(res))
+
+
+@rule(
+    "equalshares/add1u",
+    description="MES with Add1, then utilitarian greedy completion (by score, fund what still fits)",
+    vote_types=MES_VOTE_TYPES,
+)
+def equalshares_add1u(election: model.Election, *, tie_break: TieBreak, options: dict) -> Outcome:
+    data = prepare(election)
+    res = add1(data, tie_break, stop=_stop_option(options))
+    _, added = _greedy_by_score(data, tie_break, res.run.winners)
+    details = _add1_details(res)
+    details["completion"] = {"added": [data.ids[c] for c in added]}
+    out = _outcome("equalshares/add1u", data, res.run, details, extra_selected=added)
+    for r, c in enumerate(added, start=len(out.rounds) + 1):
+        out.rounds.append(
+            {
+                "round": r,
+                "project": data.ids[c],
+                "decision": "funded_by_completion",
+                "cost": data.costs[c],
+                "score": data.scores[c],
+                "reason": "utilitarian completion: highest score among projects that still fit",
+            }
+        )
+    return out
+
+
+@rule(
+    "equalshares/add1-comparison",
+    description="MES with Add1, then the comparison step against greedy (switch if more voters prefer it)",
+    vote_types=APPROVAL_TYPES,
+)
+def equalshares_add1_comparison(election: model.Election, *, tie_break: TieBreak, options: dict) -> Outcome:
+    data = prepare(election)
+    how = str(options.get("comparison", "satisfaction")).strip() or "satisfaction"
+    res = add1(data, tie_break, stop=_stop_option(options))
+    greedy_ids, greedy_source = _greedy_outcome(election, data, tie_break)
+    index = {p: k for k, p in enumerate(data.ids)}
+    greedy_sel = [index[p] for p in greedy_ids]
+    pm, pg = comparison_counts(data, res.run.winners, greedy_sel, how)
+    details = _add1_details(res)
+    stood = "greedy" if pg > pm else "equalshares/add1"
+    details["comparison"] = {
+        "measure": how,
+        "prefer_mes": pm,
+        "prefer_greedy": pg,
+        "greedy_selected": greedy_ids,
+        "greedy_rule": greedy_source,
+        "outcome": stood,
+        "reason": (
+            f"{pm:,} voters prefer the MES outcome, {pg:,} prefer greedy: "
+            + ("greedy is preferred by strictly more voters, so it replaces MES" if pg > pm else "MES stands")
+        ),
+    }
+    out = _outcome("equalshares/add1-comparison", data, res.run, details)
+    if pg > pm:
+        out.selected = list(greedy_ids)
+        out.total_cost = sum(data.costs[index[p]] for p in greedy_ids)
+        out.unfunded = {
+            p: "not selected by greedy, whose outcome replaced MES in the comparison step"
+            for p in data.ids
+            if p not in set(greedy_ids)
+        }
+    return out

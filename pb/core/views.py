@@ -73,6 +73,14 @@ def election_advance_view(request, slug):
     election = get_object_or_404(Election, slug=slug)
     ctx = _phase_context(request, election)
     if request.method == "GET":
+        if ctx["next_phase"] is not None:
+            try:
+                require(
+                    request.user, services.ADVANCE_ACTION.get(ctx["next_phase"], "election.advance"), election
+                )
+            except DomainError as exc:
+                return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+        ctx["unreviewed"] = election.proposals.filter(status=ProposalStatus.SUBMITTED).count()
         return render(request, "core/election_advance.html", ctx)
     try:
         services.election_advance(

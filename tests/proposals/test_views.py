@@ -291,3 +291,18 @@ def test_residents_get_403_on_dashboard_and_phase(client, election):
     )
     election.refresh_from_db()
     assert election.phase == Phase.PROPOSALS_OPEN
+
+
+def test_opening_the_vote_warns_about_unreviewed_proposals(client, election, pot):
+    election.phase = Phase.REVIEW
+    election.save()
+    ProposalFactory(pot=pot, status=ProposalStatus.SUBMITTED)
+    client.force_login(official())
+    resp = client.get(reverse("core:advance", args=[election.slug]))
+    assert "1 proposal is still waiting for review" in resp.content.decode()
+
+
+def test_phase_confirmation_page_is_403_for_residents(client, election):
+    client.force_login(UserFactory())
+    resp = client.get(reverse("core:advance", args=[election.slug]))
+    assert resp.status_code == 403 and "role" in resp.content.decode()

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from pb.core.exceptions import DomainError
 from pb.core.models import Election
@@ -46,6 +47,7 @@ def _get_proposal(request, slug, code) -> Proposal:
     return proposal
 
 
+@vary_on_headers("HX-Request")
 def proposal_list(request, slug):
     election = get_object_or_404(Election.objects.prefetch_related("pots", "categories"), slug=slug)
     form = FilterForm(request.GET or None, election=election)
@@ -69,7 +71,9 @@ def proposal_list(request, slug):
         ),
         "can_propose": allowed(request.user, "proposal.submit", election),
     }
-    template = "proposals/proposal_list.html#results" if request.htmx else "proposals/proposal_list.html"
+    # A history-restore request (back button after the cache expired) needs the whole page.
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "proposals/proposal_list.html#results" if partial else "proposals/proposal_list.html"
     return render(request, template, ctx, status=status)
 
 

@@ -206,6 +206,9 @@ def test_htmx_request_gets_only_the_results_partial(client, listing):
     html = resp.content.decode()
     assert html.lstrip().startswith('<div id="results">')
     assert "<html" not in html and "Community garden" in html and "Cycle lane" not in html
+    assert "HX-Request" in resp["Vary"]
+    restore = client.get(url, {"q": "garden"}, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert "<html" in restore.content.decode()
     full = client.get(url, {"q": "garden"}).content.decode()
     assert "<html" in full and 'hx-trigger="input changed delay:300ms, change"' in full
     assert 'id="results-count" role="status" aria-live="polite"' in full

@@ -1,0 +1,31 @@
+import pytest
+from django.urls import reverse
+
+from pb.core.models import Phase
+from tests.factories import ElectionFactory, PotFactory, official
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_lists_elections_but_not_drafts(client):
+    ElectionFactory(name="Open PB", phase=Phase.PROPOSALS_OPEN)
+    ElectionFactory(name="Hidden draft", phase=Phase.DRAFT)
+    html = client.get(reverse("core:home")).content.decode()
+    assert "Open PB" in html and "Hidden draft" not in html
+
+
+def test_election_page_shows_phase_budgets_and_the_right_links(client):
+    election = ElectionFactory(phase=Phase.PROPOSALS_OPEN, slug="rv")
+    PotFactory(election=election, name="Old Town", budget=180_000)
+    html = client.get(reverse("core:election", args=["rv"])).content.decode()
+    assert 'aria-current="step">Proposals open' in html
+    assert "Old Town" in html and "180,000" in html
+    assert reverse("proposals:create", args=["rv"]) in html  # leads anonymous visitors to sign in
+    assert reverse("core:manage", args=["rv"]) not in html
+    client.force_login(official())
+    html = client.get(reverse("core:election", args=["rv"])).content.decode()
+    assert reverse("core:manage", args=["rv"]) in html
+
+
+def test_unknown_election_is_404(client):
+    assert client.get(reverse("core:election", args=["nope"])).status_code == 404

@@ -17,8 +17,8 @@ from pb.core.audit import audit_record
 from pb.core.models import Category, Election, Pot
 from pb.core.permissions import require
 from proposals.exceptions import ImportInvalid, NotAuthor, NotEditable, ProposalInvalid
+from proposals.images import image_for_storage
 from proposals.models import Proposal, ProposalStatus
-from proposals.validators import validate_image
 
 EDITABLE_FIELDS = (
     "title",
@@ -80,17 +80,19 @@ def _check_fields(proposal: Proposal, election: Election) -> None:
         errors["latitude"] = [_("Latitude must be between -90 and 90.")]
     if lon is not None and not Decimal(-180) <= Decimal(lon) <= Decimal(180):
         errors["longitude"] = [_("Longitude must be between -180 and 180.")]
-    if proposal.image and hasattr(proposal.image, "file") and not getattr(proposal.image, "_committed", True):
-        try:
-            validate_image(proposal.image.file)
-        except ValidationError as exc:
-            errors["image"] = exc.messages
     if errors:
         raise _invalid(errors)
     try:
         proposal.full_clean(exclude=["image", *errors])
     except ValidationError as exc:
         raise _invalid(exc.message_dict) from exc
+
+
+def _stored_image(upload):
+    try:
+        return image_for_storage(upload)
+    except ValidationError as exc:
+        raise _invalid({"image": exc.messages}) from exc
 
 
 def _ensure_author(actor, proposal: Proposal) -> None:
@@ -140,9 +142,9 @@ def proposal_create(
         language=(language or translation.get_language() or "en")[:10],
         status=ProposalStatus.SUBMITTED if submit else ProposalStatus.DRAFT,
     )
-    if image:
-        proposal.image = image
     _check_fields(proposal, election)
+    if image:
+        proposal.image = _stored_image(image)
     proposal.save()
     audit_record(
         actor=actor,
@@ -166,12 +168,14 @@ def proposal_update(*, actor, proposal: Proposal, **changes: Any) -> Proposal:
     if unknown:
         raise ProposalInvalid(_("These fields cannot be changed: %(f)s") % {"f": ", ".join(sorted(unknown))})
     for name, value in changes.items():
-        if name == "image" and not value:
-            continue  # no new image: keep the current one
+        if name == "image":
+            continue  # handled after validation
         if value is None and name in ("title", "description", "location"):
             value = ""
         setattr(proposal, name, value)
     _check_fields(proposal, election)
+    if changes.get("image"):
+        proposal.image = _stored_image(changes["image"])
     proposal.save()
     audit_record(
         actor=actor,

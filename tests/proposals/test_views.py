@@ -309,3 +309,21 @@ def test_phase_confirmation_page_is_403_for_residents(client, election):
     client.force_login(UserFactory())
     resp = client.get(reverse("core:advance", args=[election.slug]))
     assert resp.status_code == 403 and "role" in resp.content.decode()
+
+
+def test_stored_images_lose_their_metadata_and_file_name(client, election, form_data, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x8825] = {2: (51.0, 30.0, 0.0)}  # GPSInfo: latitude of the author's home
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "blue").save(buf, "JPEG", exif=exif)
+    upload = SimpleUploadedFile("IMG_home_street_42.jpg", buf.getvalue(), content_type="image/jpeg")
+    client.force_login(UserFactory())
+    resp = client.post(reverse("proposals:create", args=[election.slug]), {**form_data, "image": upload})
+    assert resp.status_code == 302
+    p = Proposal.objects.get()
+    assert "home_street" not in p.image.name and p.image.name.endswith(".jpg")
+    with Image.open(p.image.path) as stored:
+        assert stored.size == (64, 48)
+        assert not stored.getexif()

@@ -130,3 +130,15 @@ def test_language_switcher_shows_vietnamese(page, base_url, election):
     expect(page.get_by_role("link", name="Đăng nhập")).to_be_visible()
     page.get_by_role("link", name="Xem các đề xuất").click()
     expect(page.locator("#results-count")).to_contain_text("4 đề xuất")
+
+
+def test_keyboard_skip_link_leads_straight_to_the_search(page, base_url, election):
+    page.goto(f"{base_url}/proposals/riverton/")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Search")).to_be_focused()
+    page.keyboard.type("crossing")
+    expect(page.locator("#results-count")).to_contain_text("1 proposal")
+    expect(page.get_by_label("Search")).to_be_focused()  # the swap does not steal focus

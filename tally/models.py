@@ -125,6 +125,7 @@ class TallyRun(models.Model):
     engine_version = models.CharField(max_length=40, blank=True)
     results = models.JSONField(default=dict, blank=True)  # pot slug -> Outcome.to_json()
     summary = models.JSONField(default=dict, blank=True)  # pot slug -> manifest.pot_result()
+    metrics = models.JSONField(default=dict, blank=True)  # pot slug -> tally.engine.metrics (display only)
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -26,7 +26,6 @@ from django.utils.safestring import mark_safe
 from ballots.models import Ballot, Participation
 from pb.core.models import Election
 from tally.engine import manifest as mf
-from tally.engine import metrics, pabulib
 from tally.models import Certification, TallyRun
 
 _ENV_LOCK = threading.Lock()
@@ -69,8 +68,6 @@ def pot_views(
     election: Election, run: TallyRun, definition: dict, *, with_metrics: bool = True
 ) -> list[dict]:
     """Per pot: funded and unfunded projects with costs, votes and reasons, rounds, chart, metrics."""
-    from tally.services import election_dir
-
     paper = dict(
         Ballot.objects.filter(election=election, is_paper=True)
         .values_list("pot__slug")
@@ -105,21 +102,7 @@ def pot_views(
         chart = bar_chart_svg(
             [(p["id"], int(scores.get(p["id"], 0) or 0), p["id"] in res["selected"]) for p in ranked]
         )
-        met = None
-        if with_metrics:
-            path = election_dir(election) / mf.pb_file(slug)
-            if path.exists():
-                from tally.engine.result import Outcome
-
-                e = pabulib.read(path)
-                outcome = Outcome(
-                    rule=res["rule"],
-                    selected=res["selected"],
-                    budget=res["budget"],
-                    total_cost=res["total_cost"],
-                    scores=scores,
-                )
-                met = metrics.compute(e, outcome)
+        met = run.metrics.get(slug) if with_metrics else None
         out.append(
             {
                 "slug": slug,

@@ -23,7 +23,7 @@ from pb.core.models import AuditEvent, AuditHead, BallotType, Election, Phase, P
 from pb.core.permissions import require
 from pb.core.services import election_advance
 from proposals.models import Proposal, ProposalStatus
-from tally.engine import ENGINE_NAME, ENGINE_VERSION, pabulib, registry
+from tally.engine import ENGINE_NAME, ENGINE_VERSION, metrics, pabulib, registry
 from tally.engine import manifest as mf
 from tally.engine.canonical import canonical_hash, canonical_json, sha256_hex
 from tally.engine.ties import TieBreak
@@ -182,15 +182,35 @@ def definition_changed(election: Election) -> bool:
 # ------------------------------------------------------------------------------------------------ ballot log
 
 
-def ballot_record_of(ballot: Ballot, pot_slug: str, ballot_type: str) -> dict[str, Any]:
+def _line(slug: str, ballot_type: str, projects: list, points: dict) -> bytes:
     if ballot_type == BallotType.POINTS:
-        projects = list(ballot.projects) or sorted(ballot.points)
-        return mf.ballot_record(pot_slug, projects, [int(ballot.points.get(p, 0)) for p in projects])
-    return mf.ballot_record(pot_slug, ballot.projects)
+        projects = list(projects) or sorted(points)
+        return mf.ballot_line(slug, projects, [int(points.get(p, 0)) for p in projects])
+    return mf.ballot_line(slug, projects)
 
 
-def _records(ballots) -> list[tuple[Ballot, dict[str, Any]]]:
-    return [(b, ballot_record_of(b, b.pot.slug, b.pot.ballot_type)) for b in ballots]
+def ballot_record_of(ballot: Ballot, pot_slug: str, ballot_type: str) -> dict[str, Any]:
+    return json.loads(_line(pot_slug, ballot_type, ballot.projects, ballot.points))
+
+
+_ROW = ("pk", "pot__slug", "pot__ballot_type", "projects", "points", "receipt_hash")
+
+
+def _rows(qs):
+    """(pk, pot slug, canonical ballot line, receipt hash) per ballot; plain values, no model instances."""
+    for pk, slug, btype, projects, points, receipt in qs.values_list(*_ROW).iterator(5000):
+        yield pk, slug, _line(slug, btype, projects, points or {}), receipt
+
+
+def _pot_lines(ballots) -> dict[str, list[bytes]]:
+    """Canonical ballot lines per pot slug of an election's ballots (an Election or a Ballot queryset)."""
+    if isinstance(ballots, Election):
+        ballots = Ballot.objects.filter(election=ballots)
+    out: dict[str, list[bytes]] = {}
+    qs = ballots.values_list("pot__slug", "pot__ballot_type", "projects", "points")
+    for slug, btype, projects, points in qs.iterator(5000):
+        out.setdefault(slug, []).append(_line(slug, btype, projects, points or {}))
+    return out
 
 
 @transaction.atomic
@@ -203,22 +223,20 @@ def ballots_seal_pending(*, election_id: int, final: bool = False) -> LogBatch |
     if log is None:
         return None
     pending = list(
-        Ballot.objects.select_for_update()
-        .filter(election_id=election_id, sealed_batch__isnull=True)
-        .select_related("pot")
+        _rows(Ballot.objects.select_for_update().filter(election_id=election_id, sealed_batch__isnull=True))
     )
     if not pending or (len(pending) < SEAL_BATCH_MIN and not final):
         return None
     # Shuffle: order by a fresh random key, so the list reveals neither insertion order nor ballot ids.
-    shuffled = sorted(_records(pending), key=lambda br: secrets.token_bytes(16))
+    shuffled = sorted(pending, key=lambda row: secrets.token_bytes(16))
     election = Election.objects.only("slug").get(pk=election_id)
     seq = log.seq + 1
     batch = mf.log_batch(
         election=election.slug,
         seq=seq,
         prev=log.head,
-        ballots=[mf.ballot_hash(rec) for _b, rec in shuffled],
-        receipts=[b.receipt_hash for b, _rec in shuffled],
+        ballots=[sha256_hex(line) for _pk, _slug, line, _r in shuffled],
+        receipts=[receipt for _pk, _slug, _line, receipt in shuffled],
     )
     row = LogBatch.objects.create(
         election_id=election_id,
@@ -228,7 +246,7 @@ def ballots_seal_pending(*, election_id: int, final: bool = False) -> LogBatch |
         ballot_hashes=batch["ballots"],
         receipts=batch["receipts"],
     )
-    Ballot.objects.filter(pk__in=[b.pk for b in pending]).update(sealed_batch=seq)
+    Ballot.objects.filter(pk__in=[row[0] for row in pending]).update(sealed_batch=seq)
     log.seq, log.head, log.ballots = seq, batch["hash"], log.ballots + len(pending)
     log.save(update_fields=["seq", "head", "ballots"])
     return row
@@ -245,7 +263,7 @@ def _batch_dict(b: LogBatch, slug: str) -> dict[str, Any]:
     }
 
 
-def log_problems(election: Election) -> list[str]:
+def log_problems(election: Election, lines: dict[str, list[bytes]] | None = None) -> list[str]:
     """Recompute the chain from the stored batches and compare the sealed ballot hashes with the ballot table:
     a ballot row changed, added or removed after sealing shows up here."""
     _definition, sha = frozen_definition(election)
@@ -261,8 +279,13 @@ def log_problems(election: Election) -> list[str]:
     log = BallotLog.objects.get(election=election)
     if log.head != prev:
         problems.append(_("the log head does not match the last batch"))
-    sealed = Ballot.objects.filter(election=election, sealed_batch__isnull=False).select_related("pot")
-    in_table = Counter(mf.ballot_hash(rec) for _b, rec in _records(sealed))
+    if lines is None or Ballot.objects.filter(election=election, sealed_batch__isnull=True).exists():
+        sealed = Ballot.objects.filter(election=election, sealed_batch__isnull=False)
+        in_table = Counter(
+            sha256_hex(line) for pot_lines in _pot_lines(sealed).values() for line in pot_lines
+        )
+    else:
+        in_table = Counter(sha256_hex(line) for pot_lines in lines.values() for line in pot_lines)
     if in_table != logged:
         problems.append(
             _(
@@ -324,24 +347,20 @@ def election_dir(election: Election) -> Path:
     return Path(settings.PB_VAR_DIR) / "elections" / election.slug
 
 
-def build_files(election: Election, *, audit_seq: int | None = None) -> dict[str, bytes]:
+def build_files(
+    election: Election, *, audit_seq: int | None = None, lines: dict[str, list[bytes]] | None = None
+) -> dict[str, bytes]:
     """The published files, built from the database: ballots per pot (.jsonl and .pb), log, receipts and,
     given `audit_seq`, the audit log up to that entry."""
     definition, _sha = frozen_definition(election)
+    lines = lines if lines is not None else _pot_lines(election)
     files: dict[str, bytes] = {}
-    pots = {p.slug: p for p in Pot.objects.filter(election=election)}
     for pot_def in definition["pots"]:
         slug = pot_def["slug"]
-        pot = pots[slug]
-        qs = Ballot.objects.filter(election=election, pot=pot).only("projects", "points")
-        lines = mf.ballot_lines(ballot_record_of(b, slug, pot_def["ballot_type"]) for b in qs.iterator(2000))
-        files[mf.jsonl_file(slug)] = mf.jsonl_bytes(lines)
-        projects, ballots = mf.pabulib_records(pot_def, lines)
-        meta = mf.pabulib_meta(definition, pot_def, len(lines))
-        files[mf.pb_file(slug)] = pabulib.write(
-            pabulib.build(meta=meta, projects=projects, ballots=ballots)
-        ).encode()
-    batches = LogBatch.objects.filter(election=election).order_by("seq")
+        pot_lines = sorted(lines.get(slug, []))
+        files[mf.jsonl_file(slug)] = mf.jsonl_bytes(pot_lines)
+        files[mf.pb_file(slug)] = pabulib.write(mf.pabulib_election(definition, pot_def, pot_lines)).encode()
+    batches = list(LogBatch.objects.filter(election=election).order_by("seq"))
     files[mf.LOG_FILE] = mf.jsonl_bytes([canonical_json(_batch_dict(b, election.slug)) for b in batches])
     receipts = sorted(r for b in batches for r in b.receipts)
     files[mf.RECEIPTS_FILE] = "".join(r + "\n" for r in receipts).encode()
@@ -414,14 +433,16 @@ def stored_file(election: Election, name: str) -> bytes:
 # ------------------------------------------------------------------------------------------------ tally
 
 
-def count_pot(definition: dict, pb_bytes: bytes, *, rule: str | None = None) -> tuple[dict[str, Any], int]:
-    """(outcome JSON, number of ballots) of one pot's .pb file, counted with the frozen tie-break."""
+def count_pot(definition: dict, pb_bytes: bytes, *, rule: str | None = None, with_metrics: bool = False):
+    """(outcome JSON, ballots[, metrics]) of one pot's .pb file, counted with the frozen tie-break."""
     counting = definition["counting"]
     election = pabulib.read(pb_bytes)
     tb = TieBreak.parse(counting["tie_break"], list(election.instance.projects), counting["seed"] or None)
     outcome = registry.run(
         rule or counting["rule"], election, tie_break=tb, options=counting.get("options") or {}
     )
+    if with_metrics:
+        return outcome.to_json(), len(election.profile.ballots), metrics.compute(election, outcome)
     return outcome.to_json(), len(election.profile.ballots)
 
 
@@ -478,24 +499,29 @@ def tally_run_execute(*, run_id: int) -> TallyRun:
     as written (exactly what officials and the public re-count)."""
     run = TallyRun.objects.select_related("election", "started_by").get(pk=run_id)
     election = run.election
-    TallyRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, progress=_("Preparing"))
+    # Claim the run: a task delivered twice (or a manual re-run) must not count again.
+    if not TallyRun.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
+        status=RunStatus.RUNNING, progress=_("Preparing")
+    ):
+        return run
     try:
         definition, _sha = frozen_definition(election)
         if run.official:
             _progress(run, _("Sealing the last batch and exporting the ballot files"))
             with transaction.atomic():
                 ballots_seal_pending(election_id=election.pk, final=True)
-                problems = log_problems(election)
+                lines = _pot_lines(election)
+                problems = log_problems(election, lines)
                 if problems:
                     raise CountMismatch("; ".join(problems))
-                hashes = _store(election, build_files(election))
+                hashes = _store(election, build_files(election, lines=lines))
         else:
             hashes = {
                 f.name: f.sha256
                 for f in ExportFile.objects.filter(election=election)
                 if f.kind in (ExportKind.PABULIB, ExportKind.JSONL, ExportKind.LOG, ExportKind.RECEIPTS)
             }
-        results, summary = {}, {}
+        results, summary, mets = {}, {}, {}
         pots = definition["pots"]
         for k, pot_def in enumerate(pots, start=1):
             slug = pot_def["slug"]
@@ -503,11 +529,10 @@ def tally_run_execute(*, run_id: int) -> TallyRun:
                 run, _("Counting %(pot)s (%(k)s of %(n)s)") % {"pot": pot_def["name"], "k": k, "n": len(pots)}
             )
             data = stored_file(election, mf.pb_file(slug))
-            out, n = count_pot(definition, data, rule=run.rule)
-            results[slug] = out
-            summary[slug] = mf.pot_result(out, n)
+            out, n, met = count_pot(definition, data, rule=run.rule, with_metrics=True)
+            results[slug], summary[slug], mets[slug] = out, mf.pot_result(out, n), met
         with transaction.atomic():
-            run.results, run.summary, run.input_hashes = results, summary, hashes
+            run.results, run.summary, run.metrics, run.input_hashes = results, summary, mets, hashes
             run.engine_name, run.engine_version = ENGINE_NAME, ENGINE_VERSION
             run.status, run.progress, run.finished_at = RunStatus.DONE, "", timezone.now()
             run.save()
@@ -672,7 +697,9 @@ def election_certify(*, actor, election: Election) -> Certification:
                 "x": _(", with a mismatch to resolve") if status["mismatched"] else "",
             }
         )
-    problems = log_problems(election)
+    # The ballot table was checked against the sealed log when the files were exported; what is certified is
+    # those files, re-checked here by hash (certification_check re-checks the table at any time).
+    problems = []
     _head, _n, audit_bad = audit_verify()
     if audit_bad:
         problems.append(_("audit log: %(p)s") % {"p": f"#{audit_bad[0].seq} {audit_bad[0].reason}"})

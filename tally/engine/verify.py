@@ -255,10 +255,7 @@ def _check_pot(report: Report, manifest: dict, pot_def: dict, files: dict[str, b
     except pabulib.PabulibError as exc:
         report.add(f"pot {slug}: .pb file", False, str(exc))
         return hashes
-    projects, ballots = mf.pabulib_records(pot_def, lines)
-    expected = pabulib.build(
-        meta=mf.pabulib_meta(manifest["definition"], pot_def, len(lines)), projects=projects, ballots=ballots
-    )
+    expected = mf.pabulib_election(manifest["definition"], pot_def, lines)
     same = (
         election.instance.meta == expected.instance.meta
         and [(p.id, p.cost) for p in election.instance.projects.values()]

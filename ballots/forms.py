@@ -21,10 +21,10 @@ RANK_PREFIX = "rank-"
 POINTS_PREFIX = "points-"
 
 
-def raw_ballot_from_post(spec: BallotSpec, data) -> RawBallot:
-    if spec.ballot_type in (BallotType.KNAPSACK, BallotType.APPROVAL):
+def raw_ballot_from_post(ballot_type: str, data) -> RawBallot:
+    if ballot_type in (BallotType.KNAPSACK, BallotType.APPROVAL):
         return RawBallot.of((code, "") for code in data.getlist("project") if code.strip())
-    prefix = RANK_PREFIX if spec.ballot_type == BallotType.RANKED else POINTS_PREFIX
+    prefix = RANK_PREFIX if ballot_type == BallotType.RANKED else POINTS_PREFIX
     marks = []
     for key in data:
         if key.startswith(prefix):

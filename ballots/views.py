@@ -122,7 +122,7 @@ def ballot(request, election: Election, voter, pot_slug: str):
     except DomainError as exc:
         return _error(request, exc, election)
     spec = selectors.ballot_spec(pot)
-    raw = raw_ballot_from_post(spec, request.POST) if request.method == "POST" else RawBallot()
+    raw = raw_ballot_from_post(pot.ballot_type, request.POST) if request.method == "POST" else RawBallot()
     ctx = _ballot_context(election, pot, spec, raw)
     if request.method == "GET" or "edit" in request.POST:
         return render(request, "ballots/ballot_form.html", ctx)
@@ -138,7 +138,7 @@ def ballot_check(request, election: Election, voter, pot_slug: str):
     """htmx: the live budget / count / points bar for the marks so far (a partial of the ballot page)."""
     pot = get_object_or_404(Pot, election=election, slug=pot_slug)
     spec = selectors.ballot_spec(pot)
-    ctx = _ballot_context(election, pot, spec, raw_ballot_from_post(spec, request.POST))
+    ctx = _ballot_context(election, pot, spec, raw_ballot_from_post(pot.ballot_type, request.POST))
     return render(request, "ballots/ballot_form.html#budget-bar", ctx)
 
 
@@ -148,15 +148,14 @@ def ballot_check(request, election: Election, voter, pot_slug: str):
 def ballot_cast(request, election: Election, voter, pot_slug: str):
     """Cast the reviewed ballot; the response is the receipt, shown this once."""
     pot = get_object_or_404(Pot.objects.select_related("election"), election=election, slug=pot_slug)
-    spec = selectors.ballot_spec(pot)
-    raw = raw_ballot_from_post(spec, request.POST)
+    raw = raw_ballot_from_post(pot.ballot_type, request.POST)
     channel, booth = _channel(request, election)
     try:
         result = services.ballot_cast(
             actor=request.user, election=election, pot=pot, voter=voter, raw=raw, channel=channel, booth=booth
         )
     except BallotInvalid:
-        ctx = _ballot_context(election, pot, spec, raw)
+        ctx = _ballot_context(election, pot, selectors.ballot_spec(pot), raw)
         ctx["show_problems"] = True
         return render(request, "ballots/ballot_form.html", ctx, status=400)
     except DomainError as exc:

@@ -1,0 +1,361 @@
+"""Casting over HTTP on PostgreSQL: gunicorn, 50 concurrent voters, ballots/s and latency.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/pb .venv/bin/python bench/cast.py [--voters 3000]
+
+What it does (bounded in count and time, cleans up after itself):
+1. creates its own database (`<name>_bench_cast`, dropped first), migrates it, and makes an election with
+   one citywide knapsack pot of 12 projects and N voters, each with a one-time voting code; the election is
+   moved to "voting open" through the normal phase change (so the roll snapshot and any sealing set-up run);
+2. starts gunicorn (`--workers`, default 3) on 127.0.0.1 with DEBUG off;
+3. runs `--concurrency` (default 50) client threads; each voter does what a browser does:
+   GET the identify page (CSRF cookie), POST the code, POST the ballot to the cast URL (receipt page);
+   with `--full` also GET the pots page, GET the ballot page and POST the review step;
+4. prints ballots/s, p50/p95/max latency of the cast request and of a whole voter, and errors;
+   checks that the database holds exactly one ballot and one participation per successful cast;
+5. stops gunicorn and drops the database (unless --keep-db).
+
+The client threads share the machine's cores with gunicorn and PostgreSQL, so the figure is a lower bound
+of what the server alone would do. Never asserts on time: it prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import queue
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+RECEIPT_RE = re.compile(r'id="receipt-code">([0-9A-Z-]+)<')
+
+
+def _db_urls(base_url: str) -> tuple[str, str, str]:
+    parsed = urlparse(base_url)
+    if parsed.scheme not in {"postgres", "postgresql"}:
+        sys.exit("bench/cast.py needs DATABASE_URL=postgres://… (PostgreSQL)")
+    name = (parsed.path.lstrip("/") or "pb") + "_bench_cast"
+    admin = urlunparse(parsed._replace(path="/postgres"))
+    bench = urlunparse(parsed._replace(path="/" + name))
+    return admin, bench, name
+
+
+def _recreate_db(admin_url: str, name: str, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+SETUP = r"""
+import json, sys
+import django
+django.setup()
+from django.db import transaction
+from ballots import roll
+from ballots.models import VoterRollEntry, VotingCode
+from pb.core.models import Election, Phase, Pot, Role
+from pb.core.services import election_advance
+from proposals.models import Proposal, ProposalStatus
+from django.contrib.auth.models import Group, User
+
+n = int(sys.argv[1])
+clerk = User.objects.create_user("bench-official", password=None)
+clerk.groups.add(Group.objects.get_or_create(name=Role.OFFICIAL)[0])
+e = Election.objects.create(name="Bench City PB", slug="bench", currency="EUR", min_age=None)
+city = Pot.objects.create(election=e, name="Citywide", slug="city", is_citywide=True, budget=1_000_000)
+for i in range(12):
+    Proposal.objects.create(election=e, pot=city, code=f"P{i:02d}", title=f"Project {i}",
+                            description="bench", cost=50_000 + 10_000 * i, status=ProposalStatus.FEASIBLE)
+codes = []
+with transaction.atomic():
+    voters = VoterRollEntry.objects.bulk_create(
+        VoterRollEntry(election=e, ref_hash=roll.ref_hash(f"B{i}"), birth_year=1990, district=city,
+                       ref_dob_hash=roll.ref_dob_hash(f"B{i}", "1990-01-01"))
+        for i in range(n))
+    rows = []
+    for v in voters:
+        plain = roll.new_code()
+        codes.append(plain)
+        rows.append(VotingCode(election=e, voter=v, code_hash=roll.code_hash(roll.normalize_code(plain))))
+    VotingCode.objects.bulk_create(rows, batch_size=5000)
+for phase in (Phase.PROPOSALS_OPEN, Phase.REVIEW, Phase.VOTING_OPEN):
+    e = election_advance(actor=clerk, election=e, to_phase=phase)
+json.dump({"slug": e.slug, "pot": "city", "codes": codes, "projects": [f"P{i:02d}" for i in range(12)]},
+          sys.stdout)
+"""
+
+COUNT = r"""
+import django, json
+django.setup()
+from django.db.models import Count
+from ballots.models import Ballot, Participation
+twice = Participation.objects.values("voter", "pot").order_by().annotate(n=Count("id")).filter(n__gt=1)
+print(json.dumps({"ballots": Ballot.objects.count(), "participations": Participation.objects.count(),
+                  "voters_with_two": twice.count()}))
+"""
+
+
+class Client:
+    """A tiny cookie-keeping HTTP client (one per voter); gunicorn's sync workers close each connection."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.cookies: dict[str, str] = {}
+
+    def request(self, method: str, path: str, form: list[tuple[str, str]] | None = None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        headers = {"Host": f"{self.host}:{self.port}"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read().decode("utf-8", "replace")
+            for key, value in resp.getheaders():
+                if key.lower() == "set-cookie":
+                    name, _, rest = value.partition("=")
+                    self.cookies[name.strip()] = rest.split(";", 1)[0]
+            return resp.status, resp.getheader("Location") or "", data
+        finally:
+            conn.close()
+
+
+def _voter(host, port, setup, code, rng, full: bool, stats, lock):
+    slug, pot = setup["slug"], setup["pot"]
+    c = Client(host, port)
+    t0 = time.perf_counter()
+    status, _loc, html = c.request("GET", f"/vote/{slug}/identify/")
+    if status != 200:
+        raise RuntimeError(f"identify page {status}")
+    token = CSRF_RE.search(html).group(1)
+    t1 = time.perf_counter()
+    status, _loc, _html = c.request(
+        "POST",
+        f"/vote/{slug}/identify/",
+        [("csrfmiddlewaretoken", token), ("method", "code"), ("code-code", code)],
+    )
+    t_ident = time.perf_counter() - t1
+    if status != 302:
+        raise RuntimeError(f"identify {status}")
+    # A random valid knapsack ballot: 1 to 6 projects (the costliest six sum to 960 000 <= 1 000 000).
+    choice = rng.sample(setup["projects"], rng.randint(1, 6))
+    form = [("csrfmiddlewaretoken", token)] + [("project", p) for p in choice]
+    if full:
+        for path in (f"/vote/{slug}/", f"/vote/{slug}/{pot}/"):
+            status, _l, _h = c.request("GET", path)
+            if status != 200:
+                raise RuntimeError(f"GET {path} {status}")
+        status, _l, html = c.request("POST", f"/vote/{slug}/{pot}/", form)
+        if status != 200 or "cast-button" not in html:
+            raise RuntimeError(f"review {status}")
+    t2 = time.perf_counter()
+    status, _l, html = c.request("POST", f"/vote/{slug}/{pot}/cast/", form)
+    t_cast = time.perf_counter() - t2
+    if status != 200 or not RECEIPT_RE.search(html):
+        raise RuntimeError(f"cast {status}")
+    with lock:
+        stats["cast"].append(t_cast)
+        stats["identify"].append(t_ident)
+        stats["voter"].append(time.perf_counter() - t0)
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(host: str, port: int, proc: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit("gunicorn exited during start-up")
+        try:
+            conn = http.client.HTTPConnection(host, port, timeout=2)
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit("gunicorn did not answer within 30 s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--voters", type=int, default=3000, help="voters on the roll (each casts once)")
+    ap.add_argument("--concurrency", type=int, default=50, help="concurrent voters")
+    ap.add_argument("--workers", type=int, default=3, help="gunicorn workers (2 or more)")
+    ap.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (1: sync worker)")
+    ap.add_argument("--port", type=int, default=0, help="0: a free port")
+    ap.add_argument("--max-seconds", type=float, default=120, help="stop starting new voters after this")
+    ap.add_argument("--warmup", type=int, default=100, help="voters cast before timing starts")
+    ap.add_argument("--full", action="store_true", help="also load pots, ballot and review pages")
+    ap.add_argument("--keep-db", action="store_true")
+    args = ap.parse_args()
+    if args.workers < 2:
+        sys.exit("use 2 or more gunicorn workers")
+
+    admin_url, bench_url, db_name = _db_urls(os.environ.get("DATABASE_URL", ""))
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=bench_url,
+        DJANGO_SETTINGS_MODULE="pb.settings",
+        DJANGO_SECRET_KEY="bench-secret-key-" + "x" * 40,
+        DJANGO_DEBUG="0",
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_LOG_LEVEL="ERROR",
+        PYTHONPATH=str(ROOT),
+    )
+    print(f"database {db_name}: creating and migrating …", flush=True)
+    _recreate_db(admin_url, db_name)
+    gunicorn = None
+    try:
+        subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        t = time.perf_counter()
+        out = subprocess.run(
+            [PY, "-c", SETUP, str(args.voters)], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout
+        import json
+
+        setup = json.loads(out)
+        print(
+            f"election with {args.voters} voters and codes ready in {time.perf_counter() - t:.1f} s",
+            flush=True,
+        )
+
+        host = "127.0.0.1"
+        port = args.port or _free_port(host)
+        cmd = [
+            str(Path(PY).parent / "gunicorn"),
+            "pb.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+            "--backlog",
+            "2048",
+            "--log-level",
+            "warning",
+        ]
+        gunicorn = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+        _wait_http(host, port, gunicorn)
+        print(
+            f"gunicorn: {args.workers} workers x {args.threads} thread(s) on {host}:{port}; "
+            f"{args.concurrency} concurrent voters; flow: identify + cast"
+            + (" + pots/ballot/review pages" if args.full else ""),
+            flush=True,
+        )
+
+        codes = setup["codes"]
+        warm = min(args.warmup, len(codes) // 10)
+        lock = threading.Lock()
+        errors: list[str] = []
+
+        def run(batch: list[str], deadline: float, stats) -> float:
+            work: queue.Queue[str] = queue.Queue()
+            for code in batch:
+                work.put(code)
+
+            def worker(seed: int):
+                rng = random.Random(seed)
+                while time.perf_counter() < deadline:
+                    try:
+                        code = work.get_nowait()
+                    except queue.Empty:
+                        return
+                    try:
+                        _voter(host, port, setup, code, rng, args.full, stats, lock)
+                    except Exception as exc:  # counted and reported, the run goes on
+                        with lock:
+                            errors.append(repr(exc))
+
+            start = time.perf_counter()
+            threads = [threading.Thread(target=worker, args=(i,)) for i in range(args.concurrency)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            return time.perf_counter() - start
+
+        warm_stats = {"cast": [], "identify": [], "voter": []}
+        run(codes[:warm], time.perf_counter() + 60, warm_stats)
+        errors.clear()
+        stats = {"cast": [], "identify": [], "voter": []}
+        elapsed = run(codes[warm:], time.perf_counter() + args.max_seconds, stats)
+
+        n = len(stats["cast"])
+        ms = 1000
+        print()
+        print(f"voters timed        {n} (+{warm} warm-up) in {elapsed:.2f} s")
+        print(f"ballots/s           {n / elapsed:.1f}")
+        print(
+            f"cast latency        p50 {_pct(stats['cast'], 50) * ms:.1f} ms   "
+            f"p95 {_pct(stats['cast'], 95) * ms:.1f} ms   max {max(stats['cast'], default=0) * ms:.1f} ms"
+        )
+        print(
+            f"identify latency    p50 {_pct(stats['identify'], 50) * ms:.1f} ms   "
+            f"p95 {_pct(stats['identify'], 95) * ms:.1f} ms"
+        )
+        print(
+            f"whole voter         p50 {_pct(stats['voter'], 50) * ms:.1f} ms   "
+            f"p95 {_pct(stats['voter'], 95) * ms:.1f} ms   "
+            f"(mean {statistics.fmean(stats['voter']) * ms if n else 0:.1f} ms)"
+        )
+        print(f"requests/s          {n * (6 if args.full else 3) / elapsed:.1f}")
+        print(f"errors              {len(errors)}")
+        for e in sorted(set(errors))[:5]:
+            print(f"  {errors.count(e)} x {e}")
+        counts = json.loads(
+            subprocess.run(
+                [PY, "-c", COUNT], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+            ).stdout
+        )
+        total = n + len(warm_stats["cast"])
+        print(
+            f"database            {counts['ballots']} ballots, {counts['participations']} participations "
+            f"for {total} receipts; duplicate participations: {counts['voters_with_two']}"
+        )
+    finally:
+        if gunicorn is not None and gunicorn.poll() is None:
+            os.killpg(gunicorn.pid, signal.SIGTERM)
+            try:
+                gunicorn.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(gunicorn.pid, signal.SIGKILL)
+                gunicorn.wait()
+        if not args.keep_db:
+            _recreate_db(admin_url, db_name, drop_only=True)
+
+
+if __name__ == "__main__":
+    main()

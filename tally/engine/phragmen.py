@@ -1,0 +1,180 @@
+"""Sequential Phragmén for approval ballots, budget-limited as in pabutools `sequential_phragmen`.
+
+Voters earn virtual money continuously; a project is bought as soon as its supporters together hold its cost,
+and then every supporter's "load" becomes the same: new load = (sum of the supporters' loads + cost) / number
+of supporters. Each round funds the project with the least new load. As in pabutools, counting STOPS (it does
+not skip) at the first round whose least-load project(s) no longer fit in the remaining budget: if any of the
+projects tied at the least load does not fit, counting stops. Projects costing more than the budget are never
+candidates (pabutools drops them at the start).
+
+Differences from pabutools, on purpose: a project nobody approved is never a candidate (pabutools gives it an
+infinite load, so it could only be bought last, when every other project is gone); ties are broken by the
+declared `TieBreak` chain (pabutools: lexicographic by name) and every tie broken is recorded.
+
+Exact: loads are Fractions. A voter's load is the load set by the last funded project they approved, so voters
+are grouped by that project and each round costs O(projects x funded projects) rational operations.
+
+Rounds: `round`, `project`, `decision` ("funded" / "stopped"), `cost`, `supporters`, `new_load` ("p/q") and
+`new_load_decimal`, `total_cost_after`, `reason`.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from tally.engine import model
+from tally.engine.registry import rule
+from tally.engine.result import Outcome, TieBreakRecord
+from tally.engine.ties import TieBreak
+
+
+def _fmt(x: Fraction) -> str:
+    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+
+
+def _dec(x: Fraction, places: int = 4) -> str:
+    q = round(x * 10**places)
+    return f"{q // 10**places}.{q % 10**places:0{places}d}"
+
+
+def sequential_phragmen(
+    election: model.Election, tie_break: TieBreak
+) -> tuple[list[str], list[dict], list[TieBreakRecord], dict[str, str], str]:
+    """(selected ids in order, rounds, tie records, unfunded reasons, stop reason)."""
+    inst = election.instance
+    ids = list(inst.projects)
+    index = {p: k for k, p in enumerate(ids)}
+    P = len(ids)
+    costs = [inst.projects[p].cost for p in ids]
+    budget = inst.budget
+    # voter -> approved project indices (CSR)
+    indptr = [0]
+    flat: list[int] = []
+    for b in election.profile.ballots:
+        row = sorted({index[p] for p in b.projects})
+        flat.extend(row)
+        indptr.append(len(flat))
+    n = len(indptr) - 1
+    ind = np.asarray(flat, dtype=np.int64)
+    ptr = np.asarray(indptr, dtype=np.int64)
+    pair_voter = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
+    votes = np.bincount(ind, minlength=P) if len(ind) else np.zeros(P, dtype=np.int64)
+    sup = [np.empty(0, dtype=np.int64)] * P
+    if len(ind):
+        order = np.argsort(ind, kind="stable")
+        bounds = np.searchsorted(ind[order], np.arange(P + 1))
+        sup = [pair_voter[order[bounds[c] : bounds[c + 1]]] for c in range(P)]
+
+    # group g = index of the last funded project the voter approved (P = none yet, load 0)
+    last = np.full(n, P, dtype=np.int64)
+    group_load: dict[int, Fraction] = {P: Fraction(0)}
+    load_sum = [Fraction(0)] * P  # sum of the supporters' loads, per project
+    unfunded: dict[str, str] = {}
+    remaining = set()
+    for c in range(P):
+        if votes[c] == 0:
+            unfunded[ids[c]] = "no votes: a project nobody approved is never funded"
+        elif costs[c] > budget:
+            unfunded[ids[c]] = f"costs {costs[c]:,}, more than the whole budget {budget:,}"
+        else:
+            remaining.add(c)
+    selected: list[int] = []
+    rounds: list[dict] = []
+    ties: list[TieBreakRecord] = []
+    total = 0
+    stop = "every approved project that fits was funded"
+    while remaining:
+        new_load = {c: (load_sum[c] + costs[c]) / int(votes[c]) for c in remaining}
+        best = min(new_load.values())
+        tied = sorted((c for c in remaining if new_load[c] == best), key=lambda c: tie_break.rank_of(ids[c]))
+        too_big = [c for c in tied if total + costs[c] > budget]
+        if too_big:
+            c = too_big[0]
+            stop = (
+                f"project {ids[c]} has the least new load {_dec(best)} but costs {costs[c]:,} with "
+                f"{budget - total:,} left: counting stops (sequential Phragmén does not skip)"
+            )
+            rounds.append(
+                {
+                    "round": len(rounds) + 1,
+                    "project": ids[c],
+                    "decision": "stopped",
+                    "cost": costs[c],
+                    "supporters": int(votes[c]),
+                    "new_load": _fmt(best),
+                    "new_load_decimal": _dec(best),
+                    "total_cost_after": total,
+                    "reason": stop,
+                }
+            )
+            break
+        w = tied[0]
+        if len(tied) > 1:
+            wid, rec = tie_break.pick(
+                [ids[c] for c in tied],
+                cost=lambda p: costs[index[p]],
+                score=lambda p: int(votes[index[p]]),
+                context=f"Phragmén round {len(selected) + 1}",
+            )
+            if rec is not None:
+                ties.append(rec)
+            w = index[wid]
+        # move w's supporters to group w; update every project's load sum for the voters that moved
+        voters = sup[w]
+        lens = ptr[voters + 1] - ptr[voters]
+        starts = np.repeat(ptr[voters] - np.concatenate(([0], np.cumsum(lens)[:-1])), lens)
+        pairs = starts + np.arange(int(lens.sum()), dtype=np.int64)
+        proj_of = ind[pairs]
+        old_of = np.repeat(last[voters], lens)
+        keys, counts = np.unique(proj_of * (P + 1) + old_of, return_counts=True)
+        group_load[w] = best
+        for key, cnt in zip(keys.tolist(), counts.tolist(), strict=True):
+            c, old = divmod(key, P + 1)
+            load_sum[c] += (best - group_load[old]) * cnt
+        last[voters] = w
+        selected.append(w)
+        remaining.discard(w)
+        total += costs[w]
+        rounds.append(
+            {
+                "round": len(rounds) + 1,
+                "project": ids[w],
+                "decision": "funded",
+                "cost": costs[w],
+                "supporters": int(votes[w]),
+                "new_load": _fmt(best),
+                "new_load_decimal": _dec(best),
+                "total_cost_after": total,
+                "reason": f"least new load {_dec(best)} (its {int(votes[w]):,} supporters share its cost)",
+            }
+        )
+    for c in remaining:
+        unfunded[ids[c]] = f"not reached: {stop}"
+    return [ids[c] for c in selected], rounds, ties, unfunded, stop
+
+
+@rule(
+    "phragmen",
+    description="sequential Phragmén (approval), budget-limited: stops at the first project that won't fit",
+    vote_types=("approval", "choose-1"),
+)
+def phragmen(election: model.Election, *, tie_break: TieBreak, options: dict) -> Outcome:
+    selected, rounds, ties, unfunded, stop = sequential_phragmen(election, tie_break)
+    inst = election.instance
+    votes: dict[str, int] = dict.fromkeys(inst.projects, 0)
+    for b in election.profile.ballots:
+        for p in set(b.projects):
+            votes[p] += 1
+    return Outcome(
+        rule="phragmen",
+        selected=selected,
+        budget=inst.budget,
+        total_cost=sum(inst.projects[p].cost for p in selected),
+        rounds=rounds,
+        tie_breaks=ties,
+        unfunded=unfunded,
+        details={"stop_reason": stop},
+        scores=votes,
+    )

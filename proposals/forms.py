@@ -81,8 +81,9 @@ class ProposalForm(forms.ModelForm):
     def __init__(self, *args, election: Election, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["pot"].queryset = Pot.objects.filter(election=election)
-        self.fields["pot"].empty_label = None
+        self.fields["pot"].empty_label = _("Choose a district")
         self.fields["category"].queryset = Category.objects.filter(election=election)
+        self.fields["category"].empty_label = _("Choose a category")
         self.fields["category"].required = True
         self.fields["description"].widget.attrs["maxlength"] = 5000
 

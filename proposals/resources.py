@@ -345,3 +345,20 @@ def export_bytes(*, election: Election, file_format: str) -> bytes:
     dataset = ProposalResource(election=election).export()
     data = dataset.export(file_format)
     return data.encode("utf-8") if isinstance(data, str) else data
+
+
+def template_csv(election: Election) -> str:
+    pot = election.pots.first()
+    category = election.categories.first()
+    example = {
+        "title": "New benches in the park",
+        "description": "Ten benches with backrests along the main path.",
+        "pot": pot.slug if pot else "",
+        "category": category.slug if category else "",
+        "cost": 12000,
+        "location": "Main path",
+        "status": "submitted",
+    }
+    dataset = tablib.Dataset(headers=list(IMPORT_COLUMNS))
+    dataset.append([example.get(c, "") for c in IMPORT_COLUMNS])
+    return dataset.export("csv")

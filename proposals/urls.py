@@ -21,6 +21,7 @@ urlpatterns = [
     path("<slug:slug>/new/", views.proposal_create, name="create"),
     path("<slug:slug>/mine/", views.proposals_mine, name="mine"),
     path("<slug:slug>/import/", views.proposals_import, name="import"),
+    path("<slug:slug>/import/template.csv", views.proposals_import_template, name="import_template"),
     path("<slug:slug>/import/confirm/", views.proposals_import_confirm, name="import_confirm"),
     path("<slug:slug>/export.<fmt:fmt>", views.proposals_export, name="export"),
     path("<slug:slug>/<str:code>/", views.proposal_detail, name="detail"),

@@ -339,3 +339,18 @@ def proposals_export(request, slug, fmt):
     response = HttpResponse(data, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{election.slug}-proposals.{fmt}"'
     return response
+
+
+@login_required
+def proposals_import_template(request, slug):
+    """A CSV with every import column and one example row using this election's districts and categories."""
+    election = get_object_or_404(Election.objects.prefetch_related("pots", "categories"), slug=slug)
+    try:
+        require(request.user, "proposal.import", election)
+    except DomainError as exc:
+        return _error_page(request, exc)
+    from proposals.resources import template_csv
+
+    response = HttpResponse(template_csv(election), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{election.slug}-import-template.csv"'
+    return response

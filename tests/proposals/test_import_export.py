@@ -190,3 +190,12 @@ def test_export_round_trip(client, election, off, fmt):
         ("Dup", "north", "10000", keep.code),
     ]
     assert AuditEvent.objects.filter(action="proposal.export").count() == 1
+
+
+def test_the_template_imports_cleanly(client, election, off):
+    resp = client.get(reverse("proposals:import_template", args=[election.slug]))
+    assert resp.status_code == 200
+    f = SimpleUploadedFile("template.csv", resp.content, content_type="text/csv")
+    preview = upload(client, election, f)
+    assert preview.status_code == 200
+    assert [r.ok for r in preview.context["report"].rows] == [True]

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from pb.core.exceptions import DomainError
-from pb.core.models import Election
+from pb.core.models import Election, Phase
 from pb.core.permissions import allowed, require
 from proposals import selectors, services
 from proposals.exceptions import ImportInvalid, NotAuthor, ProposalInvalid
@@ -69,7 +69,9 @@ def proposal_list(request, slug):
         "filters_active": any(
             request.GET.get(k) for k in ("pot", "category", "status", "cost_min", "cost_max")
         ),
-        "can_propose": allowed(request.user, "proposal.submit", election),
+        # Anonymous visitors see the link too: it leads through sign-in to the form.
+        "can_propose": allowed(request.user, "proposal.submit", election)
+        or (not request.user.is_authenticated and election.phase == Phase.PROPOSALS_OPEN),
     }
     # A history-restore request (back button after the cache expired) needs the whole page.
     partial = request.htmx and not request.htmx.history_restore_request

@@ -132,11 +132,13 @@ def test_language_switcher_shows_vietnamese(page, base_url, election):
     expect(page.locator("#results-count")).to_contain_text("4 đề xuất")
 
 
-def test_keyboard_skip_link_leads_straight_to_the_search(page, base_url, election):
+def test_keyboard_skip_link_then_the_call_to_action_then_the_search(page, base_url, election):
     page.goto(f"{base_url}/proposals/riverton/")
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Propose a project")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_label("Search")).to_be_focused()
     page.keyboard.type("crossing")

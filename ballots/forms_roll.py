@@ -31,12 +31,24 @@ class RollIdentifyForm(forms.Form):
     date_of_birth = forms.DateField(
         label=_("Date of birth"),
         input_formats=DATE_INPUTS,
-        help_text=_("YYYY-MM-DD"),
+        help_text=_("As on your identity document."),
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
 
 class BoothIdentifyForm(RollIdentifyForm):
+    reference = forms.CharField(
+        label=_("Voter reference"),
+        max_length=64,
+        help_text=_("As on the resident's registration or voting letter."),
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    date_of_birth = forms.DateField(
+        label=_("Date of birth"),
+        input_formats=DATE_INPUTS,
+        help_text=_("As on the resident's identity document."),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
     booth = forms.CharField(
         label=_("Booth"), max_length=80, help_text=_("Where you are, e.g. “Town hall, room 2”.")
     )

@@ -3,7 +3,9 @@
 After a successful identification (voting code, roll match, or an official at a booth) the session holds
 `request.session["pb_voter"] = {"election": id, "voter": id, "method": "code" | "roll" | "booth"}` and the
 session key is rotated. Casting reads it with `current_voter()`; after voting everywhere, `forget_voter()`.
-The session never holds anything about the ballot.
+The session never holds anything about the ballot. At a booth the official's session also keeps
+`request.session["pb_booth_name"]` (the booth where the official identified the resident), so the cast can
+record the booth channel and place.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ urlpatterns: list = [
     path("<slug:slug>/identify/forget/", views_roll.identify_forget, name="identify_forget"),
     path("<slug:slug>/booth/", views_roll.booth, name="booth"),
     path("manage/<slug:slug>/roll/", views_roll.roll_manage, name="roll"),
+    path("manage/<slug:slug>/roll/export/", views_roll.roll_export, name="roll_export"),
     path("manage/<slug:slug>/roll/jobs/<uuid:job_id>/", views_roll.roll_job, name="roll_job"),
     path(
         "manage/<slug:slug>/roll/jobs/<uuid:job_id>/confirm/",

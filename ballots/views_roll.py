@@ -270,6 +270,22 @@ def roll_job_errors(request, slug, job_id):
     return response
 
 
+@login_required
+def roll_export(request, slug):
+    """The roll as CSV or XLSX (django-import-export): hashes, district, birth year; nothing in clear."""
+    election, denied = _official_page(request, slug)
+    if denied:
+        return denied
+    fmt = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
+    content_type = {
+        "csv": "text/csv; charset=utf-8",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }[fmt]
+    response = HttpResponse(resources.roll_export(election, fmt), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="voter-roll-{election.slug}.{fmt}"'
+    return response
+
+
 # --- Voting codes (officials) -------------------------------------------------------------------------------
 
 

@@ -217,3 +217,20 @@ def test_progress_reported_in_chunks(election, tmp_path):
     )
     assert report.imported == 25
     assert seen == [("checking", 10), ("checking", 20), ("writing", 10), ("writing", 20), ("writing", 25)]
+
+
+def test_roll_export_has_hashes_only(client, election, tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_bytes(_csv(GOOD))
+    off = official()
+    roll_import(actor=off, election=election, path=path)
+    client.force_login(off)
+    r = client.get(reverse("ballots:roll_export", args=[election.slug]))
+    text = r.content.decode()
+    assert r.status_code == 200
+    assert text.splitlines()[0].strip() == "id,district,birth_year,age_eligible,booth,ref_hash"
+    assert roll.ref_hash("PL-001") in text and "PL-001" not in text and "1980-02-03" not in text
+    xlsx = client.get(reverse("ballots:roll_export", args=[election.slug]) + "?format=xlsx")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    client.force_login(UserFactory())
+    assert client.get(reverse("ballots:roll_export", args=[election.slug])).status_code == 403

@@ -42,6 +42,8 @@ def _manage_context(request, election: Election, **extra) -> dict:
         "election": election,
         "log": selectors.log_summary(election),
         "freeze": getattr(election, "definition_freeze", None),
+        "definition_changed": services.definition_is_frozen(election)
+        and services.definition_changed(election),
         "close_request": CloseRequest.objects.filter(election=election, confirmed_by=None, cancelled=False)
         .select_related("requested_by")
         .first(),

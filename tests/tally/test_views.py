@@ -116,3 +116,13 @@ def _upload(name, data):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, data, content_type="application/pdf")
+
+
+def test_manage_page_warns_when_the_database_drifts_from_the_freeze(world, client):
+    from proposals.models import Proposal
+
+    client.force_login(world.o1)
+    url = reverse("tally:manage", args=[world.election.slug])
+    assert b'id="definition-changed"' not in client.get(url).content
+    Proposal.objects.filter(code="S1").update(title="Renamed after opening")
+    assert b'id="definition-changed"' in client.get(url).content

@@ -97,6 +97,10 @@ def _ballot_context(election, pot, spec, raw, status=None):
         "remaining_text": money(max(status.remaining, 0), spec.currency),
         "over_text": money(status.over_budget, spec.currency),
         "BallotType": BallotType,
+        # Over the limit, the meter's scale grows so the bar shows the excess (past `high`: a warning colour).
+        "meter_max": max(spec.points_total or 0, status.points_used)
+        if spec.ballot_type == BallotType.POINTS
+        else max(spec.budget, status.cost),
         "choices": review_choices(spec, status.clean) if status.clean else [],
     }
 

@@ -2,7 +2,6 @@
 cast, get a receipt; a second attempt is refused; the same without JavaScript; ranked and points ballots by
 keyboard only (no mouse)."""
 
-import os
 import re
 
 import pytest
@@ -11,31 +10,16 @@ from ballots.models import Ballot, Participation
 from ballots.receipts import receipt_hash
 from tests.ballots.cast_support import build_voting
 
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 sync_api = pytest.importorskip("playwright.sync_api")
 
+# Fixtures `browser` (Debian chromium, headless) and `base_url` (live server) come from tests/e2e/conftest.py.
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
 RECEIPT = re.compile(r"^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$")
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium is not installed (/usr/bin/chromium)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
-def _page(chromium, *, javascript=True):
-    context = chromium.new_context(java_script_enabled=javascript)
+def _page(browser, *, javascript=True):
+    context = browser.new_context(java_script_enabled=javascript, locale="en-GB")
     context.set_default_timeout(15_000)
     page = context.new_page()
     _watch_csp(page)
@@ -55,8 +39,8 @@ def _csp_errors(page) -> list[str]:
     return CSP_ERRORS.get(id(page), [])
 
 
-def _identify_with_code(page, live_server, v):
-    page.goto(f"{live_server.url}/vote/{v.election.slug}/identify/")
+def _identify_with_code(page, base_url, v):
+    page.goto(f"{base_url}/vote/{v.election.slug}/identify/")
     page.fill("#id_code-code", v.code)
     page.locator("#identify-code-form button[type=submit]").click()
     page.wait_for_url(f"**/vote/{v.election.slug}/")
@@ -77,10 +61,10 @@ def _receipt(page) -> str:
     return code
 
 
-def test_knapsack_journey_with_live_bar_review_cast_receipt_and_second_attempt(chromium, live_server):
+def test_knapsack_journey_with_live_bar_review_cast_receipt_and_second_attempt(browser, base_url):
     v = build_voting()
-    page = _page(chromium)
-    _identify_with_code(page, live_server, v)
+    page = _page(browser)
+    _identify_with_code(page, base_url, v)
     page.click("#vote-city")
     bar = page.locator("#budget-text")
     assert "Chosen: 0 EUR of 100,000 EUR." in bar.inner_text()
@@ -112,17 +96,17 @@ def test_knapsack_journey_with_live_bar_review_cast_receipt_and_second_attempt(c
     assert ballot.projects == ["C1", "C2"] and ballot.receipt_hash == receipt_hash(code)
     other.click("#cast-button")
     sync_api.expect(other.locator("#error-message")).to_have_text("You have already voted in Citywide.")
-    page.goto(f"{live_server.url}/vote/{v.election.slug}/city/")
+    page.goto(f"{base_url}/vote/{v.election.slug}/city/")
     sync_api.expect(page.locator("#error-message")).to_have_text("You have already voted in Citywide.")
     assert Ballot.objects.count() == 1 and Participation.objects.count() == 1
     assert _csp_errors(page) == [] and _csp_errors(other) == []
     page.context.close()
 
 
-def test_same_journey_without_javascript(chromium, live_server):
+def test_same_journey_without_javascript(browser, base_url):
     v = build_voting()
-    page = _page(chromium, javascript=False)
-    _identify_with_code(page, live_server, v)
+    page = _page(browser, javascript=False)
+    _identify_with_code(page, base_url, v)
     page.click("#vote-city")
     page.check("#project-C1")
     page.check("#project-C2")
@@ -144,16 +128,16 @@ def test_same_journey_without_javascript(chromium, live_server):
     code = _receipt(page)
     assert not page.is_visible("#print-button")  # nothing that needs JavaScript is offered
     assert Ballot.objects.get().receipt_hash == receipt_hash(code)
-    page.goto(f"{live_server.url}/vote/{v.election.slug}/city/")
+    page.goto(f"{base_url}/vote/{v.election.slug}/city/")
     sync_api.expect(page.locator("#error-message")).to_have_text("You have already voted in Citywide.")
     assert Ballot.objects.count() == 1
     page.context.close()
 
 
-def test_ranked_ballot_by_keyboard_only(chromium, live_server):
+def test_ranked_ballot_by_keyboard_only(browser, base_url):
     v = build_voting()
-    page = _page(chromium)
-    page.goto(f"{live_server.url}/vote/{v.election.slug}/identify/")
+    page = _page(browser)
+    page.goto(f"{base_url}/vote/{v.election.slug}/identify/")
     _tab_to(page, "id_code-code")
     page.keyboard.type(v.code)
     page.keyboard.press("Enter")
@@ -182,10 +166,10 @@ def test_ranked_ballot_by_keyboard_only(chromium, live_server):
     page.context.close()
 
 
-def test_points_ballot_by_keyboard_only(chromium, live_server):
+def test_points_ballot_by_keyboard_only(browser, base_url):
     v = build_voting()
-    page = _page(chromium)
-    page.goto(f"{live_server.url}/vote/{v.election.slug}/identify/")
+    page = _page(browser)
+    page.goto(f"{base_url}/vote/{v.election.slug}/identify/")
     _tab_to(page, "id_code-code")
     page.keyboard.type(v.code)
     page.keyboard.press("Enter")

@@ -111,6 +111,14 @@ class Ballot(models.Model):
     # Set when the ballot is sealed into the public hash chain (tally app): batch number, else null.
     sealed_batch = models.PositiveIntegerField(null=True, blank=True)
 
+    class Meta:
+        indexes = [
+            # The few ballots not sealed yet: checked after every cast without scanning all ballots.
+            models.Index(
+                fields=["election"], condition=models.Q(sealed_batch__isnull=True), name="ballot_unsealed"
+            )
+        ]
+
     def __str__(self) -> str:
         return f"ballot {self.id}"
 

@@ -75,9 +75,21 @@ def _seal_after_commit(election_id: int) -> None:
         from tally.services import ballots_seal_pending
     except ImportError:
         return
+    try:
+        from tally.services import SEAL_BATCH_MIN
+    except ImportError:
+        SEAL_BATCH_MIN = 1
+
+    def seal() -> None:
+        # Cheap, unlocked look first (partial index "ballot_unsealed"): sealing takes the chain's row lock,
+        # and taking it after every cast would queue all casts of the election behind one another.
+        pending = Ballot.objects.filter(election_id=election_id, sealed_batch__isnull=True)
+        if pending[:SEAL_BATCH_MIN].count() >= SEAL_BATCH_MIN:
+            ballots_seal_pending(election_id=election_id)
+
     # robust: a sealing failure must not turn a committed cast into an error page; the next cast or the
     # freeze at closing seals what is pending.
-    transaction.on_commit(lambda: ballots_seal_pending(election_id=election_id), robust=True)
+    transaction.on_commit(seal, robust=True)
 
 
 def _mark_code_used(voter: VoterRollEntry) -> None:

@@ -115,3 +115,25 @@ def test_pots_left_and_identity_contract(v):
     _cast(v, v.city, [("C1", "")])
     left = {p.slug for p in identity.pots_left(v.voter)}
     assert left == {"mokotow", "green", "youth"}
+
+
+def test_ballots_are_handed_to_sealing_after_commit_in_batches(django_capture_on_commit_callbacks):
+    """Casting calls tally's sealing after commit; nothing is sealed until a full batch is pending."""
+    services = pytest.importorskip("tally.services")
+    if not hasattr(services, "ballots_seal_pending"):
+        pytest.skip("tally.services.ballots_seal_pending is not there yet")
+    from pb.core.services import election_advance
+    from tests.factories import ElectionFactory, PotFactory, ProposalFactory
+
+    clerk = official()
+    election = ElectionFactory(phase=Phase.REVIEW, min_age=None)
+    pot = PotFactory(election=election, slug="city", is_citywide=True, budget=100_000)
+    ProposalFactory(pot=pot, code="S1", cost=10_000)
+    election = election_advance(actor=clerk, election=election, to_phase=Phase.VOTING_OPEN)  # opens the log
+    size = getattr(services, "SEAL_BATCH_MIN", 20)
+    for i in range(size):
+        voter = make_voter(election, pot, ref=f"SEAL-{i}")
+        with django_capture_on_commit_callbacks(execute=True):
+            ballot_cast(actor=None, election=election, pot=pot, voter=voter, raw=RawBallot.of([("S1", "")]))
+        sealed = Ballot.objects.filter(sealed_batch__isnull=False).count()
+        assert sealed == (size if i == size - 1 else 0)

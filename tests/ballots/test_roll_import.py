@@ -234,3 +234,19 @@ def test_roll_export_has_hashes_only(client, election, tmp_path):
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     client.force_login(UserFactory())
     assert client.get(reverse("ballots:roll_export", args=[election.slug])).status_code == 403
+
+
+def test_roll_and_codes_pages_for_official(client, election, tmp_path):
+    path = tmp_path / "g.csv"
+    path.write_bytes(_csv(GOOD))
+    off = official()
+    roll_import(actor=off, election=election, path=path)
+    client.force_login(off)
+    html = client.get(reverse("ballots:roll", args=[election.slug])).content.decode()
+    assert "3 voters on the roll" in html and "Mokotów" in html and 'id="roll-upload-form"' in html
+    html = client.get(reverse("ballots:codes", args=[election.slug])).content.decode()
+    assert 'id="codes-generate-form"' in html and "Active: 0" in html
+    election.phase = Phase.VOTING_CLOSED
+    election.save()
+    html = client.get(reverse("ballots:roll", args=[election.slug])).content.decode()
+    assert 'id="roll-upload-form"' not in html

@@ -7,6 +7,8 @@ import sys
 
 from pb.core.models import Phase
 from tally import services
+from tally.engine import manifest as mf
+from tally.models import LogBatch
 
 from .conftest import KEYS, ROOT
 
@@ -40,3 +42,71 @@ def test_whole_election_verifies_offline(world):
     manifest = json.loads(cert.manifest)
     assert manifest["ballot_log"]["ballots"] == 45 + 6
     assert sum(p["ballots"] for p in manifest["pots"].values()) == 51
+
+
+def test_whole_election_cast_through_the_casting_services(db, keys):
+    """Online ballots through ballots.services.ballot_cast, paper ballots through the double-entered paper
+    batch (after the close), then the whole chain to a published result that verifies offline."""
+    from ballots import services as casting
+    from ballots.validation import RawBallot
+
+    from .conftest import World
+
+    world = World(n_online=0, n_paper=0)
+    receipts = []
+    for k in range(30):
+        pot = world.north if k % 3 else world.south
+        voter = _voter(world, pot, k)
+        codes = world.codes[pot.slug]
+        chosen = [codes[k % len(codes)], codes[(k * 7 + 1) % len(codes)]]
+        chosen = chosen[:1] if chosen[0] == chosen[1] else chosen
+        cost = {p.code: p.final_cost for p in pot.proposals.all()}
+        while sum(cost[c] for c in chosen) > pot.budget:
+            chosen.pop()
+        result = casting.ballot_cast(
+            actor=None,
+            election=world.election,
+            pot=pot,
+            voter=voter,
+            raw=RawBallot.of((c, "") for c in chosen),
+        )
+        receipts.append(result.receipt_code)
+        services.ballots_seal_pending(election_id=world.election.pk)  # what its on_commit hook does
+    assert LogBatch.objects.filter(election=world.election).count() == 1
+    for k in range(4):
+        casting.paper_voter_mark(
+            actor=world.o1,
+            election=world.election,
+            voter=_voter(world, world.south, 100 + k),
+            booth="B1",
+            pots=[world.south],
+        )
+    world.close()  # paper batches are typed in after the close
+    batch = casting.paper_batch_create(
+        actor=world.o1, election=world.election, pot=world.south, booth="B1", label="env-1"
+    )
+    text = "S1\nS2 S4\nS3\nS4\n"
+    casting.paper_batch_enter(actor=world.o1, batch=batch, text=text)
+    casting.paper_batch_enter(actor=world.o2, batch=batch, text=text)
+    casting.paper_batch_accept(actor=world.o3, batch=batch)
+    world.tally()
+    world.signoffs()
+    cert = world.certify()
+    world.publish()
+    manifest = json.loads(cert.manifest)
+    assert manifest["ballot_log"]["ballots"] == 34
+    folder = services.election_dir(world.election)
+    proc = verify_cli(folder / cert.pdf_name, folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    from ballots.receipts import receipt_hash
+
+    listed = set((folder / mf.RECEIPTS_FILE).read_text().split())
+    assert all(receipt_hash(code) in listed for code in receipts)
+
+
+def _voter(world, pot, k):
+    from ballots.models import VoterRollEntry
+
+    return VoterRollEntry.objects.create(
+        election=world.election, ref_hash=f"cast-{k}", ref_dob_hash="x", district=pot, birth_year=1980
+    )

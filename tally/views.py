@@ -184,10 +184,14 @@ def results(request, slug):
 
 
 def receipt_found(election: Election, code: str) -> bool:
+    """Is the receipt among the sealed ballots (the receipts of the published log)? Uses the unique index on
+    Ballot.receipt_hash; certification_check proves the table and the published log agree."""
+    from ballots.models import Ballot
     from ballots.receipts import receipt_hash
 
-    digest = receipt_hash(code)
-    return any(digest in b.receipts for b in selectors.log_batches(election).only("receipts"))
+    return Ballot.objects.filter(
+        election=election, receipt_hash=receipt_hash(code), sealed_batch__isnull=False
+    ).exists()
 
 
 def published_file(request, slug, name):

@@ -311,6 +311,14 @@ def verify(
         report.add("manifest", False, f"not JSON: {exc}")
         return report
     report.manifest = manifest
+    try:
+        return _verify(manifest, manifest_json, signature, public_key, files, report)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        report.add("manifest structure", False, f"{type(exc).__name__}: {exc}")
+        return report
+
+
+def _verify(manifest, manifest_json, signature, public_key, files, report) -> Report:
     report.add(
         "manifest format",
         canonical_json(manifest) == manifest_json and manifest.get("format") == mf.MANIFEST_FORMAT,

@@ -182,3 +182,10 @@ def test_other_engine_version_is_a_warning_not_a_failure(key):
 def test_non_pdf_input_reports_instead_of_crashing():
     report = verify.verify_pdf(b"%PDF-1.7 not really", public_key=b"\0" * 32)
     assert not report.ok and report.failed() == ["PDF attachments"]
+
+
+def test_manifest_missing_fields_fails_without_a_traceback(key):
+    body = mf.manifest_bytes({"format": mf.MANIFEST_FORMAT})
+    sig = key.sign(body).hex().encode()
+    report = verify.verify(manifest_json=body, signature=sig, public_key=b"\0" * 32, files={})
+    assert not report.ok and "manifest structure" in report.failed()

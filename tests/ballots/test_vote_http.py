@@ -168,6 +168,6 @@ def test_turnout_for_officials_only_and_without_results(client, v):
         assert r.status_code == 200
         row = re.search(r'<tr id="turnout-city">(.*?)</tr>', html, re.S).group(1)
         assert re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)[:4] == ["1", "0", "0", "1"]
-        # No per-project counts anywhere on the page.
+        # No project (so no per-project count) anywhere on the page.
         for code in ("C1", "C2", "C3", "C4"):
-            assert code not in html
+            assert f"City project {code}" not in html and f">{code}<" not in html

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -103,6 +104,9 @@ def throttle_fail(limits: list[Limit]) -> None:
                 bucket.locked_until = now + dt.timedelta(seconds=lim.cooldown)
                 bucket.failures, bucket.window_start = 0, now
             bucket.save(update_fields=["failures", "window_start", "locked_until"])
+    if secrets.randbelow(100) == 0:  # now and then, forget buckets idle for a day (one row per IP seen)
+        stale = now - dt.timedelta(days=1)
+        ThrottleBucket.objects.filter(window_start__lt=stale).exclude(locked_until__gt=now).delete()
 
 
 def _locked_bucket(key: str, now) -> ThrottleBucket:

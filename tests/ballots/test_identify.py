@@ -147,3 +147,13 @@ def test_booth_refused_for_resident(client, setup):
     )
     assert r.status_code == 403
     assert identity.SESSION_KEY not in client.session
+
+
+def test_identified_session_reaches_the_pots_page(client, setup):
+    """The contract with the casting pages: after identification the voter's pots page opens."""
+    election, _city, _mokotow, _wola, _voter, code = setup
+    pots_url = reverse("ballots:pots", args=[election.slug])
+    assert client.get(pots_url).url == _url(election)  # not identified: sent to identify
+    r = client.post(_url(election), {"method": "code", "code-code": code}, follow=True)
+    assert r.status_code == 200 and r.redirect_chain[-1][0] == pots_url
+    assert "Mokotów" in r.content.decode()

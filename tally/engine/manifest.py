@@ -57,6 +57,11 @@ def ballot_hash(record: Mapping[str, Any]) -> str:
 _FAST = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def canonical_fast(value: Any) -> bytes:
+    """canonical_json for data known to hold only str, int, list and dict (read back from our own tables)."""
+    return _FAST.encode(value).encode()
+
+
 def ballot_line(pot: str, projects: Sequence[str], points: Sequence[int] | None = None) -> bytes:
     """canonical_json(ballot_record(pot, projects, points)); its SHA-256 is the ballot hash."""
     return _FAST.encode(ballot_record(pot, projects, points)).encode()

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from pb.core.models import Phase
+from pb.core.services import election_advance
 from tally import services
 from tally.engine import manifest as mf
 from tally.models import LogBatch
@@ -110,3 +111,58 @@ def _voter(world, pot, k):
     return VoterRollEntry.objects.create(
         election=world.election, ref_hash=f"cast-{k}", ref_dob_hash="x", district=pot, birth_year=1980
     )
+
+
+def test_ranked_and_points_pots_verify(db, keys):
+    """Ordinal (ranked) and cumulative (points) ballots go through export, count and verification too."""
+    from ballots.models import Ballot
+    from pb.core.models import BallotType
+    from tests.factories import PotFactory, ProposalFactory
+
+    from .conftest import World
+
+    world = World(n_online=0, n_paper=0)
+    # Two more pots, added before opening would be the normal way; here a fresh election keeps it simple.
+    from tests.factories import ElectionFactory
+
+    election = ElectionFactory(rule="greedy")
+    ranked = PotFactory(
+        election=election, slug="ranked", budget=50_000, ballot_type=BallotType.RANKED, max_selections=3
+    )
+    points = PotFactory(
+        election=election,
+        slug="points",
+        budget=50_000,
+        ballot_type=BallotType.POINTS,
+        points_total=10,
+        points_max_per_project=5,
+    )
+    for pot, prefix in ((ranked, "R"), (points, "T")):
+        for i, cost in enumerate([20_000, 15_000, 25_000, 10_000], start=1):
+            ProposalFactory(pot=pot, election=election, code=f"{prefix}{i}", cost=cost)
+    for phase in (Phase.PROPOSALS_OPEN, Phase.REVIEW, Phase.VOTING_OPEN):
+        election = election_advance(actor=world.o1, election=election, to_phase=phase)
+    import random
+
+    rnd = random.Random(3)
+    for n in range(30):
+        order = rnd.sample(["R1", "R2", "R3", "R4"], 3)
+        Ballot.objects.create(election=election, pot=ranked, projects=order, receipt_hash=f"r{n:063d}")
+        give = rnd.sample(["T1", "T2", "T3", "T4"], 2)
+        Ballot.objects.create(
+            election=election,
+            pot=points,
+            projects=give,
+            points={give[0]: 5, give[1]: rnd.randint(1, 5)},
+            receipt_hash=f"t{n:063d}",
+        )
+        services.ballots_seal_pending(election_id=election.pk)
+    world.election = election
+    world.codes = {"ranked": ["R1", "R2", "R3", "R4"], "points": ["T1", "T2", "T3", "T4"]}
+    world.n_paper = 0
+    cert = world.through_certify()
+    folder = services.election_dir(election)
+    assert "vote_type;ordinal" in (folder / "ballots-ranked.pb").read_text()
+    assert "vote_type;cumulative" in (folder / "ballots-points.pb").read_text()
+    proc = verify_cli(folder / cert.pdf_name, folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -126,3 +126,24 @@ def test_manage_page_warns_when_the_database_drifts_from_the_freeze(world, clien
     assert b'id="definition-changed"' not in client.get(url).content
     Proposal.objects.filter(code="S1").update(title="Renamed after opening")
     assert b'id="definition-changed"' in client.get(url).content
+
+
+def test_public_verify_page_recounts_uploaded_files(world, client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    cert = world.through_certify()
+    world.publish()
+    folder = services.election_dir(world.election)
+    files = [
+        SimpleUploadedFile(p.name, p.read_bytes()) for p in sorted(folder.iterdir()) if p.suffix != ".pdf"
+    ]
+    pdf = _upload("r.pdf", (folder / cert.pdf_name).read_bytes())
+    page = client.post(reverse("tally:verify"), {"pdf": pdf, "files": files})
+    assert page.status_code == 200, page.content.decode()[-2000:]
+    assert b"pot north: re-run greedy" in page.content and b"step-fail" not in page.content
+    tampered = [f for f in files if f.name != "ballots-south.jsonl"]
+    for f in tampered:
+        f.seek(0)
+    pdf.seek(0)
+    page = client.post(reverse("tally:verify"), {"pdf": pdf, "files": tampered})
+    assert page.status_code == 422 and b"ballot files missing" in page.content

@@ -157,3 +157,12 @@ def test_identified_session_reaches_the_pots_page(client, setup):
     r = client.post(_url(election), {"method": "code", "code-code": code}, follow=True)
     assert r.status_code == 200 and r.redirect_chain[-1][0] == pots_url
     assert "Mokotów" in r.content.decode()
+
+
+def test_identify_page_accessible_help_and_errors(client, setup):
+    election, *_r = setup
+    html = client.get(_url(election)).content.decode()
+    assert 'aria-describedby="id_code-code_helptext"' in html and 'id="id_code-code_helptext"' in html
+    assert 'for="id_roll-date_of_birth"' in html
+    r = client.post(_url(election), {"method": "code", "code-code": "ZZZZ-ZZZZ-ZZZZ"})
+    assert 'role="alert"' in r.content.decode()

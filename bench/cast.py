@@ -185,6 +185,38 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux /proc; 0 for a process that is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def _children(ppid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == ppid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _db_backends(admin_url: str, name: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
+
+
 def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -212,7 +244,9 @@ def main() -> None:
     ap.add_argument("--voters", type=int, default=3000, help="voters on the roll (each casts once)")
     ap.add_argument("--concurrency", type=int, default=50, help="concurrent voters")
     ap.add_argument("--workers", type=int, default=3, help="gunicorn workers (2 or more)")
-    ap.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (1: sync worker)")
+    ap.add_argument(
+        "--threads", type=int, default=6, help="gunicorn threads per worker (gthread; 1: sync worker)"
+    )
     ap.add_argument("--port", type=int, default=0, help="0: a free port")
     ap.add_argument("--max-seconds", type=float, default=120, help="stop starting new voters after this")
     ap.add_argument("--warmup", type=int, default=100, help="voters cast before timing starts")
@@ -311,7 +345,14 @@ def main() -> None:
         run(codes[:warm], time.perf_counter() + 60, warm_stats)
         errors.clear()
         stats = {"cast": [], "identify": [], "voter": []}
+        # CPU spent by the server side (gunicorn workers + this database's PostgreSQL backends) during the
+        # timed run: the machine is shared, so this says what a ballot costs, whatever else is running.
+        server_pids = _children(gunicorn.pid) + _db_backends(admin_url, db_name)
+        cpu0, load0 = _cpu_seconds(server_pids), os.getloadavg()[0]
         elapsed = run(codes[warm:], time.perf_counter() + args.max_seconds, stats)
+        server_pids = sorted(set(server_pids) | set(_db_backends(admin_url, db_name)))
+        cpu = _cpu_seconds(server_pids) - cpu0
+        load1 = os.getloadavg()[0]
 
         n = len(stats["cast"])
         ms = 1000
@@ -332,6 +373,16 @@ def main() -> None:
             f"(mean {statistics.fmean(stats['voter']) * ms if n else 0:.1f} ms)"
         )
         print(f"requests/s          {n * (6 if args.full else 3) / elapsed:.1f}")
+        if n:
+            per = cpu / n * 1000
+            print(
+                f"server CPU          {per:.1f} ms per voter (gunicorn + PostgreSQL backends); "
+                f"{os.cpu_count()} cores for the server alone: ~{os.cpu_count() * 1000 / per:.0f} voters/s"
+            )
+        print(
+            f"load average        {load0:.1f} at start, {load1:.1f} at end "
+            f"({os.cpu_count()} cores; shared machine)"
+        )
         print(f"errors              {len(errors)}")
         for e in sorted(set(errors))[:5]:
             print(f"  {errors.count(e)} x {e}")

@@ -130,3 +130,14 @@ def test_paper_lines_parse_per_ballot_type(v):
     assert paper_line_canonical(spec, "C2 C1") == paper_line_canonical(spec, "c1,c2")
     with pytest.raises(BallotInvalid, match="Choose at least one project"):
         ballot_validate(spec, paper_line_parse(spec, "-"))
+
+
+def test_k_approval_minimum_above_one(v):
+    v.district.min_selections = 2
+    v.district.save()
+    with pytest.raises(BallotInvalid) as exc:
+        _cast(v, v.district, [("M1", "")])
+    assert exc.value.problems == ["Choose at least 2 projects (you chose 1)."]
+    assert Ballot.objects.count() == 0 and Participation.objects.count() == 0
+    _cast(v, v.district, [("M1", ""), ("M3", "")])
+    assert Ballot.objects.get().projects == ["M1", "M3"]

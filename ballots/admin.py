@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from ballots.models import ImportJob, RollSnapshot, ThrottleBucket, VoterRollEntry, VotingCode
+from ballots.models import ImportJob, PaperBatch, RollSnapshot, ThrottleBucket, VoterRollEntry, VotingCode
 
 # --- Roll helper: the roll, codes, snapshots, imports and throttle buckets are read-only here. ------------
 # The roll changes only through the audited import service (and never after voting opened); codes only
@@ -52,3 +52,18 @@ class ThrottleBucketAdmin(ReadOnlyAdmin):
 
 
 # --- end of the roll helper's block -----------------------------------------------------------------------
+
+# --- Casting helper: no partial results in the admin ------------------------------------------------------
+# `Ballot` (contents) and `PaperEntry` (typed paper ballots) are deliberately NOT registered: before the
+# results are published nobody may browse ballot contents or count them per project (tests/ballots/
+# test_secrecy.py checks it). Paper batches show their counts only, not their lines.
+
+
+@admin.register(PaperBatch)
+class PaperBatchAdmin(ReadOnlyAdmin):
+    list_display = ("label", "booth", "pot", "election", "status", "lines_total", "lines_valid")
+    list_filter = ("election", "status")
+    exclude = ("rejected", "resolution")
+
+
+# --- end of the casting helper's block --------------------------------------------------------------------

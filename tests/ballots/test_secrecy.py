@@ -78,7 +78,12 @@ def test_ballot_is_not_in_the_admin():
     """No partial results: the admin must not list ballots (their contents) before publication."""
     from django.contrib import admin
 
+    from ballots.models import PaperBatch, PaperEntry
+
     assert Ballot not in admin.site._registry
+    assert PaperEntry not in admin.site._registry
+    if PaperBatch in admin.site._registry:
+        assert {"rejected", "resolution"} <= set(admin.site._registry[PaperBatch].exclude or ())
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ Identification events hold the method and the roll entry id only, never anything
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import json
 import logging
@@ -61,6 +62,7 @@ def _throttled(method: str):
     """Run the identification under the throttle: refused during a cool-down, failures counted."""
 
     def wrap(func):
+        @functools.wraps(func)
         def inner(*, election: Election, ip: str, **kw):
             limits = throttle.limits_for(election_id=election.pk, method=method, ip=ip)
             throttle.throttle_check(limits)
@@ -70,8 +72,6 @@ def _throttled(method: str):
                 throttle.throttle_fail(limits)
                 raise
 
-        inner.__doc__ = func.__doc__
-        inner.__name__ = func.__name__
         return inner
 
     return wrap
@@ -151,15 +151,17 @@ def _new_code_row(election: Election, voter: VoterRollEntry, batch: str) -> tupl
 def codes_generate(
     *, actor, election: Election, district: Pot | None = None, limit: int = 500, batch: str = ""
 ) -> list[tuple[VoterRollEntry, str]]:
-    """Make a code for each roll entry (of `district`, if given) that has no active or used code yet.
+    """Make a code for each age-eligible roll entry (of `district`, if given) without an active or used code.
 
     Returns (voter, plaintext code) pairs, in roll order: the only time the plaintext exists. Print or hand
     them out now; only HMACs are stored.
     """
     require(actor, "codes.manage", election)
+    # Lock the election row: two officials generating at once must not give one voter two codes.
+    Election.objects.select_for_update().get(pk=election.pk)
     voters = (
         VoterRollEntry.objects.select_related("district")
-        .filter(election=election)
+        .filter(election=election, age_eligible=True)  # nobody prints a code for someone too young
         .exclude(codes__status__in=[CodeStatus.ACTIVE, CodeStatus.USED])
         .order_by("district__name", "pk")
     )

@@ -1,5 +1,6 @@
 """Voting codes: generation (PDF once, hash stored), void, reissue; code format and entropy."""
 
+import datetime as dt
 import re
 import subprocess
 
@@ -24,6 +25,7 @@ def election():
     for i in range(3):
         make_voter(e, wola, ref=f"W-{i}")
     make_voter(e, mokotow, ref="M-0")
+    make_voter(e, mokotow, ref="KID", dob=dt.date(2015, 1, 1))  # too young: gets no code
     return e
 
 

@@ -41,6 +41,10 @@ class MultiFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
+# The public verifier re-counts whatever it is given: cap the upload so it cannot be used to load the server.
+VERIFY_MAX_BYTES = 200 * 1024 * 1024
+
+
 class VerifyForm(forms.Form):
     pdf = forms.FileField(label=_("Result PDF"))
     files = MultiFileField(
@@ -49,6 +53,16 @@ class VerifyForm(forms.Form):
         ),
         required=False,
     )
+
+    def clean(self):
+        data = super().clean()
+        total = sum(f.size for f in [data.get("pdf"), *(data.get("files") or [])] if f is not None)
+        if total > VERIFY_MAX_BYTES:
+            raise forms.ValidationError(
+                _("The files are too large to verify here (%(mb)s MB at most): use python -m tally verify.")
+                % {"mb": VERIFY_MAX_BYTES // (1024 * 1024)}
+            )
+        return data
 
 
 class ReceiptForm(forms.Form):

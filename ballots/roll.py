@@ -311,14 +311,19 @@ def _sniff_delimiter(first_line: str) -> str:
 
 def read_csv(path: str | Path) -> tuple[dict[str, int], list[str], Iterator[tuple[int, list[str]]]]:
     """Open a CSV file: its column map, header problems, and an iterator of (row number, cells)."""
+    # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which is dropped.
     fh = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed by the generator)
-    first = fh.readline()
-    fh.seek(0)
-    if fh.read(1) != "\ufeff":
+    try:
+        first = fh.readline()
         fh.seek(0)
-    reader = csv.reader(fh, delimiter=_sniff_delimiter(first))
-    header = next(reader, [])
-    cols, problems = header_map(header)
+        reader = csv.reader(fh, delimiter=_sniff_delimiter(first))
+        cols, problems = header_map(next(reader, []))
+    except BaseException:
+        fh.close()
+        raise
+    if problems:
+        fh.close()
+        return cols, problems, iter(())
 
     def rows():
         with fh:

@@ -258,7 +258,9 @@ def roll_import(
     election = _lock_roll(actor, election)
     try:
         cols, problems, rows = roll.open_roll_file(path)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        raise RollError(_("The file is not UTF-8 text: save it as “CSV UTF-8”.")) from exc
+    except (OSError, ValueError) as exc:
         raise RollError(_("The file cannot be read as CSV or XLSX: %(error)s") % {"error": exc}) from exc
     if problems:
         raise RollError(" ".join(problems))

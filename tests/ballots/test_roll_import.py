@@ -250,3 +250,14 @@ def test_roll_and_codes_pages_for_official(client, election, tmp_path):
     election.save()
     html = client.get(reverse("ballots:roll", args=[election.slug])).content.decode()
     assert 'id="roll-upload-form"' not in html
+
+
+def test_bom_and_wrong_encoding(election, tmp_path):
+    off = official()
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufeffreference,date_of_birth,district\nB-1,1990-01-01,Mokotów\n".encode())
+    assert roll_import(actor=off, election=election, path=path).imported == 1
+    path.write_bytes("reference,date_of_birth,district\nB-2,1990-01-01,Mokotów\n".encode("latin-1"))
+    with pytest.raises(Exception, match="not UTF-8"):
+        roll_import(actor=off, election=election, path=path)
+    assert VoterRollEntry.objects.count() == 1

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import uuid
+import zipfile
 from pathlib import Path
 
 from django.conf import settings
@@ -260,7 +261,7 @@ def roll_import(
         cols, problems, rows = roll.open_roll_file(path)
     except UnicodeDecodeError as exc:
         raise RollError(_("The file is not UTF-8 text: save it as “CSV UTF-8”.")) from exc
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise RollError(_("The file cannot be read as CSV or XLSX: %(error)s") % {"error": exc}) from exc
     if problems:
         raise RollError(" ".join(problems))

@@ -261,3 +261,11 @@ def test_bom_and_wrong_encoding(election, tmp_path):
     with pytest.raises(Exception, match="not UTF-8"):
         roll_import(actor=off, election=election, path=path)
     assert VoterRollEntry.objects.count() == 1
+
+
+def test_broken_xlsx_is_a_clear_failure(client, election):
+    client.force_login(official())
+    r = _upload(client, election, b"not a spreadsheet", name="roll.xlsx")
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.FAILED
+    assert "cannot be read as CSV or XLSX" in client.get(r.url).content.decode()

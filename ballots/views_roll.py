@@ -50,7 +50,10 @@ def _pots_url(election: Election) -> str:
 def identify(request, slug):
     """Identify with a voting code or by roll match; on success go to the choice of pots."""
     election = get_object_or_404(Election, slug=slug)
-    method = request.POST.get("method", "code") if request.method == "POST" else None
+    # Only "code" or "roll" here: "booth" is set by the booth view alone (it records the booth channel).
+    method = None
+    if request.method == "POST":
+        method = "roll" if request.POST.get("method") == "roll" else "code"
     code_form = CodeIdentifyForm(request.POST if method == "code" else None, prefix="code")
     roll_form = RollIdentifyForm(request.POST if method == "roll" else None, prefix="roll")
     ctx = {

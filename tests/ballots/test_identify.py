@@ -166,3 +166,13 @@ def test_identify_page_accessible_help_and_errors(client, setup):
     assert 'for="id_roll-date_of_birth"' in html
     r = client.post(_url(election), {"method": "code", "code-code": "ZZZZ-ZZZZ-ZZZZ"})
     assert 'role="alert"' in r.content.decode()
+
+
+def test_resident_cannot_claim_the_booth_method(client, setup):
+    election, *_r = setup
+    r = client.post(
+        _url(election),
+        {"method": "booth", "code-code": "", "roll-reference": "AB-123", "roll-date_of_birth": "1990-05-17"},
+    )
+    assert r.status_code == 400  # read as a code attempt (empty code), never as a booth identification
+    assert identity.SESSION_KEY not in client.session

@@ -202,19 +202,26 @@ def _rows(qs):
         yield pk, slug, _line(slug, btype, projects, points or {}), receipt
 
 
-def _pot_lines(ballots) -> dict[str, list[bytes]]:
-    """Canonical ballot lines per pot slug of an election's ballots (an Election or a Ballot queryset)."""
+PotRows = dict[str, list[tuple[bytes, list, list | None]]]
+
+
+def _pot_lines(ballots) -> PotRows:
+    """Per pot slug: (canonical ballot line, projects, points) of an election's ballots (an Election or a
+    Ballot queryset)."""
     if isinstance(ballots, Election):
         ballots = Ballot.objects.filter(election=ballots)
-    out: dict[str, list[bytes]] = {}
+    out: PotRows = {}
     if ballots.filter(pot__ballot_type=BallotType.POINTS).exists():
         qs = ballots.values_list("pot__slug", "pot__ballot_type", "projects", "points")
         for slug, btype, projects, points in qs.iterator(5000):
-            out.setdefault(slug, []).append(_line(slug, btype, projects, points or {}))
+            line = _line(slug, btype, projects, points or {})
+            rec = json.loads(line)
+            out.setdefault(slug, []).append((line, rec["projects"], rec.get("points")))
         return out
     # No points ballots: leave the points column undecoded (a JSON parse per ballot saved).
     for slug, projects in ballots.values_list("pot__slug", "projects").iterator(5000):
-        out.setdefault(slug, []).append(mf.ballot_line(slug, projects))
+        projects = [str(p) for p in projects]
+        out.setdefault(slug, []).append((mf.ballot_line(slug, projects), projects, None))
     return out
 
 
@@ -272,7 +279,7 @@ def _batch_dict(b: LogBatch, slug: str) -> dict[str, Any]:
     }
 
 
-def log_problems(election: Election, lines: dict[str, list[bytes]] | None = None) -> list[str]:
+def log_problems(election: Election, lines: PotRows | None = None) -> list[str]:
     """Recompute the chain from the stored batches and compare the sealed ballot hashes with the ballot table:
     a ballot row changed, added or removed after sealing shows up here."""
     _definition, sha = frozen_definition(election)
@@ -291,11 +298,9 @@ def log_problems(election: Election, lines: dict[str, list[bytes]] | None = None
         problems.append(_("the log head does not match the last batch"))
     if lines is None or Ballot.objects.filter(election=election, sealed_batch__isnull=True).exists():
         sealed = Ballot.objects.filter(election=election, sealed_batch__isnull=False)
-        in_table = Counter(
-            sha256_hex(line) for pot_lines in _pot_lines(sealed).values() for line in pot_lines
-        )
+        in_table = Counter(sha256_hex(row[0]) for rows in _pot_lines(sealed).values() for row in rows)
     else:
-        in_table = Counter(sha256_hex(line) for pot_lines in lines.values() for line in pot_lines)
+        in_table = Counter(sha256_hex(row[0]) for rows in lines.values() for row in rows)
     if in_table != logged:
         problems.append(
             _(
@@ -358,7 +363,7 @@ def election_dir(election: Election) -> Path:
 
 
 def build_files(
-    election: Election, *, audit_seq: int | None = None, lines: dict[str, list[bytes]] | None = None
+    election: Election, *, audit_seq: int | None = None, lines: PotRows | None = None
 ) -> dict[str, bytes]:
     """The published files, built from the database: ballots per pot (.jsonl and .pb), log, receipts and,
     given `audit_seq`, the audit log up to that entry."""
@@ -367,9 +372,11 @@ def build_files(
     files: dict[str, bytes] = {}
     for pot_def in definition["pots"]:
         slug = pot_def["slug"]
-        pot_lines = sorted(lines.get(slug, []))
+        rows = sorted(lines.get(slug, []), key=lambda row: row[0])  # content order: the canonical line bytes
+        pot_lines = [row[0] for row in rows]
         files[mf.jsonl_file(slug)] = mf.jsonl_bytes(pot_lines)
-        files[mf.pb_file(slug)] = pabulib.write(mf.pabulib_election(definition, pot_def, pot_lines)).encode()
+        pb = mf.pabulib_election(definition, pot_def, pot_lines, [(row[1], row[2]) for row in rows])
+        files[mf.pb_file(slug)] = pabulib.write(pb).encode()
     batches = list(LogBatch.objects.filter(election=election).order_by("seq"))
     files[mf.LOG_FILE] = mf.jsonl_bytes([mf.canonical_fast(_batch_dict(b, election.slug)) for b in batches])
     receipts = sorted(r for b in batches for r in b.receipts)

@@ -117,24 +117,27 @@ def pabulib_meta(definition: Mapping[str, Any], pot: Mapping[str, Any], num_vote
     return meta
 
 
-def pabulib_election(definition: Mapping[str, Any], pot: Mapping[str, Any], lines: Sequence[bytes]):
+def pabulib_election(
+    definition: Mapping[str, Any],
+    pot: Mapping[str, Any],
+    lines: Sequence[bytes],
+    decoded: Sequence[tuple[Sequence[str], Sequence[int] | None]] | None = None,
+):
     """The .pb content of a pot (tally.engine.model.Election), built directly: `pabulib.write` of it gives the
-    same text as `pabulib.write(pabulib.build(...))` of pabulib_meta/pabulib_records, without re-parsing."""
+    same text as `pabulib.write(pabulib.build(...))` of pabulib_meta/pabulib_records, without re-parsing.
+    `decoded`: (projects, points) of each line, when the caller has them already (saves a JSON parse each)."""
     from tally.engine.model import Ballot, Election, Instance, Profile, Project
 
     meta = {k: str(v) for k, v in pabulib_meta(definition, pot, len(lines)).items()}
     projects = {p["id"]: Project(id=p["id"], cost=int(p["cost"]), name=p["name"]) for p in pot["projects"]}
     points = pot["ballot_type"] == "points"
-    ballots = []
-    for i, line in enumerate(lines, start=1):
-        rec = json.loads(line)
-        ballots.append(
-            Ballot(
-                voter_id=str(i),
-                projects=tuple(rec["projects"]),
-                points=tuple(rec["points"]) if "points" in rec else None,
-            )
-        )
+    if decoded is None:
+        recs = (json.loads(line) for line in lines)
+        decoded = [(r["projects"], r.get("points")) for r in recs]
+    ballots = [
+        Ballot(voter_id=str(i), projects=tuple(prj), points=tuple(pts) if pts is not None else None)
+        for i, (prj, pts) in enumerate(decoded, start=1)
+    ]
     return Election(
         instance=Instance(meta=meta, projects=projects, project_columns=["project_id", "cost", "name"]),
         profile=Profile(

@@ -55,6 +55,8 @@ class BoothIdentifyForm(RollIdentifyForm):
 
 
 class RollUploadForm(forms.Form):
+    # Chosen when the page is shown, so the page can poll this job's progress while the upload is checked.
+    job_id = forms.UUIDField(widget=forms.HiddenInput, required=False)
     file = forms.FileField(
         label=_("Voter roll file (CSV or XLSX)"),
         help_text=_(

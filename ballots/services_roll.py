@@ -305,13 +305,16 @@ def _write_progress(job_id, **data) -> None:
 
 
 @transaction.atomic
-def roll_job_create(*, actor, election: Election, uploaded) -> ImportJob:
-    """Store an uploaded roll file until it is imported (or dropped) and open an import job for it."""
+def roll_job_create(*, actor, election: Election, uploaded, job_id: uuid.UUID | None = None) -> ImportJob:
+    """Store an uploaded roll file until it is imported (or dropped) and open an import job for it.
+
+    `job_id`: the id the upload page chose (to poll the progress of the check); a new one if taken."""
     _lock_roll(actor, election)
     _discard_stale_uploads()
     name = Path(uploaded.name).name
     suffix = ".xlsx" if name.lower().endswith(".xlsx") else ".csv"
-    job_id = uuid.uuid4()
+    if job_id is None or ImportJob.objects.filter(pk=job_id).exists():
+        job_id = uuid.uuid4()
     dest = _uploads_dir() / f"{job_id}{suffix}"
     with open(dest, "wb") as fh:
         for chunk in uploaded.chunks():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -163,7 +164,7 @@ def _roll_context(request, election: Election, form=None) -> dict:
     )
     return {
         "election": election,
-        "form": form or RollUploadForm(),
+        "form": form or RollUploadForm(initial={"job_id": uuid.uuid4()}),
         "counts": counts,
         "total": sum(c["n"] for c in counts),
         "snapshot": RollSnapshot.objects.filter(election=election).first(),
@@ -187,7 +188,10 @@ def roll_manage(request, slug):
         return render(request, "ballots/roll_manage.html", _roll_context(request, election, form), status=400)
     try:
         job = services_roll.roll_job_create(
-            actor=request.user, election=election, uploaded=form.cleaned_data["file"]
+            actor=request.user,
+            election=election,
+            uploaded=form.cleaned_data["file"],
+            job_id=form.cleaned_data["job_id"],
         )
     except DomainError as exc:
         form.add_error(None, exc.message)

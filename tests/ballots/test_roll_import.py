@@ -269,3 +269,25 @@ def test_broken_xlsx_is_a_clear_failure(client, election):
     job = ImportJob.objects.get()
     assert job.status == ImportJob.Status.FAILED
     assert "cannot be read as CSV or XLSX" in client.get(r.url).content.decode()
+
+
+def test_upload_page_chooses_the_job_id_it_polls(client, election):
+    import re
+    import uuid
+
+    client.force_login(official())
+    html = client.get(reverse("ballots:roll", args=[election.slug])).content.decode()
+    job_id = re.search(r'name="job_id" value="([0-9a-f-]{36})"', html).group(1)
+    assert f'data-progress-url="{reverse("ballots:roll_job", args=[election.slug, job_id])}"' in html
+    r = client.post(
+        reverse("ballots:roll", args=[election.slug]),
+        {"job_id": job_id, "file": SimpleUploadedFile("roll.csv", _csv(GOOD))},
+    )
+    assert r.url == reverse("ballots:roll_job", args=[election.slug, job_id])
+    assert ImportJob.objects.get().pk == uuid.UUID(job_id)
+    # The same id again (a resubmitted form) gets a fresh job rather than touching the first.
+    client.post(
+        reverse("ballots:roll", args=[election.slug]),
+        {"job_id": job_id, "file": SimpleUploadedFile("roll.csv", _csv(GOOD))},
+    )
+    assert ImportJob.objects.count() == 2

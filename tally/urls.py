@@ -8,6 +8,7 @@ urlpatterns = [
     path("key/", views.council_key, name="key"),
     path("<slug:slug>/", views.results, name="results"),
     path("<slug:slug>/log/", views.ballot_log, name="log"),
+    path("<slug:slug>/log.json", views.ballot_log_json, name="log_json"),
     path("<slug:slug>/manage/", views.manage, name="manage"),
     path("<slug:slug>/manage/status/", views.run_status, name="run_status"),
     path("<slug:slug>/manage/<slug:action>/", views.manage_action, name="action"),

@@ -34,6 +34,21 @@ def ballot_log(request, slug):
     )
 
 
+def ballot_log_json(request, slug):
+    """The log head for observers' scripts: note it during voting, check it against log.jsonl later."""
+    from django.http import JsonResponse
+
+    election = get_object_or_404(Election, slug=slug)
+    freeze = getattr(election, "definition_freeze", None)
+    return JsonResponse(
+        {
+            "election": election.slug,
+            "definition_sha256": freeze.sha256 if freeze else None,
+            **selectors.log_summary(election),
+        }
+    )
+
+
 def _manage_context(request, election: Election, **extra) -> dict:
     user = request.user
     status = services.signoff_status(election)

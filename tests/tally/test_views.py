@@ -155,3 +155,18 @@ def test_verify_page_refuses_oversized_uploads(db, keys, client, monkeypatch):
     monkeypatch.setattr(forms, "VERIFY_MAX_BYTES", 10)
     r = client.post(reverse("tally:verify"), {"pdf": _upload("r.pdf", b"%PDF-1.7 more than ten bytes")})
     assert r.status_code == 400 and b"too large" in r.content
+
+
+def test_log_head_is_public_during_voting_for_observers(world, client):
+    data = client.get(reverse("tally:log_json", args=[world.election.slug])).json()
+    from tally.models import BallotLog
+
+    log = BallotLog.objects.get(election=world.election)
+    assert data == {
+        "election": world.election.slug,
+        "definition_sha256": world.election.definition_freeze.sha256,
+        "head": log.head,
+        "batches": log.seq,
+        "ballots": log.ballots,
+    }
+    assert data["ballots"] == 40 and data["batches"] == 2  # 45 cast, sealed in batches of at least 20

@@ -1,7 +1,7 @@
 """The council's keys. The Ed25519 private key lives outside the database: a PEM file at
-settings.PB_SIGNING_KEY_FILE (mode 0600). An optional X.509 certificate and its key (ECDSA or RSA;
-settings.PB_SIGNING_CERT_FILE / PB_SIGNING_CERT_KEY_FILE) sign the PDF itself (PAdES), because PDF readers
-cannot check Ed25519."""
+settings.PB_SIGNING_KEY_FILE (mode 0600), or the PB_SIGNING_KEY environment variable. An optional X.509
+certificate and its key (ECDSA or RSA; settings.PB_SIGNING_CERT_FILE / PB_SIGNING_CERT_KEY_FILE) sign the PDF
+itself (PAdES), because PDF readers cannot check Ed25519."""
 
 from __future__ import annotations
 
@@ -49,7 +49,27 @@ def generate(path: Path, *, overwrite: bool = False) -> PublicKeyInfo:
     return public_info(key.public_key())
 
 
+def _key_from_environment() -> Ed25519PrivateKey | None:
+    """PB_SIGNING_KEY (setting, else environment variable): a PEM private key or the 32-byte seed in hex.
+    For hosts that inject secrets as environment variables instead of files."""
+    text = (getattr(settings, "PB_SIGNING_KEY", "") or os.environ.get("PB_SIGNING_KEY", "")).strip()
+    if not text:
+        return None
+    if text.startswith("-----BEGIN"):
+        key = serialization.load_pem_private_key(text.encode(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyMissing(_("PB_SIGNING_KEY does not hold an Ed25519 key."))
+        return key
+    try:
+        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(text))
+    except ValueError:
+        raise KeyMissing(_("PB_SIGNING_KEY must be a PEM key or 64 hex digits.")) from None
+
+
 def load_private_key() -> Ed25519PrivateKey:
+    from_env = _key_from_environment()
+    if from_env is not None:
+        return from_env
     path = key_path()
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)

@@ -207,3 +207,19 @@ def test_verifier_imports_no_django():
     code = "import sys, tally.engine.verify, tally.engine.manifest; print('django' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert proc.stdout.strip() == "False"
+
+
+def test_signing_key_from_the_environment(settings, monkeypatch, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tally import signing
+
+    settings.PB_SIGNING_KEY_FILE = str(tmp_path / "absent.key")
+    assert signing.council_public_key() is None
+    seed = bytes(range(32))
+    monkeypatch.setenv("PB_SIGNING_KEY", seed.hex())
+    expected = signing.public_info(Ed25519PrivateKey.from_private_bytes(seed).public_key())
+    assert signing.council_public_key() == expected
+    monkeypatch.setenv("PB_SIGNING_KEY", "not a key")
+    with pytest.raises(signing.KeyMissing):
+        signing.load_private_key()

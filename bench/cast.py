@@ -347,11 +347,12 @@ def main() -> None:
         stats = {"cast": [], "identify": [], "voter": []}
         # CPU spent by the server side (gunicorn workers + this database's PostgreSQL backends) during the
         # timed run: the machine is shared, so this says what a ballot costs, whatever else is running.
-        server_pids = _children(gunicorn.pid) + _db_backends(admin_url, db_name)
-        cpu0, load0 = _cpu_seconds(server_pids), os.getloadavg()[0]
+        app_pids, db_pids = _children(gunicorn.pid), _db_backends(admin_url, db_name)
+        app0, db0, load0 = _cpu_seconds(app_pids), _cpu_seconds(db_pids), os.getloadavg()[0]
         elapsed = run(codes[warm:], time.perf_counter() + args.max_seconds, stats)
-        server_pids = sorted(set(server_pids) | set(_db_backends(admin_url, db_name)))
-        cpu = _cpu_seconds(server_pids) - cpu0
+        db_pids = sorted(set(db_pids) | set(_db_backends(admin_url, db_name)))
+        app_cpu, db_cpu = _cpu_seconds(app_pids) - app0, _cpu_seconds(db_pids) - db0
+        cpu = app_cpu + db_cpu
         load1 = os.getloadavg()[0]
 
         n = len(stats["cast"])
@@ -376,7 +377,8 @@ def main() -> None:
         if n:
             per = cpu / n * 1000
             print(
-                f"server CPU          {per:.1f} ms per voter (gunicorn + PostgreSQL backends); "
+                f"server CPU          {per:.1f} ms per voter (gunicorn {app_cpu / n * 1000:.1f} + "
+                f"PostgreSQL {db_cpu / n * 1000:.1f}); "
                 f"{os.cpu_count()} cores for the server alone: ~{os.cpu_count() * 1000 / per:.0f} voters/s"
             )
         print(

@@ -730,6 +730,10 @@ def election_certify(*, actor, election: Election) -> Certification:
             != digest
         ):
             problems.append(_("%(name)s is not the file that was counted") % {"name": name})
+    snap = RollSnapshot.objects.filter(election=election).first()
+    frozen_roll = frozen_definition(election)[0]["roll"]
+    if snap is not None and frozen_roll is not None and snap.sha256 != frozen_roll["sha256"]:
+        problems.append(_("the voter roll snapshot differs from the one frozen at opening"))
     if problems:
         raise CountMismatch(_("Certification refused: %(p)s") % {"p": "; ".join(problems)})
     key = signing.load_private_key()

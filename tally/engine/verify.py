@@ -341,6 +341,12 @@ def _verify(manifest, manifest_json, signature, public_key, files, report) -> Re
         canonical_hash(definition) == manifest.get("definition_sha256"),
         manifest.get("definition_sha256", ""),
     )
+    roll, frozen_roll = manifest["roll_snapshot"], definition.get("roll")
+    report.add(
+        "roll snapshot",
+        None if roll is None and frozen_roll is None else roll == frozen_roll,
+        f"{roll['entries']} entries, {roll['sha256']}" if roll else "no voter roll",
+    )
     if files is None:
         report.add(
             "published files", None, "no --ballots directory given: files, log and re-count not checked"

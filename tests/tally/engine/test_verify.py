@@ -189,3 +189,9 @@ def test_manifest_missing_fields_fails_without_a_traceback(key):
     sig = key.sign(body).hex().encode()
     report = verify.verify(manifest_json=body, signature=sig, public_key=b"\0" * 32, files={})
     assert not report.ok and "manifest structure" in report.failed()
+
+
+def test_roll_snapshot_must_match_the_frozen_roll(key):
+    manifest, files, raw = build(key)
+    manifest["roll_snapshot"] = {"entries": 3, "sha256": "a" * 64}
+    assert "roll snapshot" in check(key, manifest, files, raw).failed()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from ballots.roll import header_map
 from pb.core.models import Pot
 
 DATE_INPUTS = ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"]
@@ -77,6 +81,14 @@ class CodesGenerateForm(forms.Form):
     district = forms.ModelChoiceField(
         label=_("District"), queryset=Pot.objects.none(), required=False, empty_label=_("All districts")
     )
+    references = forms.FileField(
+        label=_("Or: a list of voter references"),
+        required=False,
+        help_text=_(
+            "A CSV with a “reference” column (or one reference per line): codes for exactly these voters, "
+            "with the reference printed on each sheet so letters reach the right person."
+        ),
+    )
     limit = forms.IntegerField(label=_("At most this many voters"), min_value=1, max_value=5000, initial=500)
     output = forms.ChoiceField(
         label=_("Output"),
@@ -88,6 +100,30 @@ class CodesGenerateForm(forms.Form):
         super().__init__(*args, **kwargs)
         if election is not None:
             self.fields["district"].queryset = election.pots.filter(is_citywide=False).order_by("name")
+
+    def clean_references(self) -> list[str] | None:
+        f = self.cleaned_data.get("references")
+        if not f:
+            return None
+        try:
+            text = f.read().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError(_("The file is not UTF-8 text: save it as “CSV UTF-8”.")) from exc
+        rows = list(csv.reader(io.StringIO(text)))
+        if not rows:
+            raise forms.ValidationError(_("The file is empty."))
+        cols, _problems = header_map(rows[0])
+        if "reference" in cols:
+            i = cols["reference"]
+            refs = [r[i] for r in rows[1:] if len(r) > i]
+        else:
+            refs = [r[0] for r in rows if r]
+        refs = [r.strip() for r in refs if r.strip()]
+        if not refs:
+            raise forms.ValidationError(_("The file lists no voter reference."))
+        if len(refs) > 5000:
+            raise forms.ValidationError(_("At most 5000 references at a time."))
+        return refs
 
 
 class CodeVoidForm(forms.Form):

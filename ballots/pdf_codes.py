@@ -9,11 +9,14 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 
-def code_sheets_pdf(election, pairs, *, identify_url: str = "") -> bytes:
-    """`pairs`: (VoterRollEntry, plaintext code). Pages are in the given order (by district, then roll)."""
+def code_sheets_pdf(election, sheets, *, identify_url: str = "") -> bytes:
+    """`sheets`: ballots.services_roll.CodeSheet items, one page each, in the given order."""
     from weasyprint import HTML
 
-    pages = [{"voter": voter, "district": voter.district, "code": code} for voter, code in pairs]
+    pages = [
+        {"voter": s.voter, "district": s.voter.district, "code": s.code, "reference": s.reference}
+        for s in sheets
+    ]
     html = render_to_string(
         "ballots/codes_sheet.html",
         {

@@ -14,6 +14,7 @@ import logging
 import os
 import uuid
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -148,39 +149,78 @@ def _new_code_row(election: Election, voter: VoterRollEntry, batch: str) -> tupl
             return VotingCode(election=election, voter=voter, code_hash=digest, batch=batch), plain
 
 
+@dataclass(frozen=True)
+class CodeSheet:
+    """One generated code: the only time its plaintext exists. `reference` is set when the official gave
+    the voter's reference (kept in memory for the printout only; the roll holds just its HMAC)."""
+
+    voter: VoterRollEntry
+    code: str
+    reference: str = ""
+
+
 @transaction.atomic
 def codes_generate(
-    *, actor, election: Election, district: Pot | None = None, limit: int = 500, batch: str = ""
-) -> list[tuple[VoterRollEntry, str]]:
-    """Make a code for each age-eligible roll entry (of `district`, if given) without an active or used code.
+    *,
+    actor,
+    election: Election,
+    district: Pot | None = None,
+    references: list[str] | None = None,
+    limit: int = 500,
+    batch: str = "",
+) -> list[CodeSheet]:
+    """Make codes for age-eligible roll entries without an active or used code.
 
-    Returns (voter, plaintext code) pairs, in roll order: the only time the plaintext exists. Print or hand
-    them out now; only HMACs are stored.
+    Either for the voters whose `references` the official lists (in that order; the reference is printed
+    on their sheet so letters reach the right person; any reference not on the roll: nothing is made), or
+    for up to `limit` voters of `district` (or of all districts) in roll order. Only HMACs are stored.
     """
     require(actor, "codes.manage", election)
     # Lock the election row: two officials generating at once must not give one voter two codes.
     Election.objects.select_for_update().get(pk=election.pk)
-    voters = (
+    base = (
         VoterRollEntry.objects.select_related("district")
         .filter(election=election, age_eligible=True)  # nobody prints a code for someone too young
         .exclude(codes__status__in=[CodeStatus.ACTIVE, CodeStatus.USED])
-        .order_by("district__name", "pk")
     )
-    if district is not None:
-        voters = voters.filter(district=district)
-    voters = list(voters[: max(0, limit)])
-    if not voters:
-        raise RollError(_("Every voter in this selection already has a voting code."))
+    if references is not None:
+        refs = [roll.normalize_ref(r) for r in references if r and r.strip()]
+        by_hash = {roll.ref_hash(r): r for r in refs}
+        known = set(
+            VoterRollEntry.objects.filter(election=election, ref_hash__in=by_hash).values_list(
+                "ref_hash", flat=True
+            )
+        )
+        unknown = [r for h, r in by_hash.items() if h not in known]
+        if unknown:
+            raise RollError(
+                _("%(n)s reference(s) are not on the roll, e.g. %(examples)s. No code was made.")
+                % {"n": len(unknown), "examples": ", ".join(unknown[:3])}
+            )
+        found = {v.ref_hash: v for v in base.filter(ref_hash__in=by_hash)}
+        chosen = [(found[h], r) for h, r in by_hash.items() if h in found][: max(0, limit)]
+    else:
+        voters = base.order_by("district__name", "pk")
+        if district is not None:
+            voters = voters.filter(district=district)
+        chosen = [(v, "") for v in voters[: max(0, limit)]]
+    if not chosen:
+        raise RollError(_("Every voter in this selection already has a voting code (or is too young)."))
     batch = batch or timezone.now().strftime("%Y%m%d-%H%M%S")
-    pairs = [_new_code_row(election, v, batch) for v in voters]
-    VotingCode.objects.bulk_create([row for row, _plain in pairs], batch_size=2000)
+    rows = [(_new_code_row(election, v, batch), v, ref) for v, ref in chosen]
+    VotingCode.objects.bulk_create([row for (row, _plain), _v, _r in rows], batch_size=2000)
     audit_record(
         actor=actor,
         action="codes.generate",
         election=election,
-        data={"batch": batch, "count": len(pairs), "district": district.slug if district else ""},
+        data={
+            "batch": batch,
+            "count": len(rows),
+            "district": district.slug if district else "",
+            "by_reference": references is not None,
+        },
     )
-    return [(v, plain) for v, (_row, plain) in zip(voters, pairs, strict=True)]
+    return [CodeSheet(voter=v, code=plain, reference=ref) for (_row, plain), v, ref in rows]
 
 
 def _voter_by_reference(election: Election, reference: str) -> VoterRollEntry:
@@ -215,8 +255,8 @@ def code_void(*, actor, election: Election, reference: str = "", code: str = "")
 
 
 @transaction.atomic
-def code_reissue(*, actor, election: Election, reference: str) -> tuple[VoterRollEntry, str]:
-    """Void the voter's active code and make a new one; returns the voter and the new plaintext code."""
+def code_reissue(*, actor, election: Election, reference: str) -> CodeSheet:
+    """Void the voter's active code and make a new one; returns it (with the reference, for the sheet)."""
     require(actor, "codes.manage", election)
     voter = _voter_by_reference(election, reference)
     if not pots_left(voter):
@@ -230,7 +270,7 @@ def code_reissue(*, actor, election: Election, reference: str) -> tuple[VoterRol
     row, plain = _new_code_row(election, voter, "reissue")
     row.save()
     audit_record(actor=actor, action="codes.reissue", election=election, obj=row, data={"voided": old})
-    return voter, plain
+    return CodeSheet(voter=voter, code=plain, reference=roll.normalize_ref(reference))
 
 
 # --- Voter roll import --------------------------------------------------------------------------------------

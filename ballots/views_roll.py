@@ -326,20 +326,20 @@ def codes_manage(request, slug):
     return render(request, "ballots/codes_manage.html", _codes_context(request, election))
 
 
-def _sheet_response(request, election, pairs, fmt: str, filename: str) -> HttpResponse:
+def _sheet_response(request, election, sheets, fmt: str, filename: str) -> HttpResponse:
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["roll_entry", "district", "code"])
-        for voter, code in pairs:
-            writer.writerow([voter.pk, voter.district.slug, code])
+        writer.writerow(["reference", "roll_entry", "district", "code"])
+        for sheet in sheets:
+            writer.writerow([sheet.reference, sheet.voter.pk, sheet.voter.district.slug, sheet.code])
         response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
         filename = filename.replace(".pdf", ".csv")
     else:
         response = HttpResponse(
             pdf_codes.code_sheets_pdf(
                 election,
-                pairs,
+                sheets,
                 identify_url=request.build_absolute_uri(reverse("ballots:identify", args=[election.slug])),
             ),
             content_type="application/pdf",
@@ -357,7 +357,7 @@ def codes_generate(request, slug):
     election, denied = _official_page(request, slug, "codes.manage")
     if denied:
         return denied
-    form = CodesGenerateForm(request.POST, election=election)
+    form = CodesGenerateForm(request.POST, request.FILES, election=election)
     if not form.is_valid():
         return render(
             request,
@@ -366,16 +366,17 @@ def codes_generate(request, slug):
             status=400,
         )
     try:
-        pairs = services_roll.codes_generate(
+        sheets = services_roll.codes_generate(
             actor=request.user,
             election=election,
             district=form.cleaned_data["district"],
+            references=form.cleaned_data["references"],
             limit=form.cleaned_data["limit"],
         )
     except DomainError as exc:
         return _codes_error(request, election, exc, generate_form=form)
     return _sheet_response(
-        request, election, pairs, form.cleaned_data["output"], f"voting-codes-{election.slug}.pdf"
+        request, election, sheets, form.cleaned_data["output"], f"voting-codes-{election.slug}.pdf"
     )
 
 
@@ -417,9 +418,9 @@ def codes_reissue(request, slug):
             status=400,
         )
     try:
-        voter, code = services_roll.code_reissue(
+        sheet = services_roll.code_reissue(
             actor=request.user, election=election, reference=form.cleaned_data["reference"]
         )
     except DomainError as exc:
         return _codes_error(request, election, exc, reissue_form=form)
-    return _sheet_response(request, election, [(voter, code)], "pdf", f"voting-code-reissued-{voter.pk}.pdf")
+    return _sheet_response(request, election, [sheet], "pdf", f"voting-code-reissued-{sheet.voter.pk}.pdf")

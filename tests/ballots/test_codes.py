@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -52,7 +53,7 @@ def test_generate_csv_once_and_only_hashes_stored(client, election):
     assert r.status_code == 200 and r["Cache-Control"] == "no-store"
     lines = r.content.decode().splitlines()[1:]
     assert len(lines) == 4
-    codes = [ln.split(",")[2] for ln in lines]
+    codes = [ln.split(",")[3] for ln in lines]
     stored = set(VotingCode.objects.values_list("code_hash", flat=True))
     assert {roll.code_hash(roll.normalize_code(c)) for c in codes} == stored
     assert not any(c in str(list(VotingCode.objects.values())) for c in codes)
@@ -91,14 +92,14 @@ def test_generate_pdf_one_page_per_voter(client, election, tmp_path):
     assert "Wola" in text
 
 
-def test_void_and_reissue(client, election):
+def test_void_and_reissue(client, election, tmp_path):
     off = official()
     client.force_login(off)
     r = client.post(
         reverse("ballots:codes_generate", args=[election.slug]),
         {"limit": 10, "output": "csv", "district": ""},
     )
-    first = r.content.decode().splitlines()[1].split(",")[2]
+    first = r.content.decode().splitlines()[1].split(",")[3]
     r = client.post(reverse("ballots:codes_void", args=[election.slug]), {"code": first.lower()})
     assert r.status_code == 302
     assert (
@@ -109,6 +110,11 @@ def test_void_and_reissue(client, election):
     # Reissue W-1: the old code is voided, a new one is returned once as a one-page PDF.
     r = client.post(reverse("ballots:codes_reissue", args=[election.slug]), {"reference": "w-1"})
     assert r.status_code == 200 and r["Content-Type"] == "application/pdf"
+    if shutil.which("pdftotext"):  # poppler-utils (installed by CI)
+        pdf = tmp_path / "reissued.pdf"
+        pdf.write_bytes(r.content)
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+        assert "Voter reference: W-1" in text
     statuses = list(
         VotingCode.objects.filter(voter__ref_hash=roll.ref_hash("W-1"))
         .order_by("pk")
@@ -129,3 +135,24 @@ def test_codes_need_official_and_phase(client, election):
     election.save()
     assert client.post(url, {"limit": 10, "output": "csv"}).status_code == 403
     assert not VotingCode.objects.exists()
+
+
+def test_generate_for_listed_references_prints_them(client, election):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(official())
+    url = reverse("ballots:codes_generate", args=[election.slug])
+    refs = SimpleUploadedFile("refs.csv", b"name,reference\nAnna,m-0\nBen,W-2\n")
+    r = client.post(url, {"limit": 10, "output": "csv", "references": refs})
+    assert r.status_code == 200
+    lines = r.content.decode().splitlines()
+    assert lines[0] == "reference,roll_entry,district,code"
+    assert [ln.split(",")[:3:2] for ln in lines[1:]] == [["M-0", "mokotow"], ["W-2", "wola"]]
+    assert VotingCode.objects.count() == 2
+    # One unknown reference: nothing is made, and the message names it.
+    refs = SimpleUploadedFile("refs.txt", b"W-0\nNOPE-1\n")
+    r = client.post(url, {"limit": 10, "output": "csv", "references": refs})
+    assert (
+        r.status_code == 400 and "NOPE-1" in r.content.decode() and "No code was made" in r.content.decode()
+    )
+    assert VotingCode.objects.count() == 2

@@ -19,6 +19,7 @@ none is lost.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import math
 import secrets
 from dataclasses import dataclass
@@ -46,10 +47,24 @@ def _setting(name: str, default: int) -> int:
     return int(getattr(settings, name, default))
 
 
+def client_key(ip: str) -> str:
+    """The address a client is counted under: IPv4 as is; IPv6 by its /64 (one home or phone gets a whole
+    /64 and can pick any address in it)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip or "-"
+    if addr.version == 6:
+        if addr.ipv4_mapped:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr)
+
+
 def limits_for(*, election_id: int, method: str, ip: str) -> list[Limit]:
     return [
         Limit(
-            key=f"ip:{keyed_hash('ip', ip or '-')[:40]}",
+            key=f"ip:{keyed_hash('ip', client_key(ip))[:40]}",
             failures=_setting("PB_THROTTLE_IP_FAILURES", 5),
             window=_setting("PB_THROTTLE_IP_WINDOW", 900),
             cooldown=_setting("PB_THROTTLE_IP_COOLDOWN", 900),

@@ -99,3 +99,10 @@ def test_no_ip_in_clear(client, election, code):
     _try(client, election, _guess(1), ip="198.51.100.7")
     keys = list(ThrottleBucket.objects.values_list("key", flat=True))
     assert keys and all("198.51.100.7" not in k for k in keys)
+
+
+def test_ipv6_counted_per_64(client, election, code):
+    for i in range(5):  # five addresses of one /64
+        assert _try(client, election, _guess(i), ip=f"2001:db8:1:2::{i + 1}").status_code == 400
+    assert _try(client, election, code, ip="2001:db8:1:2::ffff").status_code == 429
+    assert _try(client, election, code, ip="2001:db8:1:3::1").status_code == 302  # another /64

@@ -110,6 +110,7 @@ class MesData:
     scores: list[int]  # votes (approval) or total points: the "score" of the tie-break chain
     ballots: list[tuple[int, ...]] = field(default_factory=list)  # per voter: project indices
     _affects: dict[int, np.ndarray] = field(default_factory=dict)
+    _csr: tuple[np.ndarray, np.ndarray] | None = None
     _ufloat: dict[int, np.ndarray] = field(default_factory=dict)
     index: dict[str, int] = field(default_factory=dict)
 
@@ -127,17 +128,28 @@ class MesData:
     def P(self) -> int:
         return len(self.ids)
 
-    def affected_by(self, w: int) -> np.ndarray:
-        """Projects sharing a supporter with project w (their price may change when w is funded)."""
+    def overlap(self, w: int) -> np.ndarray:
+        """Per project c: the number of voters supporting both c and w (float array, length P)."""
         got = self._affects.get(w)
         if got is None:
-            mark = np.zeros(self.P, dtype=bool)
-            for i in self.supporters[w].tolist():
-                for c in self.ballots[i]:
-                    mark[c] = True
-            got = np.flatnonzero(mark)
+            if self._csr is None:
+                lens = np.asarray([len(b) for b in self.ballots], dtype=np.int64)
+                flat = np.fromiter(
+                    (c for b in self.ballots for c in b), dtype=np.int64, count=int(lens.sum())
+                )
+                self._csr = (np.concatenate(([0], np.cumsum(lens))), flat)
+            ptr, flat = self._csr
+            voters = self.supporters[w]
+            lens = ptr[voters + 1] - ptr[voters]
+            starts = np.repeat(ptr[voters] - np.concatenate(([0], np.cumsum(lens)[:-1])), lens)
+            pairs = starts + np.arange(int(lens.sum()), dtype=np.int64)
+            got = np.bincount(flat[pairs], minlength=self.P).astype(float)
             self._affects[w] = got
         return got
+
+    def affected_by(self, w: int) -> np.ndarray:
+        """Projects sharing a supporter with project w (their price may change when w is funded)."""
+        return np.flatnonzero(self.overlap(w))
 
 
 def prepare(election: model.Election) -> MesData:
@@ -186,19 +198,24 @@ def prepare(election: model.Election) -> MesData:
 # ------------------------------------------------------------------------------------- exact helpers
 
 
-def _exact_price(cost: int, groups: list[tuple[Fraction, int, int]]) -> Fraction | None:
+def _exact_price(
+    cost: int, groups: list[tuple[Fraction, int, int]], *, affordable: bool = False
+) -> Fraction | None:
     """Least rho' with sum cnt * min(m, rho' * u) = cost over groups (money m, count cnt, utility u);
-    None if the groups' money does not cover the cost."""
-    if sum(m * cnt for m, cnt, _ in groups) < cost:
+    None if the groups' money does not cover the cost (not checked when `affordable` is known)."""
+    if not affordable and sum(m * cnt for m, cnt, _ in groups) < cost:
         return None
-    order = sorted(groups, key=lambda g: g[0] / g[2])
-    paid = Fraction(0)
+    # ascending m / u: a float pre-sort, then the exact sort (Timsort: linear on nearly sorted input)
+    if all(u == 1 for _, _, u in groups):
+        order = sorted(sorted(groups, key=lambda g: float(g[0])), key=lambda g: g[0])
+    else:
+        order = sorted(sorted(groups, key=lambda g: float(g[0]) / g[2]), key=lambda g: g[0] / g[2])
+    left = Fraction(cost)  # cost - what the poorer groups paid (all they had)
     weight = sum(cnt * u for _, cnt, u in order)
     for m, cnt, u in order:
-        rho = (cost - paid) / weight
-        if m >= rho * u:
-            return rho
-        paid += m * cnt
+        if m * weight >= left * u:  # m >= rho * u with rho = left / weight: this group and all after pay rho
+            return left / weight
+        left -= m * cnt
         weight -= cnt * u
     raise AssertionError("unreachable: covered cost has a price")  # pragma: no cover
 
@@ -242,7 +259,7 @@ class _ExactState:
         gs = self.groups(w)
         before = [(self.money[k], n, uv[u]) for k, u, n in gs]
         if rho is None:
-            rho = _exact_price(self.d.costs[w], before)
+            rho = _exact_price(self.d.costs[w], before, affordable=True)
             if rho is None:  # pragma: no cover - only affordable projects are funded
                 raise AssertionError("funded project is not affordable")
         key_new = np.full(len(self.money) * self.V, -1, dtype=np.int64)
@@ -270,7 +287,11 @@ class _FastMes:
         self.context = context
         m0 = float(per_voter)
         self.money = np.full(data.n, m0)
-        self.err = np.full(data.n, (4 if Fraction(m0) != per_voter else 2) * U * m0)
+        self.m0 = m0  # nobody ever has more than the start
+        # error bounds: every voter starts with e0; each funded round t adds delta_t to each of its payers,
+        # so sum_{i in S_c} d_i = |S_c| * e0 + sum_t delta_t * |S_c & S_(w_t)| = err_sum[c] (kept for all c)
+        self.e0 = (4 if Fraction(m0) != per_voter else 2) * U * m0
+        self.err_sum = np.asarray([len(s) for s in data.supporters], dtype=float) * self.e0
         self.approval = len(data.uvals) == 1 and data.uvals[0] == 1
         self.exact: _ExactState | None = None
         self.exact_upto = 0
@@ -281,60 +302,66 @@ class _FastMes:
     def _util(self, c: int) -> np.ndarray | None:
         return None if self.approval else self.d.ufloat(c)
 
-    def _eval(self, c: int, threshold: float) -> tuple[str, float, float]:
+    def _eval(self, c: int, threshold: float, hint: float) -> tuple[str, float, float]:
         """Classify c against the current best: ('no' | 'worse' | 'yes' | 'maybe', rho'_lo, rho'_hi).
 
         'no': certainly unaffordable; 'worse': certainly rho' > threshold; 'yes': verified interval;
         'maybe': undecided in floats. rho' is the price per unit of utility weight (approval: the max
-        payment). Newton's method on F_H (the upper money bounds) from below: F_H is concave and piecewise
-        linear, so every iterate x has F_H(x) <= cost, i.e. is a lower bound of the price (confirmed with
-        the rounding margin before it is used)."""
+        payment). With S = sum of the supporters' error bounds, F_H <= F + S and F_L >= F - S (min is
+        1-Lipschitz), F computed on the float money. A point x is a certified lower bound when
+        (F(x) + S) < cost with the rounding margins, a certified upper bound when F(x) - S >= cost.
+        Newton's method from below (F is concave, piecewise linear) finds the root; `hint` (a lower bound
+        from an earlier round) is used as the start when it is certified."""
         sup = self.d.supporters[c]
         m = self.money[sup]
-        e = self.err[sup]
         u = self._util(c)
         cost = float(self.d.costs[c])
-        n_sup = len(sup)
-        marg = (n_sup + 4) * 4 * U
-        hi_m = m + e
-        tot_hi = float(hi_m.sum())
-        if tot_hi * (1 + marg) < cost:
+        marg = (len(sup) + 4) * 4 * U
+        S = float(self.err_sum[c]) * (1 + marg)
+        if (float(m.sum()) + S) * (1 + marg) < cost:
             return "no", math.inf, math.inf
-        w = float(len(sup)) if u is None else float(u.sum())
-        x = cost / w * (1 - 4 * U)
-        f = 0.0
+        w_all = float(len(sup)) if u is None else float(u.sum())
+        # F(x) <= w_all * x: this start is certified unless the error bounds are huge
+        x = max(cost * (1 - 3 * marg) - 2 * S, 0.0) / w_all * (1 - 8 * U)
+        certified = -1.0
+        x0 = x
+        if hint > x:
+            x = hint  # usually certified; if not (hint above the root), restart from x0
+        w = w_all
         for _ in range(64):
             xu = x if u is None else x * u
-            rich = hi_m > xu
-            w = float(np.count_nonzero(rich)) if u is None else float(u[rich].sum())
-            f = float(np.minimum(hi_m, xu).sum())
-            if f * (1 + marg) >= cost:
-                break  # converged (up to rounding)
+            f = float(np.minimum(m, xu).sum())
+            if (f + S) * (1 + marg) >= cost:
+                if certified < 0 and x > x0:
+                    x = x0
+                    continue
+                break  # x is at the root (up to the error bounds)
+            certified = x
             if x > threshold:
-                return "worse", x, math.inf  # F_H(x) < cost certified above: the price is above x
+                return "worse", x, math.inf  # the price is certainly above the current best
+            rich = m > xu
+            w = float(np.count_nonzero(rich)) if u is None else float(u[rich].sum())
             if w == 0:
                 break
-            x += (cost - f * (1 + marg)) / w
-        if f * (1 + marg) >= cost:
-            # x may sit at the root: step back by the rounding so that F_H(r_lo) < cost is certain
-            r_lo = x * (1 - 4 * U) - 3 * marg * cost / max(w, 1.0)
-            xu = r_lo if u is None else r_lo * u
-            if r_lo > 0 and float(np.minimum(hi_m, xu).sum()) * (1 + marg) >= cost:
-                return "maybe", 0.0, math.inf
-            r_lo = max(r_lo, 0.0)
-        else:
-            r_lo = x
-        if r_lo > threshold:
-            return "worse", r_lo, math.inf
-        lo_m = np.maximum(m - e, 0.0)
-        if float(lo_m.sum()) * (1 - marg) < cost:
-            return "maybe", r_lo, math.inf
-        # F_L >= F_H - 2 * sum(e): move up by that much over the slope, then verify
-        r_hi = x * (1 + 4 * U) + (2 * float(e.sum()) * (1 + marg) + 3 * marg * cost) / max(w, 1.0)
-        xu = r_hi if u is None else r_hi * u
-        if float(np.minimum(lo_m, xu).sum()) * (1 - marg) < cost:
-            return "maybe", r_lo, math.inf
-        return "yes", r_lo, r_hi
+            step = (cost - (f + S) * (1 + marg)) / w
+            if step <= x * 1e-15:
+                break
+            x += step
+        if certified < x:
+            # the last iterate sits at the root: step back by the rounding and certify that point
+            back = x * (1 - 4 * U) - 3 * marg * cost / max(w, 1.0)
+            f = float(np.minimum(m, back if u is None else back * u).sum())
+            if back > certified and (f + S) * (1 + marg) < cost:
+                certified = back
+        if certified < 0:
+            return "maybe", 0.0, math.inf
+        if certified > threshold:
+            return "worse", certified, math.inf
+        r_hi = x * (1 + 4 * U) + (2 * S + 3 * marg * cost) / max(w, 1.0)
+        f = float(np.minimum(m, r_hi if u is None else r_hi * u).sum())
+        if f * (1 - marg) - S < cost:
+            return "maybe", certified, math.inf
+        return "yes", certified, r_hi
 
     # -- exact state ----------------------------------------------------------------------------------
     def _exact_state(self) -> _ExactState:
@@ -366,7 +393,7 @@ class _FastMes:
                 _, c = heapq.heappop(heap)
                 if not fresh[c]:
                     thr = best_hi / scale[c] * (1 + 4 * U) if best_hi < math.inf else math.inf
-                    st, rl, rh = self._eval(c, thr)
+                    st, rl, rh = self._eval(c, thr, lo[c] / scale[c] * (1 - 4 * U))
                     if st == "no":
                         continue  # money only falls: never affordable again
                     if st == "worse":
@@ -448,7 +475,8 @@ class _FastMes:
             self.exact_upto += 1
             vals = np.asarray([float(x) for x in ex.money])
             self.money = vals[ex.class_of]
-            self.err = 4 * U * self.money
+            self.e0 = 4 * U * self.m0
+            self.err_sum = np.asarray([len(s) for s in self.d.supporters], dtype=float) * self.e0
             return
         rho = (r_lo + r_hi) / 2
         half = (r_hi - r_lo) / 2 * (1 + 8 * U) + 4 * U * r_hi
@@ -456,7 +484,9 @@ class _FastMes:
         pay = rho if u is None else rho * u
         self.money[sup] = np.maximum(m - pay, 0.0)
         # |error| <= d + half * u + rounding of the subtraction, plus the 2u*m slack (module docstring, 5.)
-        self.err[sup] = (self.err[sup] + (half if u is None else half * u) + 3 * U * (m + pay)) * (1 + 8 * U)
+        u_max = 1.0 if u is None else float(self.d.uvals[-1])
+        delta = (half * u_max + 3 * U * (self.m0 + rho * u_max)) * (1 + 8 * U)
+        self.err_sum += delta * self.d.overlap(w) * (1 + 8 * U)
 
 
 def mes_run(data: MesData, per_voter: Fraction | int, tie_break: TieBreak, context: str = "") -> MesRun:

@@ -239,7 +239,12 @@ def ballots_seal_pending(*, election_id: int, final: bool = False) -> LogBatch |
     if not final and Ballot.objects.filter(election_id=election_id).count() - log.ballots < SEAL_BATCH_MIN:
         return None
     pending = list(
-        _rows(Ballot.objects.select_for_update().filter(election_id=election_id, sealed_batch__isnull=True))
+        _rows(
+            # of=self: lock only ballot rows, not the joined pot row every cast's insert needs.
+            Ballot.objects.select_for_update(of=("self",)).filter(
+                election_id=election_id, sealed_batch__isnull=True
+            )
+        )
     )
     if not pending or (len(pending) < SEAL_BATCH_MIN and not final):
         return None

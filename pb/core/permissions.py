@@ -21,6 +21,8 @@ MATRIX: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         ANY - {Phase.TALLIED, Phase.CERTIFIED, Phase.PUBLISHED},
     ),
     "election.publish": (frozenset({Role.COUNCIL}), frozenset({Phase.CERTIFIED})),
+    # Closing the vote: one official asks, a different one confirms (tally.services).
+    "tally.close": (frozenset({Role.OFFICIAL}), frozenset({Phase.VOTING_OPEN})),
     "election.edit": (frozenset({Role.OFFICIAL}), frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN})),
     "election.manage": (frozenset({Role.OFFICIAL}), ANY),
     "proposal.submit": (frozenset({RESIDENT, Role.OFFICIAL}), frozenset({Phase.PROPOSALS_OPEN})),

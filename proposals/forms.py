@@ -16,6 +16,9 @@ PUBLIC_STATUSES = [
         ProposalStatus.MERGED,
     )
 ]
+# A text box with a numeric keypad rather than <input type=number>: a browser silently empties a number box
+# holding "5,000" or "abc", and the resident would be told the cost is "required" instead of what is wrong.
+MONEY_WIDGET_ATTRS = {"inputmode": "numeric", "autocomplete": "off"}
 COST_ERRORS = {
     "invalid": _("Enter the cost as a whole number, without decimals or currency signs."),
     "min_value": _("The cost must be a positive whole number."),
@@ -30,6 +33,7 @@ class ProposalForm(forms.ModelForm):
         max_value=MAX_COST,
         error_messages=COST_ERRORS,
         help_text=_("In whole currency units."),
+        widget=forms.TextInput(attrs=MONEY_WIDGET_ATTRS),
     )
     latitude = forms.DecimalField(
         label=_("Latitude (optional)"),
@@ -37,6 +41,7 @@ class ProposalForm(forms.ModelForm):
         max_digits=9,
         decimal_places=6,
         validators=[MinValueValidator(-90), MaxValueValidator(90)],
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     longitude = forms.DecimalField(
         label=_("Longitude (optional)"),
@@ -44,6 +49,7 @@ class ProposalForm(forms.ModelForm):
         max_digits=9,
         decimal_places=6,
         validators=[MinValueValidator(-180), MaxValueValidator(180)],
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
     image = forms.FileField(
         label=_("Image (optional)"),
@@ -86,6 +92,9 @@ class ProposalForm(forms.ModelForm):
         self.fields["category"].empty_label = _("Choose a category")
         self.fields["category"].required = True
         self.fields["description"].widget.attrs["maxlength"] = 5000
+        self.fields["cost"].help_text = _(
+            "In whole %(currency)s, without decimals or spaces, for example 25000."
+        ) % {"currency": election.currency}
 
     def _post_clean(self):
         # Model validation happens in the service (proposal_create/update): it is the authority.
@@ -111,6 +120,7 @@ class ReviewForm(forms.Form):
         min_value=1,
         max_value=MAX_COST,
         error_messages=COST_ERRORS,
+        widget=forms.TextInput(attrs=MONEY_WIDGET_ATTRS),
     )
     cost_note = forms.CharField(
         label=_("Note on the adjusted cost"),
@@ -144,8 +154,20 @@ class FilterForm(forms.Form):
         empty_label=_("All"),
     )
     status = forms.ChoiceField(label=_("Status"), required=False, choices=[("", _("All")), *PUBLIC_STATUSES])
-    cost_min = forms.IntegerField(label=_("Cost from"), required=False, min_value=0, max_value=MAX_COST)
-    cost_max = forms.IntegerField(label=_("Cost up to"), required=False, min_value=0, max_value=MAX_COST)
+    cost_min = forms.IntegerField(
+        label=_("Cost from"),
+        required=False,
+        min_value=0,
+        max_value=MAX_COST,
+        widget=forms.TextInput(attrs=MONEY_WIDGET_ATTRS),
+    )
+    cost_max = forms.IntegerField(
+        label=_("Cost up to"),
+        required=False,
+        min_value=0,
+        max_value=MAX_COST,
+        widget=forms.TextInput(attrs=MONEY_WIDGET_ATTRS),
+    )
 
     def __init__(self, *args, election: Election, **kwargs):
         super().__init__(*args, **kwargs)

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -29,7 +29,9 @@ def _error_page(request, exc: DomainError):
 
 
 def _apply_errors(form, exc: ProposalInvalid) -> None:
-    if not exc.errors:
+    # The summary message is shown too unless a field error already says it ("Choose another one."
+    # alone does not tell the official why).
+    if not any(exc.message in msgs for msgs in exc.errors.values()):
         form.add_error(None, exc.message)
     for name, msgs in exc.errors.items():
         for msg in msgs:
@@ -229,8 +231,9 @@ def proposal_merge(request, slug, code):
     merge_form = MergeForm(request.POST)
     ctx = {"election": election, "proposal": duplicate, "form": ReviewForm(), "merge_form": merge_form}
     if merge_form.is_valid():
+        # Officials type "p012" as often as "P012"; project ids are unique per election, case aside.
         keep = Proposal.objects.filter(
-            election=election, code=merge_form.cleaned_data["keep"].strip()
+            election=election, code__iexact=merge_form.cleaned_data["keep"].strip()
         ).first()
         if keep is None:
             merge_form.add_error("keep", _("There is no proposal with this project id in this election."))
@@ -323,7 +326,8 @@ def proposals_import_confirm(request, slug):
         return _error_page(request, exc)
     path.unlink(missing_ok=True)
     request.session.pop("pb_import", None)
-    messages.success(request, _("%(n)d proposals imported.") % {"n": len(report.rows)})
+    n = len(report.rows)
+    messages.success(request, ngettext("%(n)d proposal imported.", "%(n)d proposals imported.", n) % {"n": n})
     return redirect("core:manage", slug=slug)
 
 

@@ -29,6 +29,7 @@ def _phase_context(request, election: Election) -> dict:
         "can_advance": can_advance,
         "phases": [(p, Phase(p).label) for p in PHASE_ORDER],
         "current_index": PHASE_ORDER.index(election.phase),
+        "voting_started": PHASE_ORDER.index(election.phase) >= PHASE_ORDER.index(Phase.VOTING_OPEN),
     }
 
 

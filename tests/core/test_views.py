@@ -29,3 +29,20 @@ def test_election_page_shows_phase_budgets_and_the_right_links(client):
 
 def test_unknown_election_is_404(client):
     assert client.get(reverse("core:election", args=["nope"])).status_code == 404
+
+
+def test_election_page_leads_to_the_vote_then_to_the_results(client):
+    election = ElectionFactory(phase=Phase.VOTING_OPEN)
+    page = client.get(reverse("core:election", args=[election.slug])).content.decode()
+    assert f'href="{reverse("ballots:pots", args=[election.slug])}"' in page
+    assert f'href="{reverse("tally:log", args=[election.slug])}"' in page
+    assert f'href="{reverse("tally:results", args=[election.slug])}"' not in page
+    client.force_login(official())
+    dash = client.get(reverse("core:manage", args=[election.slug])).content.decode()
+    for name in ("tally:manage", "ballots:turnout", "ballots:paper_batches"):
+        assert f'href="{reverse(name, args=[election.slug])}"' in dash
+    election.phase = Phase.PUBLISHED
+    election.save()
+    page = client.get(reverse("core:election", args=[election.slug])).content.decode()
+    assert f'href="{reverse("tally:results", args=[election.slug])}"' in page
+    assert f'href="{reverse("ballots:pots", args=[election.slug])}"' not in page

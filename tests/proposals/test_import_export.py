@@ -199,3 +199,33 @@ def test_the_template_imports_cleanly(client, election, off):
     preview = upload(client, election, f)
     assert preview.status_code == 200
     assert [r.ok for r in preview.context["report"].rows] == [True]
+
+
+def test_one_imported_row_is_reported_in_the_singular(client, election, off):
+    resp = upload(client, election, csv_file(GOOD_ROWS[:1]))
+    resp = client.post(
+        reverse("proposals:import_confirm", args=[election.slug]),
+        {"token": resp.context["token"]},
+        follow=True,
+    )
+    page = resp.content.decode()
+    assert "1 proposal imported." in page and "1 proposals" not in page
+
+
+def test_report_numbers_rows_as_a_spreadsheet_does(client, election, off):
+    # The header is row 1 in Excel or LibreOffice, so the first data row is row 2 there and in the report.
+    resp = upload(client, election, csv_file([GOOD_ROWS[0], ["", "no title", "north", "parks", "100", ""]]))
+    assert resp.status_code == 400
+    cells = [
+        line.strip()
+        for line in resp.content.decode().split("<tr")
+        if 'class="row-bad"' in line or 'class="row-ok"' in line
+    ]
+    assert [c.split("<td>")[1].split("</td>")[0] for c in cells] == ["2", "3"]
+    assert "Spreadsheet row" in resp.content.decode()
+
+
+def test_an_unreadable_file_shows_its_message_once(client, election, off):
+    resp = upload(client, election, SimpleUploadedFile("p.xlsx", b"garbage\x00\x01"))
+    assert resp.status_code == 400
+    assert resp.content.decode().count("could not be read as XLSX") == 1

@@ -327,3 +327,39 @@ def test_stored_images_lose_their_metadata_and_file_name(client, election, form_
     with Image.open(p.image.path) as stored:
         assert stored.size == (64, 48)
         assert not stored.getexif()
+
+
+@pytest.mark.parametrize("cost", ["abc", "5,000", "12.5"])
+def test_cost_box_keeps_what_was_typed_and_says_what_is_wrong(client, election, form_data, cost):
+    # A text box with a numeric keypad: <input type=number> would drop "5,000" and the resident would be
+    # told the cost is "required".
+    client.force_login(UserFactory())
+    url = reverse("proposals:create", args=[election.slug])
+    page = client.get(url).content.decode()
+    assert 'name="cost"' in page and 'inputmode="numeric"' in page and 'type="number"' not in page
+    assert f"In whole {election.currency}" in page
+    resp = client.post(url, {**form_data, "cost": cost})
+    assert resp.status_code == 400
+    body = resp.content.decode()
+    assert "whole number" in body and f'value="{cost}"' in body
+    assert not Proposal.objects.exists()
+
+
+def test_merge_accepts_the_project_id_in_any_case_and_explains_a_self_merge(client, election, pot):
+    keep = ProposalFactory(pot=pot, status=ProposalStatus.SUBMITTED)
+    dup = ProposalFactory(pot=pot, status=ProposalStatus.SUBMITTED)
+    client.force_login(official())
+    url = reverse("proposals:merge", args=[election.slug, dup.code])
+    resp = client.post(url, {"keep": dup.code})
+    assert resp.status_code == 400 and "cannot be merged into itself" in resp.content.decode()
+    assert client.post(url, {"keep": f" {keep.code.lower()} "}).status_code == 302
+    dup.refresh_from_db()
+    assert dup.merged_into == keep
+
+
+def test_review_form_help_texts_are_the_ones_fields_point_to(client, election, pot):
+    p = ProposalFactory(pot=pot, status=ProposalStatus.SUBMITTED)
+    client.force_login(official())
+    page = client.get(reverse("proposals:review", args=[election.slug, p.code])).content.decode()
+    for field in ("reason", "cost_note"):
+        assert f'aria-describedby="id_{field}_helptext"' in page and f'id="id_{field}_helptext"' in page

@@ -213,7 +213,8 @@ def _exact_price(
     left = Fraction(cost)  # cost - what the poorer groups paid (all they had)
     weight = sum(cnt * u for _, cnt, u in order)
     for m, cnt, u in order:
-        if m * weight >= left * u:  # m >= rho * u with rho = left / weight: this group and all after pay rho
+        # m >= rho * u with rho = left / weight: this group and all after it pay rho * u
+        if m * weight >= (left if u == 1 else left * u):
             return left / weight
         left -= m * cnt
         weight -= cnt * u
@@ -318,8 +319,6 @@ class _FastMes:
         cost = float(self.d.costs[c])
         marg = (len(sup) + 4) * 4 * U
         S = float(self.err_sum[c]) * (1 + marg)
-        if (float(m.sum()) + S) * (1 + marg) < cost:
-            return "no", math.inf, math.inf
         w_all = float(len(sup)) if u is None else float(u.sum())
         # F(x) <= w_all * x: this start is certified unless the error bounds are huge
         x = max(cost * (1 - 3 * marg) - 2 * S, 0.0) / w_all * (1 - 8 * U)
@@ -342,7 +341,8 @@ class _FastMes:
             rich = m > xu
             w = float(np.count_nonzero(rich)) if u is None else float(u[rich].sum())
             if w == 0:
-                break
+                # everybody pays all they have at x, and F_H(x) < cost is certified: never affordable
+                return "no", math.inf, math.inf
             step = (cost - (f + S) * (1 + marg)) / w
             if step <= x * 1e-15:
                 break

@@ -198,23 +198,52 @@ def prepare(election: model.Election) -> MesData:
 # ------------------------------------------------------------------------------------- exact helpers
 
 
+def _fsum(terms) -> Fraction:
+    """Exact sum of m * n (Fraction m, int n): integer sums per denominator, then one Fraction per
+    distinct denominator (classes made in the same round share denominators, so there are few)."""
+    by_den: dict[int, int] = {}
+    for m, n in terms:
+        d = m.denominator
+        by_den[d] = by_den.get(d, 0) + m.numerator * n
+    return sum((Fraction(num, d) for d, num in by_den.items()), Fraction(0))
+
+
 def _exact_price(
     cost: int, groups: list[tuple[Fraction, int, int]], *, affordable: bool = False
 ) -> Fraction | None:
     """Least rho' with sum cnt * min(m, rho' * u) = cost over groups (money m, count cnt, utility u);
     None if the groups' money does not cover the cost (not checked when `affordable` is known)."""
-    if not affordable and sum(m * cnt for m, cnt, _ in groups) < cost:
+    if not affordable and _fsum((m, cnt) for m, cnt, _ in groups) < cost:
         return None
     # ascending m / u: a float pre-sort, then the exact sort (Timsort: linear on nearly sorted input)
     if all(u == 1 for _, _, u in groups):
         order = sorted(sorted(groups, key=lambda g: float(g[0])), key=lambda g: g[0])
     else:
         order = sorted(sorted(groups, key=lambda g: float(g[0]) / g[2]), key=lambda g: g[0] / g[2])
-    left = Fraction(cost)  # cost - what the poorer groups paid (all they had)
-    weight = sum(cnt * u for _, cnt, u in order)
-    for m, cnt, u in order:
-        # m >= rho * u with rho = left / weight: this group and all after it pay rho * u
-        if m * weight >= (left if u == 1 else left * u):
+    # The predicate "group j pays rho_j * u in full" (rho_j = what is left / weight of groups j..) is false,
+    # ..., false, true, ..., true along this order, and the price is rho_j at the first true j. Guess that j
+    # in floats, confirm it exactly (j true, j - 1 false); if the guess fails, walk exactly.
+    total_w = sum(cnt * u for _, cnt, u in order)
+    left_f, weight, j = float(cost), total_w, 0
+    for j, (m, cnt, u) in enumerate(order):  # noqa: B007 - j is used after the loop
+        mf = float(m)
+        if mf * weight >= left_f * u:
+            break
+        left_f -= mf * cnt
+        weight -= cnt * u
+    left = cost - _fsum((m, cnt) for m, cnt, _ in order[:j])
+    weight = total_w - sum(cnt * u for _, cnt, u in order[:j])
+    m, cnt, u = order[j]
+    if m * weight >= left * u:
+        if j == 0:
+            return left / weight
+        pm, pc, pu = order[j - 1]
+        if not pm * (weight + pc * pu) >= (left + pm * pc) * pu:
+            return left / weight
+    left = Fraction(cost)
+    weight = total_w
+    for m, cnt, u in order:  # the exact walk (the float guess was off)
+        if m * weight >= left * u:
             return left / weight
         left -= m * cnt
         weight -= cnt * u
@@ -273,7 +302,7 @@ class _ExactState:
         return rho, before
 
     def supporters_money(self, c: int) -> Fraction:
-        return sum((self.money[k] * n for k, _u, n in self.groups(c)), Fraction(0))
+        return _fsum((self.money[k], n) for k, _u, n in self.groups(c))
 
 
 class _FastMes:
@@ -567,7 +596,7 @@ def explain(data: MesData, run: MesRun) -> tuple[list[dict], dict[str, str]]:
     total = 0
     for r, w in enumerate(run.winners, start=1):
         rho, groups = ex.apply(w)
-        have = sum((m * n for m, n, _ in groups), Fraction(0))
+        have = _fsum((m, n) for m, n, _ in groups)
         cost = data.costs[w]
         max_pay = rho * max(u for _, _, u in groups)
         eff = cost / rho  # cost utilities: cost / max payment (effective vote count); points: cost / price

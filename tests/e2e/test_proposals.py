@@ -144,3 +144,54 @@ def test_keyboard_skip_link_then_the_call_to_action_then_the_search(page, base_u
     page.keyboard.type("crossing")
     expect(page.locator("#results-count")).to_contain_text("1 proposal")
     expect(page.get_by_label("Search")).to_be_focused()  # the swap does not steal focus
+
+
+NO_OVERFLOW = "() => document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def test_phone_pages_do_not_overflow_and_log_no_errors(browser, base_url, login, election):
+    """A 140-character title without spaces once pushed the detail page and the dashboard sideways."""
+    long = ProposalFactory(
+        pot=election.pots.first(), title="x" * 140, description="y" * 3000, status=ProposalStatus.SUBMITTED
+    )
+    official(username="olga")
+    context = browser.new_context(locale="en-GB", viewport={"width": 390, "height": 844})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        paths = ["/", "/elections/riverton/", "/proposals/riverton/", f"/proposals/riverton/{long.code}/"]
+        for path in paths:
+            page.goto(base_url + path)
+            expect(page.locator("h1")).to_be_visible()
+            assert page.evaluate(NO_OVERFLOW), path
+        login(page, "olga")
+        for path in ["/elections/riverton/manage/", f"/proposals/riverton/{long.code}/review/"]:
+            page.goto(base_url + path)
+            expect(page.locator("h1")).to_be_visible()
+            assert page.evaluate(NO_OVERFLOW), path
+        # The dashboard table keeps project ids and costs whole instead of breaking them letter by letter.
+        page.goto(base_url + "/elections/riverton/manage/")
+        lines = page.locator("table tbody tr td").first.evaluate(
+            "e => { const r = document.createRange(); r.selectNodeContents(e);"
+            " return new Set([...r.getClientRects()].map(c => Math.round(c.top))).size; }"
+        )
+        assert lines == 1, "project id wrapped"
+        assert problems == []
+    finally:
+        context.close()
+
+
+def test_keyboard_focus_is_clearly_visible(page, base_url, election):
+    page.goto(f"{base_url}/proposals/riverton/")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # past the skip link, onto "pb"
+    focused = page.evaluate(
+        "() => { const e = document.activeElement, s = getComputedStyle(e);"
+        " return [e.textContent.trim(), s.outlineStyle, s.outlineWidth, s.outlineColor]; }"
+    )
+    assert focused[0] == "pb"
+    assert focused[1] == "solid" and focused[2] == "3px"
+    assert focused[3] == "rgb(26, 26, 26)"  # dark ring: at least 3:1 against the light header and white page

@@ -55,9 +55,9 @@ def proposal_list(request, slug):
     form = FilterForm(request.GET or None, election=election)
     status = 200
     if form.is_bound and not form.is_valid():
-        filters, status = {}, 400
-    else:
-        filters = form.cleaned_data if form.is_bound else {}
+        status = 400
+    # cleaned_data holds only the valid filters: a mistyped cost must not throw away the search and district.
+    filters = form.cleaned_data if form.is_bound else {}
     page = Paginator(selectors.proposals_public(election=election, filters=filters), PAGE_SIZE).get_page(
         request.GET.get("page")
     )

@@ -220,6 +220,15 @@ def test_bad_filter_is_400_with_message(client, listing):
     assert resp.context["form"].errors["cost_min"] and resp.context["form"].errors["cost_max"]
 
 
+def test_a_bad_filter_drops_only_itself(client, listing):
+    resp = client.get(
+        reverse("proposals:list", args=[listing.slug]), {"pot": "south", "cost_min": "10", "cost_max": "1"}
+    )
+    assert resp.status_code == 400 and resp.context["form"].errors["cost_max"]
+    assert titles(resp) == ["Community garden", "Crossing"]  # the district still applies
+    assert "were not applied" in resp.content.decode()
+
+
 def test_pagination(client, election, pot):
     for i in range(15):
         ProposalFactory(pot=pot, title=f"Item {i:02d}")

@@ -10,11 +10,11 @@ record the booth channel and place.
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
-from ballots.eligibility import check_eligible, eligible_pots, ineligibility_reason
+from ballots.eligibility import check_eligible, eligible_pots, ineligibility_reason, refusal
 from ballots.models import CodeStatus, Participation, VoterRollEntry, VotingCode
-from pb.core.models import Election
+from pb.core.models import Election, Pot
 
 SESSION_KEY = "pb_voter"
 METHODS = ("code", "roll", "booth")
@@ -26,19 +26,24 @@ __all__ = [
     "code_mark_used",
     "current_method",
     "current_voter",
+    "current_voter_id",
     "eligible_pots",
     "forget_voter",
     "identify_session",
     "ineligibility_reason",
     "pots_left",
+    "pots_state",
 ]
 
 
 def identify_session(request, *, election: Election, voter: VoterRollEntry, method: str) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown identification method {method!r}")
-    # A new session key on identification: a session id seen before (fixation) is not the voter's.
-    request.session.cycle_key()
+    # A new session key on identification: a session id seen before (fixation) is not the voter's. A session
+    # without a key yet (a browser's first identification; a cookie naming no stored session counts as none)
+    # gets a fresh random key when it is first saved anyway: cycling it would write it twice.
+    if request.session.session_key is not None:
+        request.session.cycle_key()
     request.session[SESSION_KEY] = {"election": election.pk, "voter": voter.pk, "method": method}
 
 
@@ -60,6 +65,13 @@ def current_voter(request, election: Election) -> VoterRollEntry | None:
     )
 
 
+def current_voter_id(request, election: Election) -> int | None:
+    """The identified voter's roll entry id, without reading it (the cast reads it once, under its lock)."""
+    data = _identity(request, election)
+    voter_id = data.get("voter") if data else None
+    return voter_id if isinstance(voter_id, int) else None
+
+
 def current_method(request, election: Election) -> str | None:
     """'code', 'roll' or 'booth' (booth: cast with channel BOOTH), or None if nobody is identified."""
     data = _identity(request, election)
@@ -70,20 +82,37 @@ def forget_voter(request) -> None:
     request.session.pop(SESSION_KEY, None)
 
 
+def pots_state(voter: VoterRollEntry) -> tuple[list[Pot], list[Pot]]:
+    """(eligible pots, those not voted in yet) in one query: the election's pots, each flagged with whether
+    the voter has a participation there. Same pots and order as `eligible_pots` and `pots_left`.
+
+    Inside a cast, call it after taking the voter's row lock: a statement started after the lock sees every
+    participation committed by a request that held the lock before."""
+    voted = Participation.objects.filter(voter_id=voter.pk, pot_id=OuterRef("pk"))
+    pots = (
+        Pot.objects.filter(election_id=voter.election_id)
+        .annotate(voted=Exists(voted))
+        .order_by("-is_citywide", "name")
+    )
+    eligible = [p for p in pots if (p.is_citywide or p.pk == voter.district_id) and refusal(voter, p) is None]
+    return eligible, [p for p in eligible if not p.voted]
+
+
 def pots_left(voter: VoterRollEntry) -> list:
     """Eligible pots the voter has not voted in yet (any channel)."""
     voted = set(Participation.objects.filter(voter=voter).values_list("pot_id", flat=True))
     return [p for p in eligible_pots(voter) if p.pk not in voted]
 
 
-def code_mark_used(voter: VoterRollEntry) -> int:
+def code_mark_used(voter: VoterRollEntry, *, left: list | None = None) -> int:
     """Mark the voter's active codes USED once they have voted in every pot they may vote in.
 
     Call inside the cast transaction after writing the Participation. A code stays valid until then, so a
-    voter can come back with the same code for the citywide pot after voting in their district. Returns the
+    voter can come back with the same code for the citywide pot after voting in their district. `left`: the
+    pots still open to the voter if the caller has just computed them (saves reading them again). Returns the
     number of codes marked.
     """
-    if pots_left(voter):
+    if pots_left(voter) if left is None else left:
         return 0
     return VotingCode.objects.filter(Q(voter=voter) & Q(status=CodeStatus.ACTIVE)).update(
         status=CodeStatus.USED

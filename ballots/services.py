@@ -98,18 +98,22 @@ def _mark_code_used(voter: VoterRollEntry) -> None:
         mark(voter)
 
 
-def _lock_voter(election: Election, voter: VoterRollEntry) -> VoterRollEntry:
+def _lock_voter(election: Election, voter: VoterRollEntry | int) -> VoterRollEntry:
     # Row lock on the voter's roll entry: all casts and paper marks of one voter queue here. It closes the
     # race where two requests of the same voter (double click, two tabs, a replayed POST) both see "no
     # participation yet" and both write a ballot; the second now waits, then sees the first's participation
     # and gets AlreadyVoted. The unique constraint on Participation(voter, pot) stays the backstop.
     # of=("self",): lock only the voter's row, not the joined pot and election rows (which every voter
     # shares: locking them would serialise the whole election and deadlock against foreign-key checks).
-    return (
+    # The election row is the caller's (already read): joining it again would only cost time.
+    voter_id = voter if isinstance(voter, int) else voter.pk
+    locked = (
         VoterRollEntry.objects.select_for_update(of=("self",))
-        .select_related("district", "election")
-        .get(pk=voter.pk, election=election)
+        .select_related("district")
+        .get(pk=voter_id, election=election)
     )
+    locked.election = election
+    return locked
 
 
 def _already_voted(pot: Pot) -> AlreadyVoted:
@@ -122,12 +126,15 @@ def ballot_cast(
     actor,
     election: Election,
     pot: Pot,
-    voter: VoterRollEntry,
+    voter: VoterRollEntry | int,
     raw: RawBallot,
     channel: str = Channel.ONLINE,
     booth: str = "",
 ) -> CastResult:
-    """Cast one ballot in one pot for one identified voter; returns the receipt code (shown once)."""
+    """Cast one ballot in one pot for one identified voter; returns the receipt code (shown once).
+
+    `voter`: the roll entry or its id; it is (re-)read under its row lock here either way. Raises
+    VoterRollEntry.DoesNotExist if it is not on this election's roll."""
     if channel == Channel.BOOTH:
         require(actor, "ballot.booth", election)  # an official casts on the resident's behalf
     elif channel == Channel.ONLINE:
@@ -138,7 +145,8 @@ def ballot_cast(
         raise BallotInvalid(_("This pot is not part of this election."))
     voter = _lock_voter(election, voter)
     identity.check_eligible(voter, pot)
-    if Participation.objects.filter(voter=voter, pot=pot).exists():
+    _eligible, left = identity.pots_state(voter)  # after the lock: sees participations committed before
+    if pot not in left:  # eligible (checked above), so: already voted there
         raise _already_voted(pot)
     clean = ballot_validate(ballot_spec(pot), raw)
     try:
@@ -172,11 +180,11 @@ def ballot_cast(
             obj=participation,
             data={"pot": pot.slug, "booth": booth},
         )
-    left = len(identity.pots_left(voter)) if hasattr(identity, "pots_left") else 0
+    left = [p for p in left if p.pk != pot.pk]
     if not left:
-        _mark_code_used(voter)
+        identity.code_mark_used(voter, left=left)
     _seal_after_commit(election.pk)
-    return CastResult(pot=pot, receipt_code=code, pots_left=left)
+    return CastResult(pot=pot, receipt_code=code, pots_left=len(left))
 
 
 @transaction.atomic

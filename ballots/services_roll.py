@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from ballots import roll, throttle
 from ballots.eligibility import ineligibility_reason
 from ballots.exceptions import AlreadyVoted, CodeInvalid, NotEligible, RollError
-from ballots.identity import pots_left
+from ballots.identity import pots_left, pots_state
 from ballots.models import CodeStatus, ImportJob, RollSnapshot, VoterRollEntry, VotingCode
 from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError, PhaseError
@@ -43,11 +43,12 @@ def _require_voting_open(election: Election) -> None:
 
 
 def _ready_to_vote(voter: VoterRollEntry) -> None:
-    """Refuse identification of someone who cannot vote anywhere, with the reason."""
-    reason = ineligibility_reason(voter)
-    if reason:
-        raise NotEligible(reason)
-    if not pots_left(voter):
+    """Refuse identification of someone who cannot vote anywhere, with the reason (one read of the pots and
+    the voter's participations; the reason is worked out only for a refusal)."""
+    eligible, left = pots_state(voter)
+    if not eligible:
+        raise NotEligible(ineligibility_reason(voter) or _("You may not vote in any pot of this election."))
+    if not left:
         raise AlreadyVoted(_("You have already voted in every pot you may vote in. Thank you!"))
 
 

@@ -28,7 +28,7 @@ from ballots.forms import (
     raw_ballot_from_post,
     review_choices,
 )
-from ballots.models import Channel, PaperBatch, Participation
+from ballots.models import Channel, PaperBatch, Participation, VoterRollEntry
 from ballots.validation import RawBallot, ballot_status, money
 from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import BallotType, Election, Phase, Pot
@@ -147,17 +147,32 @@ def ballot_check(request, election: Election, voter, pot_slug: str):
 
 
 @never_cache
-@voter_required
 @require_POST
-def ballot_cast(request, election: Election, voter, pot_slug: str):
-    """Cast the reviewed ballot; the response is the receipt, shown this once."""
-    pot = get_object_or_404(Pot.objects.select_related("election"), election=election, slug=pot_slug)
+def ballot_cast(request, slug: str, pot_slug: str):
+    """Cast the reviewed ballot; the response is the receipt, shown this once.
+
+    The hot path of election day, kept to one read before the transaction (the pot with its election) and
+    the voter's roll entry read once, under its lock, inside `services.ballot_cast` (not also here)."""
+    pot = get_object_or_404(Pot.objects.select_related("election"), election__slug=slug, slug=pot_slug)
+    election = pot.election
+    voter_id = identity.current_voter_id(request, election)
+    if voter_id is None:
+        return redirect("ballots:identify", slug=slug)
     raw = raw_ballot_from_post(pot.ballot_type, request.POST)
     channel, booth = _channel(request, election)
     try:
         result = services.ballot_cast(
-            actor=request.user, election=election, pot=pot, voter=voter, raw=raw, channel=channel, booth=booth
+            actor=request.user,
+            election=election,
+            pot=pot,
+            voter=voter_id,
+            raw=raw,
+            channel=channel,
+            booth=booth,
         )
+    except VoterRollEntry.DoesNotExist:  # the session names a roll entry that is no longer there
+        identity.forget_voter(request)
+        return redirect("ballots:identify", slug=slug)
     except BallotInvalid:
         ctx = _ballot_context(election, pot, selectors.ballot_spec(pot), raw)
         ctx["show_problems"] = True

@@ -1,0 +1,84 @@
+"""The cast request's database budget: election day's hot path must not grow queries unnoticed.
+
+Counts the SQL statements of one cast POST through the real view and service (savepoints of the test
+transaction excluded; in production the transaction adds BEGIN and COMMIT, and the sealing check after
+commit adds one indexed read). If a change needs more, raise the figure here on purpose, with a reason.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from ballots.models import Ballot, CodeStatus, Participation, VotingCode
+from tests.ballots.cast_support import build_voting, identify
+
+pytestmark = pytest.mark.django_db
+
+# session read, pot + election, voter row lock (with its district), pots + "voted here?" flags, the pot's
+# projects, participation insert, ballot insert.
+CAST_QUERIES = 7
+# ... and, when it was the voter's last pot, marking their voting code used.
+LAST_CAST_QUERIES = CAST_QUERIES + 1
+
+
+def _statements(ctx) -> list[str]:
+    return [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+
+
+def _cast(client, v, pot, data):
+    url = reverse("ballots:ballot_cast", args=[v.election.slug, pot.slug])
+    with CaptureQueriesContext(connection) as ctx:
+        r = client.post(url, data)
+    return r, _statements(ctx)
+
+
+def test_cast_request_stays_within_its_query_budget(client):
+    v = build_voting()
+    identify(client, v.election, v.voter)
+    r, sql = _cast(client, v, v.city, {"project": ["C1"]})
+    assert r.status_code == 200 and 'id="receipt-code"' in r.content.decode()
+    assert len(sql) <= CAST_QUERIES, "\n".join(sql)
+    # The voter's roll entry is read once (under its lock), not also before the transaction.
+    assert sum("ballots_voterrollentry" in s and s.lstrip().startswith("SELECT") for s in sql) == 1
+    assert Ballot.objects.count() == 1 and Participation.objects.count() == 1
+    # The receipt says what is left: Mokotów, Green ranked, Youth points (not Wola: another district).
+    assert "Vote in your other pots" in r.content.decode()
+    assert VotingCode.objects.get(voter=v.voter).status == CodeStatus.ACTIVE
+
+
+def test_last_pot_marks_the_code_used_within_budget(client):
+    v = build_voting()
+    identify(client, v.election, v.voter)
+    for pot, data in [
+        (v.city, {"project": ["C1"]}),
+        (v.district, {"project": ["M1"]}),
+        (v.ranked, {"rank-G1": "1"}),
+    ]:
+        r, _sql = _cast(client, v, pot, data)
+        assert r.status_code == 200, r.content.decode()[:500]
+    r, sql = _cast(client, v, v.points, {"points-Y1": "5", "points-Y2": "5"})
+    assert r.status_code == 200 and "Back to your ballots" in r.content.decode()
+    assert len(sql) <= LAST_CAST_QUERIES, "\n".join(sql)
+    assert VotingCode.objects.get(voter=v.voter).status == CodeStatus.USED
+    assert Participation.objects.filter(voter=v.voter).count() == 4 and Ballot.objects.count() == 4
+
+
+def test_second_cast_in_a_pot_is_refused_cheaply(client):
+    v = build_voting()
+    identify(client, v.election, v.voter)
+    _cast(client, v, v.city, {"project": ["C1"]})
+    r, sql = _cast(client, v, v.city, {"project": ["C2"]})
+    assert r.status_code == 409 and "already voted in Citywide" in r.content.decode()
+    assert not any(s.lstrip().startswith("INSERT") for s in sql)
+    assert Ballot.objects.count() == 1
+
+
+def test_cast_with_a_session_naming_a_vanished_roll_entry_goes_to_identify(client):
+    v = build_voting()
+    identify(client, v.election, v.voter)
+    VotingCode.objects.filter(voter=v.voter).delete()
+    v.voter.delete()
+    r, _sql = _cast(client, v, v.city, {"project": ["C1"]})
+    assert r.status_code == 302 and r.url == reverse("ballots:identify", args=[v.election.slug])
+    assert Ballot.objects.count() == 0

@@ -80,3 +80,15 @@ def test_exact_tie_between_identical_projects_is_recorded():
     assert [data.ids[c] for c in run.winners] == ["1"]
     assert len(run.ties) == 1
     assert run.ties[0].candidates == ["1", "2"] and run.ties[0].reason == "published order"
+
+
+def test_fast_path_equals_reference_on_a_real_election():
+    from tally.engine import pabulib
+    from tests.tally.engine.support import FIXTURES_PB
+
+    data = mes.prepare(pabulib.read(FIXTURES_PB / "Netherlands_Assen_2024.pb"))
+    tb = TieBreak.parse(None, data.ids)
+    for b in (data.budget // data.n, 1500, 2033, 2034, Fraction(data.budget, data.n)):
+        fast = mes.mes_run(data, b, tb)
+        ref, ref_ties = mes.mes_reference(data, b, tb)
+        assert fast.winners == ref and _records(fast.ties) == _records(ref_ties)

@@ -195,3 +195,26 @@ def test_keyboard_focus_is_clearly_visible(page, base_url, election):
     assert focused[0] == "pb"
     assert focused[1] == "solid" and focused[2] == "3px"
     assert focused[3] == "rgb(26, 26, 26)"  # dark ring: at least 3:1 against the light header and white page
+
+
+def test_phone_header_in_vietnamese_keeps_each_link_on_one_line(browser, base_url, election):
+    context = browser.new_context(locale="en-GB", viewport={"width": 390, "height": 844})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{base_url}/elections/riverton/")
+        page.get_by_label("Language").select_option("vi")
+        page.get_by_role("button", name="Change language").click()
+        expect(page.locator("html")).to_have_attribute("lang", "vi")
+        # A link squeezed into a narrow column wraps into several line boxes (one client rect per line).
+        rects = page.evaluate(
+            "() => [...document.querySelectorAll('.nav-links a')].map(a => a.getClientRects().length)"
+        )
+        assert rects and all(n == 1 for n in rects), rects
+        assert page.evaluate(NO_OVERFLOW)
+        assert page.evaluate(
+            "() => [...document.querySelectorAll('.nav-links a')]"
+            ".every(a => a.getBoundingClientRect().right <= window.innerWidth)"
+        )
+    finally:
+        context.close()

@@ -1,40 +1,158 @@
+"""`manage.py demo_load`: three elections in three phases, built through the services, loaded twice.
+
+One test (the load takes several seconds: counting, sign-offs and the PDF of the published election) that
+checks what a new user is told to try in the README: the codes vote in riverton-2026 over HTTP, riverton-2027
+takes proposals, riverton-2025's result is public and verifies offline.
+"""
+
+import io
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.urls import reverse
 
-from pb.core.models import AuditEvent, Election, Phase
+from ballots import demo
+from ballots.models import Ballot, Participation, RollSnapshot, VoterRollEntry, VotingCode
+from pb.core.models import AuditEvent, BallotType, Election, Phase
 from proposals.models import Proposal, ProposalStatus
+from tally.models import Certification, DefinitionFreeze, TallyRun
 
-pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+TEST_KEY = ROOT / "fixtures" / "keys" / "test-council-ed25519.key"
+TEST_PUB = ROOT / "fixtures" / "keys" / "test-council-ed25519.pub"
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
-def test_demo_load_is_realistic_and_idempotent(capsys):
-    call_command("demo_load")
-    election = Election.objects.get(slug="riverton-2026")
-    assert election.phase == Phase.PROPOSALS_OPEN
-    pots = list(election.pots.all())
-    assert sum(p.is_citywide for p in pots) == 1 and len(pots) >= 4
-    proposals = Proposal.objects.filter(election=election)
-    assert proposals.count() >= 40
-    assert proposals.values("category").distinct().count() >= 5
-    feasible = proposals.filter(status=ProposalStatus.FEASIBLE).count()
-    assert feasible > proposals.count() / 2
-    merged = proposals.get(status=ProposalStatus.MERGED)
-    assert merged.merged_into.status == ProposalStatus.FEASIBLE
-    assert set(proposals.values_list("language", flat=True)) >= {"en", "vi", "zh-hans"}
+def _counts() -> dict:
+    return {
+        "elections": Election.objects.count(),
+        "proposals": Proposal.objects.count(),
+        "roll": VoterRollEntry.objects.count(),
+        "codes": VotingCode.objects.count(),
+        "ballots": Ballot.objects.count(),
+        "participations": Participation.objects.count(),
+        "runs": TallyRun.objects.count(),
+        "demo.load": AuditEvent.objects.filter(action="demo.load").count(),
+    }
+
+
+def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
+    settings.PB_VAR_DIR = tmp_path / "var"
+    key_file = tmp_path / "keys" / "council.key"
+    settings.PB_SIGNING_KEY_FILE = str(key_file)
+    out = io.StringIO()
+    call_command("demo_load", stdout=out)
+    text = out.getvalue()
+
+    # --- accounts and key --------------------------------------------------------------------------------
     for username, password in [
         ("official", "official-demo-2026"),
+        ("official2", "official2-demo-2026"),
         ("council", "council-demo-2026"),
         ("resident", "resident-demo-2026"),
     ]:
         assert authenticate(username=username, password=password) is not None
-    assert "account official / official-demo-2026" in capsys.readouterr().out
+        assert f"account {username} / {password}" in text
+    assert key_file.read_bytes() == TEST_KEY.read_bytes()  # no env var needed: the TEST key is copied
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert "TEST ONLY" in text
 
-    count, events = proposals.count(), AuditEvent.objects.count()
-    call_command("demo_load")
-    assert Election.objects.filter(slug="riverton-2026").count() == 1
-    assert Proposal.objects.filter(election=election).count() == count
-    assert "already loaded" in capsys.readouterr().out
-    assert AuditEvent.objects.filter(action="demo.load").count() == 1
-    assert AuditEvent.objects.count() >= events
+    # --- riverton-2026: voting open, with the README's codes ---------------------------------------------
+    current = Election.objects.get(slug="riverton-2026")
+    assert current.phase == Phase.VOTING_OPEN
+    assert DefinitionFreeze.objects.filter(election=current).exists()
+    assert RollSnapshot.objects.get(election=current).entries == demo.VOTERS
+    assert {p.ballot_type for p in current.pots.all()} == set(BallotType.values)
+    proposals = Proposal.objects.filter(election=current)
+    assert proposals.count() >= 45 and not proposals.filter(status=ProposalStatus.SUBMITTED).exists()
+    assert proposals.filter(status=ProposalStatus.FEASIBLE).count() > proposals.count() / 2
+    assert proposals.filter(status=ProposalStatus.MERGED).get().merged_into.status == ProposalStatus.FEASIBLE
+    assert set(proposals.values_list("language", flat=True)) >= {"en", "vi", "zh-hans"}
+    codes = [demo.demo_code(i) for i in range(1, demo.CODES + 1)]
+    assert codes[0] == "R5GH-G887-H8S8" and all(c in text for c in codes)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert all(c in readme for c in codes[:3]) and "DEMO_CODES_PLACEHOLDER" not in readme
+    for ref, dob in [*demo.ROLL_MATCH, demo.UNDERAGE]:
+        assert ref in text and dob.isoformat() in text and ref in readme
+
+    # --- riverton-2027: proposals open, a resident can submit ---------------------------------------------
+    ideas = Election.objects.get(slug="riverton-2027")
+    assert ideas.phase == Phase.PROPOSALS_OPEN
+    assert Proposal.objects.filter(election=ideas, status=ProposalStatus.SUBMITTED).count() >= 6
+    assert Proposal.objects.filter(election=ideas, status=ProposalStatus.FEASIBLE).count() >= 1
+
+    # --- riverton-2025: published --------------------------------------------------------------------------
+    past = Election.objects.get(slug="riverton-2025")
+    assert past.phase == Phase.PUBLISHED and past.rule == "equalshares/add1"
+    assert VoterRollEntry.objects.filter(election=past).count() == demo.PAST_VOTERS
+    online = Ballot.objects.filter(election=past, is_paper=False).count()
+    assert 200 <= online <= 400 and Ballot.objects.filter(election=past, is_paper=True).count() == 12
+    cert = Certification.objects.get(election=past)
+    assert TallyRun.objects.filter(election=past, official=False, rule="greedy").exists()  # a "what if"
+
+    before = _counts()
+    again = io.StringIO()
+    call_command("demo_load", stdout=again)
+    assert _counts() == before
+    assert again.getvalue().count("already loaded") == 3
     call_command("audit_verify")
+
+    # A README code identifies and votes over HTTP (anonymous visitor, no account).
+    identify = reverse("ballots:identify", args=["riverton-2026"])
+    r = client.post(identify, {"method": "code", "code-code": codes[0].lower().replace("-", " ")})
+    assert r.status_code == 302, r.content.decode()[:500]
+    citywide = current.pots.get(is_citywide=True)
+    assert citywide.ballot_type == BallotType.APPROVAL
+    projects = list(
+        Proposal.objects.filter(pot=citywide, status=ProposalStatus.FEASIBLE).values_list("code", flat=True)
+    )
+    cast = reverse("ballots:ballot_cast", args=["riverton-2026", citywide.slug])
+    r = client.post(cast, {"project": projects[:2]})
+    html = r.content.decode()
+    assert r.status_code == 200 and "has been cast" in html
+    assert re.search(r'id="receipt-code">([0-9A-Z-]+)<', html)
+    assert Ballot.objects.filter(election=current, pot=citywide).count() == 1
+    ref, dob = demo.UNDERAGE
+    r = client.post(
+        identify, {"method": "roll", "roll-reference": ref, "roll-date_of_birth": dob.isoformat()}
+    )
+    assert r.status_code == 403
+
+    # The resident proposes in riverton-2027 (the create page is open to them).
+    client.logout()
+    assert client.login(username="resident", password="resident-demo-2026")
+    assert client.get(reverse("proposals:create", args=["riverton-2027"])).status_code == 200
+    client.logout()
+
+    # riverton-2025's result, PDF, files and receipt lookup are public.
+    results = reverse("tally:results", args=["riverton-2025"])
+    r = client.get(results)
+    assert r.status_code == 200 and "equalshares/add1" in r.content.decode()
+    r = client.get(reverse("tally:file", args=["riverton-2025", cert.pdf_name]))
+    assert r.status_code == 200 and r["Content-Type"] == "application/pdf"
+    receipts = re.search(r"demo receipts to look up there: (\S+)\s+(\S+)", text).groups()
+    assert receipts == tuple(
+        re.search(r"demo receipts to look up there: (\S+)\s+(\S+)", again.getvalue()).groups()
+    )
+    r = client.get(results, {"receipt": receipts[0]})
+    assert "Found: your ballot is in the published ballot log." in r.content.decode()
+
+    # ... and verify offline with the command the README gives.
+    folder = Path(settings.PB_VAR_DIR) / "elections" / "riverton-2025"
+    pdf = str(folder / cert.pdf_name)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tally", "verify", pdf, "--key", str(TEST_PUB), "--ballots", str(folder)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and "RESULT: PASS" in proc.stdout, proc.stdout + proc.stderr

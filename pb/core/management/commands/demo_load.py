@@ -181,7 +181,7 @@ class Command(BaseCommand):
             created = election is None
             if created:
                 election = self._current_create(data, users)
-            ballots_demo.load_demo(actor=official)
+            self.codes = ballots_demo.load_demo(actor=official)["codes"]
             if election.phase in (Phase.PROPOSALS_OPEN, Phase.REVIEW):
                 # Review what is still submitted (drafts stay with their authors), then open the vote:
                 # the phase hooks snapshot the roll and freeze the definition.
@@ -327,8 +327,8 @@ class Command(BaseCommand):
             w(f"{e.name} [{e.slug}]: phase {e.phase}, {state}. {base}/elections/{e.slug}/")
         w(f"Vote in {e26.slug}: {base}/vote/{e26.slug}/identify/")
         w("  TEST voting codes (public: demo only):")
-        for i in range(1, ballots_demo.CODES + 1):
-            w(f"    {ballots_demo.demo_code(i)}")
+        for code, district in self.codes:
+            w(f"    {code}  ({district})")
         w("  or identify by roll match (voter reference + date of birth):")
         for ref, dob in ballots_demo.ROLL_MATCH:
             w(f"    {ref}  {dob.isoformat()}")

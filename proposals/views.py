@@ -9,7 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from pb.core.exceptions import DomainError
@@ -165,8 +165,12 @@ def proposal_edit(request, slug, code):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def proposal_submit(request, slug, code):
+    # These POST-only addresses end up in the address bar after a form error; opening one again (GET)
+    # leads back to the page with the form instead of a blank "405".
+    if request.method == "GET":
+        return redirect("proposals:detail", slug=slug, code=code)
     proposal = _get_proposal(request, slug, code)
     try:
         services.proposal_submit(actor=request.user, proposal=proposal)
@@ -224,8 +228,10 @@ def proposal_review(request, slug, code):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def proposal_merge(request, slug, code):
+    if request.method == "GET":
+        return redirect("proposals:review", slug=slug, code=code)
     duplicate = _get_proposal(request, slug, code)
     election = duplicate.election
     merge_form = MergeForm(request.POST)
@@ -298,8 +304,10 @@ def proposals_import(request, slug):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def proposals_import_confirm(request, slug):
+    if request.method == "GET":
+        return redirect("proposals:import", slug=slug)
     election = get_object_or_404(Election, slug=slug)
     token = request.POST.get("token", "")
     pending = request.session.get("pb_import") or {}

@@ -372,3 +372,28 @@ def test_review_form_help_texts_are_the_ones_fields_point_to(client, election, p
     page = client.get(reverse("proposals:review", args=[election.slug, p.code])).content.decode()
     for field in ("reason", "cost_note"):
         assert f'aria-describedby="id_{field}_helptext"' in page and f'id="id_{field}_helptext"' in page
+
+
+def test_post_only_addresses_lead_back_to_their_form_on_get(client, election, pot):
+    p = ProposalFactory(pot=pot, status=ProposalStatus.SUBMITTED)
+    client.force_login(official())
+    for name, args, target in [
+        (
+            "proposals:merge",
+            [election.slug, p.code],
+            reverse("proposals:review", args=[election.slug, p.code]),
+        ),
+        (
+            "proposals:submit",
+            [election.slug, p.code],
+            reverse("proposals:detail", args=[election.slug, p.code]),
+        ),
+        ("proposals:import_confirm", [election.slug], reverse("proposals:import", args=[election.slug])),
+    ]:
+        resp = client.get(reverse(name, args=args))
+        assert resp.status_code == 302 and resp["Location"] == target, name
+    p.refresh_from_db()
+    assert (
+        p.status == ProposalStatus.SUBMITTED
+        and not AuditEvent.objects.filter(action="proposal.merge").exists()
+    )

@@ -91,8 +91,14 @@ def test_public_list_filters_live_with_htmx(page, base_url, election):
     expect(count).to_contain_text("4 proposals")
     # A marker on window survives an HTMX swap but not a full page load.
     page.evaluate("window.__sameDocument = true")
+    # Screen readers announce changes inside an existing live region, so that element must be kept.
+    page.evaluate("document.getElementById('results-live').dataset.kept = 'yes'")
     page.get_by_label("Search").fill("garden")
     expect(count).to_contain_text("1 proposal")
+    live = page.locator("#results-live")
+    expect(live).to_have_text("1 proposal")
+    expect(live).to_have_attribute("data-kept", "yes")
+    expect(page.get_by_role("status")).to_have_count(1)
     expect(page.locator("#results .proposal-title")).to_have_text(["Community garden"])
     expect(page).to_have_url(re.compile(r"q=garden"))
     page.get_by_label("Search").fill("")

@@ -211,7 +211,12 @@ def test_htmx_request_gets_only_the_results_partial(client, listing):
     assert "<html" in restore.content.decode()
     full = client.get(url, {"q": "garden"}).content.decode()
     assert "<html" in full and 'hx-trigger="input changed delay:300ms, change"' in full
-    assert 'id="results-count" role="status" aria-live="polite"' in full
+    # One live region, outside #results (it must survive the swap), filled out of band in the partial.
+    assert full.count('role="status"') == 1
+    assert full.index(
+        'id="results-live" class="visually-hidden" role="status" aria-live="polite"'
+    ) > full.index('id="results"')
+    assert html.count('id="results-live"') == 1 and 'hx-swap-oob="innerHTML"' in html
 
 
 def test_bad_filter_is_400_with_message(client, listing):

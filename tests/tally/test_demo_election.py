@@ -13,7 +13,6 @@ from ballots.identity import eligible_pots
 from ballots.models import VoterRollEntry
 from ballots.validation import RawBallot
 from pb.core.models import Election, Phase
-from pb.core.services import election_advance
 from tally import services
 from tests.factories import official
 
@@ -24,11 +23,17 @@ def _choice(rnd, pot):
     proposals = list(pot.proposals.filter(status="feasible").order_by("code"))
     rnd.shuffle(proposals)
     chosen, spent = [], 0
-    for p in proposals[: rnd.randint(1, 4)]:
-        if spent + p.final_cost <= pot.budget:
+    for p in proposals[: min(rnd.randint(1, 4), pot.max_selections or 4)]:
+        if spent + p.final_cost <= pot.budget or pot.ballot_type != "knapsack":
             chosen.append(p.code)
             spent += p.final_cost
     return chosen
+
+
+def _raw(chosen, pot):
+    """The marks of a ballot of the pot's type: ranks in order (ranked), 2 points each (points), ticks."""
+    values = {"ranked": lambda i: str(i + 1), "points": lambda i: "2"}.get(pot.ballot_type, lambda i: "")
+    return RawBallot.of((c, values(i)) for i, c in enumerate(chosen))
 
 
 def test_demo_election_end_to_end(db, keys, capsys):
@@ -37,8 +42,7 @@ def test_demo_election_end_to_end(db, keys, capsys):
     users = get_user_model().objects
     o1, council = users.get(username="official"), users.get(username="council")
     o2, o3 = official(), official()
-    for phase in (Phase.REVIEW, Phase.VOTING_OPEN):
-        election = election_advance(actor=o1, election=election, to_phase=phase)
+    assert election.phase == Phase.VOTING_OPEN  # demo_load reviews the proposals and opens the vote
     rnd = random.Random(2026)
     voters = list(VoterRollEntry.objects.filter(election=election, age_eligible=True).order_by("pk"))
     online, paper_voters = voters[:-6], voters[-6:]
@@ -46,7 +50,7 @@ def test_demo_election_end_to_end(db, keys, capsys):
     for voter in online:
         for pot in eligible_pots(voter):
             chosen = _choice(rnd, pot)
-            raw = RawBallot.of((c, "") for c in chosen)
+            raw = _raw(chosen, pot)
             casting.ballot_cast(actor=None, election=election, pot=pot, voter=voter, raw=raw)
             services.ballots_seal_pending(election_id=election.pk)  # ballot_cast's on_commit hook
             cast += 1

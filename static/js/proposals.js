@@ -8,3 +8,13 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     event.detail.isError = false;
   }
 });
+
+// Keep the pushed address short and shareable: "?q=garden", not "?q=garden&pot=&category=&status=...".
+document.addEventListener("htmx:configRequest", (event) => {
+  const form = event.detail.elt;
+  const data = event.detail.formData;
+  if (!form || form.id !== "filters" || !data) return;
+  for (const [name, value] of [...data.entries()]) {
+    if (value === "") data.delete(name);
+  }
+});

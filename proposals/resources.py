@@ -141,7 +141,10 @@ class StatusWidget(widgets.Widget):
 
 class ProposalResource(resources.ModelResource):
     code = Field(attribute="code", column_name="code")
-    final_cost = Field(attribute="final_cost", column_name="final_cost", readonly=True)
+    # A number, not text: officials sum this column in their spreadsheet.
+    final_cost = Field(
+        attribute="final_cost", column_name="final_cost", readonly=True, widget=WholeNumberWidget()
+    )
     merged_into = Field(
         attribute="merged_into",
         column_name="merged_into",
@@ -344,7 +347,9 @@ def export_bytes(*, election: Election, file_format: str) -> bytes:
         raise ValueError(file_format)
     dataset = ProposalResource(election=election).export()
     data = dataset.export(file_format)
-    return data.encode("utf-8") if isinstance(data, str) else data
+    # CSV with a byte-order mark: without it Excel reads UTF-8 as a legacy code page and garbles Vietnamese
+    # and Chinese titles. The importer reads it back with utf-8-sig.
+    return data.encode("utf-8-sig") if isinstance(data, str) else data
 
 
 def template_csv(election: Election) -> str:

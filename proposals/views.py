@@ -365,6 +365,8 @@ def proposals_import_template(request, slug):
         return _error_page(request, exc)
     from proposals.resources import template_csv
 
-    response = HttpResponse(template_csv(election), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(
+        template_csv(election).encode("utf-8-sig"), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{election.slug}-import-template.csv"'
     return response

@@ -229,3 +229,16 @@ def test_an_unreadable_file_shows_its_message_once(client, election, off):
     resp = upload(client, election, SimpleUploadedFile("p.xlsx", b"garbage\x00\x01"))
     assert resp.status_code == 400
     assert resp.content.decode().count("could not be read as XLSX") == 1
+
+
+def test_csv_export_opens_in_excel_and_xlsx_costs_are_numbers(client, election, off):
+    ProposalFactory(pot=election.pots.get(slug="north"), title="Đèn đường 路灯", cost=1200)
+    csv_bytes = client.get(reverse("proposals:export", args=[election.slug, "csv"])).content
+    assert csv_bytes.startswith(b"\xef\xbb\xbf")  # Excel needs the BOM to read UTF-8
+    assert "Đèn đường 路灯" in csv_bytes.decode("utf-8-sig")
+    template = client.get(reverse("proposals:import_template", args=[election.slug])).content
+    assert template.startswith(b"\xef\xbb\xbf")
+    xlsx = client.get(reverse("proposals:export", args=[election.slug, "xlsx"])).content
+    values = list(openpyxl.load_workbook(io.BytesIO(xlsx)).active.values)
+    row = dict(zip(values[0], values[1], strict=True))
+    assert row["final_cost"] == 1200 and row["cost"] == 1200

@@ -377,6 +377,9 @@ def test_review_form_help_texts_are_the_ones_fields_point_to(client, election, p
     page = client.get(reverse("proposals:review", args=[election.slug, p.code])).content.decode()
     for field in ("reason", "cost_note"):
         assert f'aria-describedby="id_{field}_helptext"' in page and f'id="id_{field}_helptext"' in page
+    # The way back: the dashboard and the public page of what is being reviewed.
+    assert f'href="{reverse("core:manage", args=[election.slug])}"' in page
+    assert f'href="{reverse("proposals:detail", args=[election.slug, p.code])}"' in page
 
 
 def test_post_only_addresses_lead_back_to_their_form_on_get(client, election, pot):

@@ -11,9 +11,15 @@ from pb.core.models import PHASE_ORDER, Election, Phase
 from pb.core.permissions import allowed, require
 from proposals.models import ProposalStatus
 
+# What a visitor can do now comes first: vote, then propose; finished editions last.
+_HOME_ORDER = {Phase.VOTING_OPEN: 0, Phase.PROPOSALS_OPEN: 1, Phase.REVIEW: 2, Phase.PUBLISHED: 4}
+
 
 def home(request):
-    elections = Election.objects.exclude(phase=Phase.DRAFT).prefetch_related("pots")
+    elections = sorted(
+        Election.objects.exclude(phase=Phase.DRAFT).prefetch_related("pots"),
+        key=lambda e: _HOME_ORDER.get(e.phase, 3),  # stable: newest first within a group
+    )
     return render(request, "core/home.html", {"elections": elections})
 
 

@@ -46,3 +46,15 @@ def test_election_page_leads_to_the_vote_then_to_the_results(client):
     page = client.get(reverse("core:election", args=[election.slug])).content.decode()
     assert f'href="{reverse("tally:results", args=[election.slug])}"' in page
     assert f'href="{reverse("ballots:pots", args=[election.slug])}"' not in page
+
+
+def test_home_puts_what_a_visitor_can_do_now_first_with_its_button(client):
+    done = ElectionFactory(name="PB 2025", phase=Phase.PUBLISHED)
+    ideas = ElectionFactory(name="PB 2027", phase=Phase.PROPOSALS_OPEN)
+    vote = ElectionFactory(name="PB 2026", phase=Phase.VOTING_OPEN)
+    resp = client.get(reverse("core:home"))
+    assert [e.name for e in resp.context["elections"]] == ["PB 2026", "PB 2027", "PB 2025"]
+    html = resp.content.decode()
+    assert f'href="{reverse("ballots:pots", args=[vote.slug])}"' in html
+    assert f'href="{reverse("proposals:create", args=[ideas.slug])}"' in html
+    assert f'href="{reverse("tally:results", args=[done.slug])}"' in html

@@ -280,8 +280,12 @@ def main() -> None:
     )
     ap.add_argument("--port", type=int, default=0, help="0: a free port")
     ap.add_argument("--max-seconds", type=float, default=120, help="stop starting new voters after this")
-    ap.add_argument("--warmup", type=int, default=100, help="voters cast before timing starts")
-    ap.add_argument("--full", action="store_true", help="also load pots, ballot and review pages")
+    ap.add_argument(
+        "--warmup", type=int, default=100, help="voters who identify and cast before the timed phases"
+    )
+    ap.add_argument(
+        "--full", action="store_true", help="phase 1 also loads the pots, ballot and review pages"
+    )
     ap.add_argument("--keep-db", action="store_true")
     args = ap.parse_args()
     if args.workers < 2:
@@ -403,8 +407,10 @@ def main() -> None:
         run(_identify, voters[:warm], time.perf_counter() + 60, {"latency": [], "done": []}, [])
         run(_cast, voters[:warm], time.perf_counter() + 60, {"latency": [], "done": []}, [])
         rest = voters[warm:]
+        print(f"phase 1: {len(rest)} voters identify …", flush=True)
         ident = measured(_identify, rest, args.max_seconds)
         ready = ident["done"]
+        print(f"phase 2: {len(ready)} identified voters cast …", flush=True)
         cast = measured(_cast, ready, args.max_seconds)
 
         def report(title: str, what: str, r: dict) -> None:

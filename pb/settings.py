@@ -142,6 +142,7 @@ LOGOUT_REDIRECT_URL = "core:home"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("vi", _("Vietnamese")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["pb.core.formats"]  # digit grouping for vi and zh-hans amounts
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

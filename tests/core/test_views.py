@@ -58,3 +58,14 @@ def test_home_puts_what_a_visitor_can_do_now_first_with_its_button(client):
     assert f'href="{reverse("ballots:pots", args=[vote.slug])}"' in html
     assert f'href="{reverse("proposals:create", args=[ideas.slug])}"' in html
     assert f'href="{reverse("tally:results", args=[done.slug])}"' in html
+
+
+@pytest.mark.parametrize(
+    ("language", "amount"), [("en", "180,000"), ("vi", "180.000"), ("zh-hans", "180,000")]
+)
+def test_budgets_are_grouped_in_every_language(client, language, amount):
+    election = ElectionFactory(phase=Phase.PROPOSALS_OPEN, slug="rv")
+    PotFactory(election=election, name="Old Town", budget=180_000)
+    client.cookies["django_language"] = language
+    html = client.get(reverse("core:election", args=["rv"])).content.decode()
+    assert f"{amount} {election.currency}" in html

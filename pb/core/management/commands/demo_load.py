@@ -178,7 +178,7 @@ class Command(BaseCommand):
 
     # --- riverton-2026: voting open -----------------------------------------------------------------------
 
-    def _current(self, data: dict, users: dict) -> tuple[Election, bool]:
+    def _current(self, data: dict, users: dict) -> tuple[Election, bool | str]:
         official = users["official"]
         with transaction.atomic():
             election = Election.objects.filter(slug=data["election"]["slug"]).first()
@@ -193,6 +193,8 @@ class Command(BaseCommand):
                 for p in Proposal.objects.filter(election=election, status=ProposalStatus.SUBMITTED):
                     proposals.proposal_review(actor=official, proposal=p, feasible=True)
                 election = self._advance(election, Phase.VOTING_OPEN, official)
+                if not created:
+                    return election, "found in an earlier phase: proposals reviewed, voting opened now"
         return election, created
 
     def _current_create(self, data: dict, users: dict) -> Election:
@@ -327,7 +329,9 @@ class Command(BaseCommand):
         for username, password, _role in DEMO_USERS:
             w(f"  account {username} / {password}")
         for e, new in ((e26, new26), (e27, new27), (e25, new25)):
-            state = "loaded now" if new else "already loaded (left unchanged)"
+            state = (
+                new if isinstance(new, str) else "loaded now" if new else "already loaded (left unchanged)"
+            )
             w(f"{e.name} [{e.slug}]: phase {e.phase}, {state}. {base}/elections/{e.slug}/")
         w(f"Vote in {e26.slug}: {base}/vote/{e26.slug}/identify/")
         w("  TEST voting codes (public: demo only):")

@@ -234,9 +234,13 @@ def ballots_seal_pending(*, election_id: int, final: bool = False) -> LogBatch |
     log = BallotLog.objects.select_for_update().filter(election_id=election_id).first()
     if log is None:
         return None
-    # Cheap test first (index on the election column): this runs after every cast, and most calls find
-    # fewer than SEAL_BATCH_MIN new ballots. log.ballots counts exactly the sealed ones.
-    if not final and Ballot.objects.filter(election_id=election_id).count() - log.ballots < SEAL_BATCH_MIN:
+    # Cheap test first: this runs after every cast (once SEAL_BATCH_MIN are pending), and most calls find
+    # fewer than SEAL_BATCH_MIN new ballots; the partial index on unsealed ballots answers it.
+    if (
+        not final
+        and Ballot.objects.filter(election_id=election_id, sealed_batch__isnull=True)[:SEAL_BATCH_MIN].count()
+        < SEAL_BATCH_MIN
+    ):
         return None
     pending = list(
         _rows(

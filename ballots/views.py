@@ -33,6 +33,7 @@ from ballots.validation import RawBallot, ballot_status, money
 from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import BallotType, Election, Phase, Pot
 from pb.core.permissions import allowed, require
+from proposals.models import Proposal
 
 
 def _error(request, exc: DomainError, election: Election | None = None):
@@ -105,6 +106,19 @@ def _ballot_context(election, pot, spec, raw, status=None):
     }
 
 
+def _with_descriptions(ctx: dict, pot: Pot) -> dict:
+    """Give each ballot row its proposal's description, shown in a disclosure so a voter can read what a
+    project is without leaving the ballot (the live bar's partial does not need them)."""
+    texts = dict(
+        Proposal.objects.filter(pot=pot, code__in=[r.code for r in ctx["rows"]]).values_list(
+            "code", "description"
+        )
+    )
+    for row in ctx["rows"]:
+        row.description = texts.get(row.code, "")
+    return ctx
+
+
 def _open_ballot(election: Election, voter, pot_slug: str):
     """The pot, if this voter may still vote in it now; else the DomainError that says why."""
     pot = get_object_or_404(Pot.objects.select_related("election"), election=election, slug=pot_slug)
@@ -127,7 +141,7 @@ def ballot(request, election: Election, voter, pot_slug: str):
         return _error(request, exc, election)
     spec = selectors.ballot_spec(pot)
     raw = raw_ballot_from_post(pot.ballot_type, request.POST) if request.method == "POST" else RawBallot()
-    ctx = _ballot_context(election, pot, spec, raw)
+    ctx = _with_descriptions(_ballot_context(election, pot, spec, raw), pot)
     if request.method == "GET" or "edit" in request.POST:
         return render(request, "ballots/ballot_form.html", ctx)
     if not ctx["status"].ok:
@@ -174,7 +188,7 @@ def ballot_cast(request, slug: str, pot_slug: str):
         identity.forget_voter(request)
         return redirect("ballots:identify", slug=slug)
     except BallotInvalid:
-        ctx = _ballot_context(election, pot, selectors.ballot_spec(pot), raw)
+        ctx = _with_descriptions(_ballot_context(election, pot, selectors.ballot_spec(pot), raw), pot)
         ctx["show_problems"] = True
         return render(request, "ballots/ballot_form.html", ctx, status=400)
     except DomainError as exc:

@@ -97,6 +97,8 @@ def _ballot_context(election, pot, spec, raw, status=None):
         "cost_text": money(status.cost, spec.currency),
         "remaining_text": money(max(status.remaining, 0), spec.currency),
         "over_text": money(status.over_budget, spec.currency),
+        # Over the limit the bar said "(-1 left)"; the problems list says by how much instead.
+        "points_left": max(status.points_left or 0, 0),
         "BallotType": BallotType,
         # Over the limit, the meter's scale grows so the bar shows the excess (past `high`: a warning colour).
         "meter_max": max(spec.points_total or 0, status.points_used)

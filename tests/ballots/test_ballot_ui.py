@@ -62,3 +62,23 @@ def test_not_official_warning_text_meets_wcag_aa_on_white():
 def test_grid_cards_may_shrink_below_their_content():
     # Without this, the codes page's "Generate codes" card (a file input) was 413px wide on a 390px phone.
     assert re.search(r"\.grid > \* \{ min-width: 0; \}", CSS.read_text())
+
+
+def test_points_bar_never_says_a_negative_number_left(client):
+    v = build_voting()
+    identify(client, v.election, v.voter)
+    url = reverse("ballots:ballot_check", args=[v.election.slug, v.points.slug])
+    html = client.post(url, {"points-Y1": "5", "points-Y2": "5", "points-Y3": "1"}, HTTP_HX_REQUEST="true")
+    html = html.content.decode()
+    assert "Points given: 11 of 10 (0 left)." in html and "-1 left" not in html
+    assert "You gave 11 points; you have 10 to distribute." in html
+
+
+def test_live_bar_sends_one_request_per_mark(client):
+    # A tick fires both `input` and `change`: listening to both sent two requests per click, and htmx
+    # logged the aborted one as a console error. Points inputs (typed numbers) listen to `input` only.
+    v = build_voting()
+    identify(client, v.election, v.voter)
+    for pot, trigger in ((v.city, 'hx-trigger="change"'), (v.points, 'hx-trigger="input delay:300ms"')):
+        html = client.get(reverse("ballots:ballot", args=[v.election.slug, pot.slug])).content.decode()
+        assert trigger in html and 'hx-sync="this:queue last"' in html

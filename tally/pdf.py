@@ -36,12 +36,14 @@ def qr_svg(text: str) -> str:
     return img.to_string(encoding="unicode")
 
 
-def bar_chart_svg(rows: list[tuple[str, int, bool]], *, width: int = 480, bar: int = 14) -> str:
+def bar_chart_svg(rows: list[tuple[str, int, bool]], *, width: int = 360, bar: int = 16) -> str:
     """Horizontal bars (label, value, highlighted). Server-side SVG: no JavaScript, works in the PDF."""
     if not rows:
         return ""
     top = max(v for _l, v, _h in rows) or 1
-    label_w, gap = 70, 4
+    # 360 wide with 12-unit text: on a 390px phone the chart is drawn at ~90 %, so labels stay readable
+    # (at 480 wide with 10-unit text they shrank to ~6px).
+    label_w, gap = 48, 4
     height = len(rows) * (bar + gap) + gap
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -52,9 +54,9 @@ def bar_chart_svg(rows: list[tuple[str, int, bool]], *, width: int = 480, bar: i
         w = int((width - label_w - 60) * value / top)
         colour = "#2f6f3e" if hi else "#b8b8b8"
         parts.append(
-            f'<text x="0" y="{y + bar - 3}" font-size="10">{_esc(label)}</text>'
+            f'<text x="0" y="{y + bar - 4}" font-size="12">{_esc(label)}</text>'
             f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar}" fill="{colour}"/>'
-            f'<text x="{label_w + w + 4}" y="{y + bar - 3}" font-size="10">{value}</text>'
+            f'<text x="{label_w + w + 4}" y="{y + bar - 4}" font-size="12">{value}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -1,5 +1,7 @@
 """UI fixes found in QA on the officials' count page."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -17,3 +19,18 @@ def test_count_card_says_what_is_needed_while_voting_is_open(client):
     assert 'id="count-pending"' in card and "once the vote is closed" in card
     assert "exports the anonymised ballots" in card
     assert 'id="count-start"' not in card
+
+
+def test_results_page_shows_amounts_percentages_channels_and_pot_names_readably(world, client):
+    world.election.currency = "EUR"
+    world.election.save(update_fields=["currency"])
+    world.through_certify()
+    world.publish()
+    html = client.get(reverse("tally:results", args=[world.election.slug])).content.decode()
+    assert "Budget 100,000 EUR, funded " in html and "Budget 100000" not in html
+    assert re.search(r"<td class=\"num cell-nowrap\">\d{1,3}(,\d{3})* EUR</td>", html)
+    share = re.search(r"Share of voters with at least one funded project: ([^<]*)", html).group(1)
+    assert re.fullmatch(r"\d+\.\d % · budget used: \d+\.\d %", share.strip()), share
+    assert "<td>Paper ballot</td>" in html and "<td>paper</td>" not in html
+    if 'id="h-compare"' in html:
+        assert "<td>North</td>" in html

@@ -21,9 +21,11 @@ import qrcode.image.svg
 from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import translation
+from django.utils.formats import number_format
 from django.utils.safestring import mark_safe
 
-from ballots.models import Ballot, Participation
+from ballots.models import Ballot, Channel, Participation
+from ballots.validation import money
 from pb.core.models import Election
 from tally.engine import manifest as mf
 from tally.models import Certification, TallyRun
@@ -134,6 +136,32 @@ def turnout(election: Election) -> list[dict[str, Any]]:
     return list(rows)
 
 
+def _percent(share) -> str:
+    return f"{number_format(float(share) * 100, decimal_pos=1)} %" if share is not None else ""
+
+
+def readable_pots(pots: list[dict], currency: str) -> list[dict]:
+    """Amounts with grouping and currency and shares as percentages, as the ballot shows them (the page and
+    the PDF showed "300000" and "0.983333"). Call it under the language the text is rendered in."""
+    for pot in pots:
+        pot["budget_text"] = money(pot["budget"], currency)
+        pot["cost_text"] = money(pot["total_cost"], currency)
+        for project in pot["funded"] + pot["unfunded"]:
+            project["cost_text"] = money(project["cost"], currency) if project["cost"] is not None else ""
+        if pot["metrics"]:
+            pot["share_text"] = _percent(pot["metrics"].get("voters_with_funded"))
+            pot["used_text"] = _percent(pot["metrics"].get("budget_used"))
+    return pots
+
+
+def readable_turnout(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Channel labels ("Paper ballot") instead of stored values ("paper")."""
+    for row in rows:
+        if row["channel"] in Channel.values:
+            row["channel"] = Channel(row["channel"]).label
+    return rows
+
+
 def render_result_pdf(*, election: Election, certification: Certification) -> bytes:
     from weasyprint import HTML, Attachment
 
@@ -146,12 +174,13 @@ def render_result_pdf(*, election: Election, certification: Certification) -> by
         "election": election,
         "manifest": manifest,
         "cert": certification,
-        "pots": pot_views(election, certification.run, definition),
         "turnout": turnout(election),
         "qr": mark_safe(qr_svg(f"pb-manifest:sha256:{certification.manifest_sha256}")),  # noqa: S308
         "created": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     with translation.override(getattr(election, "language", None) or translation.get_language()):
+        context["pots"] = readable_pots(pot_views(election, certification.run, definition), election.currency)
+        context["turnout"] = readable_turnout(context["turnout"])
         html = render_to_string("tally/result_pdf.html", context)
     attachments = [
         Attachment(

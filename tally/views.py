@@ -6,12 +6,9 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ballots.models import Channel
-from ballots.validation import money
 from pb.core.exceptions import DomainError
 from pb.core.models import Election
 from pb.core.permissions import allowed, is_council, is_official
@@ -184,14 +181,14 @@ def results(request, slug):
     form = ReceiptForm(request.GET or None)
     if form.is_valid():
         found = receipt_found(election, form.cleaned_data["receipt"])
-    pots = _readable(pdf.pot_views(election, official, definition, with_metrics=True), election.currency)
+    pots = pdf.readable_pots(
+        pdf.pot_views(election, official, definition, with_metrics=True), election.currency
+    )
     names = {p["slug"]: p["name"] for p in pots}
     comparison = selectors.comparison(election, official, whatifs)
     for row in comparison:
         row["pot"] = names.get(row["pot"], row["pot"])
-    turnout = pdf.turnout(election)
-    for row in turnout:
-        row["channel"] = Channel(row["channel"]).label if row["channel"] in Channel.values else row["channel"]
+    turnout = pdf.readable_turnout(pdf.turnout(election))
     ctx = {
         "election": election,
         "cert": cert,
@@ -207,24 +204,6 @@ def results(request, slug):
     if request.htmx and form.is_bound:
         return render(request, "tally/results.html#receipt-result", ctx)
     return render(request, "tally/results.html", ctx)
-
-
-def _percent(share) -> str:
-    return f"{number_format(float(share) * 100, decimal_pos=1)} %" if share is not None else ""
-
-
-def _readable(pots: list[dict], currency: str) -> list[dict]:
-    """Amounts with grouping and currency, shares as percentages, as the ballot shows them (the page
-    showed "300000" and "0.983333")."""
-    for pot in pots:
-        pot["budget_text"] = money(pot["budget"], currency)
-        pot["cost_text"] = money(pot["total_cost"], currency)
-        for project in pot["funded"] + pot["unfunded"]:
-            project["cost_text"] = money(project["cost"], currency) if project["cost"] is not None else ""
-        if pot["metrics"]:
-            pot["share_text"] = _percent(pot["metrics"].get("voters_with_funded"))
-            pot["used_text"] = _percent(pot["metrics"].get("budget_used"))
-    return pots
 
 
 def receipt_found(election: Election, code: str) -> bool:

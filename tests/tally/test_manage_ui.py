@@ -34,3 +34,24 @@ def test_results_page_shows_amounts_percentages_channels_and_pot_names_readably(
     assert "<td>Paper ballot</td>" in html and "<td>paper</td>" not in html
     if 'id="h-compare"' in html:
         assert "<td>North</td>" in html
+
+
+def test_result_pdf_shows_amounts_percentages_and_channel_labels(world):
+    import shutil
+    import subprocess
+
+    from tally import services
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (Debian poppler-utils) is not installed")
+    world.election.currency = "EUR"
+    world.election.save(update_fields=["currency"])
+    cert = world.through_certify()
+    pdf = services.election_dir(world.election) / cert.pdf_name
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    text = " ".join(text.split())  # lines wrap anywhere in the PDF
+    assert "Budget 100,000 EUR, funded" in text and "Budget 100000" not in text
+    assert re.search(r"Share of voters with at least one funded project: \d+\.\d %", text)
+    assert "Paper ballot" in text

@@ -196,3 +196,60 @@ def test_points_ballot_by_keyboard_only(browser, base_url):
     assert Ballot.objects.get(pot=v.points).points == {"Y1": 4, "Y3": 5}
     assert _csp_errors(page) == []
     page.context.close()
+
+
+# Width of the widest element that sticks out past the viewport, ignoring what scrolls inside a wrapper.
+_OVERFLOW = """() => {
+  const W = document.documentElement.clientWidth; let worst = 0;
+  for (const e of document.querySelectorAll('body *')) {
+    const r = e.getBoundingClientRect(); if (r.width === 0 || r.right <= W + 1) continue;
+    let x = e, inside = false;
+    while ((x = x.parentElement)) {
+      if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(x).overflowX)) { inside = true; break; }
+    }
+    if (!inside) worst = Math.max(worst, r.right);
+  }
+  return [document.documentElement.scrollWidth, worst];
+}"""
+
+
+def test_officials_pages_fit_a_phone(browser, base_url, login):
+    from tests.factories import official
+
+    v = build_voting()
+    user = official()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    _watch_csp(page)
+    login(page, user.username)
+    slug = v.election.slug
+    for path in (
+        f"/vote/{slug}/officials/turnout/",
+        f"/vote/{slug}/officials/paper/",
+        f"/vote/manage/{slug}/codes/",
+        f"/results/{slug}/manage/",
+        "/results/key/",
+    ):
+        page.goto(base_url + path)
+        scroll_width, worst = page.evaluate(_OVERFLOW)
+        assert scroll_width <= 390 and worst <= 391, (path, scroll_width, worst)
+    assert _csp_errors(page) == []
+    context.close()
+
+
+def test_ballot_shows_a_project_description_without_leaving_the_page(browser, base_url):
+    from proposals.models import Proposal
+
+    v = build_voting()
+    Proposal.objects.filter(code="C2").update(description="Solar lights along the river path.")
+    page = _page(browser)
+    _identify_with_code(page, base_url, v)
+    page.click("#vote-city")
+    text = page.get_by_text("Solar lights along the river path.")
+    sync_api.expect(text).to_be_hidden()
+    page.get_by_text("About C2").click()
+    sync_api.expect(text).to_be_visible()
+    page.check("#project-C2")
+    sync_api.expect(page.locator("#budget-text")).to_contain_text("Chosen: 30,000 EUR")
+    assert page.url.endswith(f"/vote/{v.election.slug}/city/")

@@ -82,3 +82,21 @@ def test_live_bar_sends_one_request_per_mark(client):
     for pot, trigger in ((v.city, 'hx-trigger="change"'), (v.points, 'hx-trigger="input delay:300ms"')):
         html = client.get(reverse("ballots:ballot", args=[v.election.slug, pot.slug])).content.decode()
         assert trigger in html and 'hx-sync="this:queue last"' in html
+
+
+def test_paper_accept_refusal_is_shown_next_to_the_accept_button(client):
+    from tests.factories import official as make_official
+
+    v = build_voting()
+    anna, bart = make_official(username="anna"), make_official(username="bart")
+    client.force_login(anna)
+    url = reverse("ballots:paper_batches", args=[v.election.slug])
+    batch_url = client.post(url, {"pot": v.city.pk, "booth": "School 3", "label": "B-7"}).url
+    client.post(batch_url, {"action": "enter", "text": "C1 C2\nC3"})
+    client.force_login(bart)
+    client.post(batch_url, {"action": "enter", "text": "C1 C2\nC4"})
+    r = client.post(batch_url, {"action": "accept", "row_2": "a"})  # no note saying how it was resolved
+    html = r.content.decode()
+    assert r.status_code >= 400
+    form = html.split('id="accept-form"', 1)[1].split("</form>", 1)[0]
+    assert 'id="accept-error"' in form and form.index('id="accept-error"') < form.index('id="accept-button"')

@@ -100,3 +100,16 @@ def test_paper_accept_refusal_is_shown_next_to_the_accept_button(client):
     assert r.status_code >= 400
     form = html.split('id="accept-form"', 1)[1].split("</form>", 1)[0]
     assert 'id="accept-error"' in form and form.index('id="accept-error"') < form.index('id="accept-button"')
+
+
+def test_approval_rules_do_not_say_tick_every_project_when_there_is_a_maximum(client):
+    v = build_voting()  # Mokotów: approval, 1 to 3 projects
+    identify(client, v.election, v.voter)
+    html = client.get(reverse("ballots:ballot", args=[v.election.slug, v.district.slug])).content.decode()
+    rules = html.split('id="ballot-rules"', 1)[1].split("</ul>", 1)[0]
+    assert "Choose at least 1 and at most 3 projects." in rules
+    assert "Tick every project you support." not in rules
+    v.district.max_selections = 0
+    v.district.save(update_fields=["max_selections"])
+    html = client.get(reverse("ballots:ballot", args=[v.election.slug, v.district.slug])).content.decode()
+    assert "Tick every project you support." in html

@@ -55,3 +55,11 @@ def test_result_pdf_shows_amounts_percentages_and_channel_labels(world):
     assert "Budget 100,000 EUR, funded" in text and "Budget 100000" not in text
     assert re.search(r"Share of voters with at least one funded project: \d+\.\d %", text)
     assert "Paper ballot" in text
+
+
+def test_result_pdf_keeps_table_rows_on_one_page():
+    # A row split over a page break left a project's name on one page and its "why not" on the next.
+    from pathlib import Path
+
+    template = Path(__file__).resolve().parents[2] / "templates" / "tally" / "result_pdf.html"
+    assert "tr { break-inside: avoid; }" in template.read_text()

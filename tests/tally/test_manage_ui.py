@@ -63,3 +63,17 @@ def test_result_pdf_keeps_table_rows_on_one_page():
 
     template = Path(__file__).resolve().parents[2] / "templates" / "tally" / "result_pdf.html"
     assert "tr { break-inside: avoid; }" in template.read_text()
+
+
+def test_what_if_table_has_column_headers(world, client):
+    from tally import services
+
+    world.close()
+    world.tally()
+    client.force_login(world.o1)
+    client.post(reverse("tally:action", args=[world.election.slug, "whatif"]), {"rule": "greedy-no-skip"})
+    run = world.election.tally_runs.filter(official=False).first()
+    services.tally_run_execute(run_id=run.pk)
+    html = client.get(reverse("tally:manage", args=[world.election.slug])).content.decode()
+    table = html.split('<table class="whatif">', 1)[1].split("</table>", 1)[0]
+    assert "<thead><tr><th>Pot</th><th>Funded</th><th>Cost</th></tr></thead>" in table

@@ -39,7 +39,10 @@ def qr_svg(text: str) -> str:
 
 
 def bar_chart_svg(rows: list[tuple[str, int, bool]], *, width: int = 360, bar: int = 16) -> str:
-    """Horizontal bars (label, value, highlighted). Server-side SVG: no JavaScript, works in the PDF."""
+    """Horizontal bars (label, value, highlighted). Server-side SVG: no JavaScript, works in the PDF.
+
+    Hidden from screen readers: the tables next to it carry the same figures (a role="img" without a
+    name was announced as an unlabelled image)."""
     if not rows:
         return ""
     top = max(v for _l, v, _h in rows) or 1
@@ -49,7 +52,7 @@ def bar_chart_svg(rows: list[tuple[str, int, bool]], *, width: int = 360, bar: i
     height = len(rows) * (bar + gap) + gap
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" class="chart">'
+        f'viewBox="0 0 {width} {height}" aria-hidden="true" class="chart">'
     ]
     for i, (label, value, hi) in enumerate(rows):
         y = gap + i * (bar + gap)

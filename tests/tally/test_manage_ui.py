@@ -77,3 +77,11 @@ def test_what_if_table_has_column_headers(world, client):
     html = client.get(reverse("tally:manage", args=[world.election.slug])).content.decode()
     table = html.split('<table class="whatif">', 1)[1].split("</table>", 1)[0]
     assert "<thead><tr><th>Pot</th><th>Funded</th><th>Cost</th></tr></thead>" in table
+
+
+def test_chart_is_hidden_from_screen_readers_because_the_tables_carry_the_figures():
+    from tally.pdf import bar_chart_svg
+
+    svg = bar_chart_svg([("P1", 10, True), ("P2", 4, False)])
+    assert 'aria-hidden="true"' in svg and 'role="img"' not in svg
+    assert 'font-size="12"' in svg  # readable when drawn at phone width

@@ -7,7 +7,7 @@ SYSTEM_PYTHON := $(shell for p in python3.13 python3.12 python3; do \
 	if command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then \
 	echo $$p; break; fi; done)
 
-.PHONY: install demo serve test test-fast lint format e2e messages clean
+.PHONY: install demo serve test test-fast lint format e2e messages translations clean
 
 $(VENV)/.installed: pyproject.toml
 	@if [ -z "$(SYSTEM_PYTHON)" ]; then \
@@ -21,16 +21,22 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Compiled catalogues (locale/*/LC_MESSAGES/django.mo) are committed, so a machine without GNU gettext still
+# shows Vietnamese and Chinese; where msgfmt exists they are recompiled from the .po files.
+translations:
+	@if command -v msgfmt >/dev/null 2>&1; then $(PY) manage.py compilemessages --ignore=.venv >/dev/null; \
+	else echo "msgfmt (GNU gettext) not found: using the committed compiled translations"; fi
+
 demo: install
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py compilemessages --ignore=.venv >/dev/null
+	@$(MAKE) --no-print-directory translations
 	$(PY) manage.py demo_load
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) manage.py compilemessages --ignore=.venv >/dev/null
+	@$(MAKE) --no-print-directory translations
 	$(PY) manage.py makemigrations --check --dry-run >/dev/null
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 

@@ -29,7 +29,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def _compiled_messages():
-    """The Makefile compiles catalogues before tests; do it here too when run directly with pytest."""
+    """The Makefile compiles catalogues before tests; do it here too when run directly with pytest.
+    Without GNU gettext the committed compiled catalogues are used as they are."""
+    if shutil.which("msgfmt") is None:
+        return
     for po in (ROOT / "locale").glob("*/LC_MESSAGES/django.po"):
         mo = po.with_suffix(".mo")
         if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:

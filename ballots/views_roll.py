@@ -312,10 +312,15 @@ def _codes_context(request, election: Election, **forms) -> dict:
     return ctx
 
 
-def _codes_error(request, election, exc: DomainError, **forms) -> HttpResponse:
+def _codes_page(request, election, *, status: int = 200, error: str = "", **forms) -> HttpResponse:
     ctx = _codes_context(request, election, **forms)
-    ctx["error"] = exc.message
-    return render(request, "ballots/codes_manage.html", ctx, status=exc.status_code)
+    if error:
+        ctx["error"] = error
+    return render(request, "ballots/codes_manage.html", ctx, status=status)
+
+
+def _codes_error(request, election, exc: DomainError, **forms) -> HttpResponse:
+    return _codes_page(request, election, status=exc.status_code, error=exc.message, **forms)
 
 
 @login_required
@@ -323,7 +328,7 @@ def codes_manage(request, slug):
     election, denied = _official_page(request, slug, "codes.manage")
     if denied:
         return denied
-    return render(request, "ballots/codes_manage.html", _codes_context(request, election))
+    return _codes_page(request, election)
 
 
 def _sheet_response(request, election, sheets, fmt: str, filename: str) -> HttpResponse:
@@ -359,12 +364,7 @@ def codes_generate(request, slug):
         return denied
     form = CodesGenerateForm(request.POST, request.FILES, election=election)
     if not form.is_valid():
-        return render(
-            request,
-            "ballots/codes_manage.html",
-            _codes_context(request, election, generate_form=form),
-            status=400,
-        )
+        return _codes_page(request, election, status=400, generate_form=form)
     try:
         sheets = services_roll.codes_generate(
             actor=request.user,
@@ -388,12 +388,7 @@ def codes_void(request, slug):
         return denied
     form = CodeVoidForm(request.POST)
     if not form.is_valid():
-        return render(
-            request,
-            "ballots/codes_manage.html",
-            _codes_context(request, election, void_form=form),
-            status=400,
-        )
+        return _codes_page(request, election, status=400, void_form=form)
     try:
         n = services_roll.code_void(actor=request.user, election=election, **form.cleaned_data)
     except DomainError as exc:
@@ -411,12 +406,7 @@ def codes_reissue(request, slug):
         return denied
     form = CodeReissueForm(request.POST)
     if not form.is_valid():
-        return render(
-            request,
-            "ballots/codes_manage.html",
-            _codes_context(request, election, reissue_form=form),
-            status=400,
-        )
+        return _codes_page(request, election, status=400, reissue_form=form)
     try:
         sheet = services_roll.code_reissue(
             actor=request.user, election=election, reference=form.cleaned_data["reference"]

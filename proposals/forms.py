@@ -26,6 +26,18 @@ COST_ERRORS = {
 }
 
 
+def _coordinate_field(label, limit: int) -> forms.DecimalField:
+    """Optional degrees in [-limit, limit], typed as text with a decimal keypad (matches the model)."""
+    return forms.DecimalField(
+        label=label,
+        required=False,
+        max_digits=9,
+        decimal_places=6,
+        validators=[MinValueValidator(-limit), MaxValueValidator(limit)],
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+
+
 class ProposalForm(forms.ModelForm):
     cost = forms.IntegerField(
         label=_("Estimated cost"),
@@ -35,22 +47,8 @@ class ProposalForm(forms.ModelForm):
         help_text=_("In whole currency units."),
         widget=forms.TextInput(attrs=MONEY_WIDGET_ATTRS),
     )
-    latitude = forms.DecimalField(
-        label=_("Latitude (optional)"),
-        required=False,
-        max_digits=9,
-        decimal_places=6,
-        validators=[MinValueValidator(-90), MaxValueValidator(90)],
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
-    )
-    longitude = forms.DecimalField(
-        label=_("Longitude (optional)"),
-        required=False,
-        max_digits=9,
-        decimal_places=6,
-        validators=[MinValueValidator(-180), MaxValueValidator(180)],
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
-    )
+    latitude = _coordinate_field(_("Latitude (optional)"), 90)
+    longitude = _coordinate_field(_("Longitude (optional)"), 180)
     image = forms.FileField(
         label=_("Image (optional)"),
         required=False,

@@ -13,6 +13,7 @@ Secrecy, in one place:
 
 from __future__ import annotations
 
+import copy
 import difflib
 import logging
 import secrets
@@ -23,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ballots import identity
+from ballots import castctx, castsql, eligibility, identity
 from ballots.exceptions import AlreadyVoted, BallotInvalid
 from ballots.models import (
     Ballot,
@@ -72,19 +73,14 @@ class CastResult:
 def _seal_after_commit(election_id: int) -> None:
     """Hand new ballots to the results side, which seals them in shuffled batches into the public chain."""
     try:
-        from tally.services import ballots_seal_pending
-    except ImportError:
+        from tally.services import SEAL_BATCH_MIN, ballots_seal_pending
+    except ImportError:  # pragma: no cover - the results side ships with pb
         return
-    try:
-        from tally.services import SEAL_BATCH_MIN
-    except ImportError:
-        SEAL_BATCH_MIN = 1
 
     def seal() -> None:
         # Cheap, unlocked look first (partial index "ballot_unsealed"): sealing takes the chain's row lock,
         # and taking it after every cast would queue all casts of the election behind one another.
-        pending = Ballot.objects.filter(election_id=election_id, sealed_batch__isnull=True)
-        if pending[:SEAL_BATCH_MIN].count() >= SEAL_BATCH_MIN:
+        if castsql.unsealed_at_least(election_id, SEAL_BATCH_MIN):
             ballots_seal_pending(election_id=election_id)
 
     # robust: a sealing failure must not turn a committed cast into an error page; the next cast or the
@@ -120,6 +116,16 @@ def _already_voted(pot: Pot) -> AlreadyVoted:
     return AlreadyVoted(_("You have already voted in %(pot)s.") % {"pot": pot.name})
 
 
+def _at_phase(election: Election, phase: str) -> Election:
+    """The election as the permission gate must see it: with the phase just read under the lock (a cached
+    election object is shared by requests and never changed)."""
+    if election.phase == phase:
+        return election
+    current = copy.copy(election)
+    current.phase = phase
+    return current
+
+
 @transaction.atomic
 def ballot_cast(
     *,
@@ -130,49 +136,87 @@ def ballot_cast(
     raw: RawBallot,
     channel: str = Channel.ONLINE,
     booth: str = "",
+    context: castctx.PotContext | None = None,
 ) -> CastResult:
     """Cast one ballot in one pot for one identified voter; returns the receipt code (shown once).
 
     `voter`: the roll entry or its id; it is (re-)read under its row lock here either way. Raises
-    VoterRollEntry.DoesNotExist if it is not on this election's roll."""
-    if channel == Channel.BOOTH:
-        require(actor, "ballot.booth", election)  # an official casts on the resident's behalf
-    elif channel == Channel.ONLINE:
-        require(IDENTIFIED_VOTER, "ballot.cast", election)
-    else:
+    VoterRollEntry.DoesNotExist if it is not on this election's roll. `context`: the pot's cached
+    `castctx.PotContext` (the cast view passes it; other callers get a fresh one).
+
+    Statements: the voter's row lock (which also reads the election's phase and frozen definition), the
+    voter's participations, the participation insert, the ballot insert and, after the voter's last pot,
+    marking their codes used. All written once per process (`castsql`), none compiled per request."""
+    if channel not in (Channel.ONLINE, Channel.BOOTH):
         raise ValueError("paper ballots are entered with paper_batch_accept")
     if pot.election_id != election.pk:
         raise BallotInvalid(_("This pot is not part of this election."))
-    voter = _lock_voter(election, voter)
+    voter_id = voter if isinstance(voter, int) else voter.pk
+    locked = castsql.voter_lock(election.pk, voter_id)
+    if locked is None:
+        raise VoterRollEntry.DoesNotExist("this voter is not on the election's roll")
+    voter, phase, freeze = locked
+    ctx = context if context is not None and context.pot.pk == pot.pk else None
+    if ctx is None or ctx.freeze != freeze:
+        if ctx is not None:
+            castctx.forget(ctx)  # stale (another definition): read the pot afresh
+        ctx = castctx.build(Pot.objects.select_related("election").get(pk=pot.pk))
+    election, pot = ctx.election, ctx.pot
+    if channel == Channel.BOOTH:
+        require(actor, "ballot.booth", _at_phase(election, phase))  # an official casts for the resident
+    else:
+        require(IDENTIFIED_VOTER, "ballot.cast", _at_phase(election, phase))
+    voter.election = election
+    district = ctx.pots_by_id.get(voter.district_id)
+    if district is not None:
+        voter.district = district
     identity.check_eligible(voter, pot)
-    _eligible, left = identity.pots_state(voter)  # after the lock: sees participations committed before
-    if pot not in left:  # eligible (checked above), so: already voted there
+    voted = castsql.voted_pot_ids(voter.pk)  # after the lock: sees participations committed before
+    if pot.pk in voted:
         raise _already_voted(pot)
-    clean = ballot_validate(ballot_spec(pot), raw)
+    clean = ballot_validate(ctx.spec, raw)
+    day = timezone.localdate()
+    booth = booth if channel == Channel.BOOTH else ""
     try:
         # No savepoint needed: on a violation nothing more runs in this transaction, the re-raised error
-        # leaves the atomic block and rolls it back (saves two round trips per cast).
-        participation = Participation.objects.create(
-            election=election,
-            pot=pot,
-            voter=voter,
-            channel=channel,
-            booth=booth if channel == Channel.BOOTH else "",
-            day=timezone.localdate(),
+        # leaves the atomic block and rolls it back.
+        participation_id = castsql.insert(
+            Participation,
+            {
+                "election": election.pk,
+                "pot": pot.pk,
+                "voter": voter.pk,
+                "channel": channel,
+                "booth": booth,
+                "day": day,
+            },
+            returning=channel == Channel.BOOTH,
         )
     except IntegrityError as exc:  # the backstop: a writer that slipped past the lock (e.g. no row locks)
         raise _already_voted(pot) from exc
     code, digest = receipt_new()
-    Ballot.objects.create(
-        id=uuid.uuid4(),
-        election=election,
-        pot=pot,
-        projects=list(clean.projects),
-        points=clean.points,
-        is_paper=False,
-        receipt_hash=digest,
+    castsql.insert(
+        Ballot,
+        {
+            "id": uuid.uuid4(),
+            "election": election.pk,
+            "pot": pot.pk,
+            "projects": list(clean.projects),
+            "points": clean.points,
+            "is_paper": False,
+            "receipt_hash": digest,
+        },
     )
     if channel == Channel.BOOTH:
+        participation = Participation(
+            pk=participation_id,
+            election=election,
+            pot=pot,
+            voter=voter,
+            channel=channel,
+            booth=booth,
+            day=day,
+        )
         audit_record(
             actor=actor,
             action="ballot.booth_cast",
@@ -180,9 +224,16 @@ def ballot_cast(
             obj=participation,
             data={"pot": pot.slug, "booth": booth},
         )
-    left = [p for p in left if p.pk != pot.pk]
+    voted.add(pot.pk)
+    left = [
+        p
+        for p in ctx.pots
+        if p.pk not in voted
+        and (p.is_citywide or p.pk == voter.district_id)
+        and eligibility.refusal(voter, p) is None
+    ]
     if not left:
-        identity.code_mark_used(voter, left=left)
+        castsql.codes_mark_used(voter.pk)
     _seal_after_commit(election.pk)
     return CastResult(pot=pot, receipt_code=code, pots_left=len(left))
 

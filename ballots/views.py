@@ -11,12 +11,13 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ballots import identity, selectors, services
+from ballots import castctx, identity, selectors, services
 from ballots.exceptions import AlreadyVoted, BallotInvalid
 from ballots.forms import (
     PaperAcceptForm,
@@ -33,6 +34,7 @@ from ballots.validation import RawBallot, ballot_status, money
 from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import BallotType, Election, Phase, Pot
 from pb.core.permissions import allowed, require
+from pb.core.shells import render_with_holes
 from proposals.models import Proposal
 
 
@@ -167,10 +169,13 @@ def ballot_check(request, election: Election, voter, pot_slug: str):
 def ballot_cast(request, slug: str, pot_slug: str):
     """Cast the reviewed ballot; the response is the receipt, shown this once.
 
-    The hot path of election day, kept to one read before the transaction (the pot with its election) and
-    the voter's roll entry read once, under its lock, inside `services.ballot_cast` (not also here)."""
-    pot = get_object_or_404(Pot.objects.select_related("election"), election__slug=slug, slug=pot_slug)
-    election = pot.election
+    The hot path of election day: the pot, its election and its ballot spec come from the per-process
+    `castctx` (read once while voting is open); the voter's roll entry is read once, under its lock, inside
+    `services.ballot_cast`, in the statement that also re-reads the election's phase."""
+    ctx = castctx.pot_context(slug, pot_slug)
+    if ctx is None:
+        raise Http404("No such pot.")
+    election, pot = ctx.election, ctx.pot
     voter_id = identity.current_voter_id(request, election)
     if voter_id is None:
         return redirect("ballots:identify", slug=slug)
@@ -185,18 +190,27 @@ def ballot_cast(request, slug: str, pot_slug: str):
             raw=raw,
             channel=channel,
             booth=booth,
+            context=ctx,
         )
     except VoterRollEntry.DoesNotExist:  # the session names a roll entry that is no longer there
         identity.forget_voter(request)
         return redirect("ballots:identify", slug=slug)
     except BallotInvalid:
-        ctx = _with_descriptions(_ballot_context(election, pot, selectors.ballot_spec(pot), raw), pot)
+        ctx = _with_descriptions(_ballot_context(election, pot, ctx.spec, raw), pot)
         ctx["show_problems"] = True
         return render(request, "ballots/ballot_form.html", ctx, status=400)
     except DomainError as exc:
         return _error(request, exc, election)
-    ctx = {"election": election, "pot": pot, "receipt": result.receipt_code, "pots_left": result.pots_left}
-    return render(request, "ballots/ballot_receipt.html", ctx)
+    # The receipt page is the same for every voter of this pot but for the code (and the CSRF token): it is
+    # rendered once per process and language and filled in (pb.core.shells), for anonymous voters.
+    page = {"election": election, "pot": pot, "pots_left": result.pots_left > 0}
+    return render_with_holes(
+        request,
+        "ballots/ballot_receipt.html",
+        page,
+        holes={"receipt": result.receipt_code},
+        key=(pot.pk, result.pots_left > 0),
+    )
 
 
 @voter_required

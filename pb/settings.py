@@ -173,6 +173,8 @@ SECURE_CSP = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
+# Database sessions (Django's), read with one precompiled statement: every voter request reads its session.
+SESSION_ENGINE = "pb.core.sessions"
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the <body hx-headers>, not the cookie
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

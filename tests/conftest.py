@@ -21,3 +21,17 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is absent (fresh clone): large reference files are only in CI")
     return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cast_context():
+    """Each test starts with empty per-process caches (ballots.castctx, pb.core.shells): test databases
+    roll back and may reuse ids, which a long-running server never does."""
+    yield
+    try:
+        from ballots import castctx
+        from pb.core import shells
+    except Exception:  # engine-only runs may not have Django set up
+        return
+    castctx.clear()
+    shells.clear()

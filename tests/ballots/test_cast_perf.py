@@ -10,14 +10,17 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from ballots import castctx
 from ballots.models import Ballot, CodeStatus, Participation, VotingCode
+from tally.services import definition_freeze
 from tests.ballots.cast_support import build_voting, identify
 
 pytestmark = pytest.mark.django_db
 
-# session read, pot + election, voter row lock (with its district), pots + "voted here?" flags, the pot's
-# projects, participation insert, ballot insert.
-CAST_QUERIES = 7
+# session read, voter row lock (with the election's phase and frozen definition), the voter's participations,
+# participation insert, ballot insert. The pot, its election, its projects and the election's pots are read
+# once per process while voting is open (ballots.castctx), not per cast.
+CAST_QUERIES = 5
 # ... and, when it was the voter's last pot, marking their voting code used.
 LAST_CAST_QUERIES = CAST_QUERIES + 1
 
@@ -28,6 +31,10 @@ def _statements(ctx) -> list[str]:
 
 def _cast(client, v, pot, data):
     url = reverse("ballots:ballot_cast", args=[v.election.slug, pot.slug])
+    # As in production: voting opened through the phase change, which froze the definition; the pot's
+    # context is then read once per process (warmed here), not per cast.
+    definition_freeze(election=v.election)
+    assert castctx.pot_context(v.election.slug, pot.slug).freeze is not None
     with CaptureQueriesContext(connection) as ctx:
         r = client.post(url, data)
     return r, _statements(ctx)

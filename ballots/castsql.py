@@ -1,0 +1,136 @@
+# ruff: noqa: S608 - identifiers come from model metadata (quoted); every value is a %s parameter.
+"""The cast's SQL, written once per process from the models' metadata (tables, columns, field adapters).
+
+Election day's hot path spends most of its time in Python, and the ORM compiles every query anew on each
+request. These statements are built once from `Model._meta` (so a renamed table or column follows the model)
+and their values go through each field's own `get_db_prep_save`, exactly what the ORM would send: a UUID is
+a hex string on SQLite and a uuid on PostgreSQL, a JSON list is text on SQLite and jsonb on PostgreSQL.
+Behaviour is tested on both databases by the whole casting suite.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.db import connection
+
+from ballots.models import Ballot, CodeStatus, Participation, VoterRollEntry, VotingCode
+from pb.core.models import Election
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _col(model, name: str) -> str:
+    return _q(model._meta.get_field(name).column)
+
+
+@cache
+def _voter_lock_sql(vendor: str, for_update_of: bool) -> tuple[str, tuple[str, ...]]:
+    from tally.models import DefinitionFreeze
+
+    fields = tuple(f.attname for f in VoterRollEntry._meta.concrete_fields)
+    cols = ", ".join(f"v.{_q(f.column)}" for f in VoterRollEntry._meta.concrete_fields)
+    sql = (
+        f"SELECT {cols}, e.{_col(Election, 'phase')}, f.{_col(DefinitionFreeze, 'id')}, "
+        f"f.{_col(DefinitionFreeze, 'sha256')} "
+        f"FROM {_q(VoterRollEntry._meta.db_table)} v "
+        f"JOIN {_q(Election._meta.db_table)} e "
+        f"ON e.{_col(Election, 'id')} = v.{_col(VoterRollEntry, 'election')} "
+        f"LEFT JOIN {_q(DefinitionFreeze._meta.db_table)} f "
+        f"ON f.{_col(DefinitionFreeze, 'election')} = e.{_col(Election, 'id')} "
+        f"WHERE v.{_col(VoterRollEntry, 'id')} = %s AND v.{_col(VoterRollEntry, 'election')} = %s"
+    )
+    # Row lock on the voter's roll entry only (not the election and freeze rows every voter shares).
+    # SQLite has no row locks: its writers are serialised by the database lock.
+    if for_update_of:
+        sql += " FOR UPDATE OF v"
+    return sql, fields
+
+
+def voter_lock(election_id: int, voter_id: int):
+    """Lock the voter's roll entry; returns (voter instance, election phase, (freeze id, sha) | None) or
+    None if the voter is not on this election's roll."""
+    sql, fields = _voter_lock_sql(connection.vendor, connection.features.has_select_for_update_of)
+    with connection.cursor() as cur:
+        cur.execute(sql, [voter_id, election_id])
+        row = cur.fetchone()
+    if row is None:
+        return None
+    n = len(fields)
+    voter = VoterRollEntry.from_db(connection.alias, fields, row[:n])
+    phase, freeze_id, sha = row[n:]
+    return voter, phase, ((freeze_id, sha) if freeze_id is not None else None)
+
+
+@cache
+def _voted_sql(vendor: str) -> str:
+    return (
+        f"SELECT {_col(Participation, 'pot')} FROM {_q(Participation._meta.db_table)} "
+        f"WHERE {_col(Participation, 'voter')} = %s"
+    )
+
+
+def voted_pot_ids(voter_id: int) -> set[int]:
+    """Pots this voter has a participation in (any channel). Run after `voter_lock`: a statement started
+    after the lock sees every participation committed by a request that held the lock before."""
+    with connection.cursor() as cur:
+        cur.execute(_voted_sql(connection.vendor), [voter_id])
+        return {r[0] for r in cur.fetchall()}
+
+
+@cache
+def _insert_sql(vendor: str, returning: bool, model, names: tuple[str, ...]) -> tuple[str, tuple]:
+    fields = tuple(model._meta.get_field(n) for n in names)
+    sql = (
+        f"INSERT INTO {_q(model._meta.db_table)} ({', '.join(_q(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    if returning:
+        sql += f" RETURNING {_q(model._meta.pk.column)}"
+    return sql, fields
+
+
+def insert(model, values: dict, *, returning: bool = False):
+    """INSERT one row; each value prepared by its field as the ORM would. Returns the new pk if asked
+    (RETURNING where the database has it, else the cursor's lastrowid)."""
+    can_return = connection.features.can_return_columns_from_insert
+    sql, fields = _insert_sql(connection.vendor, returning and can_return, model, tuple(values))
+    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        if returning:
+            return cur.fetchone()[0] if can_return else cur.lastrowid
+    return None
+
+
+@cache
+def _codes_used_sql(vendor: str) -> str:
+    status = _col(VotingCode, "status")
+    return (
+        f"UPDATE {_q(VotingCode._meta.db_table)} SET {status} = %s "
+        f"WHERE {_col(VotingCode, 'voter')} = %s AND {status} = %s"
+    )
+
+
+def codes_mark_used(voter_id: int) -> int:
+    with connection.cursor() as cur:
+        params = [CodeStatus.USED.value, voter_id, CodeStatus.ACTIVE.value]
+        cur.execute(_codes_used_sql(connection.vendor), params)
+        return cur.rowcount
+
+
+@cache
+def _unsealed_sql(vendor: str) -> str:
+    return (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {_q(Ballot._meta.db_table)} "
+        f"WHERE {_col(Ballot, 'election')} = %s AND {_col(Ballot, 'sealed_batch')} IS NULL LIMIT %s) s"
+    )
+
+
+def unsealed_at_least(election_id: int, n: int) -> bool:
+    """Whether the election has at least n unsealed ballots (the partial index "ballot_unsealed")."""
+    with connection.cursor() as cur:
+        cur.execute(_unsealed_sql(connection.vendor), [election_id, n])
+        return cur.fetchone()[0] >= n

@@ -41,6 +41,8 @@ the bounds prove it; otherwise that round is decided in exact rationals (`fracti
    - an upper bound rho_hi: any x with F_L(x) >= cost (widened) has rho <= x; the candidate is the root of
      F_H moved up by (2 * sum d_i + 3 * marg * cost) / slope, and it is verified, never assumed.
    A project whose Newton iterate passes the current best's upper bound is certainly worse ('worse').
+   In the first round everybody has the same money, and the exact price is closed-form (approval: rho' =
+   cost / |S_c|, affordable iff per_voter * |S_c| >= cost); it is taken as after an exact round.
 3. rho only grows during a run (money only falls), so a stale lower bound stays a lower bound: candidates sit
    in a heap keyed by it (lazy evaluation), and a project sharing no supporter with the last winner keeps its
    verified interval (its true rho did not change).
@@ -48,8 +50,12 @@ the bounds prove it; otherwise that round is decided in exact rationals (`fracti
    of every other candidate that could still be the minimum. Otherwise (near-ties, exact ties, uncertain
    affordability or a failed verification) the exact money of every class of voters (voters who supported
    the same funded projects with the same points have equal money) is rebuilt by replaying the run's winners
-   in Fractions, the candidates are evaluated exactly, ties go to the TieBreak, and the float money is
-   re-synchronised from the exact values (so errors never accumulate past an exact round).
+   exactly, the candidates are evaluated exactly, ties go to the TieBreak, and the float money is
+   re-synchronised from the exact values (so errors never accumulate past an exact round). The exact state
+   (`_ExactState`) holds each class's money as an integer numerator over one common denominator, so sums
+   and comparisons are integer operations; an exact price is found from a float guess of which groups pay
+   all they have, confirmed by exact comparisons wherever the floats could be wrong (`_int_price`), and by
+   an exact sort and walk when the guess fails.
 5. When a winner with true price rho in [rho_lo, rho_hi] is paid for, m'_i = max(m_i - rho * u_i, 0); the
    float update uses the midpoint rho~ and d'_i = (d_i + w * u_i + 3u * (m~_i + rho~ * u_i)) * (1 + 8u), w the
    half-width plus rounding: |max(a, 0) - max(b, 0)| <= |a - b|, so d' is again a bound with the slack of 1.
@@ -60,7 +66,8 @@ is the slow reference the tests compare with on random instances, crafted ties i
 ("p/q" strings plus a rounded decimal string; no JSON floats: canonical JSON refuses them).
 
 Speed: per-voter float money in NumPy, lazy heap, per-project "fresh" flags, Newton with early exit against
-the current best. The precomputed supporter lists are shared by all Add1 steps.
+the current best, the first round in closed form. The supporter lists (built by one stable sort of the
+flattened ballots) and per-project constants are shared by all Add1 steps.
 
 Comparison step (equalshares.net `comparisonStep`, its "satisfaction" measure): a voter's satisfaction with
 an outcome is the number of funded projects the voter approved; count the voters whose satisfaction is
@@ -75,8 +82,10 @@ from __future__ import annotations
 
 import heapq
 import math
+import operator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -96,6 +105,18 @@ MES_VOTE_TYPES = APPROVAL_TYPES + POINTS_TYPES
 
 
 @dataclass
+class _Consts:
+    """Per-project constants of the float evaluation, shared by all runs on one MesData."""
+
+    nsup: np.ndarray  # number of supporters (float)
+    nsup_int: list[int]
+    costf: list[float]
+    marg: list[float]  # (K + 4) * 4u: the rounding margin of a float sum of K nonnegative terms
+    w_all: list[float]  # sum of the supporters' utility weights
+    scale: list[float]  # criterion per unit of rho': 1 / cost (cost utilities) or 1
+
+
+@dataclass
 class MesData:
     """An election as MES needs it: integer costs, per project the supporters and their utilities."""
 
@@ -104,14 +125,18 @@ class MesData:
     n: int
     budget: int
     cost_utility: bool  # approval: u_i(c) = cost(c); points: u_i(c) = points
-    supporters: list[np.ndarray]  # voter indices (int64), per project
+    supporters: list[np.ndarray]  # voter indices (int64, ascending), per project
     ucodes: list[np.ndarray]  # per supporter: index into uvals (points ballots), zeros for approval
     uvals: list[int]  # distinct utility weights; approval: [1] (the payment is rho' * 1, rho = rho'/cost)
     scores: list[int]  # votes (approval) or total points: the "score" of the tie-break chain
-    ballots: list[tuple[int, ...]] = field(default_factory=list)  # per voter: project indices
+    # per voter: project indices. `prepare` leaves it empty and fills `_csr` instead (`ballot_rows()`)
+    ballots: list[tuple[int, ...]] = field(default_factory=list)
     _affects: dict[int, np.ndarray] = field(default_factory=dict)
-    _csr: tuple[np.ndarray, np.ndarray] | None = None
+    _affected: dict[int, list[int]] = field(default_factory=dict)
+    _csr: tuple[np.ndarray, np.ndarray] | None = None  # (row pointers, project indices): the ballots
     _ufloat: dict[int, np.ndarray] = field(default_factory=dict)
+    _ugroups: list[list[tuple[int, int]]] | None = None
+    _consts: _Consts | None = None
     index: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -124,21 +149,56 @@ class MesData:
             self._ufloat[c] = got
         return got
 
+    def ugroups(self, c: int) -> list[tuple[int, int]]:
+        """(utility, number of supporters with it) of project c, highest utility first."""
+        if self._ugroups is None:
+            V = len(self.uvals)
+            self._ugroups = []
+            for codes in self.ucodes:
+                cnt = np.bincount(codes, minlength=V).tolist()
+                self._ugroups.append([(self.uvals[k], cnt[k]) for k in range(V - 1, -1, -1) if cnt[k]])
+        return self._ugroups[c]
+
     @property
     def P(self) -> int:
         return len(self.ids)
+
+    def consts(self) -> _Consts:
+        if self._consts is None:
+            approval = len(self.uvals) == 1 and self.uvals[0] == 1
+            nsup = [len(s) for s in self.supporters]
+            self._consts = _Consts(
+                nsup=np.asarray(nsup, dtype=float),
+                nsup_int=nsup,
+                costf=[float(c) for c in self.costs],
+                marg=[(k + 4) * 4 * U for k in nsup],
+                w_all=[float(k) if approval else float(self.ufloat(c).sum()) for c, k in enumerate(nsup)],
+                scale=[1.0 / c if self.cost_utility else 1.0 for c in self.costs],
+            )
+        return self._consts
+
+    def csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ballots as (row pointers, project indices): voter i's projects are flat[ptr[i]:ptr[i + 1]]."""
+        if self._csr is None:
+            lens = np.asarray([len(b) for b in self.ballots], dtype=np.int64)
+            flat = np.fromiter((c for b in self.ballots for c in b), dtype=np.int64, count=int(lens.sum()))
+            self._csr = (np.concatenate(([0], np.cumsum(lens))), flat)
+        return self._csr
+
+    def ballot_rows(self) -> list[tuple[int, ...]]:
+        """Per voter: the project indices of the ballot (file order)."""
+        if not self.ballots and self.n:
+            ptr, flat = self.csr()
+            items = flat.tolist()
+            bounds = ptr.tolist()
+            self.ballots = [tuple(items[bounds[i] : bounds[i + 1]]) for i in range(self.n)]
+        return self.ballots
 
     def overlap(self, w: int) -> np.ndarray:
         """Per project c: the number of voters supporting both c and w (float array, length P)."""
         got = self._affects.get(w)
         if got is None:
-            if self._csr is None:
-                lens = np.asarray([len(b) for b in self.ballots], dtype=np.int64)
-                flat = np.fromiter(
-                    (c for b in self.ballots for c in b), dtype=np.int64, count=int(lens.sum())
-                )
-                self._csr = (np.concatenate(([0], np.cumsum(lens))), flat)
-            ptr, flat = self._csr
+            ptr, flat = self.csr()
             voters = self.supporters[w]
             lens = ptr[voters + 1] - ptr[voters]
             starts = np.repeat(ptr[voters] - np.concatenate(([0], np.cumsum(lens)[:-1])), lens)
@@ -147,12 +207,17 @@ class MesData:
             self._affects[w] = got
         return got
 
-    def affected_by(self, w: int) -> np.ndarray:
+    def affected_by(self, w: int) -> list[int]:
         """Projects sharing a supporter with project w (their price may change when w is funded)."""
-        return np.flatnonzero(self.overlap(w))
+        got = self._affected.get(w)
+        if got is None:
+            got = np.flatnonzero(self.overlap(w)).tolist()
+            self._affected[w] = got
+        return got
 
 
-def prepare(election: model.Election) -> MesData:
+def _prepare_loop(election: model.Election) -> MesData:
+    """`prepare`, one ballot at a time (the plain definition; the tests compare `prepare` with it)."""
     inst = election.instance
     vt = inst.vote_type
     if vt not in MES_VOTE_TYPES:
@@ -193,6 +258,81 @@ def prepare(election: model.Election) -> MesData:
         scores=[sum(us) for us in util],
         ballots=ballots,
     )
+
+
+def prepare(election: model.Election) -> MesData:
+    """MesData of an election, vectorised: the ballots flattened once, supporters by a stable sort on the
+    project (so each project's supporters ascend by voter, as `_prepare_loop` appends them)."""
+    inst = election.instance
+    vt = inst.vote_type
+    if vt not in MES_VOTE_TYPES:
+        raise ValueError(f"MES counts {', '.join(MES_VOTE_TYPES)} ballots, not {vt!r}")
+    ids = list(inst.projects)
+    P = len(ids)
+    index = {p: k for k, p in enumerate(ids)}
+    cost_utility = vt in APPROVAL_TYPES
+    ballots = election.profile.ballots
+    n = len(ballots)
+    rows = [b.projects for b in ballots]
+    lens = np.fromiter(map(len, rows), dtype=np.int64, count=n)
+    total = int(lens.sum())
+    try:
+        flat = np.fromiter(map(index.__getitem__, chain.from_iterable(rows)), dtype=np.int64, count=total)
+    except KeyError:
+        return _prepare_loop(election)  # an unknown project: the loop raises the usual error
+    voter = np.repeat(np.arange(n, dtype=np.int64), lens)
+    pts = None
+    if not cost_utility:
+        prow = [b.points or () for b in ballots]
+        plens = np.fromiter(map(len, prow), dtype=np.int64, count=n)
+        if not np.array_equal(plens, lens):
+            return _prepare_loop(election)  # points do not match the projects: the loop raises
+        pts = np.fromiter(chain.from_iterable(prow), dtype=np.int64, count=total)
+        keep = pts > 0
+        if not keep.all():
+            flat, voter, pts = flat[keep], voter[keep], pts[keep]
+    key = flat.astype(np.uint16 if P < 2**16 else np.int64)
+    order = np.argsort(key, kind="stable")
+    fs = flat[order]
+    vs = voter[order]
+    if cost_utility and len(fs) > 1:
+        dup = (fs[1:] == fs[:-1]) & (vs[1:] == vs[:-1])  # a project twice on one ballot: counted once
+        if dup.any():
+            drop = np.zeros(len(flat), dtype=bool)
+            drop[order[1:][dup]] = True
+            flat, voter = flat[~drop], voter[~drop]
+            keep_sorted = np.concatenate(([True], ~dup))
+            fs, vs, order = fs[keep_sorted], vs[keep_sorted], None
+    counts = np.bincount(fs, minlength=P)
+    bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
+    supporters = [vs[bounds[c] : bounds[c + 1]] for c in range(P)]
+    if cost_utility:
+        uvals = [1]
+        zeros = np.zeros(len(fs), dtype=np.int64)
+        ucodes = [zeros[bounds[c] : bounds[c + 1]] for c in range(P)]
+        scores = counts.tolist()
+    else:
+        ps = pts[np.argsort(flat.astype(key.dtype), kind="stable")] if order is None else pts[order]
+        uarr = np.unique(ps)
+        uvals = uarr.tolist() or [1]
+        codes = np.searchsorted(uarr, ps).astype(np.int64)
+        ucodes = [codes[bounds[c] : bounds[c + 1]] for c in range(P)]
+        csum = np.concatenate(([0], np.cumsum(ps)))
+        scores = [int(csum[bounds[c + 1]] - csum[bounds[c]]) for c in range(P)]
+    ptr = np.concatenate(([0], np.cumsum(np.bincount(voter, minlength=n)))).astype(np.int64)
+    data = MesData(
+        ids=ids,
+        costs=[inst.projects[p].cost for p in ids],
+        n=n,
+        budget=inst.budget,
+        cost_utility=cost_utility,
+        supporters=supporters,
+        ucodes=ucodes,
+        uvals=uvals,
+        scores=scores,
+    )
+    data._csr = (ptr, flat)
+    return data
 
 
 # ------------------------------------------------------------------------------------- exact helpers
@@ -262,47 +402,259 @@ class MesRun:
 
 
 class _ExactState:
-    """Exact money (Fractions) per class of voters who supported the same funded projects (same points)."""
+    """Exact money per class of voters who supported the same funded projects (same points).
+
+    Every class's money is an integer numerator over one common denominator L (kept lazily: a class made when
+    the denominator was D stores its numerator over D and is brought to the current L, a multiple of D, when
+    read). So sums and comparisons are integer operations; a Fraction is built only for a result. Voters left
+    with nothing share one class. `mf` holds each class's money as a correctly rounded float (None until
+    first needed: an int true division costs more than the rest of making a class)."""
 
     def __init__(self, data: MesData, per_voter: Fraction):
+        per_voter = Fraction(per_voter)
         self.d = data
-        self.class_of = np.zeros(data.n, dtype=np.int64)
-        self.money: list[Fraction] = [Fraction(per_voter)]
         self.V = len(data.uvals)
+        self.class_of = np.zeros(data.n, dtype=np.int64)
+        self.L = per_voter.denominator
+        self.dens = [self.L]  # the common denominator of each generation (each divides the next)
+        self.scale = [1]  # current L // dens[g]
+        self.num = [per_voter.numerator]  # numerator of class k over dens[gen[k]]
+        self.gen = [0]
+        self.mf: list[float | None] = [float(per_voter)]
+        self.zero: int | None = None  # the class of voters with no money left
+
+    @property
+    def money(self) -> list[Fraction]:
+        """Every class's money (Fractions; for tests and diagnostics)."""
+        return [Fraction(x, self.L) for x in self._nums(list(range(len(self.num))))]
+
+    def _nums(self, ks: list[int]) -> list[int]:
+        """Numerators of classes ks over the current L (stored back)."""
+        top = len(self.dens) - 1
+        num, gen, scale = self.num, self.gen, self.scale
+        out = []
+        for k in ks:
+            g = gen[k]
+            if g != top:
+                num[k] *= scale[g]
+                gen[k] = top
+            out.append(num[k])
+        return out
+
+    def _rescale(self, den: int) -> int:
+        """Make den divide L (a new generation when it does not already); returns new L // old L."""
+        f = den // math.gcd(self.L, den)
+        if f != 1:
+            self.L *= f
+            self.dens.append(self.L)
+            self.scale = [s * f for s in self.scale]
+            self.scale.append(1)
+        return f
+
+    def _groups(self, c: int) -> tuple[list[int], list[int], list[int]]:
+        """Classes, utility codes and counts of the supporters of c (parallel lists)."""
+        cls = self.class_of[self.d.supporters[c]]
+        if self.V == 1:
+            cnt = np.bincount(cls, minlength=len(self.num))
+            nz = np.flatnonzero(cnt)
+            return nz.tolist(), [0] * len(nz), cnt[nz].tolist()
+        V = self.V
+        cnt = np.bincount(cls * V + self.d.ucodes[c], minlength=len(self.num) * V)
+        nz = np.flatnonzero(cnt)
+        return (nz // V).tolist(), (nz % V).tolist(), cnt[nz].tolist()
 
     def groups(self, c: int) -> list[tuple[int, int, int]]:
         """(class, utility code, count) of the supporters of c."""
-        cls = self.class_of[self.d.supporters[c]]
-        key = cls * self.V + self.d.ucodes[c]
-        cnt = np.bincount(key, minlength=len(self.money) * self.V)
-        nz = np.flatnonzero(cnt)
-        return [(k // self.V, k % self.V, int(cnt[k])) for k in nz.tolist()]
+        return list(zip(*self._groups(c), strict=True))
 
-    def price(self, c: int, groups: list[tuple[int, int, int]] | None = None) -> Fraction | None:
-        uv = self.d.uvals
-        gs = self.groups(c) if groups is None else groups
-        return _exact_price(self.d.costs[c], [(self.money[k], n, uv[u]) for k, u, n in gs])
+    def _live(self, ks: list[int], ucs: list[int], cnts: list[int]) -> tuple[list[int], list[int], list[int]]:
+        """The groups with money left (voters with none pay nothing whatever the price)."""
+        z = self.zero
+        if z is None or z not in ks:
+            return ks, ucs, cnts
+        keep = [i for i, k in enumerate(ks) if k != z]
+        return [ks[i] for i in keep], [ucs[i] for i in keep], [cnts[i] for i in keep]
 
-    def apply(self, w: int, rho: Fraction | None = None) -> tuple[Fraction, list[tuple[Fraction, int, int]]]:
-        """Fund w: every supporter pays min(money, rho * u). Returns (rho, [(money before, count, u)])."""
+    def _price(self, cost: int, ks: list[int], ucs: list[int], cnts: list[int], affordable: bool = False):
+        ks, ucs, cnts = self._live(ks, ucs, cnts)
         uv = self.d.uvals
-        gs = self.groups(w)
-        before = [(self.money[k], n, uv[u]) for k, u, n in gs]
+        nums = self._nums(ks)
+        floats = self._floats(ks, nums)
+        return _int_price(cost, self.L, nums, cnts, [uv[u] for u in ucs], floats, affordable=affordable)
+
+    def price(self, c: int) -> Fraction | None:
+        return self._price(self.d.costs[c], *self._groups(c))
+
+    def apply(self, w: int, rho: Fraction | None = None) -> _Paid:
+        """Fund w: every supporter pays min(money, rho * u). Returns the exact figures of the payment."""
+        uv = self.d.uvals
+        ks, ucs, cnts = self._groups(w)
+        n_sup, u_max = sum(cnts), uv[max(ucs)]
+        lk, lu, lc = self._live(ks, ucs, cnts)
+        nums = self._nums(lk)
         if rho is None:
-            rho = _exact_price(self.d.costs[w], before, affordable=True)
-            if rho is None:  # pragma: no cover - only affordable projects are funded
-                raise AssertionError("funded project is not affordable")
-        key_new = np.full(len(self.money) * self.V, -1, dtype=np.int64)
-        for k, u, _n in gs:
-            left = self.money[k] - rho * uv[u]
-            key_new[k * self.V + u] = len(self.money)
-            self.money.append(left if left > 0 else Fraction(0))
+            us = [uv[u] for u in lu]
+            rho = _int_price(self.d.costs[w], self.L, nums, lc, us, self._floats(lk, nums), affordable=True)
+        have = Fraction(sum(map(operator.mul, nums, lc)), self.L)
+        f = self._rescale(rho.denominator)
+        L = self.L
+        unit = rho.numerator * (L // rho.denominator)  # rho * L
+        V = self.V
+        key_new = np.full(len(self.num) * V, -1, dtype=np.int64)
+        z = self.zero
+        full = n_sup - sum(lc)  # those with nothing left pay all they have
+        if z is not None:
+            for u in range(V):
+                key_new[z * V + u] = z
+        num, gen, mf = self.num, self.gen, self.mf
+        top = len(self.dens) - 1
+        pays = [unit * x for x in uv]
+        new_at: list[int] = []  # positions in key_new of the groups that keep money, their new classes next
+        zero_at: list[int] = []
+        first = len(num)
+        for k, u, n, N in zip(lk, lu, lc, nums, strict=True):
+            left = (N * f if f != 1 else N) - pays[u]
+            if left > 0:
+                new_at.append(k * V + u)
+                num.append(left)
+                mf.append(None)
+            else:
+                zero_at.append(k * V + u)
+                if left < 0:
+                    full += n
+        gen.extend([top] * (len(num) - first))
+        if new_at:
+            key_new[new_at] = np.arange(first, len(num), dtype=np.int64)
+        if zero_at:
+            if z is None:
+                z = self.zero = len(num)
+                num.append(0)
+                gen.append(0)
+                mf.append(0.0)
+            key_new[zero_at] = z
         sup = self.d.supporters[w]
-        self.class_of[sup] = key_new[self.class_of[sup] * self.V + self.d.ucodes[w]]
-        return rho, before
+        self.class_of[sup] = key_new[self.class_of[sup] * V + self.d.ucodes[w]]
+        return _Paid(rho, have, full, n_sup, u_max)
 
     def supporters_money(self, c: int) -> Fraction:
-        return _fsum((self.money[k], n) for k, _u, n in self.groups(c))
+        ks, _, cnts = self._live(*self._groups(c))
+        return Fraction(sum(map(operator.mul, self._nums(ks), cnts)), self.L)
+
+    def float_money(self) -> np.ndarray:
+        """Per voter: the exact money, correctly rounded to a float."""
+        ks = [k for k, x in enumerate(self.mf) if x is None]
+        self._floats(ks, self._nums(ks))
+        return np.asarray(self.mf)[self.class_of]
+
+    def _floats(self, ks: list[int], nums: list[int]) -> list[float]:
+        """Money of classes ks as correctly rounded floats; nums: their numerators over the current L."""
+        mf, L = self.mf, self.L
+        out = []
+        for k, N in zip(ks, nums, strict=True):
+            x = mf[k]
+            if x is None:
+                x = mf[k] = N / L  # int / int: correctly rounded
+            out.append(x)
+        return out
+
+
+@dataclass
+class _Paid:
+    """One funded round, exactly: the price per unit of utility, the supporters' money before, how many paid
+    all they had (their money was below rho * u), how many supporters, the highest utility among them."""
+
+    rho: Fraction
+    have: Fraction
+    paid_all: int
+    supporters: int
+    u_max: int
+
+
+_TOL = 1e-12  # relative: floats this far apart certainly order their exact values (errors are ~1e-16)
+
+
+def _int_price(
+    cost: int,
+    L: int,
+    nums: list[int],
+    cnts: list[int],
+    us: list[int],
+    mf: list[float],
+    *,
+    affordable: bool = False,
+) -> Fraction | None:
+    """`_exact_price` for groups with money nums[j] / L (> 0), count cnts[j], utility us[j]; mf[j] is the
+    money correctly rounded to a float.
+
+    The floats guess the set B of groups that pay all they have (ratio money / u below the price); the price
+    is then rho = (cost - money of B) / (utility weight of the rest), exactly. It is the least root of
+    F(x) = sum cnt * min(m, x * u) = cost when every group of B has ratio <= rho and every other group ratio
+    >= rho (then F(rho) = cost and F(x) < cost below rho), which is checked: in floats where the float ratio
+    is further than _TOL from rho (their relative errors are a few units of 2^-53), exactly otherwise. If the
+    guess fails, the groups are sorted exactly and walked."""
+    if not nums:
+        return None
+    m = np.asarray(mf)
+    c = np.asarray(cnts, dtype=float)
+    if not affordable:
+        s = float(np.dot(m, c))  # relative error below (k + 2) * 2^-53, k <= 2^20
+        if s < cost * (1 - 1e-9):
+            return None
+        if s <= cost * (1 + 1e-9) and sum(map(operator.mul, nums, cnts)) < cost * L:
+            return None
+    approval = max(us) == 1
+    if approval:
+        r = m
+        order = np.argsort(m, kind="stable")
+    else:
+        u = np.asarray(us, dtype=float)
+        r = m / u
+        order = np.argsort(r, kind="stable")
+        u = u[order]
+    rs = r[order]
+    cs = c[order]
+    cw = cs if approval else cs * u
+    # float walk: weight of groups j.. and what is left of the cost after groups ..j-1 pay all
+    weight = np.concatenate((np.cumsum(cw[::-1])[::-1], [0.0]))
+    paid = np.concatenate(([0.0], np.cumsum(rs * cw)))  # rs * cw = money * count
+    left = cost - paid[:-1]
+    ok = rs * weight[:-1] >= left
+    j = int(np.argmax(ok)) if ok.any() else len(rs)
+    idx = order.tolist()
+    if j < len(idx):
+        below = idx[:j]
+        A = cost * L - sum(map(operator.mul, [nums[g] for g in below], [cnts[g] for g in below]))
+        W = sum(map(operator.mul, cnts, us)) - sum(cnts[g] * us[g] for g in below)
+        rf = A / (L * W) if A > 0 and W > 0 else 0.0
+        if rf > 1e-280:  # (a normal float: the relative error bounds hold)
+            rho = Fraction(A, L * W)
+            near_lo = rf * (1 - _TOL)
+            near_hi = rf * (1 + _TOL)
+            good = True
+            # groups of B: ratio <= rho; in floats unless their ratio is within _TOL of rho
+            for p in np.flatnonzero(rs[:j] > near_lo).tolist():
+                g = idx[p]
+                if nums[g] * W > A * us[g]:
+                    good = False
+                    break
+            if good:
+                for p in (np.flatnonzero(rs[j:] < near_hi) + j).tolist():
+                    g = idx[p]
+                    if nums[g] * W < A * us[g]:
+                        good = False
+                        break
+            if good:
+                return rho
+    # the exact walk (the float guess was off, or near-equal ratios straddle the price)
+    exact_order = sorted(range(len(nums)), key=lambda g: Fraction(nums[g], us[g]))
+    left_i = cost * L
+    weight_i = sum(cnts[g] * us[g] for g in exact_order)
+    for g in exact_order:
+        if nums[g] * weight_i >= left_i * us[g]:
+            return Fraction(left_i, L * weight_i)
+        left_i -= nums[g] * cnts[g]
+        weight_i -= cnts[g] * us[g]
+    raise AssertionError("unreachable: covered cost has a price")  # pragma: no cover
 
 
 class _FastMes:
@@ -318,20 +670,50 @@ class _FastMes:
         m0 = float(per_voter)
         self.money = np.full(data.n, m0)
         self.m0 = m0  # nobody ever has more than the start
+        self.k = data.consts()
         # error bounds: every voter starts with e0; each funded round t adds delta_t to each of its payers,
         # so sum_{i in S_c} d_i = |S_c| * e0 + sum_t delta_t * |S_c & S_(w_t)| = err_sum[c] (kept for all c)
         self.e0 = (4 if Fraction(m0) != per_voter else 2) * U * m0
-        self.err_sum = np.asarray([len(s) for s in data.supporters], dtype=float) * self.e0
+        self.err_sum = self.k.nsup * self.e0
         self.approval = len(data.uvals) == 1 and data.uvals[0] == 1
         self.exact: _ExactState | None = None
         self.exact_upto = 0
         self.exact_rounds = 0
         self.winners: list[int] = []
 
-    # -- float evaluation -----------------------------------------------------------------------------
-    def _util(self, c: int) -> np.ndarray | None:
-        return None if self.approval else self.d.ufloat(c)
+    # -- the first round: everybody has the same money, the price is closed-form -----------------------
+    def _first_round(self) -> list[tuple[int, float]]:
+        """(project, criterion rho correctly rounded) of every affordable project at the start: with equal
+        money m = p/q, the groups of equal utility in descending order are the ascending order of m / u, and
+        `_exact_price`'s walk runs on integers."""
+        d = self.d
+        p, q = self.per_voter.numerator, self.per_voter.denominator
+        out = []
+        costs = d.costs
+        if self.approval and d.cost_utility:
+            for c, K in enumerate(self.k.nsup_int):
+                if K and p * K >= costs[c] * q:
+                    out.append((c, 1 / K))  # rho' = cost / K, rho = rho' / cost
+            return out
+        for c in range(d.P):
+            groups = d.ugroups(c)
+            if not groups:
+                continue
+            cost = costs[c]
+            K = self.k.nsup_int[c]
+            if p * K < cost * q:
+                continue
+            left = cost * q  # what is left of the cost, times q
+            weight = d.scores[c]  # sum of utilities of the groups not yet paying all they have
+            for u, cnt in groups:
+                if p * weight >= left * u:
+                    break
+                left -= p * cnt
+                weight -= cnt * u
+            out.append((c, left / (q * weight * cost) if d.cost_utility else left / (q * weight)))
+        return out
 
+    # -- float evaluation -----------------------------------------------------------------------------
     def _eval(self, c: int, threshold: float, hint: float) -> tuple[str, float, float]:
         """Classify c against the current best: ('no' | 'worse' | 'yes' | 'maybe', rho'_lo, rho'_hi).
 
@@ -342,24 +724,29 @@ class _FastMes:
         (F(x) + S) < cost with the rounding margins, a certified upper bound when F(x) - S >= cost.
         Newton's method from below (F is concave, piecewise linear) finds the root; `hint` (a lower bound
         from an earlier round) is used as the start when it is certified."""
-        sup = self.d.supporters[c]
-        m = self.money[sup]
-        u = self._util(c)
-        cost = float(self.d.costs[c])
-        marg = (len(sup) + 4) * 4 * U
-        S = float(self.err_sum[c]) * (1 + marg)
-        w_all = float(len(sup)) if u is None else float(u.sum())
+        k = self.k
+        m = self.money[self.d.supporters[c]]
+        u = None if self.approval else self.d.ufloat(c)
+        cost = k.costf[c]
+        marg = k.marg[c]
+        marg1 = 1 + marg
+        S = float(self.err_sum[c]) * marg1
+        minimum = np.minimum
         # F(x) <= w_all * x: this start is certified unless the error bounds are huge
-        x = max(cost * (1 - 3 * marg) - 2 * S, 0.0) / w_all * (1 - 8 * U)
+        x = max(cost * (1 - 3 * marg) - 2 * S, 0.0) / k.w_all[c] * (1 - 8 * U)
         certified = -1.0
         x0 = x
         if hint > x:
             x = hint  # usually certified; if not (hint above the root), restart from x0
-        w = w_all
+        w = k.w_all[c]
         for _ in range(64):
-            xu = x if u is None else x * u
-            f = float(np.minimum(m, xu).sum())
-            if (f + S) * (1 + marg) >= cost:
+            if u is None:
+                f = float(minimum(m, x).sum())
+            else:
+                xu = x * u
+                f = float(minimum(m, xu).sum())
+            fh = (f + S) * marg1
+            if fh >= cost:
                 if certified < 0 and x > x0:
                     x = x0
                     continue
@@ -367,27 +754,27 @@ class _FastMes:
             certified = x
             if x > threshold:
                 return "worse", x, math.inf  # the price is certainly above the current best
-            rich = m > xu
-            w = float(np.count_nonzero(rich)) if u is None else float(u[rich].sum())
+            w = float(np.count_nonzero(m > x)) if u is None else float(u[m > xu].sum())
             if w == 0:
                 # everybody pays all they have at x, and F_H(x) < cost is certified: never affordable
                 return "no", math.inf, math.inf
-            step = (cost - (f + S) * (1 + marg)) / w
+            step = (cost - fh) / w
             if step <= x * 1e-15:
                 break
             x += step
+        wb = max(w, 1.0)
         if certified < x:
             # the last iterate sits at the root: step back by the rounding and certify that point
-            back = x * (1 - 4 * U) - 3 * marg * cost / max(w, 1.0)
-            f = float(np.minimum(m, back if u is None else back * u).sum())
-            if back > certified and (f + S) * (1 + marg) < cost:
+            back = x * (1 - 4 * U) - 3 * marg * cost / wb
+            f = float(minimum(m, back if u is None else back * u).sum())
+            if back > certified and (f + S) * marg1 < cost:
                 certified = back
         if certified < 0:
             return "maybe", 0.0, math.inf
         if certified > threshold:
             return "worse", certified, math.inf
-        r_hi = x * (1 + 4 * U) + (2 * S + 3 * marg * cost) / max(w, 1.0)
-        f = float(np.minimum(m, r_hi if u is None else r_hi * u).sum())
+        r_hi = x * (1 + 4 * U) + (2 * S + 3 * marg * cost) / wb
+        f = float(minimum(m, r_hi if u is None else r_hi * u).sum())
         if f * (1 - marg) - S < cost:
             return "maybe", certified, math.inf
         return "yes", certified, r_hi
@@ -409,35 +796,39 @@ class _FastMes:
         hi = [math.inf] * P
         status = [""] * P
         fresh = [False] * P
-        scale = [1.0 / d.costs[c] if d.cost_utility else 1.0 for c in range(P)]
-        heap: list[tuple[float, int]] = [(0.0, c) for c in range(P) if len(d.supporters[c]) > 0]
+        scale = self.k.scale
+        heap: list[tuple[float, int]] = []
+        for c, f in self._first_round():  # exact values, as after an exact round
+            lo[c], hi[c], status[c], fresh[c] = f * (1 - 4 * U), f * (1 + 4 * U), "yes", True
+            heap.append((lo[c], c))
         heapq.heapify(heap)
         ties: list[TieBreakRecord] = []
         total = 0
+        heappop, heappush = heapq.heappop, heapq.heappush
         while heap:
             popped: list[int] = []
             deferred: list[int] = []  # certainly worse than this round's best: back to the heap after it
             best_hi = math.inf
             while heap and heap[0][0] <= best_hi:
-                _, c = heapq.heappop(heap)
+                _, c = heappop(heap)
                 if not fresh[c]:
-                    thr = best_hi / scale[c] * (1 + 4 * U) if best_hi < math.inf else math.inf
-                    st, rl, rh = self._eval(c, thr, lo[c] / scale[c] * (1 - 4 * U))
+                    sc = scale[c]
+                    thr = best_hi / sc * (1 + 4 * U) if best_hi < math.inf else math.inf
+                    st, rl, rh = self._eval(c, thr, lo[c] / sc * (1 - 4 * U))
                     if st == "no":
                         continue  # money only falls: never affordable again
-                    if st == "worse":
-                        lo[c] = rl * scale[c] * (1 - 4 * U)  # > best_hi: cannot win this round
+                    lo[c] = rl * sc * (1 - 4 * U)
+                    if st == "worse":  # > best_hi: cannot win this round
                         deferred.append(c)
                         continue
-                    lo[c] = rl * scale[c] * (1 - 4 * U)
-                    hi[c] = rh * scale[c] * (1 + 4 * U)
+                    hi[c] = rh * sc * (1 + 4 * U)
                     status[c] = st
                     fresh[c] = True
                 popped.append(c)
                 if status[c] == "yes" and hi[c] < best_hi:
                     best_hi = hi[c]
             for c in deferred:
-                heapq.heappush(heap, (lo[c], c))
+                heappush(heap, (lo[c], c))
             if not popped:
                 break
             contenders = [c for c in popped if lo[c] <= best_hi]
@@ -458,7 +849,7 @@ class _FastMes:
                     exact[c] = r
                 if not exact:
                     for c in popped:
-                        heapq.heappush(heap, (lo[c], c))
+                        heappush(heap, (lo[c], c))
                     continue  # nothing affordable among the contenders: look further down the heap
                 crits = {c: (r / d.costs[c] if d.cost_utility else r) for c, r in exact.items()}
                 best = min(crits.values())
@@ -480,11 +871,11 @@ class _FastMes:
                     lo[c], hi[c], status[c] = f * (1 - 4 * U), f * (1 + 4 * U), "yes"
             popped.remove(winner)
             for c in popped:
-                heapq.heappush(heap, (lo[c], c))
+                heappush(heap, (lo[c], c))
             self._fund(winner, exact_rho, lo[winner] / scale[winner], hi[winner] / scale[winner])
             self.winners.append(winner)
             total += d.costs[winner]
-            for c in d.affected_by(winner).tolist():
+            for c in d.affected_by(winner):
                 fresh[c] = False
         return MesRun(
             per_voter=self.per_voter,
@@ -496,24 +887,26 @@ class _FastMes:
 
     def _fund(self, w: int, exact_rho: Fraction | None, r_lo: float, r_hi: float) -> None:
         sup = self.d.supporters[w]
-        u = self._util(w)
         if exact_rho is not None:
             # decided exactly: bring the exact state up to date and copy it into the floats
             ex = self._exact_state()
             ex.apply(w, exact_rho)
             self.exact_upto += 1
-            vals = np.asarray([float(x) for x in ex.money])
-            self.money = vals[ex.class_of]
+            self.money = ex.float_money()
             self.e0 = 4 * U * self.m0
-            self.err_sum = np.asarray([len(s) for s in self.d.supporters], dtype=float) * self.e0
+            self.err_sum = self.k.nsup * self.e0
             return
         rho = (r_lo + r_hi) / 2
         half = (r_hi - r_lo) / 2 * (1 + 8 * U) + 4 * U * r_hi
+        if self.approval:
+            pay = rho
+            u_max = 1.0
+        else:
+            pay = rho * self.d.ufloat(w)
+            u_max = float(self.d.uvals[-1])
         m = self.money[sup]
-        pay = rho if u is None else rho * u
         self.money[sup] = np.maximum(m - pay, 0.0)
         # |error| <= d + half * u + rounding of the subtraction, plus the 2u*m slack (module docstring, 5.)
-        u_max = 1.0 if u is None else float(self.d.uvals[-1])
         delta = (half * u_max + 3 * U * (self.m0 + rho * u_max)) * (1 + 8 * U)
         self.err_sum += delta * self.d.overlap(w) * (1 + 8 * U)
 
@@ -595,14 +988,14 @@ def explain(data: MesData, run: MesRun) -> tuple[list[dict], dict[str, str]]:
     rounds: list[dict] = []
     total = 0
     for r, w in enumerate(run.winners, start=1):
-        rho, groups = ex.apply(w)
-        have = _fsum((m, n) for m, n, _ in groups)
+        paid = ex.apply(w)
+        rho, have = paid.rho, paid.have
         cost = data.costs[w]
-        max_pay = rho * max(u for _, _, u in groups)
+        max_pay = rho * paid.u_max
         eff = cost / rho  # cost utilities: cost / max payment (effective vote count); points: cost / price
-        payers_full = sum(n for m, n, u in groups if m < rho * u)
+        payers_full = paid.paid_all
         total += cost
-        n_sup = sum(n for _, n, _ in groups)
+        n_sup = paid.supporters
         entry: dict[str, Any] = {
             "round": r,
             "project": data.ids[w],
@@ -752,15 +1145,10 @@ def comparison_counts(
         w_mes[c] = data.costs[c] if how == "cost" else 1
     for c in greedy_sel:
         w_gr[c] = data.costs[c] if how == "cost" else 1
-    pm = pg = 0
-    for row in data.ballots:
-        a = sum(int(w_mes[c]) for c in row)
-        g = sum(int(w_gr[c]) for c in row)
-        if a > g:
-            pm += 1
-        elif g > a:
-            pg += 1
-    return pm, pg
+    ptr, flat = data.csr()
+    diff = np.concatenate(([0], np.cumsum((w_mes - w_gr)[flat])))  # int64: sums of costs fit easily
+    per_voter = diff[ptr[1:]] - diff[ptr[:-1]]  # MES minus greedy, per voter
+    return int(np.count_nonzero(per_voter > 0)), int(np.count_nonzero(per_voter < 0))
 
 
 # ---------------------------------------------------------------------------------------------- rules

@@ -232,3 +232,79 @@ def test_mes_never_funds_a_project_without_supporters():
     election = read("Netherlands_Assen_2024.pb")
     out = registry.run("equalshares/add1", election)
     assert all(out.scores[p] > 0 for p in out.selected)
+
+
+# ------------------------------------------------------------------------------ vectorised building blocks
+
+
+def _same_data(a: mes.MesData, b: mes.MesData) -> None:
+    assert (a.ids, a.costs, a.n, a.budget, a.cost_utility) == (b.ids, b.costs, b.n, b.budget, b.cost_utility)
+    assert a.uvals == b.uvals and a.scores == b.scores
+    assert [s.tolist() for s in a.supporters] == [s.tolist() for s in b.supporters]
+    assert [s.dtype for s in a.supporters] == [s.dtype for s in b.supporters]
+    assert [u.tolist() for u in a.ucodes] == [u.tolist() for u in b.ucodes]
+    assert a.ballot_rows() == b.ballot_rows()
+    for w in range(a.P):
+        assert a.overlap(w).tolist() == b.overlap(w).tolist()
+
+
+@pytest.mark.parametrize("vote_type", ["approval", "cumulative"])
+def test_vectorised_prepare_equals_the_ballot_loop(vote_type):
+    """prepare (flattened ballots, stable sort by project) builds exactly what the plain loop builds: also
+    with a project twice on an approval ballot (counted once) and zero points (not a supporter)."""
+    rng = random.Random(f"prepare-{vote_type}")
+    for _ in range(80):
+        election = make_election(rng, vote_type=vote_type, tie_heavy=rng.random() < 0.5)
+        ballots = list(election.profile.ballots)
+        for k in range(0, len(ballots), 3):
+            b = ballots[k]
+            if b.projects and vote_type == "approval" and rng.random() < 0.5:
+                ballots[k] = Ballot(b.voter_id, (*b.projects, b.projects[0]))
+            elif b.projects and vote_type != "approval":
+                pts = list(b.points)
+                pts[rng.randrange(len(pts))] = 0
+                ballots[k] = Ballot(b.voter_id, b.projects, tuple(pts))
+        election = Election(election.instance, Profile(vote_type, ballots))
+        _same_data(mes.prepare(election), mes._prepare_loop(election))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Poland_Czestochowa_2024_Mirow.pb",
+        "Poland_Wieliczka_2023_Green_Budget.pb",
+        "Netherlands_Assen_2024.pb",
+    ],
+)
+def test_vectorised_prepare_on_real_files(name):
+    election = read(name)
+    _same_data(mes.prepare(election), mes._prepare_loop(election))
+
+
+def test_prepare_still_rejects_what_the_loop_rejects():
+    election = read("Poland_Czestochowa_2024_Mirow.pb")
+    b = election.profile.ballots[0]
+    bad = Election(election.instance, Profile("cumulative", [Ballot(b.voter_id, b.projects, b.points[:-1])]))
+    with pytest.raises(ValueError):
+        mes.prepare(bad)
+    unknown = Election(election.instance, Profile("cumulative", [Ballot("x", ("no-such",), (1,))]))
+    with pytest.raises(KeyError):
+        mes.prepare(unknown)
+
+
+@pytest.mark.parametrize("how", ["satisfaction", "cost"])
+def test_comparison_counts_equal_the_per_voter_definition(how):
+    rng = random.Random(f"cmp-{how}")
+    for _ in range(60):
+        election = make_election(rng)
+        data = mes.prepare(election)
+        a = rng.sample(range(data.P), rng.randint(0, data.P))
+        g = rng.sample(range(data.P), rng.randint(0, data.P))
+        weight = data.costs if how == "cost" else [1] * data.P
+        pm = pg = 0
+        for row in data.ballot_rows():
+            x = sum(weight[c] for c in row if c in a)
+            y = sum(weight[c] for c in row if c in g)
+            pm += x > y
+            pg += y > x
+        assert mes.comparison_counts(data, a, g, how) == (pm, pg)

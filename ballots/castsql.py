@@ -134,3 +134,40 @@ def unsealed_at_least(election_id: int, n: int) -> bool:
     with connection.cursor() as cur:
         cur.execute(_unsealed_sql(connection.vendor), [election_id, n])
         return cur.fetchone()[0] >= n
+
+
+@cache
+def _write_sql(vendor: str, p_names: tuple[str, ...], b_names: tuple[str, ...]) -> tuple[str, tuple, tuple]:
+    p_sql, p_fields = _insert_sql(vendor, True, Participation, p_names)
+    b_sql, b_fields = _insert_sql(vendor, False, Ballot, b_names)
+    code_status = _col(VotingCode, "status")
+    sql = (
+        f"WITH p AS ({p_sql}), b AS ({b_sql} RETURNING 1), "
+        f"c AS (UPDATE {_q(VotingCode._meta.db_table)} SET {code_status} = %s "
+        f"WHERE {_col(VotingCode, 'voter')} = %s AND {code_status} = %s AND %s RETURNING 1) "
+        f"SELECT (SELECT {_q(Participation._meta.pk.column)} FROM p), "
+        f"({_unsealed_sql(vendor)})"
+    )
+    return sql, p_fields, b_fields
+
+
+def write_cast(participation: dict, ballot: dict, *, mark_codes: bool, seal_min: int) -> tuple[int, int]:
+    """PostgreSQL: the participation, the ballot and (after the voter's last pot) their codes marked used,
+    in ONE statement (data-modifying CTEs run to completion together; a second participation for the same
+    voter and pot fails the whole statement on the unique constraint). Returns (participation id, unsealed
+    ballots of the election other than this one, counted up to `seal_min`)."""
+    sql, p_fields, b_fields = _write_sql(connection.vendor, tuple(participation), tuple(ballot))
+    params = [f.get_db_prep_save(participation[f.name], connection) for f in p_fields]
+    params += [f.get_db_prep_save(ballot[f.name], connection) for f in b_fields]
+    voter_id = participation["voter"]
+    params += [CodeStatus.USED.value, voter_id, CodeStatus.ACTIVE.value, bool(mark_codes)]
+    params += [ballot["election"], seal_min]
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        pid, unsealed = cur.fetchone()
+    return pid, unsealed
+
+
+def single_statement_writes() -> bool:
+    """Whether the cast's writes can go in one statement (PostgreSQL's data-modifying CTEs)."""
+    return connection.vendor == "postgresql"

@@ -70,22 +70,35 @@ class CastResult:
     pots_left: int
 
 
-def _seal_after_commit(election_id: int) -> None:
-    """Hand new ballots to the results side, which seals them in shuffled batches into the public chain."""
+def _seal_after_commit(election_id: int, pending: int | None = None) -> None:
+    """Hand new ballots to the results side, which seals them in shuffled batches into the public chain.
+
+    `pending`: the election's unsealed ballots as the cast just counted them (PostgreSQL's single-statement
+    write counts them for free); None: count them after the commit."""
     try:
         from tally.services import SEAL_BATCH_MIN, ballots_seal_pending
     except ImportError:  # pragma: no cover - the results side ships with pb
+        return
+    if pending is not None and pending < SEAL_BATCH_MIN:
         return
 
     def seal() -> None:
         # Cheap, unlocked look first (partial index "ballot_unsealed"): sealing takes the chain's row lock,
         # and taking it after every cast would queue all casts of the election behind one another.
-        if castsql.unsealed_at_least(election_id, SEAL_BATCH_MIN):
+        if pending is not None or castsql.unsealed_at_least(election_id, SEAL_BATCH_MIN):
             ballots_seal_pending(election_id=election_id)
 
     # robust: a sealing failure must not turn a committed cast into an error page; the next cast or the
     # freeze at closing seals what is pending.
     transaction.on_commit(seal, robust=True)
+
+
+def _seal_min() -> int:
+    try:
+        from tally.services import SEAL_BATCH_MIN
+    except ImportError:  # pragma: no cover - the results side ships with pb
+        return 1
+    return SEAL_BATCH_MIN
 
 
 def _mark_code_used(voter: VoterRollEntry) -> None:
@@ -145,8 +158,9 @@ def ballot_cast(
     `castctx.PotContext` (the cast view passes it; other callers get a fresh one).
 
     Statements: the voter's row lock (which also reads the election's phase and frozen definition), the
-    voter's participations, the participation insert, the ballot insert and, after the voter's last pot,
-    marking their codes used. All written once per process (`castsql`), none compiled per request."""
+    voter's participations, then the writes: the participation, the ballot and, after the voter's last pot,
+    marking their codes used (one statement on PostgreSQL, which also counts the unsealed ballots; three on
+    SQLite). All written once per process (`castsql`), none compiled per request."""
     if channel not in (Channel.ONLINE, Channel.BOOTH):
         raise ValueError("paper ballots are entered with paper_batch_accept")
     if pot.election_id != election.pk:
@@ -175,55 +189,6 @@ def ballot_cast(
     if pot.pk in voted:
         raise _already_voted(pot)
     clean = ballot_validate(ctx.spec, raw)
-    day = timezone.localdate()
-    booth = booth if channel == Channel.BOOTH else ""
-    try:
-        # No savepoint needed: on a violation nothing more runs in this transaction, the re-raised error
-        # leaves the atomic block and rolls it back.
-        participation_id = castsql.insert(
-            Participation,
-            {
-                "election": election.pk,
-                "pot": pot.pk,
-                "voter": voter.pk,
-                "channel": channel,
-                "booth": booth,
-                "day": day,
-            },
-            returning=channel == Channel.BOOTH,
-        )
-    except IntegrityError as exc:  # the backstop: a writer that slipped past the lock (e.g. no row locks)
-        raise _already_voted(pot) from exc
-    code, digest = receipt_new()
-    castsql.insert(
-        Ballot,
-        {
-            "id": uuid.uuid4(),
-            "election": election.pk,
-            "pot": pot.pk,
-            "projects": list(clean.projects),
-            "points": clean.points,
-            "is_paper": False,
-            "receipt_hash": digest,
-        },
-    )
-    if channel == Channel.BOOTH:
-        participation = Participation(
-            pk=participation_id,
-            election=election,
-            pot=pot,
-            voter=voter,
-            channel=channel,
-            booth=booth,
-            day=day,
-        )
-        audit_record(
-            actor=actor,
-            action="ballot.booth_cast",
-            election=election,
-            obj=participation,
-            data={"pot": pot.slug, "booth": booth},
-        )
     voted.add(pot.pk)
     left = [
         p
@@ -232,9 +197,61 @@ def ballot_cast(
         and (p.is_citywide or p.pk == voter.district_id)
         and eligibility.refusal(voter, p) is None
     ]
-    if not left:
-        castsql.codes_mark_used(voter.pk)
-    _seal_after_commit(election.pk)
+    day = timezone.localdate()
+    booth = booth if channel == Channel.BOOTH else ""
+    participation = {
+        "election": election.pk,
+        "pot": pot.pk,
+        "voter": voter.pk,
+        "channel": channel,
+        "booth": booth,
+        "day": day,
+    }
+    code, digest = receipt_new()
+    ballot = {
+        "id": uuid.uuid4(),
+        "election": election.pk,
+        "pot": pot.pk,
+        "projects": list(clean.projects),
+        "points": clean.points,
+        "is_paper": False,
+        "receipt_hash": digest,
+    }
+    pending = None
+    # No savepoint needed: on a violation of the one-participation constraint nothing more runs in this
+    # transaction, the re-raised error leaves the atomic block and rolls it back.
+    try:
+        if castsql.single_statement_writes():
+            participation_id, others = castsql.write_cast(
+                participation, ballot, mark_codes=not left, seal_min=_seal_min()
+            )
+            pending = others + 1
+        else:
+            participation_id = castsql.insert(
+                Participation, participation, returning=channel == Channel.BOOTH
+            )
+            castsql.insert(Ballot, ballot)
+            if not left:
+                castsql.codes_mark_used(voter.pk)
+    except IntegrityError as exc:  # the backstop: a writer that slipped past the lock (e.g. no row locks)
+        raise _already_voted(pot) from exc
+    if channel == Channel.BOOTH:
+        audit_record(
+            actor=actor,
+            action="ballot.booth_cast",
+            election=election,
+            obj=Participation(
+                pk=participation_id,
+                election=election,
+                pot=pot,
+                voter=voter,
+                channel=channel,
+                booth=booth,
+                day=day,
+            ),
+            data={"pot": pot.slug, "booth": booth},
+        )
+    _seal_after_commit(election.pk, pending)
     return CastResult(pot=pot, receipt_code=code, pots_left=len(left))
 
 

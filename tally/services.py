@@ -230,8 +230,10 @@ def ballots_seal_pending(*, election_id: int, final: bool = False) -> LogBatch |
     """Seal unsealed ballots into the next batch of the hash chain: only when there are at least
     SEAL_BATCH_MIN (a small batch could be matched to the few people who voted in it), or all that remain
     when `final`. Called by the casting code after each commit, and at close and tally."""
-    # Lock the log head: two sealers at once would both chain onto the same head (a fork).
-    log = BallotLog.objects.select_for_update().filter(election_id=election_id).first()
+    # Lock the log head: two sealers at once would both chain onto the same head (a fork). After a cast
+    # (not final), a head another request is sealing right now is skipped, not waited for: that sealer takes
+    # the pending ballots, and queueing every cast's commit hook behind it would only add latency.
+    log = BallotLog.objects.select_for_update(skip_locked=not final).filter(election_id=election_id).first()
     if log is None:
         return None
     # Cheap test first: this runs after every cast (once SEAL_BATCH_MIN are pending), and most calls find

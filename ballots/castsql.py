@@ -15,6 +15,7 @@ from functools import cache
 from django.db import connection
 
 from ballots.models import Ballot, CodeStatus, Participation, VoterRollEntry, VotingCode
+from pb.core.dbfast import prepared_cursor
 from pb.core.models import Election
 
 
@@ -53,7 +54,7 @@ def voter_lock(election_id: int, voter_id: int):
     """Lock the voter's roll entry; returns (voter instance, election phase, (freeze id, sha) | None) or
     None if the voter is not on this election's roll."""
     sql, fields = _voter_lock_sql(connection.vendor, connection.features.has_select_for_update_of)
-    with connection.cursor() as cur:
+    with prepared_cursor() as cur:
         cur.execute(sql, [voter_id, election_id])
         row = cur.fetchone()
     if row is None:
@@ -75,7 +76,7 @@ def _voted_sql(vendor: str) -> str:
 def voted_pot_ids(voter_id: int) -> set[int]:
     """Pots this voter has a participation in (any channel). Run after `voter_lock`: a statement started
     after the lock sees every participation committed by a request that held the lock before."""
-    with connection.cursor() as cur:
+    with prepared_cursor() as cur:
         cur.execute(_voted_sql(connection.vendor), [voter_id])
         return {r[0] for r in cur.fetchall()}
 
@@ -98,7 +99,7 @@ def insert(model, values: dict, *, returning: bool = False):
     can_return = connection.features.can_return_columns_from_insert
     sql, fields = _insert_sql(connection.vendor, returning and can_return, model, tuple(values))
     params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
-    with connection.cursor() as cur:
+    with prepared_cursor() as cur:
         cur.execute(sql, params)
         if returning:
             return cur.fetchone()[0] if can_return else cur.lastrowid
@@ -115,7 +116,7 @@ def _codes_used_sql(vendor: str) -> str:
 
 
 def codes_mark_used(voter_id: int) -> int:
-    with connection.cursor() as cur:
+    with prepared_cursor() as cur:
         params = [CodeStatus.USED.value, voter_id, CodeStatus.ACTIVE.value]
         cur.execute(_codes_used_sql(connection.vendor), params)
         return cur.rowcount
@@ -131,7 +132,7 @@ def _unsealed_sql(vendor: str) -> str:
 
 def unsealed_at_least(election_id: int, n: int) -> bool:
     """Whether the election has at least n unsealed ballots (the partial index "ballot_unsealed")."""
-    with connection.cursor() as cur:
+    with prepared_cursor() as cur:
         cur.execute(_unsealed_sql(connection.vendor), [election_id, n])
         return cur.fetchone()[0] >= n
 
@@ -162,7 +163,7 @@ def write_cast(participation: dict, ballot: dict, *, mark_codes: bool, seal_min:
     voter_id = participation["voter"]
     params += [CodeStatus.USED.value, voter_id, CodeStatus.ACTIVE.value, bool(mark_codes)]
     params += [ballot["election"], seal_min]
-    with connection.cursor() as cur:
+    with prepared_cursor() as cur:
         cur.execute(sql, params)
         pid, unsealed = cur.fetchone()
     return pid, unsealed

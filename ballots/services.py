@@ -76,17 +76,17 @@ def _seal_after_commit(election_id: int, pending: int | None = None) -> None:
     `pending`: the election's unsealed ballots as the cast just counted them (PostgreSQL's single-statement
     write counts them for free); None: count them after the commit."""
     try:
-        from tally.services import SEAL_BATCH_MIN, ballots_seal_pending
+        from tally.services import SEAL_AFTER_CAST, ballots_seal_pending
     except ImportError:  # pragma: no cover - the results side ships with pb
         return
-    if pending is not None and pending < SEAL_BATCH_MIN:
+    if pending is not None and pending < SEAL_AFTER_CAST:
         return
 
     def seal() -> None:
         # Cheap, unlocked look first (partial index "ballot_unsealed"): sealing takes the chain's row lock,
         # and taking it after every cast would queue all casts of the election behind one another.
-        if pending is not None or castsql.unsealed_at_least(election_id, SEAL_BATCH_MIN):
-            ballots_seal_pending(election_id=election_id)
+        if pending is not None or castsql.unsealed_at_least(election_id, SEAL_AFTER_CAST):
+            ballots_seal_pending(election_id=election_id, at_least=SEAL_AFTER_CAST)
 
     # robust: a sealing failure must not turn a committed cast into an error page; the next cast or the
     # freeze at closing seals what is pending.
@@ -95,10 +95,10 @@ def _seal_after_commit(election_id: int, pending: int | None = None) -> None:
 
 def _seal_min() -> int:
     try:
-        from tally.services import SEAL_BATCH_MIN
+        from tally.services import SEAL_AFTER_CAST
     except ImportError:  # pragma: no cover - the results side ships with pb
         return 1
-    return SEAL_BATCH_MIN
+    return SEAL_AFTER_CAST
 
 
 def _mark_code_used(voter: VoterRollEntry) -> None:

@@ -41,6 +41,9 @@ from tally.models import (
 )
 
 SEAL_BATCH_MIN = 20
+# Casting hands ballots to sealing once this many are pending: fewer, bigger batches (cheaper per ballot on
+# election day, and a bigger crowd to hide in); never fewer than SEAL_BATCH_MIN.
+SEAL_AFTER_CAST = 50
 
 
 class DefinitionFrozen(PhaseError):
@@ -226,10 +229,13 @@ def _pot_lines(ballots) -> PotRows:
 
 
 @transaction.atomic
-def ballots_seal_pending(*, election_id: int, final: bool = False) -> LogBatch | None:
+def ballots_seal_pending(
+    *, election_id: int, final: bool = False, at_least: int = SEAL_BATCH_MIN
+) -> LogBatch | None:
     """Seal unsealed ballots into the next batch of the hash chain: only when there are at least
     SEAL_BATCH_MIN (a small batch could be matched to the few people who voted in it), or all that remain
-    when `final`. Called by the casting code after each commit, and at close and tally."""
+    when `final`. Called by the casting code after a commit that leaves `at_least` (SEAL_AFTER_CAST) pending,
+    and at close and tally."""
     # Lock the log head: two sealers at once would both chain onto the same head (a fork). After a cast
     # (not final), a head another request is sealing right now is skipped, not waited for: that sealer takes
     # the pending ballots, and queueing every cast's commit hook behind it would only add latency.
@@ -238,11 +244,9 @@ def ballots_seal_pending(*, election_id: int, final: bool = False) -> LogBatch |
         return None
     # Cheap test first: this runs after every cast (once SEAL_BATCH_MIN are pending), and most calls find
     # fewer than SEAL_BATCH_MIN new ballots; the partial index on unsealed ballots answers it.
-    if (
-        not final
-        and Ballot.objects.filter(election_id=election_id, sealed_batch__isnull=True)[:SEAL_BATCH_MIN].count()
-        < SEAL_BATCH_MIN
-    ):
+    if not final and Ballot.objects.filter(election_id=election_id, sealed_batch__isnull=True)[
+        :at_least
+    ].count() < max(at_least, SEAL_BATCH_MIN):
         return None
     pending = list(
         _rows(
@@ -252,7 +256,7 @@ def ballots_seal_pending(*, election_id: int, final: bool = False) -> LogBatch |
             )
         )
     )
-    if not pending or (len(pending) < SEAL_BATCH_MIN and not final):
+    if not pending or (len(pending) < max(at_least, SEAL_BATCH_MIN) and not final):
         return None
     # Shuffle: order by a fresh random key, so the list reveals neither insertion order nor ballot ids.
     shuffled = sorted(pending, key=lambda row: secrets.token_bytes(16))

@@ -14,6 +14,8 @@ from django.contrib.sessions.backends.db import SessionStore as DbSessionStore
 from django.db import connections, router
 from django.utils import timezone
 
+from pb.core.dbfast import prepared_cursor
+
 
 @cache
 def _load_sql(vendor: str, model) -> str:
@@ -30,7 +32,7 @@ class SessionStore(DbSessionStore):
         model = self.model
         conn = connections[router.db_for_read(model)]
         now = model._meta.get_field("expire_date").get_db_prep_value(timezone.now(), conn)
-        with conn.cursor() as cur:
+        with prepared_cursor(conn.alias) as cur:
             cur.execute(_load_sql(conn.vendor, model), [self.session_key, now])
             row = cur.fetchone()
         if row is None:

@@ -130,7 +130,8 @@ def test_ballots_are_handed_to_sealing_after_commit_in_batches(django_capture_on
     pot = PotFactory(election=election, slug="city", is_citywide=True, budget=100_000)
     ProposalFactory(pot=pot, code="S1", cost=10_000)
     election = election_advance(actor=clerk, election=election, to_phase=Phase.VOTING_OPEN)  # opens the log
-    size = getattr(services, "SEAL_BATCH_MIN", 20)
+    size = services.SEAL_AFTER_CAST
+    assert size >= services.SEAL_BATCH_MIN
     for i in range(size):
         voter = make_voter(election, pot, ref=f"SEAL-{i}")
         with django_capture_on_commit_callbacks(execute=True):

@@ -243,3 +243,23 @@ def test_fast_path_with_ties_against_the_reference_at_many_budgets(vote_type):
             fast = mes.mes_run(data, b, tb)
             ref, ref_ties = mes.mes_reference(data, b, tb)
             assert fast.winners == ref and _records(fast.ties) == _records(ref_ties)
+
+
+def test_a_guide_changes_the_work_never_the_outcome():
+    """Add1 passes the previous step's winners as a guide (evaluated first in their round): any guide, even
+    a wrong or nonsensical one, leaves winners and tie records equal to the reference's."""
+    rng = random.Random("guide")
+    for _ in range(80):
+        election = make_election(
+            rng, vote_type=rng.choice(["approval", "cumulative"]), tie_heavy=rng.random() < 0.5
+        )
+        data = mes.prepare(election)
+        if data.n == 0:
+            continue
+        tb = TieBreak.parse(None, data.ids)
+        b = data.budget // data.n + rng.randint(0, 20)
+        ref, ref_ties = mes.mes_reference(data, b, tb)
+        prev, _ = mes.mes_reference(data, max(1, b - 1), tb)
+        for guide in (prev, ref, ref[::-1], [rng.randrange(data.P) for _ in range(data.P)], []):
+            fast = mes.mes_run(data, b, tb, guide=guide)
+            assert fast.winners == ref and _records(fast.ties) == _records(ref_ties)

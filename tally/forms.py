@@ -67,3 +67,20 @@ class VerifyForm(forms.Form):
 
 class ReceiptForm(forms.Form):
     receipt = forms.CharField(label=_("Your receipt code"), max_length=40)
+
+    def clean_receipt(self):
+        """A receipt code has 16 letters and digits (look-alikes such as O for 0 are accepted): say so when
+        what was typed cannot be one, rather than searching for it and answering "not found"."""
+        from ballots.receipts import ALPHABET, GROUP_LEN, GROUPS, receipt_normalize
+
+        value = self.cleaned_data["receipt"]
+        code = receipt_normalize(value)
+        if len(code) != GROUPS * GROUP_LEN or any(ch not in ALPHABET for ch in code):
+            raise forms.ValidationError(
+                _(
+                    "This is not a receipt code: a receipt code has %(n)s letters and digits in groups of "
+                    "%(k)s, like 7K2M-Q9TX-4RBD-H3WC. Check what you copied from your receipt."
+                )
+                % {"n": GROUPS * GROUP_LEN, "k": GROUP_LEN}
+            )
+        return value

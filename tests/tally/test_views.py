@@ -67,6 +67,11 @@ def test_officials_close_count_signoff_and_council_certifies_over_http(world, cl
     assert b'id="receipt-found"' in found.content
     missing = client.get(results_url, {"receipt": "AAAA-BBBB-CCCC-DDDD"})
     assert b'id="receipt-missing"' in missing.content
+    # Something that cannot be a receipt code is told so (not "not found"), in full page and partial alike.
+    for shape in ("hello", "AAAA-BBBB-CCCC", "AAAA-BBBB-CCCC-DDDU"):
+        bad = client.get(results_url, {"receipt": shape}, headers={"HX-Request": "true"})
+        assert b'id="receipt-invalid"' in bad.content and b"16 letters and digits" in bad.content
+        assert b'id="receipt-missing"' not in bad.content
     partial = client.get(results_url, {"receipt": code}, headers={"HX-Request": "true"})
     assert b'id="receipt-found"' in partial.content and b"<html" not in partial.content
 

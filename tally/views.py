@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from pb.core.exceptions import DomainError
-from pb.core.models import Election
+from pb.core.models import Election, Pot
 from pb.core.permissions import allowed, is_council, is_official
 from tally import selectors, services, signing
 from tally.engine import manifest as mf
@@ -77,8 +77,17 @@ def _manage_context(request, election: Election, **extra) -> dict:
         "upload_form": SignOffUploadForm(),
         "files": selectors.export_files(election),
     }
+    names = dict(Pot.objects.filter(election=election).values_list("slug", "name"))
+    for run in [ctx["official"], *ctx["whatifs"]]:
+        if run is not None:
+            run.rows = _summary_rows(run, names)
     ctx.update(extra)
     return ctx
+
+
+def _summary_rows(run, names: dict[str, str]) -> list[dict]:
+    """A run's per-pot summary for the officials' tables, with the pots' names (not their slugs)."""
+    return [{"pot": names.get(slug, slug), **s} for slug, s in (run.summary or {}).items()]
 
 
 def _staff_election(request, slug) -> Election:

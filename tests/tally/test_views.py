@@ -96,6 +96,12 @@ def test_what_if_runs_are_marked_not_official(world, client):
     services.tally_run_execute(run_id=run.pk)
     page = client.get(reverse("tally:manage", args=[world.election.slug]))
     assert b"NOT OFFICIAL" in page.content
+    # The count tables name the pots as officials know them, not by their slugs.
+    html = page.content.decode()
+    official_table = html.split('id="official-result"', 1)[1].split("</table>", 1)[0]
+    whatif_table = html.split('class="whatif"', 1)[1].split("</table>", 1)[0]
+    for table in (official_table, whatif_table):
+        assert "<td>North</td>" in table and "<td>South</td>" in table and "<td>north</td>" not in table
     world.election.refresh_from_db()
     assert world.election.phase == "tallied"
 

@@ -33,6 +33,7 @@ __all__ = [
     "ineligibility_reason",
     "pots_left",
     "pots_state",
+    "session_election_id",
 ]
 
 
@@ -52,6 +53,12 @@ def _identity(request, election: Election) -> dict | None:
     if not isinstance(data, dict) or data.get("election") != election.pk:
         return None
     return data
+
+
+def session_election_id(request) -> int | None:
+    """The id of the election this session identified a voter in, if any."""
+    data = request.session.get(SESSION_KEY)
+    return data.get("election") if isinstance(data, dict) else None
 
 
 def current_voter(request, election: Election) -> VoterRollEntry | None:

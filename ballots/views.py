@@ -173,6 +173,11 @@ def ballot_cast(request, slug: str, pot_slug: str):
     `castctx` (read once while voting is open); the voter's roll entry is read once, under its lock, inside
     `services.ballot_cast`, in the statement that also re-reads the election's phase."""
     ctx = castctx.pot_context(slug, pot_slug)
+    if ctx is not None and identity.session_election_id(request) not in (None, ctx.election.pk):
+        # The voter identified in an election this process's cached context does not know under this slug
+        # (e.g. the demo was reloaded while the server ran): read it afresh.
+        castctx.forget(ctx)
+        ctx = castctx.pot_context(slug, pot_slug)
     if ctx is None:
         raise Http404("No such pot.")
     election, pot = ctx.election, ctx.pot

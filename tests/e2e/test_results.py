@@ -43,7 +43,7 @@ def test_close_count_signoff_certify_publish_and_receipt_lookup(browser, base_ur
     page.get_by_role("button", name="Run the official count").click()
     expect(page.locator("#run-state")).to_have_text("Done")
     expect(page.locator("#phase")).to_have_text("Tallied")
-    expect(page.locator("#official-result")).to_contain_text("north")
+    expect(page.locator("#official-result")).to_contain_text("North")
     ctx.close()
 
     for official in (world.o2, world.o3):

@@ -662,8 +662,16 @@ class _FastMes:
 
     Float state per voter: money m~ and a bound d >= |m~ - m| + 2u*m~ (np arrays of length n)."""
 
-    def __init__(self, data: MesData, per_voter: Fraction, tie_break: TieBreak, context: str = ""):
+    def __init__(
+        self,
+        data: MesData,
+        per_voter: Fraction,
+        tie_break: TieBreak,
+        context: str = "",
+        guide: list[int] | None = None,
+    ):
         self.d = data
+        self.guide = guide  # winners of a similar run (the previous Add1 step): only the order of work
         self.per_voter = per_voter
         self.tb = tie_break
         self.context = context
@@ -731,27 +739,27 @@ class _FastMes:
         marg = k.marg[c]
         marg1 = 1 + marg
         S = float(self.err_sum[c]) * marg1
-        minimum = np.minimum
+        minimum, add = np.minimum, np.add.reduce  # add.reduce: what ndarray.sum runs, without the wrapper
         # F(x) <= w_all * x: this start is certified unless the error bounds are huge
         x = max(cost * (1 - 3 * marg) - 2 * S, 0.0) / k.w_all[c] * (1 - 8 * U)
-        certified = -1.0
+        certified = f_cert = -1.0
         x0 = x
         if hint > x:
             x = hint  # usually certified; if not (hint above the root), restart from x0
         w = k.w_all[c]
         for _ in range(64):
             if u is None:
-                f = float(minimum(m, x).sum())
+                f = float(add(minimum(m, x)))
             else:
                 xu = x * u
-                f = float(minimum(m, xu).sum())
+                f = float(add(minimum(m, xu)))
             fh = (f + S) * marg1
             if fh >= cost:
                 if certified < 0 and x > x0:
                     x = x0
                     continue
                 break  # x is at the root (up to the error bounds)
-            certified = x
+            certified, f_cert = x, f
             if x > threshold:
                 return "worse", x, math.inf  # the price is certainly above the current best
             w = float(np.count_nonzero(m > x)) if u is None else float(u[m > xu].sum())
@@ -766,15 +774,27 @@ class _FastMes:
         if certified < x:
             # the last iterate sits at the root: step back by the rounding and certify that point
             back = x * (1 - 4 * U) - 3 * marg * cost / wb
-            f = float(minimum(m, back if u is None else back * u).sum())
-            if back > certified and (f + S) * marg1 < cost:
-                certified = back
+            if back > certified:
+                # approval: w is the exact right slope of F at `certified` (a count), so by concavity
+                # F(back) <= F(certified) + w * (back - certified) <= f_cert * (1 + marg) + w * (...); the
+                # three nonnegative terms carry at most 6u of rounding. Otherwise (or if that bound is not
+                # enough) evaluate F at back.
+                if (
+                    u is None
+                    and certified >= 0
+                    and (f_cert * marg1 + S + w * (back - certified)) * (1 + 8 * U) < cost
+                ):
+                    certified = back
+                else:
+                    f = float(add(minimum(m, back if u is None else back * u)))
+                    if (f + S) * marg1 < cost:
+                        certified = back
         if certified < 0:
             return "maybe", 0.0, math.inf
         if certified > threshold:
             return "worse", certified, math.inf
         r_hi = x * (1 + 4 * U) + (2 * S + 3 * marg * cost) / wb
-        f = float(minimum(m, r_hi if u is None else r_hi * u).sum())
+        f = float(add(minimum(m, r_hi if u is None else r_hi * u)))
         if f * (1 - marg) - S < cost:
             return "maybe", certified, math.inf
         return "yes", certified, r_hi
@@ -805,17 +825,40 @@ class _FastMes:
         ties: list[TieBreakRecord] = []
         total = 0
         heappop, heappush = heapq.heappop, heapq.heappush
+        gone = [True] * P  # funded, or certainly never affordable again (or never supported)
+        for _, c in heap:
+            gone[c] = False
+        guide = self.guide
         while heap:
             popped: list[int] = []
             deferred: list[int] = []  # certainly worse than this round's best: back to the heap after it
             best_hi = math.inf
+            t = len(self.winners)
+            if guide is not None and t < len(guide) and not gone[g := guide[t]] and not fresh[g]:
+                # the winner of this round in the previous Add1 step: likely the winner again, so evaluated
+                # first, its upper bound makes the other evaluations cheap ('worse'). It stays in the heap.
+                st, rl, rh = self._eval(g, math.inf, lo[g] / scale[g] * (1 - 4 * U))
+                if st == "no":
+                    gone[g] = True
+                else:
+                    lo[g], hi[g], status[g], fresh[g] = (
+                        rl * scale[g] * (1 - 4 * U),
+                        rh * scale[g] * (1 + 4 * U),
+                        st,
+                        True,
+                    )
+                    if st == "yes":
+                        best_hi = hi[g]
             while heap and heap[0][0] <= best_hi:
                 _, c = heappop(heap)
+                if gone[c]:
+                    continue
                 if not fresh[c]:
                     sc = scale[c]
                     thr = best_hi / sc * (1 + 4 * U) if best_hi < math.inf else math.inf
                     st, rl, rh = self._eval(c, thr, lo[c] / sc * (1 - 4 * U))
                     if st == "no":
+                        gone[c] = True
                         continue  # money only falls: never affordable again
                     lo[c] = rl * sc * (1 - 4 * U)
                     if st == "worse":  # > best_hi: cannot win this round
@@ -845,6 +888,7 @@ class _FastMes:
                     if r is None:
                         popped.remove(c)  # exactly unaffordable: gone for good
                         fresh[c] = False
+                        gone[c] = True
                         continue
                     exact[c] = r
                 if not exact:
@@ -874,6 +918,7 @@ class _FastMes:
                 heappush(heap, (lo[c], c))
             self._fund(winner, exact_rho, lo[winner] / scale[winner], hi[winner] / scale[winner])
             self.winners.append(winner)
+            gone[winner] = True
             total += d.costs[winner]
             for c in d.affected_by(winner):
                 fresh[c] = False
@@ -905,15 +950,23 @@ class _FastMes:
             pay = rho * self.d.ufloat(w)
             u_max = float(self.d.uvals[-1])
         m = self.money[sup]
-        self.money[sup] = np.maximum(m - pay, 0.0)
+        m -= pay
+        self.money[sup] = np.maximum(m, 0.0, out=m)
         # |error| <= d + half * u + rounding of the subtraction, plus the 2u*m slack (module docstring, 5.)
         delta = (half * u_max + 3 * U * (self.m0 + rho * u_max)) * (1 + 8 * U)
         self.err_sum += delta * self.d.overlap(w) * (1 + 8 * U)
 
 
-def mes_run(data: MesData, per_voter: Fraction | int, tie_break: TieBreak, context: str = "") -> MesRun:
-    """One fixed-budget MES run (fast path, exact decisions)."""
-    return _FastMes(data, Fraction(per_voter), tie_break, context).run()
+def mes_run(
+    data: MesData,
+    per_voter: Fraction | int,
+    tie_break: TieBreak,
+    context: str = "",
+    guide: list[int] | None = None,
+) -> MesRun:
+    """One fixed-budget MES run (fast path, exact decisions). `guide`: the winners of a similar run, whose
+    round-t winner is evaluated first in round t (it changes the work, never the outcome)."""
+    return _FastMes(data, Fraction(per_voter), tie_break, context, guide).run()
 
 
 # ------------------------------------------------------------------------------------- the reference
@@ -1085,7 +1138,7 @@ def add1(data: MesData, tie_break: TieBreak, *, stop: str = "overspend") -> Add1
         if not can_overspend and len(current.winners) == len(supported):
             reason = f"every supported project is funded at {b} per voter"
             break
-        nxt = mes_run(data, b + 1, tie_break)
+        nxt = mes_run(data, b + 1, tie_break, guide=current.winners)
         trace.append([b + 1, nxt.total_cost, len(nxt.winners)])
         if nxt.total_cost > data.budget:
             reason = (

@@ -1,7 +1,7 @@
 """Time pb's tally engine per rule on real Pabulib files, and pabutools on the same rule where it can run.
 
     .venv/bin/python bench/tally.py [FILE.pb ...] [--rules greedy,equalshares/add1] [--pabutools-limit 120]
-                                    [--no-pabutools]
+                                    [--pabutools-add1 search|final] [--no-pabutools]
 
 Default files: Poland_Warszawa_2026.pb, Poland_Lodz_2022.pb, Poland_Wieliczka_2023_Green_Budget.pb under
 ../shared/pabulib (when present). Prints figures; asserts nothing about time. Times are CPU seconds of the
@@ -9,7 +9,13 @@ process (time.process_time), for pb and for pabutools alike: the machine is shar
 measures the neighbours. The pabutools limit is wall time.
 
 pabutools runs in a subprocess (fresh interpreter, killed at the limit: "> limit"), timing only the rule, not
-its parser. The pabutools counterpart of each rule:
+its parser. `--pabutools-add1 final`: when the Add1 search hits the limit, pabutools' MES also runs at pb's
+final per-voter budget b and at b + 1 (and twice at the first step, floor(budget / n)); "match" then reads
+"yes*" when pabutools selects pb's set at b and overspends at b + 1 (the end of the search, not every step of
+it), and the note gives an ESTIMATE of the full search, labelled "est.": the first run + the other steps x
+the mean of the warm runs measured at both ends (Warsaw 2026 needs 186 steps at ~16 s: ~50 min, too long to
+run; on Wieliczka 2023 the estimate said 104-108 s where the full search measured 96-98 s). The pabutools
+counterpart of each rule:
   greedy                        greedy_utilitarian_welfare with Cost_Sat (= by approvals, skip what won't fit)
   equalshares                   method_of_equal_shares with Cost_Sat
   equalshares/add1              our Add1 definition driven through pabutools' MES
@@ -89,9 +95,49 @@ def add1():
         current = out
         b += 1
 
+def mes_at(b, sat_profile):
+    t = time.process_time()
+    out = method_of_equal_shares_scheme(
+        instance, profile, sat_profile, b, BudgetAllocation(), lexico_tie_breaking, binary_sat=True
+    )
+    return out, time.process_time() - t
+
+def comparison(sel):
+    greedy = set(names(greedy_utilitarian_welfare(instance, profile, sat_class=Cost_Sat)))
+    mes = set(sel)
+    pm = pg = 0
+    for ballot in profile:
+        approved = {str(p.name) for p in ballot}
+        a, g = len(approved & mes), len(approved & greedy)
+        pm += a > g
+        pg += g > a
+    return [pm, pg], (sorted(greedy) if pg > pm else sel)
+
 t0 = time.process_time()
 extra = {}
-if rule == "greedy":
+if len(sys.argv) > 3:  # Add1 at pb's first and final per-voter budgets only: MES at b0 (twice), b, b + 1
+    b = int(sys.argv[3])
+    t = time.process_time()
+    sat_profile = profile.as_sat_profile(sat_class=Cost_Sat)  # once, as in add1() (it caches satisfactions)
+    mes_at(budget // n, sat_profile)  # the search's first run (caches warm up here)
+    t_cold = time.process_time() - t  # with making the satisfaction profile, as add1() is timed
+    _, t_warm = mes_at(budget // n, sat_profile)
+    out, t_b = mes_at(b, sat_profile)
+    nxt, t_next = mes_at(b + 1, sat_profile)
+    sel = names(out)
+    extra["final"] = {
+        "b": b,
+        "first": t_cold,
+        "first_warm": t_warm,
+        "per_run": [t_b, t_next],
+        "fits": sum(int(p.cost) for p in out) <= budget,
+        "next_overspends": sum(int(p.cost) for p in nxt) > budget,
+    }
+    if rule.endswith("comparison"):
+        t = time.process_time()
+        extra["prefer"], sel = comparison(sel)
+        extra["final"]["comparison_time"] = time.process_time() - t
+elif rule == "greedy":
     sel = names(greedy_utilitarian_welfare(instance, profile, sat_class=Cost_Sat))
 elif rule == "equalshares":
     sel = names(method_of_equal_shares(instance, profile, sat_class=Cost_Sat))
@@ -100,17 +146,7 @@ elif rule in ("equalshares/add1", "equalshares/add1-comparison"):
     sel = names(out)
     extra["steps"] = steps
     if rule.endswith("comparison"):
-        greedy = set(names(greedy_utilitarian_welfare(instance, profile, sat_class=Cost_Sat)))
-        mes = set(sel)
-        pm = pg = 0
-        for ballot in profile:
-            approved = {str(p.name) for p in ballot}
-            a, g = len(approved & mes), len(approved & greedy)
-            pm += a > g
-            pg += g > a
-        extra["prefer"] = [pm, pg]
-        if pg > pm:
-            sel = sorted(greedy)
+        extra["prefer"], sel = comparison(sel)
 elif rule == "phragmen":
     sel = names(sequential_phragmen(instance, profile))
 else:
@@ -122,12 +158,14 @@ print(json.dumps({"selected": sel, "time": time.process_time() - t0, "parse": pa
 PABUTOOLS_RULES = {"greedy", "equalshares", "equalshares/add1", "equalshares/add1-comparison", "phragmen"}
 
 
-def run_pabutools(path: Path, rule_id: str, limit: float) -> dict:
+def run_pabutools(path: Path, rule_id: str, limit: float, final_b: int | None = None) -> dict:
+    """pabutools on one rule in a subprocess; `final_b`: Add1 rules only, MES at b and b + 1 (no search)."""
     if rule_id not in PABUTOOLS_RULES:
         return {"na": True}
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", PABUTOOLS_SCRIPT, str(path), rule_id],
+            [sys.executable, "-c", PABUTOOLS_SCRIPT, str(path), rule_id]
+            + ([] if final_b is None else [str(final_b)]),
             capture_output=True,
             text=True,
             timeout=limit,
@@ -140,11 +178,53 @@ def run_pabutools(path: Path, rule_id: str, limit: float) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _final_estimate(path: Path, rule_id: str, out, best: float, limit: float) -> tuple[str, str]:
+    """(match, note) from pabutools' MES at pb's final b and b + 1: the same set at b and an overspend at
+    b + 1 is what the full search would end with (if every earlier step fits, as pb found). The time of the
+    full search is ESTIMATED: its first run (measured at floor(budget / n), where pabutools also warms its
+    caches) + the other steps x the mean of a warm run at floor(budget / n) and the runs at b and b + 1
+    (a run takes longer as b grows). Wieliczka 2023: 104-108 s estimated, 96-98 s measured in full."""
+    add1 = out.details["add1"]
+    b, steps = int(add1["per_voter_budget"]), int(add1["steps"])
+    pt = run_pabutools(path, rule_id, limit, final_b=b)
+    if pt.get("timeout"):
+        return "?", f" (pabutools at b={b}: > {limit:.0f}s)"
+    if "error" in pt:
+        return "?", f" (pabutools at b={b}: {pt['error']})"
+    fin = pt["final"]
+    # the run time grows with b (more projects affordable): the mean of the warm runs at both ends
+    per_run = (fin["first_warm"] + sum(fin["per_run"]) / len(fin["per_run"])) / 2
+    est = fin["first"] + (steps - 1) * per_run + fin.get("comparison_time", 0.0)
+    same = sorted(pt["selected"]) == sorted(out.selected)
+    ok = same and fin["fits"] and fin["next_overspends"]
+    note = (
+        f" | pabutools MES at b={b}: {'same set' if same else 'DIFFERENT set'}"
+        f"{'' if fin['fits'] else ' (over budget!)'}, at b={b + 1}: "
+        f"{'overspends' if fin['next_overspends'] else 'FITS (would not stop)'};"
+        f" full search ~{est:.0f}s est. (first run {fin['first']:.1f}s + {steps - 1} steps x {per_run:.1f}s,"
+        f" the mean of runs measured at b={int(b) - steps + 2} and b={b}, {b + 1}"
+        f"{' + comparison' if 'comparison_time' in fin else ''}) = ~{est / best:.0f}x est."
+    )
+    return ("yes" if ok else "NO") + "*", note
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--rules", default=",".join(RULES))
     ap.add_argument("--pabutools-limit", type=float, default=120.0, help="seconds per pabutools run")
+    ap.add_argument(
+        "--pabutools-add1",
+        choices=("search", "final"),
+        default="search",
+        help="Add1 rules: 'search' runs pabutools' MES at every step up to the limit (the default); 'final' "
+        "also, when that search hits the limit, runs pabutools' MES at pb's final per-voter budget b and at "
+        "b + 1 only (same set at b? b + 1 overspends?) and prints an ESTIMATE of the full search: pb's "
+        "number of steps x the measured time per run",
+    )
+    ap.add_argument(
+        "--pabutools-final-limit", type=float, default=900.0, help="seconds for the two runs of 'final'"
+    )
     ap.add_argument("--no-pabutools", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="runs per rule (best time is shown)")
     args = ap.parse_args(argv)
@@ -196,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
             elif pt.get("timeout"):
                 ptime, match = f"> {args.pabutools_limit:.0f}s", "?"
                 ratio = f"> {args.pabutools_limit / best:.0f}x"
+                if args.pabutools_add1 == "final" and "add1" in out.details:
+                    match, est = _final_estimate(path, rule_id, out, best, args.pabutools_final_limit)
+                    note += est
             elif "error" in pt:
                 ptime, match, ratio = "error", "", ""
                 note += f" (pabutools: {pt['error']})"

@@ -594,6 +594,10 @@ def _int_price(
     guess fails, the groups are sorted exactly and walked."""
     if not nums:
         return None
+    if len(nums) <= _SMALL:  # few groups: exact integers throughout are cheaper than NumPy's overhead
+        if not affordable and sum(map(operator.mul, nums, cnts)) < cost * L:
+            return None
+        return _exact_walk(cost, L, nums, cnts, us)
     m = np.asarray(mf)
     c = np.asarray(cnts, dtype=float)
     if not affordable:
@@ -645,15 +649,24 @@ def _int_price(
                         break
             if good:
                 return rho
-    # the exact walk (the float guess was off, or near-equal ratios straddle the price)
-    exact_order = sorted(range(len(nums)), key=lambda g: Fraction(nums[g], us[g]))
-    left_i = cost * L
-    weight_i = sum(cnts[g] * us[g] for g in exact_order)
-    for g in exact_order:
-        if nums[g] * weight_i >= left_i * us[g]:
-            return Fraction(left_i, L * weight_i)
-        left_i -= nums[g] * cnts[g]
-        weight_i -= cnts[g] * us[g]
+    return _exact_walk(cost, L, nums, cnts, us)  # the float guess was off, or ratios straddle the price
+
+
+_SMALL = 24
+
+
+def _exact_walk(cost: int, L: int, nums: list[int], cnts: list[int], us: list[int]) -> Fraction:
+    """`_exact_price`'s walk on integers, for groups whose money covers the cost: ascending money / u (the
+    integer key nums * (lcm / u) orders them exactly), the first group that pays rho * u in full sets rho."""
+    lcm = math.lcm(*set(us))
+    order = sorted(range(len(nums)), key=lambda g: nums[g] * (lcm // us[g]))
+    left = cost * L
+    weight = sum(map(operator.mul, cnts, us))
+    for g in order:
+        if nums[g] * weight >= left * us[g]:
+            return Fraction(left, L * weight)
+        left -= nums[g] * cnts[g]
+        weight -= cnts[g] * us[g]
     raise AssertionError("unreachable: covered cost has a price")  # pragma: no cover
 
 

@@ -111,8 +111,16 @@ def _fraction_replay(data: mes.MesData, per_voter: Fraction, winners: list[int])
         yield w, before, rho, list(money)
 
 
+@pytest.fixture(params=["numpy", "small"])
+def price_path(request, monkeypatch):
+    """Run a test through both paths of _int_price: the float guess checked exactly (forced even for a few
+    groups) and the all-integer walk used for few groups."""
+    monkeypatch.setattr(mes, "_SMALL", 0 if request.param == "numpy" else 24)
+    return request.param
+
+
 @pytest.mark.parametrize("vote_type", ["approval", "cumulative"])
-def test_integer_exact_state_equals_a_fraction_replay(vote_type):
+def test_integer_exact_state_equals_a_fraction_replay(vote_type, price_path):
     """_ExactState keeps integer numerators over one common denominator: every figure it gives (prices of
     all projects, the payment figures, every voter's money) equals per-voter Fraction arithmetic."""
     rng = random.Random(f"exact-state-{vote_type}")
@@ -150,7 +158,7 @@ def test_integer_exact_state_equals_a_fraction_replay(vote_type):
     assert checked > 100
 
 
-def test_integer_price_equals_exact_price_on_crafted_groups():
+def test_integer_price_equals_exact_price_on_crafted_groups(price_path):
     """_int_price (float guess of who pays all, checked exactly) against _exact_price: equal ratios, ratios
     a hair apart (closer than floats can tell), huge denominators, unaffordable and exactly covered costs."""
     rng = random.Random("int-price")
@@ -184,7 +192,7 @@ def test_integer_price_equals_exact_price_on_crafted_groups():
 
 
 @pytest.mark.parametrize("L", [3**200, 2**70 + 1, 10**30 + 7, 2**80])
-def test_integer_price_when_floats_cannot_tell(L):
+def test_integer_price_when_floats_cannot_tell(L, price_path):
     """Ratios one part in L apart look equal in floats: the guess is wrong (a group the floats put among
     those paying in full has less than the price) and the exact walk decides; money one part in L short of
     the cost is unaffordable, exactly the cost is affordable (everybody pays all)."""

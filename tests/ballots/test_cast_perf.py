@@ -27,8 +27,15 @@ CAST_QUERIES = 4 if ON_POSTGRES else 5
 LAST_CAST_QUERIES = 4 if ON_POSTGRES else 6
 
 
+def _sql(logged: str) -> str:
+    """Django logs statements bound on the server (pb.core.dbfast) as "QUERY = '...' - PARAMS = (...)"."""
+    if logged.startswith("QUERY = '") and "' - PARAMS = " in logged:
+        return logged[len("QUERY = '") : logged.rindex("' - PARAMS = ")]
+    return logged
+
+
 def _statements(ctx) -> list[str]:
-    return [q["sql"] for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
+    return [_sql(q["sql"]) for q in ctx.captured_queries if "SAVEPOINT" not in q["sql"]]
 
 
 def _cast(client, v, pot, data):

@@ -172,6 +172,9 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
+# The cast's few hot statements are prepared on PostgreSQL (pb.core.dbfast); turn off behind a
+# transaction-pooling proxy that cannot keep prepared statements (PgBouncer < 1.21).
+PB_DB_PREPARE = _env_bool("DJANGO_DB_PREPARE", True)
 SESSION_COOKIE_HTTPONLY = True
 # Database sessions (Django's), read with one precompiled statement: every voter request reads its session.
 SESSION_ENGINE = "pb.core.sessions"

@@ -6,7 +6,8 @@ What it does (bounded in count and time, cleans up after itself):
 1. creates its own database (`<name>_bench_cast`, dropped first), migrates it, and makes an election with
    one citywide knapsack pot of 12 projects and N voters, each with a one-time voting code; the election is
    moved to "voting open" through the normal phase change (so the roll snapshot and any sealing set-up run);
-2. starts gunicorn (`--workers`, default 3) on 127.0.0.1 with DEBUG off;
+2. starts gunicorn (`--workers`, default 6 sync workers; `--threads N` for gthread) on 127.0.0.1 with DEBUG
+   off;
 3. warms up (a few voters identify and cast: imports, templates, database connections), then runs two
    phases with `--concurrency` (default 50) client threads, each voter doing what a browser does:
    phase 1 (preparation) GET the identify page (CSRF cookie) and POST the code (`--full`: also GET the pots
@@ -303,9 +304,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--voters", type=int, default=3000, help="voters on the roll (each casts once)")
     ap.add_argument("--concurrency", type=int, default=50, help="concurrent voters")
-    ap.add_argument("--workers", type=int, default=3, help="gunicorn workers (2 or more)")
     ap.add_argument(
-        "--threads", type=int, default=6, help="gunicorn threads per worker (gthread; 1: sync worker)"
+        "--workers", type=int, default=6, help="gunicorn workers (2 or more; default 3 x the 2 cores)"
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="gunicorn threads per worker (1: sync workers, the default; more: gthread)",
     )
     ap.add_argument("--port", type=int, default=0, help="0: a free port")
     ap.add_argument("--max-seconds", type=float, default=120, help="stop starting new voters after this")

@@ -11,8 +11,9 @@ Differences from pabutools, on purpose: a project nobody approved is never a can
 infinite load, so it could only be bought last, when every other project is gone); ties are broken by the
 declared `TieBreak` chain (pabutools: lexicographic by name) and every tie broken is recorded.
 
-Exact: loads are Fractions. A voter's load is the load set by the last funded project they approved, so voters
-are grouped by that project and each round costs O(projects x funded projects) rational operations.
+Exact: loads are rationals, kept as integer numerators over one common denominator. A voter's load is the load
+set by the last funded project they approved, so voters are grouped by that project and each round costs
+O(projects x funded projects) integer operations.
 
 Rounds: `round`, `project`, `decision` ("funded" / "stopped"), `cost`, `supporters`, `new_load` ("p/q") and
 `new_load_decimal`, `total_cost_after`, `reason`.
@@ -20,11 +21,12 @@ Rounds: `round`, `project`, `decision` ("funded" / "stopped"), `cost`, `supporte
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
 
-from tally.engine import model
+from tally.engine import mes, model
 from tally.engine.registry import rule
 from tally.engine.result import Outcome, TieBreakRecord
 from tally.engine.ties import TieBreak
@@ -41,36 +43,28 @@ def _dec(x: Fraction, places: int = 4) -> str:
 
 def sequential_phragmen(
     election: model.Election, tie_break: TieBreak
-) -> tuple[list[str], list[dict], list[TieBreakRecord], dict[str, str], str]:
-    """(selected ids in order, rounds, tie records, unfunded reasons, stop reason)."""
+) -> tuple[list[str], list[dict], list[TieBreakRecord], dict[str, str], str, dict[str, int]]:
+    """(selected ids in order, rounds, tie records, unfunded reasons, stop reason, approvals per project)."""
     inst = election.instance
     ids = list(inst.projects)
     index = {p: k for k, p in enumerate(ids)}
     P = len(ids)
     costs = [inst.projects[p].cost for p in ids]
     budget = inst.budget
-    # voter -> approved project indices (CSR)
-    indptr = [0]
-    flat: list[int] = []
-    for b in election.profile.ballots:
-        row = sorted({index[p] for p in b.projects})
-        flat.extend(row)
-        indptr.append(len(flat))
-    n = len(indptr) - 1
-    ind = np.asarray(flat, dtype=np.int64)
-    ptr = np.asarray(indptr, dtype=np.int64)
-    pair_voter = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
-    votes = np.bincount(ind, minlength=P) if len(ind) else np.zeros(P, dtype=np.int64)
-    sup = [np.empty(0, dtype=np.int64)] * P
-    if len(ind):
-        order = np.argsort(ind, kind="stable")
-        bounds = np.searchsorted(ind[order], np.arange(P + 1))
-        sup = [pair_voter[order[bounds[c] : bounds[c + 1]]] for c in range(P)]
+    data = mes.prepare(election)  # vectorised: supporters per project, ballots as a CSR (duplicates dropped)
+    ptr, ind = data.csr()
+    n = data.n
+    votes = [len(s) for s in data.supporters]
+    sup = data.supporters
 
+    # Exact loads as integer numerators over ONE common denominator L (load = num / L): a group's load and
+    # every project's sum of supporters' loads. A new price's denominator multiplies L (and every numerator)
+    # once per round, instead of a Fraction (with its gcd) per update.
     # group g = index of the last funded project the voter approved (P = none yet, load 0)
     last = np.full(n, P, dtype=np.int64)
-    group_load: dict[int, Fraction] = {P: Fraction(0)}
-    load_sum = [Fraction(0)] * P  # sum of the supporters' loads, per project
+    L = 1
+    group_num: dict[int, int] = {P: 0}
+    sum_num = [0] * P  # sum of the supporters' load numerators, per project
     unfunded: dict[str, str] = {}
     remaining = set()
     for c in range(P):
@@ -86,7 +80,8 @@ def sequential_phragmen(
     total = 0
     stop = "every approved project that fits was funded"
     while remaining:
-        new_load = {c: (load_sum[c] + costs[c]) / int(votes[c]) for c in remaining}
+        # new load of c = (sum of loads + cost) / votes = (sum_num + cost * L) / (votes * L)
+        new_load = {c: Fraction(sum_num[c] + costs[c] * L, votes[c] * L) for c in remaining}
         best = min(new_load.values())
         tied = sorted((c for c in remaining if new_load[c] == best), key=lambda c: tie_break.rank_of(ids[c]))
         too_big = [c for c in tied if total + costs[c] > budget]
@@ -121,6 +116,13 @@ def sequential_phragmen(
             if rec is not None:
                 ties.append(rec)
             w = index[wid]
+        # put best on the common denominator: best = best.numerator / best.denominator, L | ... rescale
+        k = best.denominator // math.gcd(best.denominator, L)
+        if k != 1:
+            L *= k
+            sum_num = [x * k for x in sum_num]
+            group_num = {g: x * k for g, x in group_num.items()}
+        best_num = best.numerator * (L // best.denominator)
         # move w's supporters to group w; update every project's load sum for the voters that moved
         voters = sup[w]
         lens = ptr[voters + 1] - ptr[voters]
@@ -128,11 +130,12 @@ def sequential_phragmen(
         pairs = starts + np.arange(int(lens.sum()), dtype=np.int64)
         proj_of = ind[pairs]
         old_of = np.repeat(last[voters], lens)
-        keys, counts = np.unique(proj_of * (P + 1) + old_of, return_counts=True)
-        group_load[w] = best
-        for key, cnt in zip(keys.tolist(), counts.tolist(), strict=True):
+        counts = np.bincount(proj_of * (P + 1) + old_of, minlength=P * (P + 1))
+        keys = np.flatnonzero(counts)
+        group_num[w] = best_num
+        for key, cnt in zip(keys.tolist(), counts[keys].tolist(), strict=True):
             c, old = divmod(key, P + 1)
-            load_sum[c] += (best - group_load[old]) * cnt
+            sum_num[c] += (best_num - group_num[old]) * cnt
         last[voters] = w
         selected.append(w)
         remaining.discard(w)
@@ -152,7 +155,7 @@ def sequential_phragmen(
         )
     for c in remaining:
         unfunded[ids[c]] = f"not reached: {stop}"
-    return [ids[c] for c in selected], rounds, ties, unfunded, stop
+    return [ids[c] for c in selected], rounds, ties, unfunded, stop, dict(zip(ids, votes, strict=True))
 
 
 @rule(
@@ -161,12 +164,8 @@ def sequential_phragmen(
     vote_types=("approval", "choose-1"),
 )
 def phragmen(election: model.Election, *, tie_break: TieBreak, options: dict) -> Outcome:
-    selected, rounds, ties, unfunded, stop = sequential_phragmen(election, tie_break)
+    selected, rounds, ties, unfunded, stop, votes = sequential_phragmen(election, tie_break)
     inst = election.instance
-    votes: dict[str, int] = dict.fromkeys(inst.projects, 0)
-    for b in election.profile.ballots:
-        for p in set(b.projects):
-            votes[p] += 1
     return Outcome(
         rule="phragmen",
         selected=selected,

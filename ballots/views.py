@@ -201,9 +201,9 @@ def ballot_cast(request, slug: str, pot_slug: str):
         identity.forget_voter(request)
         return redirect("ballots:identify", slug=slug)
     except BallotInvalid:
-        ctx = _with_descriptions(_ballot_context(election, pot, ctx.spec, raw), pot)
-        ctx["show_problems"] = True
-        return render(request, "ballots/ballot_form.html", ctx, status=400)
+        form_page = _with_descriptions(_ballot_context(election, pot, ctx.spec, raw), pot)
+        form_page["show_problems"] = True
+        return render(request, "ballots/ballot_form.html", form_page, status=400)
     except DomainError as exc:
         return _error(request, exc, election)
     # The receipt page is the same for every voter of this pot but for the code (and the CSRF token): it is

@@ -42,6 +42,7 @@ from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Pot
 from pb.core.permissions import require
+from tally.services import SEAL_AFTER_CAST, ballots_seal_pending
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +76,6 @@ def _seal_after_commit(election_id: int, pending: int | None = None) -> None:
 
     `pending`: the election's unsealed ballots as the cast just counted them (PostgreSQL's single-statement
     write counts them for free); None: count them after the commit."""
-    try:
-        from tally.services import SEAL_AFTER_CAST, ballots_seal_pending
-    except ImportError:  # pragma: no cover - the results side ships with pb
-        return
     if pending is not None and pending < SEAL_AFTER_CAST:
         return
 
@@ -93,18 +90,8 @@ def _seal_after_commit(election_id: int, pending: int | None = None) -> None:
     transaction.on_commit(seal, robust=True)
 
 
-def _seal_min() -> int:
-    try:
-        from tally.services import SEAL_AFTER_CAST
-    except ImportError:  # pragma: no cover - the results side ships with pb
-        return 1
-    return SEAL_AFTER_CAST
-
-
 def _mark_code_used(voter: VoterRollEntry) -> None:
-    mark = getattr(identity, "code_mark_used", None)
-    if mark is not None:
-        mark(voter)
+    identity.code_mark_used(voter)
 
 
 def _lock_voter(election: Election, voter: VoterRollEntry | int) -> VoterRollEntry:
@@ -223,7 +210,7 @@ def ballot_cast(
     try:
         if castsql.single_statement_writes():
             participation_id, others = castsql.write_cast(
-                participation, ballot, mark_codes=not left, seal_min=_seal_min()
+                participation, ballot, mark_codes=not left, seal_min=SEAL_AFTER_CAST
             )
             pending = others + 1
         else:

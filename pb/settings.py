@@ -6,6 +6,10 @@ DJANGO_DEBUG      "1"/"true" to enable debug (default on for the local demo, off
 DJANGO_ALLOWED_HOSTS comma-separated
 PB_HMAC_KEY       key for hashing personal identifiers of the voter roll (defaults to the secret key)
 PB_SIGNING_KEY_FILE  council Ed25519 private key file (kept outside the database)
+PB_SIGNING_CERT_FILE      X.509 certificate (ECDSA or RSA) that PAdES-signs every result PDF; its SHA-256
+                          is named in the signed manifest (default keys/council-pades-cert.pem; make one with
+                          manage.py council_certgen). Certification refuses without it.
+PB_SIGNING_CERT_KEY_FILE  that certificate's private key (default keys/council-pades-key.pem, mode 0600)
 """
 
 import os
@@ -54,6 +58,12 @@ if _secret is None:
 SECRET_KEY = _secret
 PB_HMAC_KEY = os.environ.get("PB_HMAC_KEY", SECRET_KEY)
 PB_SIGNING_KEY_FILE = os.environ.get("PB_SIGNING_KEY_FILE", str(BASE_DIR / "keys" / "council.key"))
+PB_SIGNING_CERT_FILE = os.environ.get(
+    "PB_SIGNING_CERT_FILE", str(BASE_DIR / "keys" / "council-pades-cert.pem")
+)
+PB_SIGNING_CERT_KEY_FILE = os.environ.get(
+    "PB_SIGNING_CERT_KEY_FILE", str(BASE_DIR / "keys" / "council-pades-key.pem")
+)
 
 ALLOWED_HOSTS = [
     h.strip()

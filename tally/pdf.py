@@ -1,11 +1,12 @@
-"""The signed result document: WeasyPrint PDF/A-3b with manifest.json and manifest.sig attached, optional
-PAdES signature (pyHanko) over the whole file.
+"""The signed result document: WeasyPrint PDF/A-3b with manifest.json and manifest.sig attached, then a PAdES
+signature (pyHanko) over the whole file by the council's certificate, the one the signed manifest names
+("pdf_signing_certificate"): the document, not only its attachments, is the signed object.
 
 Reproducible: the same certification gives the same bytes before the PAdES step (every date in the PDF is the
 certification time, via SOURCE_DATE_EPOCH, the dcterms metadata and the attachment dates; WeasyPrint derives
-the file identifier from the content). The PAdES signature is appended as an incremental update; ECDSA and
-its signing time make that part differ on every run, which is why verification rests on the Ed25519-signed
-manifest, never on re-rendering.
+the file identifier from the content). The PAdES signature is appended as an incremental update, so the
+unsigned rendering is a prefix of the signed file; ECDSA and its signing time make the appended part differ on
+every run, which is why verification rests on the signatures, never on re-rendering.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.formats import number_format
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from ballots.models import Ballot, Channel, Participation
 from ballots.validation import money
@@ -165,7 +167,9 @@ def readable_turnout(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def render_result_pdf(*, election: Election, certification: Certification) -> bytes:
+def render_result_pdf(*, election: Election, certification: Certification, sign: bool = True) -> bytes:
+    """The result PDF, PAdES-signed with the certificate its manifest names (sign=False: the unsigned
+    rendering, which is the first bytes of the signed file)."""
     from weasyprint import HTML, Attachment
 
     from tally.services import frozen_definition
@@ -214,21 +218,29 @@ def render_result_pdf(*, election: Election, certification: Certification) -> by
                 os.environ.pop("SOURCE_DATE_EPOCH", None)
             else:
                 os.environ["SOURCE_DATE_EPOCH"] = old
-    return pades_sign(pdf)
-
-
-def pades_sign(pdf: bytes) -> bytes:
-    """Sign the whole PDF (PAdES baseline B) when the council has an X.509 certificate configured."""
-    from tally.signing import pades_credentials
-
-    creds = pades_credentials()
-    if creds is None:
+    if not sign:
         return pdf
+    return pades_sign(pdf, expected_sha256=(manifest.get("pdf_signing_certificate") or {}).get("sha256"))
+
+
+def pades_sign(pdf: bytes, *, expected_sha256: str | None) -> bytes:
+    """Sign the whole PDF (PAdES baseline B, field CouncilSignature) with the configured certificate, which
+    must be the one the signed manifest names (a certificate swapped between manifest and PDF would give a
+    PDF that never verifies)."""
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
 
-    cert, key = creds
-    signer = signers.SimpleSigner.load(str(key), str(cert))
+    from tally.signing import KeyMissing, load_pades_certificate
+
+    cert = load_pades_certificate()
+    if expected_sha256 != cert.sha256:
+        raise KeyMissing(
+            _("The PDF signing certificate (%(got)s) is not the one the manifest names (%(want)s).")
+            % {"got": cert.sha256, "want": expected_sha256 or "-"}
+        )
+    signer = signers.SimpleSigner.load(str(cert.key_file), str(cert.cert_file))
+    if signer is None:
+        raise KeyMissing(_("The PDF signing certificate or its key cannot be read."))
     meta = signers.PdfSignatureMetadata(
         field_name="CouncilSignature",
         md_algorithm="sha256",

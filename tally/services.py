@@ -692,7 +692,9 @@ def signoff_status(election: Election) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ certify
 
 
-def _manifest(election, run, definition, sha, files, audit_seq, audit_head, fingerprint, at) -> dict:
+def _manifest(
+    election, run, definition, sha, files, audit_seq, audit_head, fingerprint, at, pdf_certificate
+) -> dict:
     log = BallotLog.objects.get(election=election)
     snap = RollSnapshot.objects.filter(election=election).first()
     return {
@@ -709,6 +711,8 @@ def _manifest(election, run, definition, sha, files, audit_seq, audit_head, fing
         "pots": run.summary,
         "certified_at": at.isoformat(),
         "council_key_fingerprint": fingerprint,
+        # Binds the PAdES certificate that signs the PDF to the council's Ed25519 key (issue 9).
+        "pdf_signing_certificate": pdf_certificate,
     }
 
 
@@ -753,13 +757,26 @@ def election_certify(*, actor, election: Election) -> Certification:
         raise CountMismatch(_("Certification refused: %(p)s") % {"p": "; ".join(problems)})
     key = signing.load_private_key()
     info = signing.public_info(key.public_key())
+    # Every certified PDF is PAdES-signed: refuse before anything is written when no certificate is set.
+    pdf_certificate = signing.load_pades_certificate()
     at = timezone.now().replace(microsecond=0)
     head = AuditHead.objects.select_for_update().get(pk=1)
     audit = audit_file(head.seq)
     files = dict(run.input_hashes)
     files.update(_store(election, {mf.AUDIT_FILE: audit}))
     definition, sha = frozen_definition(election)
-    manifest = _manifest(election, run, definition, sha, files, head.seq, head.hash, info.fingerprint, at)
+    manifest = _manifest(
+        election,
+        run,
+        definition,
+        sha,
+        files,
+        head.seq,
+        head.hash,
+        info.fingerprint,
+        at,
+        pdf_certificate.manifest_entry(),
+    )
     body = mf.manifest_bytes(manifest)
     signature = key.sign(body).hex()
     cert = Certification.objects.create(

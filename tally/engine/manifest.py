@@ -21,7 +21,7 @@ from typing import Any
 
 from tally.engine.canonical import canonical_hash, canonical_json, sha256_hex
 
-MANIFEST_FORMAT = "pb-result-manifest/1"
+MANIFEST_FORMAT = "pb-result-manifest/2"
 AUDIT_GENESIS = "0" * 64
 LOG_FILE = "log.jsonl"
 AUDIT_FILE = "audit.jsonl"

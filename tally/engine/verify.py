@@ -64,18 +64,29 @@ class Report:
 
 # ------------------------------------------------------------------------------------------------ PDF
 
+# The PAdES SubFilter (ETSI EN 319 142-1); adbe.pkcs7.detached is a plain CMS signature, not PAdES.
+PADES_SUBFILTER = "/ETSI.CAdES.detached"
+PDF_SIGNATURE_STEP = "PDF signature (PAdES)"
 
-def pdf_attachments(data: bytes) -> dict[str, bytes]:
-    """Embedded files of a PDF (the EmbeddedFiles name tree), by file name."""
+
+def pdf_attachments(data: bytes, *, revision: int | None = None) -> dict[str, bytes]:
+    """Embedded files of a PDF (the EmbeddedFiles name tree), by file name; of the given revision (0 = the
+    oldest) or of the file as a reader shows it."""
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    reader = PdfFileReader(io.BytesIO(data), strict=False)
-    names = reader.root.get("/Names")
+    return _attachments(PdfFileReader(io.BytesIO(data), strict=False), revision)
+
+
+def _attachments(reader, revision: int | None) -> dict[str, bytes]:
+    root = reader.root if revision is None else reader.get_historical_root(revision)
+    names = root.get("/Names")
     out: dict[str, bytes] = {}
     if names is None or "/EmbeddedFiles" not in names:
         return out
 
-    def walk(node) -> None:
+    def walk(node, depth: int = 0) -> None:
+        if depth > 32:  # a name tree that loops back on itself
+            raise VerifyError("the EmbeddedFiles name tree is too deep")
         node = node.get_object() if hasattr(node, "get_object") else node
         if "/Names" in node:
             arr = node["/Names"]
@@ -85,20 +96,120 @@ def pdf_attachments(data: bytes) -> dict[str, bytes]:
                 stream = spec["/EF"].get("/F") or spec["/EF"].get("/UF")
                 out[name] = stream.get_object().data
         for kid in node.get("/Kids", []):
-            walk(kid)
+            walk(kid, depth + 1)
 
     walk(names["/EmbeddedFiles"])
     return out
 
 
-def pdf_signatures(data: bytes) -> list[tuple[str, bool, str]]:
-    """(field name, ok, detail) for each PAdES signature: integrity and coverage of the whole file."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
+@dataclass
+class PdfSignature:
+    """What the verifier found about the PDF's last signature: `problems` empty means it PASSes."""
+
+    field_name: str = ""
+    signed_revision: int | None = None
+    certificate_sha256: str = ""
+    subject: str = ""
+    problems: list[str] = field(default_factory=list)
+    detail: str = ""
+
+
+def _last_signature(reader) -> Any:
+    sigs = list(reader.embedded_signatures)
+    if not sigs:
+        return None
+    # The signature of the newest revision; of two in one revision (not something pb writes), the one whose
+    # byte range ends last.
+    return max(sigs, key=lambda s: (s.signed_revision, int(s.byte_range[2]) + int(s.byte_range[3])))
+
+
+def _byte_range_problems(data: bytes, reader, sig) -> list[str]:
+    """Our own check of the signed byte range [0, a, b, c]: it starts at 0, leaves out only the hex signature
+    value <...>, and ends at the end of the file, with no revision after the signed one."""
+    br = [int(x) for x in sig.byte_range]
+    if len(br) != 4 or br[0] != 0 or min(br) < 0:
+        return ["the signed byte range does not start at the beginning of the file"]
+    _zero, a, b, c = br
+    problems = []
+    gap = data[a:b]
+    if not (
+        len(gap) >= 2
+        and gap[:1] == b"<"
+        and gap[-1:] == b">"
+        and all(ch in b"0123456789abcdefABCDEF" for ch in gap[1:-1])
+    ):
+        problems.append("the signed byte range leaves out more than the signature value")
+    end = b + c
+    later_revisions = reader.xrefs.total_revisions - 1 - sig.signed_revision
+    if end > len(data):
+        problems.append("the signed byte range runs past the end of the file (the file was cut)")
+    elif later_revisions > 0:
+        problems.append(f"{later_revisions} revision(s) (incremental update) added after the signed revision")
+    elif end < len(data):
+        problems.append(f"bytes appended after the signed revision ({len(data) - end} bytes)")
+    return problems
+
+
+def pdf_signature(data: bytes, reader, *, manifest_certificate: str | None) -> PdfSignature:
+    """Checks the last PAdES signature of the PDF: covers the entire file, digest intact, signature valid, and
+    its certificate is the one the signed manifest names (SHA-256 of the DER certificate)."""
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
 
     # pyHanko logs a traceback when it cannot build a trust path (a council's own certificate): that is
     # expected and reported as trusted=False, not an error.
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
+    out = PdfSignature()
+    try:
+        sig = _last_signature(reader)
+    except Exception as exc:
+        out.problems.append(f"cannot read the signatures: {exc}")
+        return out
+    if sig is None:
+        out.problems.append("the PDF carries no PAdES signature")
+        return out
+    out.field_name = str(sig.field_name)
+    out.signed_revision = sig.signed_revision
+    subfilter = str(sig.sig_object.get("/SubFilter", ""))
+    if subfilter != PADES_SUBFILTER:
+        out.problems.append(f"not a PAdES signature (SubFilter {subfilter or 'missing'})")
+    out.problems += _byte_range_problems(data, reader, sig)
+    try:
+        status = validate_pdf_signature(sig)
+    except Exception as exc:
+        out.problems.append(f"cannot validate the signature: {type(exc).__name__}: {exc}")
+        return out
+    if status.coverage != SignatureCoverageLevel.ENTIRE_FILE and not out.problems:
+        out.problems.append(f"does not cover the entire file ({status.coverage.name})")
+    if not status.intact:
+        out.problems.append("the signed bytes were changed (digest mismatch)")
+    elif not status.valid:
+        out.problems.append("the signature value does not verify with its certificate")
+    cert = sig.signer_cert
+    out.certificate_sha256 = sha256_hex(cert.dump())
+    out.subject = cert.subject.human_friendly
+    if not manifest_certificate:
+        out.problems.append("the signed manifest names no PDF signing certificate")
+    elif out.certificate_sha256 != manifest_certificate:
+        out.problems.append(
+            "certificate is not the one named in the signed manifest "
+            f"(signer {out.certificate_sha256[:16]}…, manifest {manifest_certificate[:16]}…)"
+        )
+    out.detail = (
+        f"{out.field_name}: covers the entire file, digest intact, certificate sha256 "
+        f"{out.certificate_sha256} (named in the manifest), signer {out.subject}"
+    )
+    return out
+
+
+def pdf_signatures(data: bytes) -> list[tuple[str, bool, str]]:
+    """(field name, ok, detail) for each signature, by pyHanko alone (integrity and coverage); the verdict is
+    pdf_signature's, which also checks the byte range itself and the certificate binding."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
     reader = PdfFileReader(io.BytesIO(data), strict=False)
@@ -374,26 +485,46 @@ def _verify(manifest, manifest_json, signature, public_key, files, report) -> Re
 
 
 def verify_pdf(pdf: bytes, *, public_key: bytes, files: dict[str, bytes] | None = None) -> Report:
+    """The document is the signed object: the last PAdES signature must cover the entire file with the
+    certificate the signed manifest names, and the manifest is read from the signed revision's attachments.
+    docs/verification.md, section 8."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
     report = Report()
     try:
-        attached = pdf_attachments(pdf)
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        reader.root  # noqa: B018 - parses the trailer and catalog: a broken file fails here, with a reason
     except Exception as exc:
         report.add("PDF attachments", False, f"cannot read the PDF: {exc}")
+        report.add(PDF_SIGNATURE_STEP, False, "cannot read the PDF")
         return report
-    have = mf.MANIFEST_FILE in attached and mf.SIGNATURE_FILE in attached
-    report.add(
-        "PDF attachments", have, "manifest.json, manifest.sig" if have else "manifest or signature missing"
-    )
     try:
-        sigs = pdf_signatures(pdf)
+        last = _last_signature(reader)
+        revision = last.signed_revision if last is not None else None
+    except Exception:
+        revision = None  # pdf_signature reports it
+    try:
+        attached = _attachments(reader, revision)
     except Exception as exc:
-        report.add("PDF signature (PAdES)", False, f"cannot validate: {exc}")
-        sigs = []
+        attached, problem = {}, f"cannot read the attachments: {type(exc).__name__}: {exc}"
     else:
-        if not sigs:
-            report.add("PDF signature (PAdES)", None, "the PDF carries no PAdES signature")
-        for _name, ok, detail in sigs:
-            report.add("PDF signature (PAdES)", ok, detail)
+        problem = ""
+    have = mf.MANIFEST_FILE in attached and mf.SIGNATURE_FILE in attached
+    where = f" (signed revision {revision})" if revision is not None else " (no signed revision)"
+    report.add(
+        "PDF attachments",
+        have,
+        (f"{mf.MANIFEST_FILE}, {mf.SIGNATURE_FILE}" if have else problem or "manifest or signature missing")
+        + where,
+    )
+    named = None
+    if have:
+        try:
+            named = json.loads(attached[mf.MANIFEST_FILE]).get("pdf_signing_certificate", {}).get("sha256")
+        except (ValueError, AttributeError):
+            named = None
+    sig = pdf_signature(pdf, reader, manifest_certificate=named)
+    report.add(PDF_SIGNATURE_STEP, not sig.problems, "; ".join(sig.problems) or sig.detail)
     if not have:
         return report
     return verify(

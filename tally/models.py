@@ -152,9 +152,22 @@ class SignOff(models.Model):
     summary = models.JSONField(default=dict)
     detail = models.TextField(blank=True)
     created_at = models.DateTimeField()
+    # A sign-off is never deleted: its author may withdraw it (with a reason, audited), after which it no
+    # longer counts towards the quorum nor blocks certification, and they may sign off again.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["created_at"]
+        constraints = [
+            # One standing sign-off per official per count: the same person twice is not two independent
+            # re-counts (closes the double click and the race of two requests; services say it first).
+            models.UniqueConstraint(
+                fields=["run", "official"],
+                condition=models.Q(withdrawn_at__isnull=True),
+                name="signoff_one_per_official_per_run",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"sign-off {self.pk} ({'match' if self.matched else 'MISMATCH'})"

@@ -36,4 +36,4 @@ def proposal_visible(proposal: Proposal, user) -> bool:
         return True
     from pb.core.permissions import is_official
 
-    return (user.is_authenticated and proposal.author_id == user.pk) or is_official(user)
+    return (user.is_authenticated and proposal.author_id == user.pk) or is_official(user, proposal.election)

@@ -92,7 +92,7 @@ def _summary_rows(run, names: dict[str, str]) -> list[dict]:
 
 def _staff_election(request, slug) -> Election:
     election = get_object_or_404(Election, slug=slug)
-    if not (is_official(request.user) or is_council(request.user)):
+    if not (is_official(request.user, election) or is_council(request.user, election)):
         raise DomainError(_("Only election officials and the council can see this page."))
     return election
 

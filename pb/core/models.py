@@ -31,7 +31,9 @@ class BallotType(models.TextChoices):
 
 
 class Role(models.TextChoices):
-    """Roles are Django groups of these names; a resident is any signed-in user."""
+    """An official's or council member's role: granted on one election or on all (`ElectionRole`); membership
+    of the Django group of the same name counts as a grant on all elections. A resident is any signed-in
+    user."""
 
     OFFICIAL = "official", _("Election official")
     COUNCIL = "council", _("Council")
@@ -146,11 +148,86 @@ class AuditEvent(models.Model):
         return f"#{self.seq} {self.action}"
 
 
-def user_roles(user: settings.AUTH_USER_MODEL) -> set[str]:  # type: ignore[valid-type]
+class ElectionRole(models.Model):
+    """A role granted to a user on one election (`election`) or on every election (`election` null).
+
+    Written only by pb.core.services.election_role_grant / election_role_revoke (audited). Django groups named
+    after a role keep working as a grant on all elections, so existing sites and their officials need no
+    migration of data."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="election_roles"
+    )
+    role = models.CharField(_("role"), max_length=20, choices=Role)
+    election = models.ForeignKey(
+        Election,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="role_grants",
+        help_text=_("Empty: the role applies to every election."),
+    )
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user_id", "role", "election_id"]
+        verbose_name = _("election role")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=[r.value for r in Role]), name="election_role_valid"
+            ),
+            # One grant per user, role and election; NULL (all elections) needs its own partial index because
+            # NULLs are distinct in a plain unique constraint.
+            models.UniqueConstraint(
+                fields=["user", "role", "election"],
+                condition=models.Q(election__isnull=False),
+                name="election_role_unique_per_election",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "role"],
+                condition=models.Q(election__isnull=True),
+                name="election_role_unique_all_elections",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = self.election.slug if self.election_id else "*"
+        return f"{self.user} {self.role} @ {where}"
+
+
+ROLE_NAMES = frozenset(r.value for r in Role)
+
+
+def _load_roles(user) -> None:
+    """Read the user's roles once per user object (per request): groups and grants in two small queries."""
+    global_roles = set(user.groups.filter(name__in=ROLE_NAMES).values_list("name", flat=True))
+    per_election: dict[int, set[str]] = {}
+    for role, election_id in ElectionRole.objects.filter(user_id=user.pk).values_list("role", "election_id"):
+        if election_id is None:
+            global_roles.add(role)
+        else:
+            per_election.setdefault(election_id, set()).add(role)
+    user._pb_roles = frozenset(global_roles)
+    user._pb_election_roles = per_election
+
+
+def user_roles(user: settings.AUTH_USER_MODEL, election: Election | None = None) -> set[str]:  # type: ignore[valid-type]
+    """The user's roles on `election`: those granted on all elections (groups, grants without an election)
+    plus those granted on this one. Without an election (or an unsaved one): the all-elections roles only."""
     if not getattr(user, "is_authenticated", False):
         return set()
-    cached = getattr(user, "_pb_roles", None)
-    if cached is None:
-        cached = set(user.groups.values_list("name", flat=True)) & {r.value for r in Role}
-        user._pb_roles = cached
-    return cached
+    if getattr(user, "_pb_roles", None) is None:
+        _load_roles(user)
+    roles = set(user._pb_roles)
+    election_id = getattr(election, "pk", None)
+    if election_id is not None:
+        roles |= (getattr(user, "_pb_election_roles", None) or {}).get(election_id, set())
+    return roles
+
+
+def user_roles_anywhere(user) -> set[str]:
+    """Every role the user holds on at least one election (for navigation, never for a permission)."""
+    roles = user_roles(user)
+    for granted in (getattr(user, "_pb_election_roles", None) or {}).values():
+        roles |= granted
+    return roles

@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from pb.core.exceptions import PermissionDenied
-from pb.core.models import Election, Phase, Role, user_roles
+from pb.core.models import Election, Phase, Role, user_roles, user_roles_anywhere
 
 RESIDENT = "resident"
 ANY = frozenset(Phase.values)
@@ -63,24 +63,38 @@ MATRIX: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 }
 
 
-def roles_of(user) -> set[str]:
-    roles = set(user_roles(user))
+def roles_of(user, election: Election | None = None) -> set[str]:
+    """The user's roles on `election` (granted on it or on all elections), plus RESIDENT when signed in."""
+    roles = set(user_roles(user, election))
     if getattr(user, "is_authenticated", False):
         roles.add(RESIDENT)
     return roles
 
 
+def _has_role(user, roles: frozenset[str], election: Election) -> bool:
+    if RESIDENT in roles and getattr(user, "is_authenticated", False):
+        return True  # any signed-in user: no need to read their grants (the casting path stays query-free)
+    return bool(roles_of(user, election) & roles)
+
+
 def allowed(user, action: str, election: Election) -> bool:
     roles, phases = MATRIX[action]
-    return bool(roles_of(user) & roles) and election.phase in phases
+    return election.phase in phases and _has_role(user, roles, election)
 
 
 def require(user, action: str, election: Election) -> None:
-    """Raise PermissionDenied with a message that says which of role or phase is missing."""
+    """Raise PermissionDenied with a message that says which of role or phase is missing.
+
+    The role must be held on this election: granted on it, or on all elections (`ElectionRole` without an
+    election, or the Django group of the role's name)."""
     roles, phases = MATRIX[action]
-    if not roles_of(user) & roles:
+    if not _has_role(user, roles, election):
         if not getattr(user, "is_authenticated", False):
             raise PermissionDenied(_("Please sign in first."))
+        if user_roles_anywhere(user) & roles:
+            raise PermissionDenied(
+                _("Your account does not have the role needed for this action in this election.")
+            )
         raise PermissionDenied(_("Your account does not have the role needed for this action."))
     if election.phase not in phases:
         raise PermissionDenied(
@@ -89,9 +103,11 @@ def require(user, action: str, election: Election) -> None:
         )
 
 
-def is_official(user) -> bool:
-    return Role.OFFICIAL in user_roles(user)
+def is_official(user, election: Election | None = None) -> bool:
+    """An official of `election` (without one: an official of every election)."""
+    return Role.OFFICIAL in user_roles(user, election)
 
 
-def is_council(user) -> bool:
-    return Role.COUNCIL in user_roles(user)
+def is_council(user, election: Election | None = None) -> bool:
+    """A council member for `election` (without one: for every election)."""
+    return Role.COUNCIL in user_roles(user, election)

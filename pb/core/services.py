@@ -6,8 +6,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from pb.core.audit import audit_record
-from pb.core.exceptions import PhaseError
-from pb.core.models import PHASE_ORDER, Election, Phase
+from pb.core.exceptions import DomainError, PermissionDenied, PhaseError
+from pb.core.models import PHASE_ORDER, Election, ElectionRole, Phase, Role
 from pb.core.permissions import require
 
 # Hooks other apps register to run inside the phase-change transaction (e.g. ballots snapshots the roll and
@@ -54,3 +54,63 @@ def election_advance(*, actor, election: Election, to_phase: str) -> Election:
         data={"from": previous, "to": to_phase},
     )
     return election
+
+
+# --- Roles per election ------------------------------------------------------------------------------------
+
+
+def _require_role_admin(actor) -> None:
+    """Roles are granted by the site's operator: from the shell (actor None) or a superuser (the admin)."""
+    if actor is not None and not getattr(actor, "is_superuser", False):
+        raise PermissionDenied(_("Only the site's administrators can grant or revoke roles."))
+
+
+def _check_role(role: str) -> None:
+    if role not in Role.values:
+        raise DomainError(
+            _("“%(role)s” is not a role: use one of %(roles)s.")
+            % {"role": role, "roles": ", ".join(Role.values)}
+        )
+
+
+@transaction.atomic
+def election_role_grant(*, actor, user, role: str, election: Election | None = None) -> ElectionRole:
+    """Give `user` the `role` on `election` (None: on every election). Granting twice changes nothing."""
+    _require_role_admin(actor)
+    _check_role(role)
+    grant, created = ElectionRole.objects.get_or_create(user=user, role=role, election=election)
+    if created:
+        audit_record(
+            actor=actor,
+            action="role.grant",
+            election=election,
+            obj=grant,
+            data={"user": user.get_username(), "role": role, "election": election.slug if election else "*"},
+        )
+    for attr in ("_pb_roles", "_pb_election_roles"):  # the user object's cached roles are stale now
+        user.__dict__.pop(attr, None)
+    return grant
+
+
+@transaction.atomic
+def election_role_revoke(*, actor, user, role: str, election: Election | None = None) -> int:
+    """Take back a grant made with `election_role_grant` (group membership is managed in the admin).
+    Returns how many grants were removed (0 or 1)."""
+    _require_role_admin(actor)
+    _check_role(role)
+    grants = ElectionRole.objects.filter(user=user, role=role)
+    grants = (
+        grants.filter(election=election) if election is not None else grants.filter(election__isnull=True)
+    )
+    ids = list(grants.values_list("pk", flat=True))
+    if ids:
+        grants.delete()
+        audit_record(
+            actor=actor,
+            action="role.revoke",
+            election=election,
+            data={"user": user.get_username(), "role": role, "election": election.slug if election else "*"},
+        )
+    for attr in ("_pb_roles", "_pb_election_roles"):
+        user.__dict__.pop(attr, None)
+    return len(ids)

@@ -197,5 +197,74 @@ class PaperEntry(models.Model):
         return [ln.strip() for ln in self.text.splitlines() if ln.strip()]
 
 
+# --- Reconciliation: ballots against participations, per pot, channel and booth -----------------------
+
+
+class ReconciliationChannel(models.TextChoices):
+    # Ballots carry only `is_paper`: every ballot cast on the voting form (online, or at a booth helped by an
+    # official) reconciles against the online and booth participations together.
+    ONLINE = "online", _("Online (on the voting form, at home or at a booth)")
+    PAPER = "paper", _("Paper ballot")
+
+
+class ReconciliationResolution(models.Model):
+    """Two officials explain, in public, a difference between ballots and participations that will not go
+    away (a paper voter whose ballot never reached the count, a spoiled ballot...). It changes no ballot: it
+    records the numbers it explains, and covers the difference only while the numbers are still those."""
+
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="reconciliations")
+    pot = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="reconciliations")
+    channel = models.CharField(max_length=8, choices=ReconciliationChannel)
+    booth = models.CharField(max_length=80, blank=True)  # "" for the online channel
+    participations = models.PositiveIntegerField()
+    ballots = models.PositiveIntegerField()
+    reason = models.TextField()
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reconciliations_proposed"
+    )
+    proposed_at = models.DateTimeField()
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reconciliations_confirmed",
+    )
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Set when the numbers moved on before a confirmation and another proposal replaced this one.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pot__name", "channel", "booth", "proposed_at"]
+        constraints = [
+            # The rule of the four eyes, in the database too: nobody confirms their own proposal.
+            models.CheckConstraint(
+                condition=models.Q(confirmed_by__isnull=True)
+                | ~models.Q(confirmed_by=models.F("proposed_by")),
+                name="reconciliation_two_officials",
+            ),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="reconciliation_reason_given"),
+            models.CheckConstraint(
+                condition=models.Q(channel__in=["online", "paper"]), name="reconciliation_channel_known"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(participations=models.F("ballots")), name="reconciliation_has_difference"
+            ),
+            # One open proposal per difference: two officials proposing at once cannot both leave one.
+            models.UniqueConstraint(
+                fields=["pot", "channel", "booth"],
+                condition=models.Q(confirmed_by__isnull=True, withdrawn_at__isnull=True),
+                name="reconciliation_one_open_proposal",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.pk}"
+
+    @property
+    def difference(self) -> int:
+        return self.ballots - self.participations
+
+
 # Roll helper's models (import jobs, throttling) live in their own module; imported here for Django.
 from ballots.models_roll import ImportJob, ThrottleBucket  # noqa: E402, F401

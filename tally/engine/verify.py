@@ -150,11 +150,15 @@ def _byte_range_problems(data: bytes, reader, sig) -> list[str]:
     return problems
 
 
-def pdf_signature(data: bytes, reader, *, manifest_certificate: str | None) -> PdfSignature:
+def pdf_signature(
+    data: bytes, reader, *, manifest_certificate: str | None, manifest_read: bool = True
+) -> PdfSignature:
     """Checks the last PAdES signature of the PDF: covers the entire file, digest intact, signature valid, and
-    its certificate is the one the signed manifest names (SHA-256 of the DER certificate)."""
+    its certificate is the one the signed manifest names (SHA-256 of the DER certificate). `manifest_read`
+    False: the signed revision has no readable manifest to name one."""
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
 
     # pyHanko logs a traceback when it cannot build a trust path (a council's own certificate): that is
     # expected and reported as trusted=False, not an error.
@@ -176,7 +180,9 @@ def pdf_signature(data: bytes, reader, *, manifest_certificate: str | None) -> P
         out.problems.append(f"not a PAdES signature (SubFilter {subfilter or 'missing'})")
     out.problems += _byte_range_problems(data, reader, sig)
     try:
-        status = validate_pdf_signature(sig)
+        # No trust roots: what vouches for the certificate is the signed manifest, not a PKI (and the
+        # result must not depend on the trust store of the machine that verifies).
+        status = validate_pdf_signature(sig, signer_validation_context=ValidationContext(trust_roots=[]))
     except Exception as exc:
         out.problems.append(f"cannot validate the signature: {type(exc).__name__}: {exc}")
         return out
@@ -189,7 +195,9 @@ def pdf_signature(data: bytes, reader, *, manifest_certificate: str | None) -> P
     cert = sig.signer_cert
     out.certificate_sha256 = sha256_hex(cert.dump())
     out.subject = cert.subject.human_friendly
-    if not manifest_certificate:
+    if not manifest_read:
+        out.problems.append("no readable manifest in the signed revision to name the certificate")
+    elif not manifest_certificate:
         out.problems.append("the signed manifest names no PDF signing certificate")
     elif out.certificate_sha256 != manifest_certificate:
         out.problems.append(
@@ -523,7 +531,8 @@ def verify_pdf(pdf: bytes, *, public_key: bytes, files: dict[str, bytes] | None 
             named = json.loads(attached[mf.MANIFEST_FILE]).get("pdf_signing_certificate", {}).get("sha256")
         except (ValueError, AttributeError):
             named = None
-    sig = pdf_signature(pdf, reader, manifest_certificate=named)
+        named = named if isinstance(named, str) else None
+    sig = pdf_signature(pdf, reader, manifest_certificate=named, manifest_read=have)
     report.add(PDF_SIGNATURE_STEP, not sig.problems, "; ".join(sig.problems) or sig.detail)
     if not have:
         return report

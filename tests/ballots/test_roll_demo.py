@@ -17,6 +17,8 @@ def test_demo_load_is_idempotent_and_codes_work(client, settings, tmp_path):
     # demo_load also publishes a past election: keep its files and key out of the checkout.
     settings.PB_VAR_DIR = tmp_path / "var"
     settings.PB_SIGNING_KEY_FILE = str(tmp_path / "council.key")
+    settings.PB_SIGNING_CERT_FILE = str(tmp_path / "pades-cert.pem")
+    settings.PB_SIGNING_CERT_KEY_FILE = str(tmp_path / "pades-key.pem")
     out = io.StringIO()
     call_command("demo_load", stdout=out)
     call_command("demo_load", stdout=io.StringIO())

@@ -6,6 +6,7 @@ takes proposals, riverton-2025's result is public and verifies offline.
 """
 
 import io
+import json
 import os
 import re
 import stat
@@ -48,6 +49,8 @@ def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
     settings.PB_VAR_DIR = tmp_path / "var"
     key_file = tmp_path / "keys" / "council.key"
     settings.PB_SIGNING_KEY_FILE = str(key_file)
+    cert_file, cert_key_file = tmp_path / "keys" / "pades-cert.pem", tmp_path / "keys" / "pades-key.pem"
+    settings.PB_SIGNING_CERT_FILE, settings.PB_SIGNING_CERT_KEY_FILE = str(cert_file), str(cert_key_file)
     out = io.StringIO()
     call_command("demo_load", stdout=out)
     text = out.getvalue()
@@ -64,6 +67,9 @@ def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
     assert key_file.read_bytes() == TEST_KEY.read_bytes()  # no env var needed: the TEST key is copied
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     assert "TEST ONLY" in text
+    # ... and the TEST ONLY certificate that PAdES-signs the published result.
+    assert cert_file.read_bytes() == (ROOT / "fixtures" / "keys" / "test-pades-cert.pem").read_bytes()
+    assert stat.S_IMODE(os.stat(cert_key_file).st_mode) == 0o600
 
     # --- riverton-2026: voting open, with the README's codes ---------------------------------------------
     current = Election.objects.get(slug="riverton-2026")
@@ -156,3 +162,7 @@ def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
         timeout=120,
     )
     assert proc.returncode == 0 and "RESULT: PASS" in proc.stdout, proc.stdout + proc.stderr
+    # The document itself is signed, by the certificate its signed manifest names.
+    assert "PASS PDF signature (PAdES): CouncilSignature: covers the entire file" in proc.stdout
+    named = json.loads(cert.manifest)["pdf_signing_certificate"]["sha256"]
+    assert named in proc.stdout and named in text

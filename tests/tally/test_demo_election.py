@@ -87,3 +87,4 @@ def test_demo_election_end_to_end(db, keys, capsys):
     proc = verify_cli(folder / cert.pdf_name, folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("PASS pot ") >= 5 * 4
+    assert "PASS PDF signature (PAdES)" in proc.stdout  # the PDF itself is signed

@@ -41,6 +41,8 @@ IDEAS = FIXTURES / "demo" / "riverton-2027.json"
 PAST = FIXTURES / "demo" / "riverton-2025.json"
 TEST_KEY = FIXTURES / "keys" / "test-council-ed25519.key"
 TEST_PUB = FIXTURES / "keys" / "test-council-ed25519.pub"
+TEST_CERT = FIXTURES / "keys" / "test-pades-cert.pem"
+TEST_CERT_KEY = FIXTURES / "keys" / "test-pades-key.pem"
 
 # Documented in the README; created with set_password (no hashes in fixtures).
 DEMO_USERS = [
@@ -127,14 +129,44 @@ class Command(BaseCommand):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
                 f.write(TEST_KEY.read_bytes())
-            return f"{path}: copied from the TEST ONLY key {TEST_KEY.relative_to(settings.BASE_DIR)}"
-        info = signing.council_public_key()
-        test = signing.public_info(
-            signing.serialization.load_pem_private_key(TEST_KEY.read_bytes(), None).public_key()
-        )
-        if info and info.fingerprint == test.fingerprint:
-            return f"{signing.key_path()}: the TEST ONLY key (fingerprint {info.fingerprint})"
-        return f"the configured council key (fingerprint {info.fingerprint if info else '?'})"
+            note = f"{path}: copied from the TEST ONLY key {TEST_KEY.relative_to(settings.BASE_DIR)}"
+        else:
+            info = signing.council_public_key()
+            test = signing.public_info(
+                signing.serialization.load_pem_private_key(TEST_KEY.read_bytes(), None).public_key()
+            )
+            if info and info.fingerprint == test.fingerprint:
+                note = f"{signing.key_path()}: the TEST ONLY key (fingerprint {info.fingerprint})"
+            else:
+                note = f"the configured council key (fingerprint {info.fingerprint if info else '?'})"
+        return f"{note}\nPDF signing certificate: {self._pades_certificate()}"
+
+    def _pades_certificate(self) -> str:
+        """The certificate that PAdES-signs riverton-2025's PDF (certification refuses without one). If none
+        is configured, copy the TEST ONLY one to the configured paths (settings.PB_SIGNING_CERT_FILE and
+        PB_SIGNING_CERT_KEY_FILE, default keys/council-pades-*.pem, ignored by git), like the key above."""
+        from tally import signing
+
+        cert_file, key_file = signing.pades_paths()
+        copied = False
+        if not cert_file.exists() and not key_file.exists():
+            for src, dst, mode in ((TEST_CERT, cert_file, 0o644), (TEST_CERT_KEY, key_file, 0o600)):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(src.read_bytes())
+            copied = True
+        try:
+            info = signing.load_pades_certificate()
+        except signing.KeyMissing as exc:  # half a pair, or files that do not fit: not ours to replace
+            raise CommandError(str(exc)) from None
+        test = signing.certificate_sha256(signing.x509.load_pem_x509_certificate(TEST_CERT.read_bytes()))
+        if copied:
+            where = TEST_CERT.relative_to(settings.BASE_DIR)
+            return f"{cert_file}: copied from the TEST ONLY certificate {where} (fingerprint {info.sha256})"
+        if info.sha256 == test:
+            return f"{cert_file}: the TEST ONLY certificate (fingerprint {info.sha256})"
+        return f"the configured certificate {cert_file} (fingerprint {info.sha256})"
 
     # --- building blocks ----------------------------------------------------------------------------------
 

@@ -191,6 +191,13 @@ def load_pades_certificate(*, now: dt.datetime | None = None) -> PadesCertificat
     )
 
 
+def _years_later(when: dt.datetime, years: int) -> dt.datetime:
+    try:
+        return when.replace(year=when.year + years)
+    except ValueError:  # 29 February
+        return when.replace(year=when.year + years, day=28)
+
+
 def generate_pades_certificate(
     cert_file: Path,
     key_file: Path,
@@ -223,7 +230,7 @@ def generate_pades_certificate(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=365 * years + years // 4))
+        .not_valid_after(_years_later(start, years))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(

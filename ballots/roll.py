@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -158,19 +159,29 @@ class RollContext:
     min_age: int | None
     reference_date: dt.date | None
     today: dt.date
-    pots: dict[str, int]  # lower-cased slug and name -> pot id
+    pots: dict[str, int]  # lower-cased slug and name of each district (never a citywide pot) -> pot id
     existing: set[str]  # ref_hashes already on the roll
     seen: dict[str, int] = field(default_factory=dict)  # ref_hash -> first row in this file
     mac: Hmac | None = None
+    citywide: set[str] = field(default_factory=set)  # lower-cased slugs and names of the citywide pots
+    district_names: list[str] = field(default_factory=list)  # for the error message: the allowed districts
 
 
 def make_context(election, *, existing: set[str] | None = None) -> RollContext:
     from ballots.models import VoterRollEntry
 
     pots: dict[str, int] = {}
-    for pot in election.pots.all():
+    citywide: set[str] = set()
+    names: list[str] = []
+    # A home district is a real district: a citywide pot is open to everybody and is nobody's district (a
+    # voter filed under it would lose their own district's vote without any warning).
+    for pot in election.pots.order_by("name"):
+        if pot.is_citywide:
+            citywide.update({pot.slug.lower(), pot.name.strip().lower()})
+            continue
         pots[pot.slug.lower()] = pot.pk
         pots.setdefault(pot.name.strip().lower(), pot.pk)
+        names.append(pot.name)
     if existing is None:
         existing = set(VoterRollEntry.objects.filter(election=election).values_list("ref_hash", flat=True))
     return RollContext(
@@ -181,26 +192,62 @@ def make_context(election, *, existing: set[str] | None = None) -> RollContext:
         pots=pots,
         existing=existing,
         mac=Hmac(_key()),
+        citywide=citywide,
+        district_names=names,
     )
 
 
+# The only date format of the roll: ISO 8601, YYYY-MM-DD. "03/04/1990" is 3 April in Europe and 4 March in
+# the US; a roll that guessed would file some voters under the wrong birth date (wrong age, failed roll
+# match), so anything else is refused with the row and the expected format. Real dates of a spreadsheet
+# (XLSX date cells) carry no such doubt and are accepted as they are.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_LOCAL_DATE = re.compile(r"(\d{1,2})([./-])(\d{1,2})\2\d{2,4}", re.ASCII)
+DATE_FORMAT = "YYYY-MM-DD"
+
+
 def parse_date(value) -> dt.date | None:
+    """A date from a roll cell: a spreadsheet date, or text in exactly YYYY-MM-DD; else None."""
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
         return value
     text = str(value).strip()
-    if len(text) >= 10 and text[4] == "-":
-        try:
-            return dt.date.fromisoformat(text[:10])
-        except ValueError:
-            return None
-    for fmt in ("%d.%m.%Y", "%d/%m/%Y"):
-        try:
-            return dt.datetime.strptime(text, fmt).date()  # noqa: DTZ007 (a calendar date, no time)
-        except ValueError:
-            continue
-    return None
+    if not _ISO_DATE.fullmatch(text):
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def date_error(rownum: int, value) -> str:
+    """Why a date cell was refused, naming the line and the expected format."""
+    text = str(value).strip()[:40]
+    local = _LOCAL_DATE.fullmatch(text)
+    if local and int(local[1]) <= 12 and int(local[3]) <= 12 and local[1] != local[3]:
+        return _(
+            "Line %(row)s: “%(value)s” is ambiguous (day and month could be either way round). "
+            "Write dates as %(format)s, e.g. 1990-04-03 for 3 April 1990."
+        ) % {"row": rownum, "value": text, "format": DATE_FORMAT}
+    if _ISO_DATE.fullmatch(text):
+        return _("Line %(row)s: “%(value)s” is not a real date (%(format)s).") % {
+            "row": rownum,
+            "value": text,
+            "format": DATE_FORMAT,
+        }
+    return _(
+        "Line %(row)s: “%(value)s” is not a date in the expected format %(format)s, e.g. 1990-04-03."
+    ) % {
+        "row": rownum,
+        "value": text,
+        "format": DATE_FORMAT,
+    }
+
+
+def _district_list(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return f"{shown}, …" if len(names) > limit else shown
 
 
 # A validated row, in the column order of `INSERT_COLUMNS`.
@@ -232,13 +279,7 @@ def validate_row(
     else:
         birth = parse_date(dob)
         if birth is None:
-            errors.append(
-                RowError(
-                    rownum,
-                    "date_of_birth",
-                    _("“%(value)s” is not a date: write it as YYYY-MM-DD.") % {"value": str(dob)[:40]},
-                )
-            )
+            errors.append(RowError(rownum, "date_of_birth", date_error(rownum, dob)))
         elif birth > ctx.today or birth.year < 1880:
             errors.append(
                 RowError(
@@ -253,12 +294,26 @@ def validate_row(
     if not district_text:
         errors.append(RowError(rownum, "district", _("The district is missing.")))
     elif pot_id is None:
+        if district_text.lower() in ctx.citywide:
+            message = _(
+                "Line %(row)s: “%(value)s” is the citywide pot, not a home district. "
+                "Give the voter's district: %(districts)s."
+            )
+        else:
+            message = _(
+                "Line %(row)s: “%(value)s” is not a district of this election. Use one of: %(districts)s."
+            )
         errors.append(
             RowError(
                 rownum,
                 "district",
-                _("“%(value)s” is not a district of this election: use a pot's slug or name.")
-                % {"value": district_text[:80]},
+                message
+                % {
+                    "row": rownum,
+                    "value": district_text[:80],
+                    "districts": _district_list(ctx.district_names)
+                    or _("(this election has no district yet)"),
+                },
             )
         )
     rh = None
@@ -327,7 +382,13 @@ def read_csv(path: str | Path) -> tuple[dict[str, int], list[str], Iterator[tupl
 
     def rows():
         with fh:
-            yield from enumerate(reader, start=2)
+            try:
+                yield from enumerate(reader, start=2)
+            except csv.Error as exc:  # a field over csv's limit (128 KB), a NUL byte...: say where
+                raise ValueError(
+                    _("line %(line)s: this line cannot be read as CSV (%(error)s).")
+                    % {"line": reader.line_num, "error": exc}
+                ) from exc
 
     return cols, problems, rows()
 

@@ -131,7 +131,7 @@ def test_duplicate_against_existing_roll(election, tmp_path):
 def test_missing_column_and_semicolon_csv(election, tmp_path):
     off = official()
     path = tmp_path / "b.csv"
-    path.write_text("ref;dob;pot\nX1;01.02.1990;Mokotów\n", encoding="utf-8")
+    path.write_text("ref;dob;pot\nX1;1990-02-01;Mokotów\n", encoding="utf-8")
     assert roll_import(actor=off, election=election, path=path).imported == 1
     path.write_text("reference,district\nX2,wola\n", encoding="utf-8")
     with pytest.raises(Exception, match="no “date_of_birth” column"):
@@ -156,7 +156,7 @@ def test_xlsx_upload(client, election):
         {
             "row": 3,
             "column": "district",
-            "message": "“nowhere” is not a district of this election: use a pot's slug or name.",
+            "message": "Line 3: “nowhere” is not a district of this election. Use one of: Mokotów, Wola.",
         }
     ]
     assert "nowhere" in client.get(r.url).content.decode()
@@ -291,3 +291,105 @@ def test_upload_page_chooses_the_job_id_it_polls(client, election):
         {"job_id": job_id, "file": SimpleUploadedFile("roll.csv", _csv(GOOD))},
     )
     assert ImportJob.objects.count() == 2
+
+
+# --- Roll data that cannot mislead: one date format, real districts only ------------------------------------
+
+
+def _import(election, tmp_path, rows, name="r.csv"):
+    path = tmp_path / name
+    path.write_bytes(_csv(rows))
+    return roll_import(actor=official(), election=election, path=path)
+
+
+@pytest.mark.parametrize("value", ["03/04/1990", "04/03/1990", "3.4.1990", "03-04-1990", "3/4/90"])
+def test_ambiguous_dates_are_refused_with_line_and_format(election, tmp_path, value):
+    report = _import(election, tmp_path, [GOOD[0], ("PL-050", value, "wola", "")])
+    assert report.imported == 0 and VoterRollEntry.objects.count() == 0
+    [err] = report.errors
+    assert (err.row, err.column) == (3, "date_of_birth")
+    assert err.message.startswith(f"Line 3: “{value}” is ambiguous")
+    assert "YYYY-MM-DD" in err.message
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("31/02/1990", "is not a date in the expected format YYYY-MM-DD"),
+        ("13/04/1990", "is not a date in the expected format YYYY-MM-DD"),  # not ambiguous, still not ISO
+        ("1990-02-30", "is not a real date (YYYY-MM-DD)"),
+        ("1990-4-3", "is not a date in the expected format YYYY-MM-DD"),
+        ("19900403", "is not a date in the expected format YYYY-MM-DD"),  # fromisoformat would take it
+        ("1990-04-03T00:00", "is not a date in the expected format YYYY-MM-DD"),
+        ("1990-04-03 garbage", "is not a date in the expected format YYYY-MM-DD"),
+        ("١٩٩٠-٠٤-٠٣", "is not a date in the expected format YYYY-MM-DD"),  # Arabic-Indic digits
+        ("April 3, 1990", "is not a date in the expected format YYYY-MM-DD"),
+    ],
+)
+def test_non_iso_dates_are_refused(election, tmp_path, value, says):
+    report = _import(election, tmp_path, [("PL-051", value, "wola", "")])
+    assert report.imported == 0
+    [err] = report.errors
+    assert err.message.startswith(f"Line 2: “{value}” ") and says in err.message, err.message
+
+
+def test_iso_date_is_read_as_written(election, tmp_path):
+    report = _import(election, tmp_path, [("PL-052", "1990-04-03", "wola", "")])
+    assert report.imported == 1
+    entry = VoterRollEntry.objects.get()
+    assert entry.birth_year == 1990
+    assert entry.ref_dob_hash == roll.ref_dob_hash("PL-052", "1990-04-03")
+
+
+def test_ambiguous_date_refused_over_http_with_the_line(client, election):
+    client.force_login(official())
+    r = _upload(client, election, _csv([*GOOD, ("PL-060", "03/04/1990", "wola", "")]))
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.INVALID
+    html = client.get(r.url).content.decode()
+    assert "Line 5: “03/04/1990” is ambiguous" in html and "YYYY-MM-DD" in html
+    assert "Import these voters" not in html
+
+
+@pytest.mark.parametrize("district", ["city", "Citywide", " CITYWIDE "])
+def test_citywide_pot_is_not_a_home_district(election, tmp_path, district):
+    report = _import(election, tmp_path, [GOOD[0], ("PL-070", "1990-01-01", district, "")])
+    assert report.imported == 0 and VoterRollEntry.objects.count() == 0
+    [err] = report.errors
+    assert (err.row, err.column) == (3, "district")
+    assert "is the citywide pot, not a home district" in err.message
+    assert err.message.endswith("Give the voter's district: Mokotów, Wola.")
+
+
+def test_unknown_district_names_the_allowed_ones(election, tmp_path):
+    report = _import(election, tmp_path, [("PL-071", "1990-01-01", "Praga", "")])
+    [err] = report.errors
+    assert err.message == "Line 2: “Praga” is not a district of this election. Use one of: Mokotów, Wola."
+
+
+def test_election_with_only_a_citywide_pot_says_so(tmp_path):
+    e = ElectionFactory(phase=Phase.REVIEW)
+    PotFactory(election=e, name="Citywide", slug="city", is_citywide=True)
+    report = _import(e, tmp_path, [("PL-072", "1990-01-01", "city", "")])
+    [err] = report.errors
+    assert "(this election has no district yet)" in err.message
+
+
+def test_xlsx_text_dates_follow_the_same_rule(client, election):
+    """A date typed as text in a spreadsheet cell is refused like in a CSV; a real date cell is fine."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["reference", "date_of_birth", "district"])
+    ws.append(["X-1", dt.date(1990, 4, 3), "wola"])
+    ws.append(["X-2", "03/04/1990", "wola"])
+    ws.append(["X-3", 32966, "wola"])  # an Excel serial number stored as a plain number
+    buf = io.BytesIO()
+    wb.save(buf)
+    client.force_login(official())
+    _upload(client, election, buf.getvalue(), name="roll.xlsx")
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.INVALID
+    assert [(e["row"], e["column"]) for e in job.errors] == [(3, "date_of_birth"), (4, "date_of_birth")]
+    assert job.errors[0]["message"].startswith("Line 3: “03/04/1990” is ambiguous")

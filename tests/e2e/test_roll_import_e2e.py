@@ -32,7 +32,7 @@ def test_roll_upload_preview_errors_then_import(page, base_url, login, tmp_path)
     page.goto(f"{base_url}/vote/manage/{election.slug}/roll/")
     page.get_by_label("Voter roll file (CSV or XLSX)").set_input_files(str(bad))
     page.get_by_role("button", name="Check the file").click()
-    expect(page.locator("#job-errors")).to_contain_text("“1990-02-30” is not a date")
+    expect(page.locator("#job-errors")).to_contain_text("“1990-02-30” is not a real date")
     expect(page.locator("#job-errors")).to_contain_text("“praga” is not a district of this election")
     expect(page.get_by_role("button", name="Import these voters")).to_have_count(0)
 

@@ -6,6 +6,8 @@ DJANGO_DEBUG      "1"/"true" to enable debug (default on for the local demo, off
 DJANGO_ALLOWED_HOSTS comma-separated
 PB_HMAC_KEY       key for hashing personal identifiers of the voter roll (defaults to the secret key)
 PB_SIGNING_KEY_FILE  council Ed25519 private key file (kept outside the database)
+PB_AUDIT_KEY_FILE    the server's Ed25519 key that signs audit log checkpoints (default keys/audit.key; make
+                     it with manage.py audit_keygen; made on first use only when DJANGO_DEBUG is on)
 PB_SIGNING_CERT_FILE      X.509 certificate (ECDSA or RSA) that PAdES-signs every result PDF; its SHA-256
                           is named in the signed manifest (default keys/council-pades-cert.pem; make one with
                           manage.py council_certgen). Certification refuses without it.
@@ -58,6 +60,7 @@ if _secret is None:
 SECRET_KEY = _secret
 PB_HMAC_KEY = os.environ.get("PB_HMAC_KEY", SECRET_KEY)
 PB_SIGNING_KEY_FILE = os.environ.get("PB_SIGNING_KEY_FILE", str(BASE_DIR / "keys" / "council.key"))
+PB_AUDIT_KEY_FILE = os.environ.get("PB_AUDIT_KEY_FILE", str(BASE_DIR / "keys" / "audit.key"))
 PB_SIGNING_CERT_FILE = os.environ.get(
     "PB_SIGNING_CERT_FILE", str(BASE_DIR / "keys" / "council-pades-cert.pem")
 )

@@ -24,6 +24,13 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _test_audit_key(settings):
+    """Phase changes sign the audit head (pb.core.audit.audit_checkpoint) and pytest runs with DEBUG off, so
+    no key is made on first use: every test signs with the TEST ONLY audit key unless it sets its own."""
+    settings.PB_AUDIT_KEY_FILE = str(FIXTURES / "keys" / "test-audit-ed25519.key")
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cast_context():
     """Each test starts with empty per-process caches (ballots.castctx, pb.core.shells): test databases
     roll back and may reuse ids, which a long-running server never does."""

@@ -124,6 +124,29 @@ class AuditHead(models.Model):
         return f"audit head #{self.seq}"
 
 
+class AuditCheckpoint(models.Model):
+    """The audit head (seq, hash) signed with the server's audit key (pb.core.audit_keys) at a phase change,
+    at certification and at publication. Written only by pb.core.audit.audit_checkpoint: rewriting, inserting
+    or deleting any entry up to a checkpoint, even re-chaining all entries after it, no longer matches it."""
+
+    seq = models.PositiveBigIntegerField()
+    head = models.CharField(max_length=64)
+    reason = models.CharField(max_length=80)
+    election = models.ForeignKey(
+        Election, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_checkpoints"
+    )
+    at = models.DateTimeField()
+    public_key = models.CharField(max_length=64)  # raw Ed25519 public key, hex
+    key_fingerprint = models.CharField(max_length=64)
+    signature = models.CharField(max_length=128)
+
+    class Meta:
+        ordering = ["seq", "pk"]
+
+    def __str__(self) -> str:
+        return f"audit checkpoint #{self.pk} at seq {self.seq}"
+
+
 class AuditEvent(models.Model):
     """One entry of the append-only, hash-chained audit log. Written only by pb.core.audit."""
 
@@ -140,6 +163,14 @@ class AuditEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # Payload version (tally.engine.auditlog): 1 = written before the log was anchored, 2 = keyed and with
+    # a private part. Kept so old chains still verify.
+    v = models.PositiveSmallIntegerField(default=1)
+    # An entry about a voter: {"salt", "fields"}; published only as a salted commitment (never the voter,
+    # booth, actor or exact time).
+    private = models.JSONField(null=True, blank=True)
+    # HMAC of the hash with a key derived from PB_HMAC_KEY: a rewrite after the last checkpoint needs it.
+    mac = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["seq"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from pb.core.audit import audit_record
+from pb.core.audit import audit_checkpoint, audit_record
 from pb.core.exceptions import DomainError, PermissionDenied, PhaseError
 from pb.core.models import PHASE_ORDER, Election, ElectionRole, Phase, Role
 from pb.core.permissions import require
@@ -53,6 +53,9 @@ def election_advance(*, actor, election: Election, to_phase: str) -> Election:
         obj=election,
         data={"from": previous, "to": to_phase},
     )
+    # Sign the head with the audit key at every phase change: entries up to here can no longer be rewritten,
+    # inserted or deleted unnoticed, even with the whole chain after them recomputed (pb.core.audit).
+    audit_checkpoint(reason=f"phase:{to_phase}", election=election)
     return election
 
 

@@ -211,30 +211,6 @@ def pdf_signature(
     return out
 
 
-def pdf_signatures(data: bytes) -> list[tuple[str, bool, str]]:
-    """(field name, ok, detail) for each signature, by pyHanko alone (integrity and coverage); the verdict is
-    pdf_signature's, which also checks the byte range itself and the certificate binding."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import validate_pdf_signature
-    from pyhanko.sign.validation.status import SignatureCoverageLevel
-
-    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
-    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
-    reader = PdfFileReader(io.BytesIO(data), strict=False)
-    out = []
-    for sig in reader.embedded_signatures:
-        status = validate_pdf_signature(sig)
-        whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
-        ok = bool(status.intact and status.valid and whole)
-        cert = status.signing_cert.subject.human_friendly if status.signing_cert else "?"
-        detail = (
-            f"{sig.field_name}: intact={status.intact} valid={status.valid} "
-            f"covers whole file={whole} trusted={status.trusted} signer={cert}"
-        )
-        out.append((sig.field_name, ok, detail))
-    return out
-
-
 # ------------------------------------------------------------------------------------------------ keys
 
 

@@ -322,11 +322,27 @@ def test_garbage_that_looks_like_a_pdf_fails_with_a_reason_not_a_traceback(
     assert r.status_code == 422 and 'class="error"' in r.content.decode()
 
 
-def test_certification_refuses_without_a_certificate_and_names_the_command(world, settings, tmp_path):
+def test_certification_refuses_without_a_certificate_and_names_the_command(world, client, settings, tmp_path):
+    from django.test import TestCase
+
+    from .test_views import post
+
+    world.close()
+    world.tally()
+    world.signoffs()
     settings.PB_SIGNING_CERT_FILE = str(tmp_path / "absent-cert.pem")
+    r = post(client, world.council, world, "certify")
+    assert r.status_code == 409 and "manage.py council_certgen" in r.content.decode()
     with pytest.raises(signing.KeyMissing, match="council_certgen"):
-        world.through_certify()
+        services.election_certify(actor=world.council, election=world.election)
+    world.election.refresh_from_db()
+    assert world.election.phase == "tallied"
     assert not Certification.objects.filter(election=world.election).exists()
+    # the same request once the certificate is there
+    settings.PB_SIGNING_CERT_FILE = str(KEYS / "test-pades-cert.pem")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert post(client, world.council, world, "certify").status_code == 302
+    assert Certification.objects.filter(election=world.election).exists()
 
 
 def test_certification_refuses_a_certificate_with_someone_elses_key(world, settings, tmp_path):

@@ -156,10 +156,6 @@ def pdf_signature(
     """Checks the last PAdES signature of the PDF: covers the entire file, digest intact, signature valid, and
     its certificate is the one the signed manifest names (SHA-256 of the DER certificate). `manifest_read`
     False: the signed revision has no readable manifest to name one."""
-    from pyhanko.sign.validation import validate_pdf_signature
-    from pyhanko.sign.validation.status import SignatureCoverageLevel
-    from pyhanko_certvalidator import ValidationContext
-
     # pyHanko logs a traceback when it cannot build a trust path (a council's own certificate): that is
     # expected and reported as trusted=False, not an error.
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
@@ -173,6 +169,18 @@ def pdf_signature(
     if sig is None:
         out.problems.append("the PDF carries no PAdES signature")
         return out
+    try:
+        _check_signature(out, data, reader, sig, manifest_certificate, manifest_read)
+    except Exception as exc:  # a malformed signature dictionary: FAIL with a reason, not a traceback
+        out.problems.append(f"cannot check the signature: {type(exc).__name__}: {exc}")
+    return out
+
+
+def _check_signature(out: PdfSignature, data: bytes, reader, sig, manifest_certificate, manifest_read):
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
+
     out.field_name = str(sig.field_name)
     out.signed_revision = sig.signed_revision
     subfilter = str(sig.sig_object.get("/SubFilter", ""))
@@ -185,7 +193,7 @@ def pdf_signature(
         status = validate_pdf_signature(sig, signer_validation_context=ValidationContext(trust_roots=[]))
     except Exception as exc:
         out.problems.append(f"cannot validate the signature: {type(exc).__name__}: {exc}")
-        return out
+        return
     if status.coverage != SignatureCoverageLevel.ENTIRE_FILE and not out.problems:
         out.problems.append(f"does not cover the entire file ({status.coverage.name})")
     if not status.intact:
@@ -208,7 +216,6 @@ def pdf_signature(
         f"{out.field_name}: covers the entire file, digest intact, certificate sha256 "
         f"{out.certificate_sha256} (named in the manifest), signer {out.subject}"
     )
-    return out
 
 
 # ------------------------------------------------------------------------------------------------ keys

@@ -185,6 +185,9 @@ def _forge(kind: str, pdf: bytes, tmp_path) -> bytes:
     if kind == "signature revision stripped":
         # Cutting the last revision restores the unsigned document, still carrying the genuine attachments.
         return pdf[: pdf.index(b"%%EOF") + len(b"%%EOF\n")]
+    if kind == "malformed byte range":
+        assert pdf.count(b"/ByteRange [0 ") == 1
+        return pdf.replace(b"/ByteRange [0 ", b"/ByteRange [/X ")
     if kind == "genuine attachments in another PDF":
         return _other_pdf_with_the_genuine_attachments(pdf)
     if kind == "genuine attachments in another PDF, signed with another certificate":
@@ -201,6 +204,7 @@ FORGERIES = {
     "font stream byte": "the signed bytes were changed (digest mismatch)",
     "attachment stream byte": "the signed bytes were changed (digest mismatch)",
     "signature revision stripped": "the PDF carries no PAdES signature",
+    "malformed byte range": "cannot ",
     "genuine attachments in another PDF": "the PDF carries no PAdES signature",
     "genuine attachments in another PDF, signed with another certificate": (
         "certificate is not the one named in the signed manifest"

@@ -6,21 +6,37 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Sum
 from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ballots.models import Ballot, RollSnapshot, VoterRollEntry
+from ballots import pending as pending_ballots
+from ballots.models import (
+    Ballot,
+    Channel,
+    PaperBatch,
+    PaperBatchStatus,
+    Participation,
+    PendingBallot,
+    RollSnapshot,
+    VoterRollEntry,
+)
+from ballots.pending import DEFAULT_ANONYMITY_K
+from ballots.reconciliation.selectors import reconciliation_manifest
+from ballots.reconciliation.services import reconciliation_require_resolved
 from pb.core.audit import _entry_payload, audit_record, audit_verify
-from pb.core.exceptions import DomainError, PhaseError
+from pb.core.exceptions import DomainError, PermissionDenied, PhaseError
 from pb.core.models import AuditEvent, AuditHead, BallotType, Election, Phase, Pot
-from pb.core.permissions import require
+from pb.core.permissions import is_council, require
 from pb.core.services import election_advance
 from proposals.models import Proposal, ProposalStatus
 from tally.engine import ENGINE_NAME, ENGINE_VERSION, metrics, pabulib, registry
@@ -40,9 +56,12 @@ from tally.models import (
     TallyRun,
 )
 
-SEAL_BATCH_MIN = 20
-# Casting hands ballots to sealing once this many are pending: fewer, bigger batches (cheaper per ballot on
-# election day, and a bigger crowd to hide in); never fewer than SEAL_BATCH_MIN.
+# The anonymity set K (ballots.pending; settings.PB_ANONYMITY_K, frozen into the definition): no batch holds
+# fewer than K ballots, every batch holds ballots of one pot. SEAL_BATCH_MIN is the default K.
+SEAL_BATCH_MIN = DEFAULT_ANONYMITY_K
+# While voting is open a pot is sealed once K + max(K, SEAL_AFTER_CAST) ballots are pending, taking all but
+# K of them: batches of at least SEAL_AFTER_CAST (cheaper per ballot on election day, and a bigger crowd to
+# hide in), and K always kept back so the last batch is never small.
 SEAL_AFTER_CAST = 50
 
 
@@ -125,6 +144,8 @@ def definition_build(election: Election) -> dict[str, Any]:
         },
         "pots": pots,
         "roll": _roll(election),
+        # docs/secrecy.md: no published or stored ballot can be narrowed to fewer than K voters.
+        "secrecy": {"anonymity_k": pending_ballots.anonymity_k_setting()},
     }
 
 
@@ -179,6 +200,12 @@ def definition_changed(election: Election) -> bool:
     frozen, _sha = frozen_definition(election)
     now = definition_build(election)
     now["roll"] = frozen["roll"]
+    # K is the server's setting at the freeze, not part of what officials edit (and absent from definitions
+    # frozen before it existed).
+    if "secrecy" in frozen:
+        now["secrecy"] = frozen["secrecy"]
+    else:
+        now.pop("secrecy", None)
     return canonical_json(now) != canonical_json(frozen)
 
 
@@ -228,46 +255,90 @@ def _pot_lines(ballots) -> PotRows:
     return out
 
 
-@transaction.atomic
-def ballots_seal_pending(
-    *, election_id: int, final: bool = False, at_least: int = SEAL_BATCH_MIN
-) -> LogBatch | None:
-    """Seal unsealed ballots into the next batch of the hash chain: only when there are at least
-    SEAL_BATCH_MIN (a small batch could be matched to the few people who voted in it), or all that remain
-    when `final`. Called by the casting code after a commit that leaves `at_least` (SEAL_AFTER_CAST) pending,
-    and at close and tally."""
-    # Lock the log head: two sealers at once would both chain onto the same head (a fork). After a cast
-    # (not final), a head another request is sealing right now is skipped, not waited for: that sealer takes
-    # the pending ballots, and queueing every cast's commit hook behind it would only add latency.
-    log = BallotLog.objects.select_for_update(skip_locked=not final).filter(election_id=election_id).first()
-    if log is None:
-        return None
-    # Cheap test first: this runs after every cast (once SEAL_BATCH_MIN are pending), and most calls find
-    # fewer than SEAL_BATCH_MIN new ballots; the partial index on unsealed ballots answers it.
-    if not final and Ballot.objects.filter(election_id=election_id, sealed_batch__isnull=True)[
-        :at_least
-    ].count() < max(at_least, SEAL_BATCH_MIN):
-        return None
-    pending = list(
-        _rows(
-            # of=self: lock only ballot rows, not the joined pot row every cast's insert needs.
-            Ballot.objects.select_for_update(of=("self",)).filter(
-                election_id=election_id, sealed_batch__isnull=True
-            )
+def secrecy_summary(definition: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """K, and the pots with fewer than K ballots in all (sealed as one batch, flagged with the results)."""
+    k = pending_ballots.anonymity_k(definition)
+    weak = sorted(slug for slug, s in (summary or {}).items() if 0 < int(s.get("ballots", 0)) < k)
+    return {"anonymity_k": k, "pots_under_k": weak}
+
+
+def _paper_expected(election_id: int) -> set[int]:
+    """Pots where paper voters were marked on the roll for more paper ballots than accepted batches hold:
+    paper ballots still to be entered (after the close) will join the pot's last batch."""
+    marked = Counter(
+        dict(
+            Participation.objects.filter(election_id=election_id, channel=Channel.PAPER)
+            .values_list("pot_id")
+            .annotate(n=Count("id"))
+            .order_by()
         )
     )
-    if not pending or (len(pending) < max(at_least, SEAL_BATCH_MIN) and not final):
-        return None
-    # Shuffle: order by a fresh random key, so the list reveals neither insertion order nor ballot ids.
-    shuffled = sorted(pending, key=lambda row: secrets.token_bytes(16))
-    election = Election.objects.only("slug").get(pk=election_id)
+    entered = Counter(
+        dict(
+            PaperBatch.objects.filter(election_id=election_id, status=PaperBatchStatus.ACCEPTED)
+            .values_list("pot_id")
+            .annotate(n=Sum("lines_total"))
+            .order_by()
+        )
+    )
+    return {pot_id for pot_id, n in marked.items() if n > entered.get(pot_id, 0)}
+
+
+def _seal_count(pending: int, k: int, *, final: bool, hold: bool) -> int:
+    """How many of a pot's `pending` ballots to seal now. While voting is open: all but K once
+    K + max(K, SEAL_AFTER_CAST) are pending (so K always wait for the next batch and the last batch is never
+    under K). At closing: all, except that K wait for paper ballots still to come (`hold`), or all wait when
+    fewer than 2K are pending. At the official count (`final`, no hold): all."""
+    if not final:
+        return pending - k if pending >= pending_ballots.seal_threshold(k, SEAL_AFTER_CAST) else 0
+    if hold:
+        return pending - k if pending >= 2 * k else 0
+    return pending
+
+
+def _vacuum_pending() -> None:
+    """Remove the dead versions of deleted pending rows (their transaction id is the cast's, shared with the
+    participation). Runs after the seal's commit, outside any transaction; another VACUUM at work on the
+    table is skipped, not waited for (the next seal's run removes what this one could not)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    with connection.cursor() as cur:
+        cur.execute(f"VACUUM (SKIP_LOCKED) {connection.ops.quote_name(PendingBallot._meta.db_table)}")
+
+
+def _seal_pot(log: BallotLog, slug: str, election_id: int, pot_id: int, rows: list, take: int) -> LogBatch:
+    """One batch: `take` of the pot's pending `rows` (id, ciphertext), chosen at random, decrypted, written
+    to Ballot in a shuffled order with their batch number (no later UPDATE), their pending rows deleted."""
+    rnd = secrets.SystemRandom()
+    chosen = rnd.sample(rows, take)  # a random sample, in random order: neither cast order nor ids survive
+    pot = Pot.objects.only("slug", "ballot_type").get(pk=pot_id)
+    opened = [
+        pending_ballots.decrypt(election_id=election_id, pot_id=pot_id, content=content)
+        for _id, content in chosen
+    ]
     seq = log.seq + 1
+    ballots = [
+        Ballot(
+            id=uuid.uuid4(),
+            election_id=election_id,
+            pot_id=pot_id,
+            projects=b.projects,
+            points=b.points,
+            is_paper=b.is_paper,
+            receipt_hash=b.receipt_hash,
+            sealed_batch=seq,
+        )
+        for b in opened
+    ]
+    lines = [_line(pot.slug, pot.ballot_type, b.projects, b.points or {}) for b in ballots]
     batch = mf.log_batch(
-        election=election.slug,
+        election=slug,
         seq=seq,
         prev=log.head,
-        ballots=[sha256_hex(line) for _pk, _slug, line, _r in shuffled],
-        receipts=[receipt for _pk, _slug, _line, receipt in shuffled],
+        ballots=[sha256_hex(line) for line in lines],
+        receipts=[b.receipt_hash for b in ballots],
     )
     row = LogBatch.objects.create(
         election_id=election_id,
@@ -277,10 +348,63 @@ def ballots_seal_pending(
         ballot_hashes=batch["ballots"],
         receipts=batch["receipts"],
     )
-    Ballot.objects.filter(pk__in=[row[0] for row in pending]).update(sealed_batch=seq)
-    log.seq, log.head, log.ballots = seq, batch["hash"], log.ballots + len(pending)
-    log.save(update_fields=["seq", "head", "ballots"])
+    from django.db import IntegrityError, connection
+
+    try:
+        with transaction.atomic():
+            # In the shuffled order: the rows' physical order is random too.
+            Ballot.objects.bulk_create(ballots, batch_size=1000)
+    except IntegrityError:
+        raise CountMismatch(
+            _("Two pending ballots carry the same receipt: the pending table was tampered with.")
+        ) from None
+    if connection.vendor == "sqlite":
+        # SQLite keeps deleted rows' bytes in free pages unless told to overwrite them.
+        with connection.cursor() as cur:
+            cur.execute("PRAGMA secure_delete = ON")
+    PendingBallot.objects.filter(pk__in=[pk for pk, _c in chosen]).delete()
+    log.seq, log.head, log.ballots = seq, batch["hash"], log.ballots + len(ballots)
     return row
+
+
+@transaction.atomic
+def ballots_seal_pending(
+    *, election_id: int, pot_id: int | None = None, final: bool = False, hold_for_paper: bool = False
+) -> list[LogBatch]:
+    """Seal pending ballots into the hash chain, one batch per pot, in this transaction of its own (the
+    casting code calls it after its commit). A batch never holds fewer than K ballots (the frozen
+    anonymity set), except the single batch of a pot that had fewer than K in all (flagged in the results
+    and the manifest). How many are taken: `_seal_count`. `final`: at closing (`hold_for_paper`, keeping K
+    back for paper ballots still to be entered) and at the official count (everything). `pot_id`: only that
+    pot. After the commit the pending table is vacuumed: no dead row version of a pending ballot (whose
+    transaction id is its participation's) survives."""
+    # Lock the log head: two sealers at once would both chain onto the same head (a fork). After a cast
+    # (not final), a head another request is sealing right now is skipped, not waited for: that sealer takes
+    # the pending ballots, and queueing every cast's commit hook behind it would only add latency.
+    log = BallotLog.objects.select_for_update(skip_locked=not final).filter(election_id=election_id).first()
+    if log is None:
+        return []
+    pending = PendingBallot.objects.filter(election_id=election_id)
+    if pot_id is not None:
+        pending = pending.filter(pot_id=pot_id)
+    counts = dict(pending.values_list("pot_id").annotate(n=Count("id")).order_by())
+    if not counts:
+        return []
+    election = Election.objects.only("slug").get(pk=election_id)
+    frozen = DefinitionFreeze.objects.filter(election_id=election_id).values_list("canonical", flat=True)
+    k = pending_ballots.anonymity_k(json.loads(frozen.first() or "{}"))
+    hold = _paper_expected(election_id) if final and hold_for_paper else set()
+    batches = []
+    for pot in sorted(counts):  # pot order, not count order: batch numbers reveal no sizes
+        take = _seal_count(counts[pot], k, final=final, hold=pot in hold)
+        if take <= 0:
+            continue
+        rows = list(pending.filter(pot_id=pot).values_list("id", "content"))
+        batches.append(_seal_pot(log, election.slug, election_id, pot, rows, min(take, len(rows))))
+    if batches:
+        log.save(update_fields=["seq", "head", "ballots"])
+        transaction.on_commit(_vacuum_pending, robust=True)
+    return batches
 
 
 def _batch_dict(b: LogBatch, slug: str) -> dict[str, Any]:
@@ -419,8 +543,10 @@ def _kind(name: str) -> str:
     return _KIND[Path(name).suffix]
 
 
-def _store(election: Election, files: dict[str, bytes]) -> dict[str, str]:
-    """Write files read-only under the election's directory and record their hashes."""
+def _store(election: Election, files: dict[str, bytes], *, staging: Path | None = None) -> dict[str, str]:
+    """Write files read-only under the election's directory and record their hashes. With `staging` (a
+    folder from `_staging_open`), the files are written there now and moved into place only when the
+    transaction commits (`_staging_publish_on_commit`): a rolled-back request changes nothing on disk."""
     folder = election_dir(election)
     folder.mkdir(parents=True, exist_ok=True)
     pots = {p.slug: p for p in Pot.objects.filter(election=election)}
@@ -428,10 +554,11 @@ def _store(election: Election, files: dict[str, bytes]) -> dict[str, str]:
     now = timezone.now()
     for name, data in files.items():
         path = folder / name
-        tmp = folder / f".{name}.{secrets.token_hex(4)}"
+        tmp = (staging / name) if staging is not None else folder / f".{name}.{secrets.token_hex(4)}"
         tmp.write_bytes(data)
         os.chmod(tmp, 0o444)
-        os.replace(tmp, path)
+        if staging is None:
+            os.replace(tmp, path)
         digest = sha256_hex(data)
         hashes[name] = digest
         slug = name.removeprefix("ballots-").rsplit(".", 1)[0] if name.startswith("ballots-") else None
@@ -447,6 +574,39 @@ def _store(election: Election, files: dict[str, bytes]) -> dict[str, str]:
             },
         )
     return hashes
+
+
+def _staging_open(election: Election) -> Path:
+    """A fresh hidden folder next to the published files (same file system, so the final move is an atomic
+    rename)."""
+    folder = election_dir(election)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Callers hold the election row lock, so any staging folder still here is what a transaction rolled back
+    # after its service returned (Django has no on-rollback hook) left behind.
+    for old in folder.glob(".staging-*"):
+        _staging_discard(old)
+    staging = folder / f".staging-{secrets.token_hex(8)}"
+    staging.mkdir()
+    return staging
+
+
+def _staging_discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _staging_publish_on_commit(election: Election, staging: Path) -> None:
+    """Move every staged file into place once the transaction has committed (never before: a losing or
+    failing request must leave the published folder as it was)."""
+    folder = election_dir(election)
+
+    def publish() -> None:
+        for path in sorted(staging.iterdir()):
+            os.replace(path, folder / path.name)
+        staging.rmdir()
+
+    # robust: the database has committed; a failed move is logged (the staged copy stays for the operator)
+    # and shows up as a file that no longer matches its hash (stored_file, certification_check).
+    transaction.on_commit(publish, robust=True)
 
 
 def stored_file(election: Election, name: str) -> bytes:
@@ -490,6 +650,8 @@ def tally_start(*, actor, election: Election, rule: str | None = None) -> TallyR
         raise PhaseError(_("The official count has already been done."))
     if not official and not TallyRun.objects.filter(election=election, official=True, status=RunStatus.DONE):
         raise PhaseError(_("Run the official count first; “what if” runs use its exported files."))
+    if official:
+        reconciliation_require_resolved(election)
     if TallyRun.objects.filter(election=election, status__in=[RunStatus.PENDING, RunStatus.RUNNING]).exists():
         raise DomainError(_("A count is already running."))
     try:
@@ -596,6 +758,14 @@ def official_run(election: Election) -> TallyRun | None:
 # ------------------------------------------------------------------------------------------------ sign-off
 
 
+class AlreadySignedOff(DomainError):
+    status_code = 409
+
+
+# A withdrawal reason is public in the audit log: long enough to explain, short enough to read.
+WITHDRAW_REASON_MAX = 1000
+
+
 def _recount(election: Election) -> dict[str, Any]:
     definition, _sha = frozen_definition(election)
     summary = {}
@@ -605,23 +775,101 @@ def _recount(election: Election) -> dict[str, Any]:
     return summary
 
 
-def _signoff(actor, election, run, method, summary, matched, detail) -> SignOff:
-    s = SignOff.objects.create(
+def summary_differences(official: dict[str, Any], other: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pot by pot, where a re-count differs from the official count: the projects only the official count
+    funds, those only the re-count funds, both total costs, and whether the funding order differs."""
+    diffs = []
+    for slug in sorted(set(official) | set(other)):
+        want, got = official.get(slug) or {}, other.get(slug) or {}
+        w_sel, g_sel = [str(p) for p in want.get("selected", [])], [str(p) for p in got.get("selected", [])]
+        w_cost, g_cost = want.get("total_cost"), got.get("total_cost")
+        if w_sel == g_sel and w_cost == g_cost:
+            continue
+        diffs.append(
+            {
+                "pot": slug,
+                "missing": [p for p in w_sel if p not in g_sel],  # funded officially, not in the re-count
+                "extra": [p for p in g_sel if p not in w_sel],  # funded in the re-count only
+                "order": set(w_sel) == set(g_sel) and w_sel != g_sel,
+                "official_cost": w_cost,
+                "recount_cost": g_cost,
+            }
+        )
+    return diffs
+
+
+def _differences_text(diffs: list[dict[str, Any]], names: dict[str, str]) -> str:
+    parts = []
+    for d in diffs:
+        bits = []
+        if d["missing"]:
+            bits.append(_("funded by the official count only: %(p)s") % {"p": ", ".join(d["missing"])})
+        if d["extra"]:
+            bits.append(_("funded by this re-count only: %(p)s") % {"p": ", ".join(d["extra"])})
+        if d["order"]:
+            bits.append(_("the same projects in another order"))
+        if d["official_cost"] != d["recount_cost"]:
+            bits.append(
+                _("total cost %(a)s (official) vs %(b)s (re-count)")
+                % {"a": d["official_cost"], "b": d["recount_cost"]}
+            )
+        parts.append(f"{names.get(d['pot'], d['pot'])}: {'; '.join(bits)}")
+    return " · ".join(parts)
+
+
+def _signoff_locked(actor, election: Election) -> tuple[Election, TallyRun]:
+    """Permission gate, then the election row lock (sign-offs, withdrawals and certification queue on it, so
+    a withdrawal cannot slip in while the council certifies), then the phase again on the locked row."""
+    require(actor, "tally.signoff", election)
+    election = Election.objects.select_for_update().get(pk=election.pk)
+    require(actor, "tally.signoff", election)
+    run = official_run(election)
+    if run is None:
+        raise PhaseError(_("There is no official count to sign off."))
+    return election, run
+
+
+def _refuse_second_signoff(actor, run: TallyRun) -> None:
+    standing = SignOff.objects.filter(run=run, official=actor, withdrawn_at__isnull=True).first()
+    if standing is not None:
+        raise AlreadySignedOff(
+            _(
+                "You already signed off this count (%(when)s). One sign-off per official: withdraw it first "
+                "if you want to sign off again."
+            )
+            % {"when": timezone.localtime(standing.created_at).strftime("%Y-%m-%d %H:%M")}
+        )
+
+
+def _signoff(actor, election, run, method, summary) -> SignOff:
+    _refuse_second_signoff(actor, run)
+    diffs = summary_differences(
+        {k: {"selected": v["selected"], "total_cost": v["total_cost"]} for k, v in run.summary.items()},
+        summary,
+    )
+    names = dict(Pot.objects.filter(election=election).values_list("slug", "name"))
+    matched = not diffs
+    s = SignOff(
         election=election,
         run=run,
         official=actor,
         method=method,
         matched=matched,
         summary=summary,
-        detail=detail,
+        detail=_differences_text(diffs, names),
         created_at=timezone.now(),
     )
+    try:
+        with transaction.atomic():  # the unique constraint is the last word if the check above raced
+            s.save()
+    except IntegrityError:
+        raise AlreadySignedOff(_("You already signed off this count.")) from None
     audit_record(
         actor=actor,
         action="tally.signoff",
         election=election,
         obj=s,
-        data={"method": method, "matched": matched},
+        data={"method": method, "matched": matched, "differs_in": [d["pot"] for d in diffs]},
     )
     return s
 
@@ -629,63 +877,116 @@ def _signoff(actor, election, run, method, summary, matched, detail) -> SignOff:
 @transaction.atomic
 def signoff_recount(*, actor, election: Election) -> SignOff:
     """An official re-counts from the exported files on the server and signs off if the result matches."""
-    require(actor, "tally.signoff", election)
-    run = official_run(election)
-    if run is None:
-        raise PhaseError(_("There is no official count to sign off."))
-    summary = _recount(election)
-    matched = summary == run.summary
-    return _signoff(
-        actor,
-        election,
-        run,
-        SignOff.Method.SERVER,
-        summary,
-        matched,
-        "" if matched else _("The re-count differs from the official count."),
-    )
+    election, run = _signoff_locked(actor, election)
+    _refuse_second_signoff(actor, run)  # before a count that would be thrown away
+    return _signoff(actor, election, run, SignOff.Method.SERVER, _recount(election))
+
+
+# An offline result is a few kilobytes per pot; anything far bigger is not one.
+SIGNOFF_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+
+
+def signoff_parse_upload(data: bytes, pots: list[str]) -> dict[str, dict[str, Any]]:
+    """The uploaded offline result, checked for shape: {"<pot slug>": <python -m tally run --json output>}
+    (a bare outcome is accepted when the election has one pot). Raises DomainError saying what is wrong."""
+    if len(data) > SIGNOFF_UPLOAD_MAX_BYTES:
+        raise DomainError(_("The file is too large to be the result of an offline count."))
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError(_("The file is not JSON.")) from None
+    if isinstance(doc, dict) and "selected" in doc and len(pots) == 1:
+        doc = {pots[0]: doc}
+    if not isinstance(doc, dict):
+        raise DomainError(
+            _("Expected one JSON object with one result per pot: %(pots)s.") % {"pots": ", ".join(pots)}
+        )
+    missing, unknown = sorted(set(pots) - set(doc)), sorted(set(doc) - set(pots))
+    if missing or unknown:
+        msg = _("Expected one result per pot: %(pots)s.") % {"pots": ", ".join(pots)}
+        if missing:
+            msg += " " + _("Missing: %(p)s.") % {"p": ", ".join(missing)}
+        if unknown:
+            msg += " " + _("Not a pot of this election: %(p)s.") % {
+                "p": ", ".join(str(u)[:40] for u in unknown[:10])
+            }
+        raise DomainError(msg)
+    summary = {}
+    for slug in pots:
+        out = doc[slug]
+        selected = out.get("selected") if isinstance(out, dict) else None
+        cost = out.get("total_cost") if isinstance(out, dict) else None
+        if not isinstance(selected, list) or not all(isinstance(p, str | int) for p in selected):
+            raise DomainError(
+                _('The result for %(pot)s has no list of selected projects (the "selected" key).')
+                % {"pot": slug}
+            )
+        if not isinstance(cost, int) or isinstance(cost, bool):
+            raise DomainError(
+                _('The result for %(pot)s has no total cost (the "total_cost" key, a whole number).')
+                % {"pot": slug}
+            )
+        summary[slug] = {"selected": [str(p) for p in selected], "total_cost": cost}
+    return summary
 
 
 @transaction.atomic
 def signoff_upload(*, actor, election: Election, data: bytes) -> SignOff:
     """Sign off with the JSON of an offline count: {"<pot slug>": <python -m tally run --json output>, ...}
-    (a single outcome is accepted when the election has one pot)."""
-    require(actor, "tally.signoff", election)
-    run = official_run(election)
-    if run is None:
-        raise PhaseError(_("There is no official count to sign off."))
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        raise DomainError(_("The file is not JSON.")) from None
-    if isinstance(doc, dict) and "selected" in doc and len(run.summary) == 1:
-        doc = {next(iter(run.summary)): doc}
-    if not isinstance(doc, dict) or set(doc) != set(run.summary):
-        raise DomainError(
-            _("Expected one result per pot: %(pots)s.") % {"pots": ", ".join(sorted(run.summary))}
-        )
-    summary, problems = {}, []
-    for slug, out in doc.items():
-        if not isinstance(out, dict) or "selected" not in out or "total_cost" not in out:
-            raise DomainError(_("The result for %(pot)s has no selected projects.") % {"pot": slug})
-        summary[slug] = {"selected": [str(p) for p in out["selected"]], "total_cost": out["total_cost"]}
-        want = run.summary[slug]
-        if summary[slug] != {"selected": want["selected"], "total_cost": want["total_cost"]}:
-            problems.append(slug)
-    detail = _("Differs in: %(pots)s") % {"pots": ", ".join(problems)} if problems else ""
-    return _signoff(actor, election, run, SignOff.Method.UPLOAD, summary, not problems, detail)
+    (a single outcome is accepted when the election has one pot), compared pot by pot."""
+    election, run = _signoff_locked(actor, election)
+    summary = signoff_parse_upload(data, sorted(run.summary))
+    return _signoff(actor, election, run, SignOff.Method.UPLOAD, summary)
+
+
+@transaction.atomic
+def signoff_withdraw(*, actor, election: Election, signoff_id: int, reason: str) -> SignOff:
+    """The official who gave a sign-off withdraws it, saying why: it no longer counts nor blocks, the row and
+    the reason stay (audited), and they may sign off again."""
+    election, run = _signoff_locked(actor, election)
+    reason = " ".join((reason or "").split())
+    s = SignOff.objects.filter(pk=signoff_id, election=election, run=run).first()
+    if s is None:
+        raise DomainError(_("There is no such sign-off of the current count."))
+    if s.official_id != actor.pk:
+        raise PermissionDenied(_("Only the official who gave a sign-off can withdraw it."))
+    if s.withdrawn_at is not None:
+        raise DomainError(_("This sign-off was already withdrawn."))
+    if not reason:
+        raise DomainError(_("Say why you withdraw your sign-off: the reason is kept in the audit log."))
+    if len(reason) > WITHDRAW_REASON_MAX:
+        raise DomainError(_("Keep the reason under %(n)s characters.") % {"n": WITHDRAW_REASON_MAX})
+    s.withdrawn_at, s.withdrawn_reason = timezone.now(), reason
+    s.save(update_fields=["withdrawn_at", "withdrawn_reason"])
+    audit_record(
+        actor=actor,
+        action="tally.signoff_withdrawn",
+        election=election,
+        obj=s,
+        data={"matched": s.matched, "method": s.method, "reason": reason},
+    )
+    return s
 
 
 def signoff_status(election: Election) -> dict[str, Any]:
+    """Standing (not withdrawn) sign-offs of the official count: the quorum counts matching ones, and any
+    standing mismatch blocks certification until withdrawn by its author."""
     run = official_run(election)
     offs = list(SignOff.objects.filter(election=election, run=run).select_related("official")) if run else []
-    matched = {s.official_id for s in offs if s.matched}
+    standing = [s for s in offs if s.withdrawn_at is None]
+    matched = {s.official_id for s in standing if s.matched}
+    mismatched = [s for s in standing if not s.matched]
+    if run is not None:
+        want = {k: {"selected": v["selected"], "total_cost": v["total_cost"]} for k, v in run.summary.items()}
+        for s in offs:
+            s.differences = [] if s.matched else summary_differences(want, s.summary)
     return {
         "quorum": signoff_quorum(),
         "matched": len(matched),
-        "mismatched": [s for s in offs if not s.matched],
-        "signoffs": offs,
-        "reached": len(matched) >= signoff_quorum() and not any(not s.matched for s in offs),
+        "mismatched": mismatched,
+        "signoffs": standing,
+        "withdrawn": [s for s in offs if s.withdrawn_at is not None],
+        "reached": len(matched) >= signoff_quorum() and not mismatched,
     }
 
 
@@ -709,19 +1010,58 @@ def _manifest(
         "engine": {"name": run.engine_name, "version": run.engine_version},
         "rule": definition["counting"],
         "pots": run.summary,
+        # Per pot: participations and ballots per channel, and the resolutions of their differences.
+        "reconciliation": reconciliation_manifest(election),
+        # Pots with fewer than K ballots in all were sealed as one batch: their secrecy is weaker.
+        "secrecy": secrecy_summary(definition, run.summary),
         "certified_at": at.isoformat(),
         "council_key_fingerprint": fingerprint,
         # Binds the PAdES certificate that signs the PDF to the council's Ed25519 key (issue 9).
         "pdf_signing_certificate": pdf_certificate,
+        # Who independently re-counted, how (an offline count uploaded, or a re-count on the server) and
+        # whether it matched: the standing sign-offs, withdrawn ones are in the audit log.
+        "signoffs": [
+            {
+                "official": s.official.get_full_name() or s.official.get_username(),
+                "method": s.method,
+                "matched": s.matched,
+            }
+            for s in SignOff.objects.filter(run=run, withdrawn_at__isnull=True)
+            .select_related("official")
+            .order_by("created_at", "pk")
+        ],
     }
+
+
+class AlreadyCertified(PhaseError):
+    status_code = 409
+
+
+def _refuse_if_certified(actor, election: Election) -> None:
+    """On the locked row: a second certification (a double click, or the losing side of a race) is told who
+    certified and when. Someone without the council's role is told that instead, by require()."""
+    done = Certification.objects.filter(election=election).select_related("certified_by").first()
+    if done is None:
+        return
+    if not is_council(actor, election):
+        require(actor, "tally.certify", election)
+    who = done.certified_by.get_full_name() or done.certified_by.get_username()
+    raise AlreadyCertified(
+        _("This result was already certified by %(who)s at %(at)s.")
+        % {"who": who, "at": timezone.localtime(done.certified_at).strftime("%Y-%m-%d %H:%M:%S %Z")}
+    )
 
 
 @transaction.atomic
 def election_certify(*, actor, election: Election) -> Certification:
     from tally import pdf, signing
 
-    require(actor, "tally.certify", election)
+    # Lock the row FIRST, then look: council members certifying at once queue here, and all but the first
+    # find the certification and stop before building anything (the phase used to be read before the lock,
+    # and a losing request rewrote the published audit.jsonl, then failed with a 500).
     election = Election.objects.select_for_update().get(pk=election.pk)
+    _refuse_if_certified(actor, election)
+    require(actor, "tally.certify", election)
     run = official_run(election)
     status = signoff_status(election)
     if run is None or not status["reached"]:
@@ -733,6 +1073,7 @@ def election_certify(*, actor, election: Election) -> Certification:
                 "x": _(", with a mismatch to resolve") if status["mismatched"] else "",
             }
         )
+    reconciliation_require_resolved(election)
     # The ballot table was checked against the sealed log when the files were exported; what is certified is
     # those files, re-checked here by hash (certification_check re-checks the table at any time).
     problems = []
@@ -763,7 +1104,7 @@ def election_certify(*, actor, election: Election) -> Certification:
     head = AuditHead.objects.select_for_update().get(pk=1)
     audit = audit_file(head.seq)
     files = dict(run.input_hashes)
-    files.update(_store(election, {mf.AUDIT_FILE: audit}))
+    files[mf.AUDIT_FILE] = sha256_hex(audit)  # stored with the PDF below, published on commit
     definition, sha = frozen_definition(election)
     manifest = _manifest(
         election,
@@ -791,17 +1132,25 @@ def election_certify(*, actor, election: Election) -> Certification:
     )
     pdf_bytes = pdf.render_result_pdf(election=election, certification=cert)
     name = f"result-{election.slug}.pdf"
-    digest = _store(election, {name: pdf_bytes})[name]
-    cert.pdf_name, cert.pdf_sha256 = name, digest
-    cert.save(update_fields=["pdf_name", "pdf_sha256"])
-    audit_record(
-        actor=actor,
-        action="tally.certified",
-        election=election,
-        obj=cert,
-        data={"manifest_sha256": cert.manifest_sha256, "pdf_sha256": digest, "key": info.fingerprint},
-    )
-    election_advance(actor=actor, election=election, to_phase=Phase.CERTIFIED)
+    # Both files are written to a staging folder now and moved into place only on commit: a request that
+    # fails from here on (or whose transaction is rolled back) leaves the published folder untouched.
+    staging = _staging_open(election)
+    try:
+        digest = _store(election, {mf.AUDIT_FILE: audit, name: pdf_bytes}, staging=staging)[name]
+        cert.pdf_name, cert.pdf_sha256 = name, digest
+        cert.save(update_fields=["pdf_name", "pdf_sha256"])
+        audit_record(
+            actor=actor,
+            action="tally.certified",
+            election=election,
+            obj=cert,
+            data={"manifest_sha256": cert.manifest_sha256, "pdf_sha256": digest, "key": info.fingerprint},
+        )
+        election_advance(actor=actor, election=election, to_phase=Phase.CERTIFIED)
+    except BaseException:
+        _staging_discard(staging)
+        raise
+    _staging_publish_on_commit(election, staging)
     return cert
 
 
@@ -846,7 +1195,9 @@ def tally_phase_hook(*, election: Election, actor, to_phase: str) -> None:
         ).exists()
         if not confirmed:
             raise PhaseError(_("Closing the vote needs two officials: one asks, another confirms."))
-        ballots_seal_pending(election_id=election.pk, final=True)
+        ballots_seal_pending(election_id=election.pk, final=True, hold_for_paper=True)
+        # After the final seal, so every ballot is counted (issue 9: reconciliation that binds).
+        reconciliation_require_resolved(election, closing=True)
     elif to_phase == Phase.TALLIED:
         if official_run(election) is None:
             raise PhaseError(_("Run the official count first."))

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import TestCase
 from django.urls import reverse
 
 from ballots import demo
@@ -52,7 +53,9 @@ def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
     cert_file, cert_key_file = tmp_path / "keys" / "pades-cert.pem", tmp_path / "keys" / "pades-key.pem"
     settings.PB_SIGNING_CERT_FILE, settings.PB_SIGNING_CERT_KEY_FILE = str(cert_file), str(cert_key_file)
     out = io.StringIO()
-    call_command("demo_load", stdout=out)
+    # Certified files are moved into place on commit: run the hooks the test transaction holds back.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        call_command("demo_load", stdout=out)
     text = out.getvalue()
 
     # --- accounts and key --------------------------------------------------------------------------------

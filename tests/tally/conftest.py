@@ -7,6 +7,7 @@ import random
 import secrets
 
 import pytest
+from django.test import TestCase
 
 from ballots.models import Ballot, Channel, Participation, VoterRollEntry
 from pb.core.models import Phase
@@ -106,7 +107,10 @@ class World:
         services.signoff_recount(actor=self.o3, election=self.election)
 
     def certify(self):
-        cert = services.election_certify(actor=self.council, election=self.election)
+        # The certified files are moved into place when the transaction commits; a test's transaction never
+        # does, so run the commit hooks here as a real commit would.
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            cert = services.election_certify(actor=self.council, election=self.election)
         self.election.refresh_from_db()
         return cert
 

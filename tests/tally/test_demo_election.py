@@ -7,6 +7,7 @@ import random
 
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import TestCase
 
 from ballots import services as casting
 from ballots.identity import eligible_pots
@@ -75,7 +76,8 @@ def test_demo_election_end_to_end(db, keys, capsys):
     election.refresh_from_db()
     services.signoff_recount(actor=o2, election=election)
     services.signoff_recount(actor=o3, election=election)
-    cert = services.election_certify(actor=council, election=election)
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the files are published on commit
+        cert = services.election_certify(actor=council, election=election)
     election.refresh_from_db()
     election = services.election_publish(actor=council, election=election)
     assert election.phase == Phase.PUBLISHED

@@ -236,7 +236,8 @@ def ballot_cast(
                 booth=booth,
                 day=day,
             ),
-            data={"pot": pot.slug, "booth": booth},
+            data={"pot": pot.slug},
+            private={"booth": booth},  # the booth and the participation id would name the voter
         )
     _seal_after_commit(election.pk, pending)
     return CastResult(pot=pot, receipt_code=code, pots_left=len(left))
@@ -278,7 +279,8 @@ def paper_voter_mark(
         action="paper.voter_mark",
         election=election,
         obj=voter,
-        data={"booth": booth, "pots": [p.slug for p in pots]},
+        data={"pots": [p.slug for p in pots]},
+        private={"booth": booth},  # published without the voter, booth or exact time
     )
     if not identity.pots_left(voter):
         _mark_code_used(voter)

@@ -55,10 +55,16 @@ def _ready_to_vote(voter: VoterRollEntry) -> None:
 def _audit_identify(
     *, actor, election: Election, voter: VoterRollEntry, method: str, booth: str = ""
 ) -> None:
-    data = {"method": method}
-    if booth:
-        data["booth"] = booth
-    audit_record(actor=actor, action="voter.identify", election=election, obj=voter, data=data)
+    # Published without the voter, booth, official or exact time: only the day, the method and a commitment.
+    private = {"booth": booth} if booth else {}
+    audit_record(
+        actor=actor,
+        action="voter.identify",
+        election=election,
+        obj=voter,
+        data={"method": method},
+        private=private,
+    )
 
 
 def _throttled(method: str):
@@ -251,7 +257,9 @@ def code_void(*, actor, election: Election, reference: str = "", code: str = "")
     if not ids:
         raise RollError(_("No active voting code matches."))
     VotingCode.objects.filter(pk__in=ids).update(status=CodeStatus.VOID)
-    audit_record(actor=actor, action="codes.void", election=election, data={"codes": ids})
+    audit_record(
+        actor=actor, action="codes.void", election=election, data={"count": len(ids)}, private={"codes": ids}
+    )
     return len(ids)
 
 
@@ -270,7 +278,7 @@ def code_reissue(*, actor, election: Election, reference: str) -> CodeSheet:
     VotingCode.objects.filter(pk__in=old).update(status=CodeStatus.VOID)
     row, plain = _new_code_row(election, voter, "reissue")
     row.save()
-    audit_record(actor=actor, action="codes.reissue", election=election, obj=row, data={"voided": old})
+    audit_record(actor=actor, action="codes.reissue", election=election, obj=row, private={"voided": old})
     return CodeSheet(voter=voter, code=plain, reference=roll.normalize_ref(reference))
 
 

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ballots import castctx, identity, selectors, services
+from ballots import castctx, identity, selectors, services, services_roll
 from ballots.exceptions import AlreadyVoted, BallotInvalid
 from ballots.forms import (
     PaperAcceptForm,
@@ -130,7 +130,7 @@ def _open_ballot(election: Election, voter, pot_slug: str):
         raise PhaseError(_("Voting is not open in this election."))
     identity.check_eligible(voter, pot)
     if Participation.objects.filter(voter=voter, pot=pot).exists():
-        raise AlreadyVoted(_("You have already voted in %(pot)s.") % {"pot": pot.name})
+        raise AlreadyVoted(services_roll.already_voted_message(voter, pot))  # on paper: says so
     return pot
 
 

@@ -135,7 +135,8 @@ def test_booth_identification_by_official(client, setup):
     assert client.session[identity.SESSION_KEY]["method"] == "booth"
     assert client.session["pb_booth_name"] == "Town hall"
     event = AuditEvent.objects.get(action="voter.identify")
-    assert event.actor_id == off.pk and event.data == {"method": "booth", "booth": "Town hall"}
+    assert event.actor_id == off.pk and event.data == {"method": "booth"}
+    assert event.private["fields"] == {"booth": "Town hall"}  # kept for officials, never published
 
 
 def test_booth_refused_for_resident(client, setup):

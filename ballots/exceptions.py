@@ -35,3 +35,9 @@ class RollError(DomainError):
     """The voter roll cannot be changed (bad file, roll frozen because voting opened)."""
 
     status_code = 400
+
+
+class ReconciliationError(DomainError):
+    """A resolution cannot be proposed or confirmed (nothing to resolve, same official twice, stale numbers)."""
+
+    status_code = 409

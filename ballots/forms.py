@@ -106,6 +106,8 @@ class PaperBatchForm(forms.Form):
 class PaperEntryForm(forms.Form):
     text = forms.CharField(
         label=_("Paper ballots, one per line"),
+        # Not stripped: a leading or trailing empty line is named by the service, not silently removed.
+        strip=False,
         widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false", "autocomplete": "off"}),
     )
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ballots import castctx, castsql, eligibility, identity
 from ballots.exceptions import AlreadyVoted, BallotInvalid
@@ -36,8 +37,15 @@ from ballots.models import (
     VoterRollEntry,
 )
 from ballots.receipts import receipt_new, receipt_unshown_hash
+from ballots.reconciliation.services import paper_batch_excess
 from ballots.selectors import ballot_spec
-from ballots.validation import RawBallot, ballot_validate, paper_line_canonical, paper_line_parse
+from ballots.validation import (
+    RawBallot,
+    ballot_validate,
+    paper_line_canonical,
+    paper_line_is_empty,
+    paper_line_parse,
+)
 from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Pot
@@ -333,9 +341,25 @@ def paper_batch_enter(*, actor, batch: PaperBatch, text: str) -> PaperEntry:
     require(actor, "paper.enter", batch.election)
     if batch.status != PaperBatchStatus.OPEN:
         raise PaperError(_("This batch has been accepted; its entries can no longer change."))
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
+    if not text.strip():
         raise PaperError(_("Type at least one line: one paper ballot per line."))
+    # Every line is a paper ballot: an empty one is refused and named, never dropped ("-" is a blank ballot).
+    lines = text.splitlines()
+    empty = [k for k, ln in enumerate(lines, start=1) if paper_line_is_empty(ln)]
+    if empty:
+        raise PaperError(
+            ngettext(
+                "%(n)s line typed, not saved: %(lines)s.",
+                "%(n)s lines typed, not saved: %(lines)s.",
+                len(lines),
+            )
+            % {
+                "n": len(lines),
+                "lines": "; ".join(
+                    _("line %(k)s: empty (type - for a blank ballot)") % {"k": k} for k in empty
+                ),
+            }
+        )
     others = batch.entries.exclude(entered_by=actor).count()
     if others >= 2:
         raise PaperError(_("Two officials have already entered this batch."))
@@ -449,6 +473,10 @@ def paper_batch_accept(
         text = r.a if r.same or resolution.get(r.row) == "a" else r.b
         if text is not None:  # resolved as "this line is not on the paper"
             accepted.append((r.row, text))
+    # Never more paper ballots at a booth than voters marked there as voting on paper (under the pot's lock).
+    excess = paper_batch_excess(batch=batch, lines=len(accepted))
+    if excess:
+        raise PaperError(excess)
     ballots: list[Ballot] = []
     rejected: list[dict] = []
     for row, text in accepted:

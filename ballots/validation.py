@@ -328,6 +328,11 @@ def paper_line_parse(spec: BallotSpec, line: str) -> RawBallot:
     return RawBallot.of(marks)
 
 
+def paper_line_is_empty(line: str) -> bool:
+    """Nothing typed on the line (spaces or separators only). Not a ballot: a blank ballot is typed ``-``."""
+    return not any(_TOKEN_SPLIT.split(line.strip()))
+
+
 def paper_line_canonical(spec: BallotSpec, line: str) -> str:
     """A form of the line that two officials typing the same paper ballot produce identically.
 

@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ballots.models import Ballot, RollSnapshot, VoterRollEntry
+from ballots.reconciliation.selectors import reconciliation_manifest
+from ballots.reconciliation.services import reconciliation_require_resolved
 from pb.core.audit import _entry_payload, audit_record, audit_verify
 from pb.core.exceptions import DomainError, PermissionDenied, PhaseError
 from pb.core.models import AuditEvent, AuditHead, BallotType, Election, Phase, Pot
@@ -527,6 +529,8 @@ def tally_start(*, actor, election: Election, rule: str | None = None) -> TallyR
         raise PhaseError(_("The official count has already been done."))
     if not official and not TallyRun.objects.filter(election=election, official=True, status=RunStatus.DONE):
         raise PhaseError(_("Run the official count first; “what if” runs use its exported files."))
+    if official:
+        reconciliation_require_resolved(election)
     if TallyRun.objects.filter(election=election, status__in=[RunStatus.PENDING, RunStatus.RUNNING]).exists():
         raise DomainError(_("A count is already running."))
     try:
@@ -885,6 +889,8 @@ def _manifest(
         "engine": {"name": run.engine_name, "version": run.engine_version},
         "rule": definition["counting"],
         "pots": run.summary,
+        # Per pot: participations and ballots per channel, and the resolutions of their differences.
+        "reconciliation": reconciliation_manifest(election),
         "certified_at": at.isoformat(),
         "council_key_fingerprint": fingerprint,
         # Binds the PAdES certificate that signs the PDF to the council's Ed25519 key (issue 9).
@@ -944,6 +950,7 @@ def election_certify(*, actor, election: Election) -> Certification:
                 "x": _(", with a mismatch to resolve") if status["mismatched"] else "",
             }
         )
+    reconciliation_require_resolved(election)
     # The ballot table was checked against the sealed log when the files were exported; what is certified is
     # those files, re-checked here by hash (certification_check re-checks the table at any time).
     problems = []
@@ -1066,6 +1073,8 @@ def tally_phase_hook(*, election: Election, actor, to_phase: str) -> None:
         if not confirmed:
             raise PhaseError(_("Closing the vote needs two officials: one asks, another confirms."))
         ballots_seal_pending(election_id=election.pk, final=True)
+        # After the final seal, so every ballot is counted (issue 9: reconciliation that binds).
+        reconciliation_require_resolved(election, closing=True)
     elif to_phase == Phase.TALLIED:
         if official_run(election) is None:
             raise PhaseError(_("Run the official count first."))

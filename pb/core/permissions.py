@@ -56,6 +56,11 @@ MATRIX: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({Role.OFFICIAL}),
         frozenset({Phase.VOTING_OPEN, Phase.VOTING_CLOSED}),
     ),
+    # Two officials explain a difference between ballots and participations (ballots.reconciliation).
+    "reconciliation.resolve": (
+        frozenset({Role.OFFICIAL}),
+        frozenset({Phase.VOTING_OPEN, Phase.VOTING_CLOSED}),
+    ),
     "turnout.view": (frozenset({Role.OFFICIAL, Role.COUNCIL}), ANY - {Phase.DRAFT}),
     "tally.run": (frozenset({Role.OFFICIAL}), frozenset({Phase.VOTING_CLOSED, Phase.TALLIED})),
     "tally.signoff": (frozenset({Role.OFFICIAL}), frozenset({Phase.TALLIED})),

@@ -333,6 +333,72 @@ def _check_audit(report: Report, manifest: dict, files: dict[str, bytes]) -> Non
     report.add("audit log chain", not problems, "; ".join(problems[:3]) or f"{seq} entries, head ok")
 
 
+def _check_reconciliation(report: Report, manifest: dict, files: dict[str, bytes] | None) -> None:
+    """Per pot: the ballots per channel add up to the pot's ballots (in its ballot file, else the manifest's
+    count), and in each channel ballots equal participations, or the difference is exactly the sum of the
+    differences the listed resolutions explain. docs/verification.md, section "Reconciliation"."""
+    rec = manifest.get("reconciliation")
+    if not isinstance(rec, dict):
+        report.add(
+            "reconciliation", False, "the manifest lists no reconciliation of ballots and participations"
+        )
+        return
+    slugs = [pot_def["slug"] for pot_def in manifest["definition"]["pots"]]
+    for slug in sorted(set(rec) - set(slugs)):
+        report.add(f"pot {slug}: reconciliation", False, "a pot that is not in the definition")
+    for slug in slugs:
+        name = f"pot {slug}: reconciliation"
+        try:
+            ok, detail = _reconcile_pot(manifest, slug, rec.get(slug), files)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            ok, detail = False, f"malformed: {type(exc).__name__}: {exc}"
+        report.add(name, ok, detail)
+
+
+def _reconcile_pot(manifest: dict, slug: str, entry, files: dict[str, bytes] | None) -> tuple[bool, str]:
+    if not isinstance(entry, dict):
+        return False, "not listed"
+    ballots, parts, resolutions = entry["ballots"], entry["participations"], entry["resolutions"]
+    if files is not None and mf.jsonl_file(slug) in files:
+        in_file = sum(1 for line in files[mf.jsonl_file(slug)].split(b"\n") if line)
+        source = "its ballot file"
+    else:
+        in_file, source = int(manifest["pots"][slug]["ballots"]), "the manifest's count"
+    problems = []
+    total = sum(int(n) for n in ballots.values())
+    if total != in_file:
+        problems.append(f"ballots per channel add up to {total}, {source} holds {in_file}")
+    channels = sorted(set(ballots) | set(parts))
+    for r in resolutions:
+        if r["channel"] not in channels:
+            problems.append(f"channel {r['channel']}: a resolution for a channel with no count")
+    summary = []
+    for ch in channels:
+        b, p = int(ballots.get(ch, 0)), int(parts.get(ch, 0))
+        covered, listed = 0, 0
+        for r in resolutions:
+            if r["channel"] != ch:
+                continue
+            listed += 1
+            diff = int(r["difference"])
+            if (
+                diff == 0
+                or diff != int(r["ballots"]) - int(r["participations"])
+                or not str(r["reason"]).strip()
+            ):
+                problems.append(
+                    f"channel {ch}: the resolution at booth {r['booth']!r} does not add up or gives no reason"
+                )
+            covered += diff
+        if b - p != covered:
+            problems.append(
+                f"channel {ch}: {b} ballots for {p} participations ({b - p:+d}), "
+                f"resolutions explain {covered:+d}"
+            )
+        summary.append(f"{ch} {b}/{p}" + (f" ({listed} resolved)" if listed else ""))
+    return not problems, "; ".join(problems) or ", ".join(summary)
+
+
 def _check_pot(report: Report, manifest: dict, pot_def: dict, files: dict[str, bytes]) -> Counter:
     from tally.engine import pabulib, registry
     from tally.engine.ties import TieBreak
@@ -449,6 +515,7 @@ def _verify(manifest, manifest_json, signature, public_key, files, report) -> Re
         None if roll is None and frozen_roll is None else roll == frozen_roll,
         f"{roll['entries']} entries, {roll['sha256']}" if roll else "no voter roll",
     )
+    _check_reconciliation(report, manifest, files)
     if files is None:
         report.add(
             "published files", None, "no --ballots directory given: files, log and re-count not checked"

@@ -1,5 +1,7 @@
 """Paper ballots: marking paper voters at a booth, double entry of batches, diff, accept, reconciliation."""
 
+import uuid
+
 import pytest
 from django.urls import reverse
 
@@ -41,8 +43,16 @@ def _batch(v, clerk, label="B-1", booth="School 3"):
     return paper_batch_create(actor=clerk, election=v.election, pot=v.city, booth=booth, label=label)
 
 
+def _mark(v, clerk, n, booth="School 3"):
+    """n more residents take a citywide paper ballot at the booth: a batch there may hold n more lines."""
+    for _ in range(n):
+        voter = make_voter(v.election, v.district, ref=f"PAPER-{uuid.uuid4().hex[:8]}")
+        paper_voter_mark(actor=clerk, election=v.election, voter=voter, booth=booth, pots=[v.city])
+
+
 def test_identical_double_entry_is_accepted_and_rejected_lines_are_listed(v, clerks):
     anna, bart, carl = clerks
+    _mark(v, anna, 6)
     batch = _batch(v, anna)
     paper_batch_enter(actor=anna, batch=batch, text=BATCH)
     # Same paper typed in another order within lines and with other separators: the same ballots.
@@ -68,6 +78,7 @@ def test_identical_double_entry_is_accepted_and_rejected_lines_are_listed(v, cle
 
 def test_double_entry_diff_catches_a_changed_line(v, clerks):
     anna, bart, _carl = clerks
+    _mark(v, anna, 3)
     batch = _batch(v, anna)
     paper_batch_enter(actor=anna, batch=batch, text="C1 C2\nC3\nC1 C4")
     paper_batch_enter(actor=bart, batch=batch, text="C1 C2\nC3 C4\nC1 C4")
@@ -90,6 +101,7 @@ def test_double_entry_diff_catches_a_changed_line(v, clerks):
 
 def test_differences_can_be_resolved_with_a_note(v, clerks):
     anna, bart, carl = clerks
+    _mark(v, anna, 2)
     batch = _batch(v, anna)
     paper_batch_enter(actor=anna, batch=batch, text="C1 C2\nC3")
     paper_batch_enter(actor=bart, batch=batch, text="C1 C2\nC2")
@@ -102,6 +114,7 @@ def test_differences_can_be_resolved_with_a_note(v, clerks):
 
 def test_accept_needs_two_different_officials_and_happens_once(v, clerks):
     anna, bart, _carl = clerks
+    _mark(v, anna, 1)
     batch = _batch(v, anna)
     paper_batch_enter(actor=anna, batch=batch, text="C1")
     paper_batch_enter(actor=anna, batch=batch, text="C1")  # typing again replaces one's own entry
@@ -132,16 +145,23 @@ def test_paper_voter_cannot_also_vote_online_and_reconciliation_shows_difference
         ballot_cast(
             actor=None, election=v.election, pot=v.city, voter=v.voter, raw=RawBallot.of([("C1", "")])
         )
-    # A second paper voter at the same booth, but three paper ballots in the batch: a difference of +1.
+    # A second paper voter at the same booth, but three paper ballots in the batch: refused, with the numbers.
     other = make_voter(v.election, v.district, ref="CD-456")
     paper_voter_mark(actor=anna, election=v.election, voter=other, booth="School 3", pots=[v.city])
     batch = _batch(v, anna)
     paper_batch_enter(actor=anna, batch=batch, text="C1\nC2\nC9")
     paper_batch_enter(actor=bart, batch=batch, text="C1\nC2\nC9")
+    with pytest.raises(
+        PaperError,
+        match="This batch has 3 paper ballots for Citywide at booth School 3; 2 voters were marked as "
+        "voting on paper there and 0 paper ballots are already accepted",
+    ):
+        paper_batch_accept(actor=anna, batch=batch)
+    _mark(v, anna, 1)
     paper_batch_accept(actor=anna, batch=batch)
     rows = {(r.booth, r.pot.slug): r for r in selectors.paper_reconciliation(v.election)}
     city = rows[("School 3", "city")]
-    assert (city.marked, city.entered, city.valid, city.rejected, city.difference) == (2, 3, 2, 1, 1)
+    assert (city.marked, city.entered, city.valid, city.rejected, city.difference) == (3, 3, 2, 1, 0)
     assert rows[("School 3", "mokotow")].difference == -1  # marked, no batch entered yet
 
 
@@ -165,6 +185,7 @@ def test_paper_pages_over_http(client, v, clerks):
     client.post(batch_url, {"action": "enter", "text": "C1 C2\nC4"})
     html = client.get(batch_url).content.decode()
     assert 'id="entries-differ"' in html and 'id="diff-row-2"' in html and "C4" in html
+    _mark(v, anna, 2)
     client.force_login(carl)
     r = client.post(batch_url, {"action": "accept"})
     assert r.status_code == 409 and "differ on rows 2" in r.content.decode()

@@ -35,6 +35,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "ballot.cast": {r: {"voting_open"} for r in (RESIDENT, "official", "council")},
     "ballot.booth": {"official": {"voting_open"}},
     "paper.enter": {"official": {"voting_open", "voting_closed"}},
+    "reconciliation.resolve": {"official": {"voting_open", "voting_closed"}},
     "turnout.view": {"official": ALL - {"draft"}, "council": ALL - {"draft"}},
     "tally.run": {"official": {"voting_closed", "tallied"}},
     "tally.signoff": {"official": {"tallied"}},

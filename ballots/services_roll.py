@@ -25,8 +25,16 @@ from django.utils.translation import gettext as _
 from ballots import roll, throttle
 from ballots.eligibility import ineligibility_reason
 from ballots.exceptions import AlreadyVoted, CodeInvalid, NotEligible, RollError
-from ballots.identity import pots_left, pots_state
-from ballots.models import CodeStatus, ImportJob, RollSnapshot, VoterRollEntry, VotingCode
+from ballots.identity import eligible_pots, pots_left, pots_state
+from ballots.models import (
+    Channel,
+    CodeStatus,
+    ImportJob,
+    Participation,
+    RollSnapshot,
+    VoterRollEntry,
+    VotingCode,
+)
 from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import Election, Phase, Pot
@@ -42,6 +50,39 @@ def _require_voting_open(election: Election) -> None:
         raise PhaseError(_("Voting is not open in this election."))
 
 
+def already_voted_message(voter: VoterRollEntry, pot: Pot | None = None) -> str:
+    """What to tell a voter who cannot vote (any more) in `pot`, or anywhere if `pot` is None, because of
+    their participations: a voter marked at a booth as voting on paper is told that (and where they may still
+    vote online), not that they "have already voted". Shown only to the identified voter, about themselves."""
+    channels = dict(Participation.objects.filter(voter=voter).values_list("pot_id", "channel"))
+    eligible = eligible_pots(voter)
+    left = [p.name for p in eligible if p.pk not in channels]
+    paper = [p.name for p in eligible if channels.get(p.pk) == Channel.PAPER]
+    still = _("You may still vote in: %(pots)s.") % {"pots": ", ".join(left)} if left else ""
+    if pot is not None:
+        if channels.get(pot.pk) == Channel.PAPER:
+            message = _(
+                "You were marked at a booth as voting on paper in %(pot)s: your paper ballot counts there, "
+                "so you cannot vote in it online."
+            ) % {"pot": pot.name}
+        else:
+            message = _("You have already voted in %(pot)s.") % {"pot": pot.name}
+        return f"{message} {still}".strip()
+    if left:
+        return still
+    if paper and len(paper) == len(eligible):
+        return _(
+            "You were marked at a booth as voting on paper in %(pots)s: your paper ballots count there, "
+            "so there is nothing left to vote in online."
+        ) % {"pots": ", ".join(paper)}
+    if paper:
+        return _(
+            "You have voted in every pot you may vote in (on paper in %(pots)s, online in the others). "
+            "Thank you!"
+        ) % {"pots": ", ".join(paper)}
+    return _("You have already voted in every pot you may vote in. Thank you!")
+
+
 def _ready_to_vote(voter: VoterRollEntry) -> None:
     """Refuse identification of someone who cannot vote anywhere, with the reason (one read of the pots and
     the voter's participations; the reason is worked out only for a refusal)."""
@@ -49,7 +90,7 @@ def _ready_to_vote(voter: VoterRollEntry) -> None:
     if not eligible:
         raise NotEligible(ineligibility_reason(voter) or _("You may not vote in any pot of this election."))
     if not left:
-        raise AlreadyVoted(_("You have already voted in every pot you may vote in. Thank you!"))
+        raise AlreadyVoted(already_voted_message(voter))
 
 
 def _audit_identify(
@@ -99,13 +140,34 @@ def voter_identify_code(*, election: Election, code: str, actor=None) -> VoterRo
             .filter(election=election, code_hash=roll.code_hash(symbols))
             .first()
         )
-    if entry is None or entry.status == CodeStatus.VOID:
+    if entry is None:
         raise CodeInvalid(_("This voting code is not valid. Check it and try again."))
+    if entry.status == CodeStatus.VOID:
+        # A void code is a real code (60 random bits): whoever types it holds the letter, so saying what
+        # happened to it tells a guesser nothing the generic message does not. Still a throttle failure.
+        raise CodeInvalid(_void_code_message(entry))
     if entry.status == CodeStatus.USED:
-        raise AlreadyVoted(_("This code has been used: its voter has voted in every pot they may vote in."))
+        raise AlreadyVoted(
+            _("This code has been used.") + " " + already_voted_message(entry.voter)
+            if _has_paper(entry.voter)
+            else _("This code has been used: its voter has voted in every pot they may vote in.")
+        )
     _ready_to_vote(entry.voter)
     _audit_identify(actor=actor, election=election, voter=entry.voter, method="code")
     return entry.voter
+
+
+def _void_code_message(entry: VotingCode) -> str:
+    newer = VotingCode.objects.filter(voter_id=entry.voter_id, pk__gt=entry.pk).exclude(
+        status=CodeStatus.VOID
+    )
+    if newer.exists():
+        return _("This code was replaced by a newer one: use the newest letter you received.")
+    return _("This code was cancelled by the election office: ask them for a new one.")
+
+
+def _has_paper(voter: VoterRollEntry) -> bool:
+    return Participation.objects.filter(voter=voter, channel=Channel.PAPER).exists()
 
 
 def _roll_match(election: Election, reference: str, date_of_birth: dt.date) -> VoterRollEntry:

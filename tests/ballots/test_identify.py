@@ -177,3 +177,138 @@ def test_resident_cannot_claim_the_booth_method(client, setup):
     )
     assert r.status_code == 400  # read as a code attempt (empty code), never as a booth identification
     assert identity.SESSION_KEY not in client.session
+
+
+# --- Messages that cannot mislead: replaced codes, voters marked for paper --------------------------------
+
+
+def _reissue(election, ref="AB-123"):
+    from ballots.services_roll import code_reissue
+
+    return code_reissue(actor=official(), election=election, reference=ref).code
+
+
+def test_replaced_code_says_so_and_the_new_one_works(client, setup):
+    election, *_r, _voter, code = setup
+    new = _reissue(election)
+    r = client.post(_url(election), {"method": "code", "code-code": code})
+    assert r.status_code == 400
+    html = r.content.decode()
+    assert "This code was replaced by a newer one: use the newest letter you received." in html
+    assert "not valid" not in html
+    assert identity.SESSION_KEY not in client.session
+    assert client.post(_url(election), {"method": "code", "code-code": new}).status_code == 302
+
+
+def test_replaced_twice_the_middle_code_also_says_replaced(client, setup):
+    election, *_r, code = setup
+    middle = _reissue(election)
+    _reissue(election)
+    for old in (code, middle):
+        r = client.post(_url(election), {"method": "code", "code-code": old})
+        assert "was replaced by a newer one" in r.content.decode()
+
+
+def test_voided_without_replacement_says_cancelled(client, setup):
+    from ballots.services_roll import code_void
+
+    election, *_r, code = setup
+    code_void(actor=official(), election=election, code=code)
+    r = client.post(_url(election), {"method": "code", "code-code": code})
+    assert r.status_code == 400
+    assert "cancelled by the election office" in r.content.decode()
+    assert "replaced" not in r.content.decode()
+
+
+def test_guesses_still_get_the_generic_message(client, setup):
+    """Only a real (void) code's holder learns it was replaced: a random or malformed guess, or a code of
+    another election, gets the same message as before."""
+    election, *_r, _voter, _code = setup
+    _reissue(election)
+    other = ElectionFactory(phase=Phase.VOTING_OPEN)
+    other_pot = PotFactory(election=other, slug="x")
+    from tests.ballots.roll_support import make_code as _mk
+
+    foreign = _mk(make_voter(other, other_pot, ref="ZZ-1"))
+    for guess in ("ZZZZ-ZZZZ-ZZZZ", "0000-0000-0000", "not a code", foreign):
+        r = client.post(_url(election), {"method": "code", "code-code": guess})
+        assert r.status_code == 400
+        html = r.content.decode()
+        assert "This voting code is not valid. Check it and try again." in html, guess
+        assert "replaced" not in html and "cancelled" not in html
+
+
+def test_replaced_code_counts_as_a_failed_attempt(setup):
+    """Typing an old letter's code is not a free probe: it is throttled like any wrong code."""
+    from ballots.exceptions import CodeInvalid
+    from ballots.models_roll import ThrottleBucket
+    from ballots.services_roll import voter_identify_code
+
+    election, *_r, code = setup
+    _reissue(election)
+    before = ThrottleBucket.objects.count()
+    with pytest.raises(CodeInvalid, match="replaced"):
+        voter_identify_code(election=election, code=code, ip="203.0.113.9")
+    assert ThrottleBucket.objects.count() > before
+
+
+def _mark_paper(election, voter, pots):
+    from ballots.services import paper_voter_mark
+
+    return paper_voter_mark(actor=official(), election=election, voter=voter, booth="Town hall", pots=pots)
+
+
+def test_paper_voter_with_pots_left_is_told_what_remains(client, setup):
+    election, city, mokotow, _wola, voter, code = setup
+    _mark_paper(election, voter, [city])
+    r = client.post(_url(election), {"method": "code", "code-code": code})
+    assert r.status_code == 302  # still a district vote to cast
+    page = client.get(reverse("ballots:ballot", args=[election.slug, city.slug]))
+    html = page.content.decode()
+    assert page.status_code == 409
+    assert "You were marked at a booth as voting on paper in Citywide" in html
+    assert "You may still vote in: Mokotów." in html
+    assert "You have already voted" not in html
+    pots = client.get(reverse("ballots:pots", args=[election.slug])).content.decode()
+    assert "Done: paper ballot taken" in pots and f'id="vote-{mokotow.slug}"' in pots
+
+
+def test_paper_voter_everywhere_is_told_paper_not_already_voted(client, setup):
+    election, _city, _mokotow, _wola, voter, code = setup
+    _mark_paper(election, voter, None)  # every pot left
+    assert VotingCode.objects.get(voter=voter).status == CodeStatus.USED
+    by_code = client.post(_url(election), {"method": "code", "code-code": code})
+    assert by_code.status_code == 409
+    html = by_code.content.decode()
+    assert "This code has been used." in html
+    assert "You were marked at a booth as voting on paper in Citywide, Mokotów" in html
+    assert "nothing left to vote in online" in html
+    by_roll = client.post(
+        _url(election), {"method": "roll", "roll-reference": "AB-123", "roll-date_of_birth": "1990-05-17"}
+    )
+    assert by_roll.status_code == 409
+    assert "You were marked at a booth as voting on paper in Citywide, Mokotów" in by_roll.content.decode()
+    assert "You have already voted" not in by_roll.content.decode()
+
+
+def test_paper_in_one_pot_online_in_the_other(client, setup):
+    election, city, mokotow, _wola, voter, _code = setup
+    _mark_paper(election, voter, [city])
+    Participation.objects.create(
+        election=election, pot=mokotow, voter=voter, channel="online", day=timezone.localdate()
+    )
+    r = client.post(
+        _url(election), {"method": "roll", "roll-reference": "AB-123", "roll-date_of_birth": "1990-05-17"}
+    )
+    assert r.status_code == 409
+    assert "on paper in Citywide, online in the others" in r.content.decode()
+
+
+def test_online_voter_still_hears_already_voted(client, setup):
+    election, city, _mokotow, _wola, voter, code = setup
+    Participation.objects.create(
+        election=election, pot=city, voter=voter, channel="online", day=timezone.localdate()
+    )
+    client.post(_url(election), {"method": "code", "code-code": code})
+    html = client.get(reverse("ballots:ballot", args=[election.slug, city.slug])).content.decode()
+    assert "You have already voted in Citywide. You may still vote in: Mokotów." in html

@@ -16,3 +16,9 @@ urlpatterns = [
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# Our pages for errors (pb.core.errorpages); with DEBUG on, its middleware uses them too.
+handler400 = "pb.core.errorpages.bad_request"
+handler403 = "pb.core.errorpages.permission_denied"
+handler404 = "pb.core.errorpages.page_not_found"
+handler500 = "pb.core.errorpages.server_error"

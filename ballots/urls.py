@@ -36,6 +36,7 @@ urlpatterns: list = [
 # --- Casting helper: pots, ballots, review, cast, receipt; paper batches and turnout (ballots/views.py) ----
 # Fixed paths first; "<slug>/<pot_slug>/" comes last so it does not shadow them.
 from ballots import views  # noqa: E402
+from ballots.reconciliation import views as reconciliation_views  # noqa: E402
 
 urlpatterns += [
     path("<slug:slug>/", views.pots, name="pots"),
@@ -43,6 +44,7 @@ urlpatterns += [
     path("<slug:slug>/officials/turnout/", views.turnout, name="turnout"),
     path("<slug:slug>/officials/paper/", views.paper_batches, name="paper_batches"),
     path("<slug:slug>/officials/paper/<int:batch_id>/", views.paper_batch, name="paper_batch"),
+    path("<slug:slug>/officials/reconciliation/", reconciliation_views.reconciliation, name="reconciliation"),
     path("<slug:slug>/<slug:pot_slug>/", views.ballot, name="ballot"),
     path("<slug:slug>/<slug:pot_slug>/check/", views.ballot_check, name="ballot_check"),
     path("<slug:slug>/<slug:pot_slug>/cast/", views.ballot_cast, name="ballot_cast"),

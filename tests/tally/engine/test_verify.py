@@ -97,6 +97,23 @@ def build(key):
         "engine": {"name": ENGINE_NAME, "version": ENGINE_VERSION},
         "rule": DEFINITION["counting"],
         "pots": {"all": mf.pot_result(outcome, len(lines))},
+        "reconciliation": {
+            "all": {
+                "name": "All",
+                "participations": {"online": len(lines) - 3, "paper": 4},
+                "ballots": {"online": len(lines) - 3, "paper": 3},
+                "resolutions": [
+                    {
+                        "channel": "paper",
+                        "booth": "Library",
+                        "participations": 4,
+                        "ballots": 3,
+                        "difference": -1,
+                        "reason": "One voter left without handing in the sheet.",
+                    }
+                ],
+            }
+        },
         "certified_at": "2026-06-20T10:00:00+00:00",
         "council_key_fingerprint": mf.key_fingerprint(raw),
     }

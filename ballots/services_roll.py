@@ -108,29 +108,47 @@ def _audit_identify(
     )
 
 
-def _throttled(method: str):
-    """Run the identification under the throttle: refused during a cool-down, failures counted."""
+def _throttled(method: str, target: str):
+    """Run the identification under the throttle (ballots.throttle): refused while the client's address
+    or the target (the code typed, the reference) is in its delay; charged before, refunded unless the
+    code or roll match is wrong. `target`: the keyword argument naming what is being tried."""
 
     def wrap(func):
         @functools.wraps(func)
         def inner(*, election: Election, ip: str, **kw):
-            limits = throttle.limits_for(election_id=election.pk, method=method, ip=ip)
-            throttle.throttle_check(limits)
+            attempt = throttle.attempt_begin(
+                election_id=election.pk, method=method, ip=ip, target=_target_text(method, kw[target])
+            )
             try:
-                return func(election=election, **kw)
+                result = func(election=election, **kw)
             except CodeInvalid:
-                throttle.throttle_fail(limits)
+                throttle.attempt_failed(attempt)
                 raise
+            except BaseException:  # a used code, not eligible, voting closed: not a wrong guess
+                throttle.attempt_succeeded(attempt)
+                raise
+            throttle.attempt_succeeded(attempt)
+            return result
 
         return inner
 
     return wrap
 
 
-@_throttled("code")
+def _target_text(method: str, value: str) -> str:
+    """What a failure is counted against: the code or reference as the lookup normalises it, so that
+    "abcd-efgh" and "ABCDEFGH" are the same target."""
+    value = str(value or "")
+    if method == "code":
+        symbols = roll.normalize_code(value)
+        return symbols if symbols is not None else value.strip().upper()[:64]
+    return roll.normalize_ref(value)[:64]
+
+
+@_throttled("code", target="code")
 @transaction.atomic
 def voter_identify_code(*, election: Election, code: str, actor=None) -> VoterRollEntry:
-    """Identify a voter by a one-time voting code (call with ip=...: throttled per IP and code space)."""
+    """Identify a voter by a one-time voting code (call with ip=...: throttled per address and per code)."""
     _require_voting_open(election)
     symbols = roll.normalize_code(code)
     entry = None
@@ -182,12 +200,13 @@ def _roll_match(election: Election, reference: str, date_of_birth: dt.date) -> V
     return voter
 
 
-@_throttled("roll")
+@_throttled("roll", target="reference")
 @transaction.atomic
 def voter_identify_roll(
     *, election: Election, reference: str, date_of_birth: dt.date, actor=None
 ) -> VoterRollEntry:
-    """Identify a voter by roll match: voter reference plus date of birth (throttled like codes)."""
+    """Identify a voter by roll match: voter reference plus date of birth (throttled per address and per
+    reference)."""
     _require_voting_open(election)
     voter = _roll_match(election, reference, date_of_birth)
     _ready_to_vote(voter)

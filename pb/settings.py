@@ -12,8 +12,15 @@ PB_SIGNING_CERT_FILE      X.509 certificate (ECDSA or RSA) that PAdES-signs ever
                           is named in the signed manifest (default keys/council-pades-cert.pem; make one with
                           manage.py council_certgen). Certification refuses without it.
 PB_SIGNING_CERT_KEY_FILE  that certificate's private key (default keys/council-pades-key.pem, mode 0600)
+PB_TRUSTED_PROXIES  comma-separated addresses or CIDR networks of the reverse proxies whose X-Forwarded-For
+                    is believed (default "127.0.0.1,::1"); see pb/core/clientip.py and docs/deploy.md
+PB_THROTTLE_*       identification throttle (ballots/throttle.py); PB_LOGIN_FAILURES and
+                    PB_LOGIN_LOCKOUT_MINUTES: sign-in lock-out per account and address (django-axes)
+PB_TECHNICAL_ERRORS "1" shows Django's technical error pages when debug is on (default off: the demo shows
+                    the same pages as production)
 """
 
+import datetime as dt
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -91,6 +98,7 @@ INSTALLED_APPS = [
     "proposals",
     "ballots",
     "tally",
+    "axes",  # sign-in throttling (AXES_* below)
 ]
 
 MIDDLEWARE = [
@@ -98,14 +106,17 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Our 404/403/500 pages even with DEBUG on (the demo): outside CommonMiddleware, so a missing slash is
+    # still redirected before a 404 is replaced.
+    "pb.core.errorpages.FriendlyErrorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "axes",  # sign-in throttling (AXES_* below)
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lock-out into our page
 ]
 
 ROOT_URLCONF = "pb.urls"
@@ -122,7 +133,6 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.template.context_processors.i18n",
                 "django.template.context_processors.csp",
-    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lock-out into our page
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "pb.core.context_processors.roles",
@@ -150,6 +160,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes): 10 wrong passwords for one username from one address lock that pair for
+# 15 minutes; the account stays open from other addresses, other accounts from this address. The first
+# backend refuses a locked pair before the password is checked (pb.core.loginthrottle).
+AUTHENTICATION_BACKENDS = [
+    "pb.core.loginthrottle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("PB_LOGIN_FAILURES", "10"))
+AXES_COOLOFF_TIME = dt.timedelta(minutes=float(os.environ.get("PB_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "pb.core.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "pb.core.loginthrottle.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "core:home"
 LOGOUT_REDIRECT_URL = "core:home"
@@ -190,6 +215,24 @@ SECURE_CSP = {
 # The cast's few hot statements are prepared on PostgreSQL (pb.core.dbfast); turn off behind a
 # transaction-pooling proxy that cannot keep prepared statements (PgBouncer < 1.21).
 PB_DB_PREPARE = _env_bool("DJANGO_DB_PREPARE", True)
+
+# The client's address (pb.core.clientip): X-Forwarded-For is read only from these proxies.
+PB_TRUSTED_PROXIES = [
+    p.strip() for p in os.environ.get("PB_TRUSTED_PROXIES", "127.0.0.1,::1").split(",") if p.strip()
+]
+# Identification throttle (ballots/throttle.py): free failures per address and per code/reference, then
+# delays of PB_THROTTLE_DELAY x 2^k seconds, never more than PB_THROTTLE_DELAY_MAX; failures forgotten after
+# PB_THROTTLE_WINDOW idle seconds; PB_THROTTLE_SPACE_FAILURES failures of an election's codes (or roll
+# match) within PB_THROTTLE_SPACE_WINDOW seconds raise an alert for officials and shorten the free budget.
+PB_THROTTLE_IP_FAILURES = int(os.environ.get("PB_THROTTLE_IP_FAILURES", "5"))
+PB_THROTTLE_TARGET_FAILURES = int(os.environ.get("PB_THROTTLE_TARGET_FAILURES", "5"))
+PB_THROTTLE_DELAY = float(os.environ.get("PB_THROTTLE_DELAY", "2"))
+PB_THROTTLE_DELAY_MAX = float(os.environ.get("PB_THROTTLE_DELAY_MAX", "60"))
+PB_THROTTLE_WINDOW = int(os.environ.get("PB_THROTTLE_WINDOW", "900"))
+PB_THROTTLE_SPACE_FAILURES = int(os.environ.get("PB_THROTTLE_SPACE_FAILURES", "300"))
+PB_THROTTLE_SPACE_WINDOW = int(os.environ.get("PB_THROTTLE_SPACE_WINDOW", "60"))
+# Django's technical 404/500 pages (URLconf listing, tracebacks) only when asked for, even with DEBUG on.
+PB_TECHNICAL_ERRORS = _env_bool("PB_TECHNICAL_ERRORS", False)
 SESSION_COOKIE_HTTPONLY = True
 # Database sessions (Django's), read with one precompiled statement: every voter request reads its session.
 SESSION_ENGINE = "pb.core.sessions"

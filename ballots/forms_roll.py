@@ -77,6 +77,34 @@ class RollUploadForm(forms.Form):
         return f
 
 
+REFERENCES_MAX_BYTES = 1024 * 1024  # 5000 references of up to 64 characters fit many times over
+MAX_FIELD_CHARS = 1000
+
+
+def read_small_csv(text: str) -> list[list[str]]:
+    """Rows of a CSV typed by a person (a list of references): every problem is a form error naming the line,
+    never an exception (csv.Error for a field over csv's own limit, an unclosed quote, a NUL byte)."""
+    reader = csv.reader(io.StringIO(text))
+    rows = []
+    try:
+        for row in reader:
+            if any(len(cell) > MAX_FIELD_CHARS for cell in row):
+                raise forms.ValidationError(
+                    _("line %(line)s: a field is longer than %(n)s characters.")
+                    % {"line": reader.line_num, "n": MAX_FIELD_CHARS}
+                )
+            rows.append(row)
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            message = _("line %(line)s: a field is longer than %(n)s characters.")
+        else:
+            message = _("line %(line)s: this is not valid CSV (%(error)s).")
+        raise forms.ValidationError(
+            message % {"line": reader.line_num, "n": MAX_FIELD_CHARS, "error": exc}
+        ) from exc
+    return rows
+
+
 class CodesGenerateForm(forms.Form):
     district = forms.ModelChoiceField(
         label=_("District"), queryset=Pot.objects.none(), required=False, empty_label=_("All districts")
@@ -105,11 +133,16 @@ class CodesGenerateForm(forms.Form):
         f = self.cleaned_data.get("references")
         if not f:
             return None
+        if f.size > REFERENCES_MAX_BYTES:
+            raise forms.ValidationError(
+                _("The file is too large (%(kb)s KB at most): list at most 5000 references.")
+                % {"kb": REFERENCES_MAX_BYTES // 1024}
+            )
         try:
             text = f.read().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise forms.ValidationError(_("The file is not UTF-8 text: save it as “CSV UTF-8”.")) from exc
-        rows = list(csv.reader(io.StringIO(text)))
+        rows = read_small_csv(text)
         if not rows:
             raise forms.ValidationError(_("The file is empty."))
         cols, _problems = header_map(rows[0])

@@ -12,6 +12,7 @@ from import_export import fields, resources
 from import_export.formats.base_formats import CSV, XLSX
 
 from ballots.models import ImportJob, VoterRollEntry
+from pb.core.spreadsheet import safe_dataset
 
 FORMATS = {"csv": CSV, "xlsx": XLSX}
 
@@ -33,9 +34,9 @@ def error_report(job: ImportJob, fmt: str = "csv") -> bytes | str:
     data = tablib.Dataset(headers=["row", "column", "message"])
     for e in job.errors:
         data.append([e.get("row") or "", e.get("column", ""), e.get("message", "")])
-    return FORMATS[fmt]().export_data(data)
+    return FORMATS[fmt]().export_data(safe_dataset(data))
 
 
 def roll_export(election, fmt: str = "csv") -> bytes | str:
     dataset = VoterRollResource().export(queryset=VoterRollEntry.objects.filter(election=election))
-    return FORMATS[fmt]().export_data(dataset)
+    return FORMATS[fmt]().export_data(safe_dataset(dataset))

@@ -17,7 +17,6 @@ import copy
 import difflib
 import logging
 import secrets
-import uuid
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
@@ -26,14 +25,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from ballots import castctx, castsql, eligibility, identity
+from ballots import pending as pending_ballots
 from ballots.exceptions import AlreadyVoted, BallotInvalid
 from ballots.models import (
-    Ballot,
     Channel,
     PaperBatch,
     PaperBatchStatus,
     PaperEntry,
     Participation,
+    PendingBallot,
     VoterRollEntry,
 )
 from ballots.receipts import receipt_new, receipt_unshown_hash
@@ -79,19 +79,23 @@ class CastResult:
     pots_left: int
 
 
-def _seal_after_commit(election_id: int, pending: int | None = None) -> None:
-    """Hand new ballots to the results side, which seals them in shuffled batches into the public chain.
+def _seal_after_commit(
+    election_id: int, pot_id: int, *, seal_at: int = 0, pending: int | None = None
+) -> None:
+    """Hand new ballots to the results side, which seals them per pot in shuffled batches of at least K into
+    the public chain (tally.services.ballots_seal_pending, which also decides how many it takes).
 
-    `pending`: the election's unsealed ballots as the cast just counted them (PostgreSQL's single-statement
-    write counts them for free); None: count them after the commit."""
-    if pending is not None and pending < SEAL_AFTER_CAST:
+    `seal_at`: the pot's pending ballots at which sealing is worth trying (0: always try); `pending`: the
+    pot's pending ballots as the cast just counted them (PostgreSQL's single-statement write counts them for
+    free); None: count them after the commit."""
+    if pending is not None and pending < seal_at:
         return
 
     def seal() -> None:
-        # Cheap, unlocked look first (partial index "ballot_unsealed"): sealing takes the chain's row lock,
-        # and taking it after every cast would queue all casts of the election behind one another.
-        if pending is not None or castsql.unsealed_at_least(election_id, SEAL_AFTER_CAST):
-            ballots_seal_pending(election_id=election_id, at_least=SEAL_AFTER_CAST)
+        # Cheap, unlocked look first (index "pending_ballot_pot"): sealing takes the chain's row lock, and
+        # taking it after every cast would queue all casts of the election behind one another.
+        if pending is not None or not seal_at or castsql.pending_at_least(election_id, pot_id, seal_at):
+            ballots_seal_pending(election_id=election_id, pot_id=pot_id)
 
     # robust: a sealing failure must not turn a committed cast into an error page; the next cast or the
     # freeze at closing seals what is pending.
@@ -203,29 +207,30 @@ def ballot_cast(
         "day": day,
     }
     code, digest = receipt_new()
-    ballot = {
-        "id": uuid.uuid4(),
-        "election": election.pk,
-        "pot": pot.pk,
-        "projects": list(clean.projects),
-        "points": clean.points,
-        "is_paper": False,
-        "receipt_hash": digest,
-    }
+    # Not a Ballot yet: the ballot waits, encrypted, until it is sealed with at least K others of its pot.
+    ballot = pending_ballots.row(
+        election_id=election.pk,
+        pot_id=pot.pk,
+        projects=list(clean.projects),
+        points=clean.points,
+        is_paper=False,
+        receipt_hash=digest,
+    )
+    seal_at = pending_ballots.seal_threshold(ctx.anonymity_k, SEAL_AFTER_CAST)
     pending = None
     # No savepoint needed: on a violation of the one-participation constraint nothing more runs in this
     # transaction, the re-raised error leaves the atomic block and rolls it back.
     try:
         if castsql.single_statement_writes():
             participation_id, others = castsql.write_cast(
-                participation, ballot, mark_codes=not left, seal_min=SEAL_AFTER_CAST
+                participation, ballot, mark_codes=not left, seal_at=seal_at
             )
             pending = others + 1
         else:
             participation_id = castsql.insert(
                 Participation, participation, returning=channel == Channel.BOOTH
             )
-            castsql.insert(Ballot, ballot)
+            castsql.insert(PendingBallot, ballot)
             if not left:
                 castsql.codes_mark_used(voter.pk)
     except IntegrityError as exc:  # the backstop: a writer that slipped past the lock (e.g. no row locks)
@@ -247,7 +252,7 @@ def ballot_cast(
             data={"pot": pot.slug},
             private={"booth": booth},  # the booth and the participation id would name the voter
         )
-    _seal_after_commit(election.pk, pending)
+    _seal_after_commit(election.pk, pot.pk, seal_at=seal_at, pending=pending)
     return CastResult(pot=pot, receipt_code=code, pots_left=len(left))
 
 
@@ -477,7 +482,7 @@ def paper_batch_accept(
     excess = paper_batch_excess(batch=batch, lines=len(accepted))
     if excess:
         raise PaperError(excess)
-    ballots: list[Ballot] = []
+    ballots: list[PendingBallot] = []
     rejected: list[dict] = []
     for row, text in accepted:
         try:
@@ -485,20 +490,23 @@ def paper_batch_accept(
         except BallotInvalid as exc:
             rejected.append({"line": row, "text": text, "reasons": getattr(exc, "problems", [exc.message])})
             continue
+        # Pending (encrypted) like an online ballot: sealed with the pot's others, at least K to a batch.
         ballots.append(
-            Ballot(
-                id=uuid.uuid4(),
-                election=batch.election,
-                pot=batch.pot,
-                projects=list(clean.projects),
-                points=clean.points,
-                is_paper=True,
-                receipt_hash=receipt_unshown_hash(),
+            PendingBallot(
+                **pending_ballots.row(
+                    election_id=batch.election_id,
+                    pot_id=batch.pot_id,
+                    projects=list(clean.projects),
+                    points=clean.points,
+                    is_paper=True,
+                    receipt_hash=receipt_unshown_hash(),
+                )
+                | {"election": batch.election, "pot": batch.pot}
             )
         )
     # Insert in random order: the table's physical order must not mirror the paper stack.
     secrets.SystemRandom().shuffle(ballots)
-    Ballot.objects.bulk_create(ballots)
+    PendingBallot.objects.bulk_create(ballots)
     batch.status = PaperBatchStatus.ACCEPTED
     batch.accepted_by = actor
     batch.accepted_at = timezone.now()
@@ -523,5 +531,5 @@ def paper_batch_accept(
             "resolved_rows": sorted(resolution),
         },
     )
-    _seal_after_commit(batch.election_id)
+    _seal_after_commit(batch.election_id, batch.pot_id)
     return batch

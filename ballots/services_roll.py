@@ -393,12 +393,19 @@ def roll_import(
         raise RollError(_("The file is not UTF-8 text: save it as “CSV UTF-8”.")) from exc
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise RollError(_("The file cannot be read as CSV or XLSX: %(error)s") % {"error": exc}) from exc
+    except Exception as exc:  # openpyxl/tablib raise many kinds for a file that is not a workbook
+        raise RollError(
+            _("The file cannot be read as XLSX (%(error)s): save it again from your spreadsheet program.")
+            % {"error": type(exc).__name__}
+        ) from exc
     if problems:
         raise RollError(" ".join(problems))
     try:
         report = roll.import_rows(election, cols, rows, dry_run=dry_run, progress=progress)
     except UnicodeDecodeError as exc:
         raise RollError(_("The file is not UTF-8 text: save it as “CSV UTF-8”.")) from exc
+    except ValueError as exc:  # a line the CSV reader cannot read (roll.read_csv names it)
+        raise RollError(str(exc)) from exc
     if not dry_run and report.imported:
         audit_record(
             actor=actor,

@@ -31,6 +31,7 @@ from ballots.tasks import roll_job_check_task, roll_job_import_task
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Phase
 from pb.core.permissions import allowed, require
+from pb.core.spreadsheet import safe_row
 
 
 def _error_response(response: HttpResponse, exc: DomainError) -> HttpResponse:
@@ -337,7 +338,9 @@ def _sheet_response(request, election, sheets, fmt: str, filename: str) -> HttpR
         writer = csv.writer(buf)
         writer.writerow(["reference", "roll_entry", "district", "code"])
         for sheet in sheets:
-            writer.writerow([sheet.reference, sheet.voter.pk, sheet.voter.district.slug, sheet.code])
+            # The reference comes from the official's file: never let it reach a spreadsheet as a formula.
+            row = [sheet.reference, sheet.voter.pk, sheet.voter.district.slug, sheet.code]
+            writer.writerow(safe_row(row))
         response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
         filename = filename.replace(".pdf", ".csv")
     else:

@@ -113,6 +113,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Before any view or CSRF check reads the body: NUL bytes (400) and per-endpoint body limits (413).
+    "pb.core.middleware.RequestGuardMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -197,8 +199,29 @@ STORAGES = {
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("PB_MEDIA_ROOT", BASE_DIR / "media"))
 PB_VAR_DIR = Path(os.environ.get("PB_VAR_DIR", BASE_DIR / "var"))  # exported ballot files, PDFs
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Bounded work per request. Non-file form data is small; uploads above FILE_UPLOAD_MAX_MEMORY_SIZE go to a
+# temporary file rather than memory. Request bodies are refused (413, from CONTENT_LENGTH, before they are
+# read: pb.core.middleware) above PB_REQUEST_MAX_BYTES, except on the upload endpoints of PB_UPLOAD_LIMITS.
+# docs/deploy.md "Upload limits": the proxy's client_max_body_size matches the largest.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440  # 2.5 MB, Django's default
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+PB_REQUEST_MAX_BYTES = int(os.environ.get("PB_REQUEST_MAX_BYTES", 6 * 1024 * 1024))  # a 5 MB image + text
+# The public verify page: the result PDF plus the optional published files, in all (bigger: the CLI).
+PB_VERIFY_MAX_BYTES = int(os.environ.get("PB_VERIFY_MAX_BYTES", 8 * 1024 * 1024))
+# Per client address (ballots.throttle.client_ip): at most COUNT verifications per WINDOW seconds, and at most
+# CONCURRENCY verifications at once on the whole site, so verifying never takes the workers from voters.
+PB_VERIFY_RATE_COUNT = int(os.environ.get("PB_VERIFY_RATE_COUNT", 10))
+PB_VERIFY_RATE_WINDOW = int(os.environ.get("PB_VERIFY_RATE_WINDOW", 600))
+PB_VERIFY_CONCURRENCY = int(os.environ.get("PB_VERIFY_CONCURRENCY", 2))
+PB_PROPOSAL_IMPORT_MAX_BYTES = int(os.environ.get("PB_PROPOSAL_IMPORT_MAX_BYTES", 5 * 1024 * 1024))
+PB_ROLL_IMPORT_MAX_BYTES = int(os.environ.get("PB_ROLL_IMPORT_MAX_BYTES", 50 * 1024 * 1024))
+PB_UPLOAD_LIMITS = {
+    "tally:verify": PB_VERIFY_MAX_BYTES,
+    "proposals:import": PB_PROPOSAL_IMPORT_MAX_BYTES,
+    "ballots:roll": PB_ROLL_IMPORT_MAX_BYTES,
+}
+# A roll-import job with no progress for this long (its worker died or hangs) is marked failed (retryable).
+PB_ROLL_JOB_STALL_SECONDS = int(os.environ.get("PB_ROLL_JOB_STALL_SECONDS", 300))
 
 # Content Security Policy (Django 6 built-in): no inline script, htmx is vendored.
 SECURE_CSP = {

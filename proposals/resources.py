@@ -7,7 +7,10 @@ whole file if any row is invalid.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -20,6 +23,7 @@ from import_export import resources, widgets
 from import_export.fields import Field
 
 from pb.core.models import Category, Election, Pot
+from pb.core.spreadsheet import safe_dataset
 from proposals.models import Proposal, ProposalStatus
 from proposals.services import MAX_COST, next_code
 
@@ -43,6 +47,7 @@ IMPORT_COLUMNS = (
 )
 IMPORTABLE_STATUSES = (ProposalStatus.SUBMITTED, ProposalStatus.FEASIBLE, ProposalStatus.NOT_FEASIBLE)
 _INT_RE = re.compile(r"^[+-]?\d+$")
+_CODE_RE = re.compile(r"^P(\d+)$")
 
 
 class WholeNumberWidget(widgets.Widget):
@@ -102,6 +107,7 @@ class ElectionChoiceWidget(widgets.ForeignKeyWidget):
     def __init__(self, model, election: Election, what: str, required: bool):
         super().__init__(model, field="slug")
         self.election, self.what, self.required = election, what, required
+        self._by_key: dict | None = None
 
     def clean(self, value, row=None, **kwargs):
         text = "" if value is None else str(value).strip()
@@ -109,10 +115,13 @@ class ElectionChoiceWidget(widgets.ForeignKeyWidget):
             if self.required:
                 raise ValueError(_("This value is required."))
             return None
-        qs = self.model.objects.filter(election=self.election)
-        match = qs.filter(slug__iexact=text).first() or qs.filter(name__iexact=text).first()
+        if self._by_key is None:  # one query per import, not two per row (bounded time for large files)
+            objs = list(self.model.objects.filter(election=self.election).order_by("pk"))
+            self._by_key = {o.name.lower(): o for o in reversed(objs)}
+            self._by_key.update({o.slug.lower(): o for o in reversed(objs)})  # a slug wins over a name
+        match = self._by_key.get(text.lower())
         if match is None:
-            known = ", ".join(qs.values_list("slug", flat=True))
+            known = ", ".join(sorted(o.slug for o in self._by_key.values()))
             raise ValueError(
                 _("Unknown %(what)s “%(value)s”. Known: %(known)s.")
                 % {"what": self.what, "value": text, "known": known}
@@ -189,6 +198,7 @@ class ProposalResource(resources.ModelResource):
         )
         self.fields["status"] = Field(attribute="status", column_name="status", widget=StatusWidget())
         self._language = translation.get_language() or "en"
+        self._next_number: int | None = None
 
     def get_queryset(self):
         return Proposal.objects.filter(election=self.election).select_related(
@@ -224,9 +234,34 @@ class ProposalResource(resources.ModelResource):
             errors["review_reason"] = ValidationError(_("A not-feasible proposal needs a public reason."))
         if instance.adjusted_cost is not None and not (instance.cost_note or "").strip():
             errors["cost_note"] = ValidationError(_("Explain the adjusted cost in a note."))
+        if instance.code and (m := _CODE_RE.match(instance.code)) and self._next_number is not None:
+            self._next_number = max(self._next_number, int(m.group(1)) + 1)
         if not instance.code:
-            instance.code = next_code(self.election)
-        super().validate_instance(instance, errors, validate_unique)
+            instance.code = self._next_code()
+        # The model's own validation (lengths, choices, cost range), without its per-row queries: the foreign
+        # keys were resolved by the widgets from this election's rows (one query per import) and the one
+        # constraint (a unique code per election) is checked above and held by the database. Halves the time
+        # of a large import (about 5 ms a row left).
+        try:
+            instance.full_clean(
+                exclude=[*errors, "election", "pot", "category", "merged_into"],
+                validate_unique=False,
+                validate_constraints=False,
+            )
+        except ValidationError as exc:
+            errors = exc.update_error_dict(errors)
+        if errors:
+            raise ValidationError(errors)
+
+    def _next_code(self) -> str:
+        # next_code reads every code of the election: once per import, then counted on, so a file of n rows
+        # costs n steps rather than n squared. Codes given in the file are skipped (their rows were saved
+        # in this transaction before; the database check above refuses a clash).
+        if self._next_number is None:
+            self._next_number = int(next_code(self.election)[1:])
+        code = f"P{self._next_number:03d}"
+        self._next_number += 1
+        return code
 
 
 @dataclass
@@ -272,20 +307,87 @@ class ImportReport:
         ) % {"n": len(self.rows)}
 
 
+# Bounded work per request, measured on SQLite: a 1.1 MB XLSX of 7000 rows previewed in 10 s (most of it
+# rendering the report) and imported in 4.4 s; 2000 rows preview in 1.5-2 s. An import is capped in rows
+# (about 7 s at most, well inside the server's 60 s timeout) as well as in bytes
+# (PB_PROPOSAL_IMPORT_MAX_BYTES, refused before the upload is read). Larger lists go in several files.
+MAX_ROWS = 5000
+MAX_FIELD_CHARS = 10_000  # a description has at most 5000
+# An XLSX is a zip: a few MB can unpack to gigabytes of XML. Refuse before openpyxl unpacks it.
+MAX_XLSX_UNPACKED_BYTES = 64 * 1024 * 1024
+
+
+def _load_csv(text: str) -> tablib.Dataset:
+    reader = csv.reader(io.StringIO(text))
+    rows = []
+    try:
+        for row in reader:
+            if any(len(cell) > MAX_FIELD_CHARS for cell in row):
+                raise ValueError(
+                    _("line %(line)s: a field is longer than %(n)s characters.")
+                    % {"line": reader.line_num, "n": MAX_FIELD_CHARS}
+                )
+            rows.append(row)
+            if len(rows) > MAX_ROWS + 1:
+                break
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise ValueError(
+                _("line %(line)s: a field is longer than %(n)s characters.")
+                % {"line": reader.line_num, "n": MAX_FIELD_CHARS}
+            ) from exc
+        raise ValueError(
+            _("line %(line)s: this is not valid CSV (%(error)s).") % {"line": reader.line_num, "error": exc}
+        ) from exc
+    rows = [r for r in rows if any(cell.strip() for cell in r)] if rows else rows
+    if not rows:
+        raise ValueError(_("The file is empty."))
+    header, body = rows[0], rows[1:]
+    dataset = tablib.Dataset(headers=header)
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise ValueError(
+                _("line %(line)s has %(n)s cells but the header row has %(m)s.")
+                % {"line": number, "n": len(row), "m": len(header)}
+            )
+        dataset.append(row)
+    return dataset
+
+
+def _load_xlsx(content: bytes) -> tablib.Dataset:
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile as exc:
+        raise ValueError(
+            _("The file could not be read as XLSX: it is not a workbook (an .xlsx file is a zip archive).")
+        ) from exc
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise ValueError(_("The workbook is too large once unpacked: split it into smaller files."))
+    return tablib.Dataset().load(content, format="xlsx")
+
+
 def load_dataset(content: bytes, file_format: str) -> tablib.Dataset:
     if file_format not in FORMATS:
         raise ValueError(_("Upload a .csv or .xlsx file."))
+    if not content.strip():
+        raise ValueError(_("The file is empty."))
     try:
-        if file_format == "csv":
-            text = content.decode("utf-8-sig")
-            return tablib.Dataset().load(text, format="csv")
-        return tablib.Dataset().load(content, format="xlsx")
+        dataset = _load_csv(content.decode("utf-8-sig")) if file_format == "csv" else _load_xlsx(content)
     except UnicodeDecodeError as exc:
         raise ValueError(_("The CSV file is not UTF-8 text.")) from exc
+    except ValueError:
+        raise
     except Exception as exc:  # tablib/openpyxl raise many kinds for a corrupt file
         raise ValueError(
             _("The file could not be read as %(format)s.") % {"format": file_format.upper()}
         ) from exc
+    if len(dataset) > MAX_ROWS:
+        raise ValueError(
+            _("The file has more than %(n)s rows: split it into files of at most %(n)s proposals.")
+            % {"n": MAX_ROWS}
+        )
+    return dataset
 
 
 def _field_label(name: str) -> str:
@@ -345,7 +447,8 @@ def run_import(*, election: Election, content: bytes, file_format: str, dry_run:
 def export_bytes(*, election: Election, file_format: str) -> bytes:
     if file_format not in FORMATS:
         raise ValueError(file_format)
-    dataset = ProposalResource(election=election).export()
+    # Residents write the titles and descriptions: no cell may reach the official's spreadsheet as a formula.
+    dataset = safe_dataset(ProposalResource(election=election).export())
     data = dataset.export(file_format)
     # CSV with a byte-order mark: without it Excel reads UTF-8 as a legacy code page and garbles Vietnamese
     # and Chinese titles. The importer reads it back with utf-8-sig.
@@ -366,4 +469,4 @@ def template_csv(election: Election) -> str:
     }
     dataset = tablib.Dataset(headers=list(IMPORT_COLUMNS))
     dataset.append([example.get(c, "") for c in IMPORT_COLUMNS])
-    return dataset.export("csv")
+    return safe_dataset(dataset).export("csv")

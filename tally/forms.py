@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from tally.engine import registry
@@ -41,8 +42,8 @@ class MultiFileField(forms.FileField):
         return [single(data, initial)] if data else []
 
 
-# The public verifier re-counts whatever it is given: cap the upload so it cannot be used to load the server.
-VERIFY_MAX_BYTES = 200 * 1024 * 1024
+# The public verifier re-counts whatever it is given: the upload is capped (settings.PB_VERIFY_MAX_BYTES, also
+# enforced from CONTENT_LENGTH before the body is read) so it cannot be used to load the server.
 
 
 class VerifyForm(forms.Form):
@@ -57,10 +58,11 @@ class VerifyForm(forms.Form):
     def clean(self):
         data = super().clean()
         total = sum(f.size for f in [data.get("pdf"), *(data.get("files") or [])] if f is not None)
-        if total > VERIFY_MAX_BYTES:
+        limit = settings.PB_VERIFY_MAX_BYTES
+        if total > limit:
             raise forms.ValidationError(
                 _("The files are too large to verify here (%(mb)s MB at most): use python -m tally verify.")
-                % {"mb": VERIFY_MAX_BYTES // (1024 * 1024)}
+                % {"mb": limit // (1024 * 1024)}
             )
         return data
 

@@ -162,10 +162,8 @@ def test_public_verify_page_recounts_uploaded_files(world, client):
     assert page.status_code == 422 and b"ballot files missing" in page.content
 
 
-def test_verify_page_refuses_oversized_uploads(db, keys, client, monkeypatch):
-    from tally import forms
-
-    monkeypatch.setattr(forms, "VERIFY_MAX_BYTES", 10)
+def test_verify_page_refuses_oversized_uploads(db, keys, client, settings):
+    settings.PB_VERIFY_MAX_BYTES = 10  # the form's own check (the middleware checks CONTENT_LENGTH first)
     r = client.post(reverse("tally:verify"), {"pdf": _upload("r.pdf", b"%PDF-1.7 more than ten bytes")})
     assert r.status_code == 400 and b"too large" in r.content
 

@@ -7,12 +7,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Pot
 from pb.core.permissions import allowed, is_council, is_official
-from tally import selectors, services, signing
+from tally import selectors, services, signing, verify_limits
 from tally.engine import manifest as mf
 from tally.engine import verify as verifier
 from tally.forms import ReceiptForm, SignOffUploadForm, VerifyForm, WhatIfForm
@@ -247,12 +248,45 @@ def council_key(request):
     return render(request, "tally/key.html", {"key": info})
 
 
+def _verify_context(form, report=None, **extra) -> dict:
+    from django.conf import settings
+
+    return {
+        "form": form,
+        "report": report,
+        "key": signing.council_public_key(),
+        "manifest_file": mf.MANIFEST_FILE,
+        "max_mb": settings.PB_VERIFY_MAX_BYTES // (1024 * 1024),
+        **extra,
+    }
+
+
 @require_http_methods(["GET", "POST"])
+@csrf_exempt  # checked in _verify_post, after the limits: the CSRF check reads the whole upload
 def verify_page(request):
+    """The public verifier. A POST is refused (429, Retry-After) before its upload is read when the client
+    has verified too often or the site's verification slots are taken (tally.verify_limits); the body size
+    was already bounded by PB_VERIFY_MAX_BYTES (pb.core.middleware)."""
+    if request.method != "POST":
+        return render(request, "tally/verify.html", _verify_context(VerifyForm()))
+    try:
+        verify_limits.verify_rate_count(request)
+        with verify_limits.verify_slot():
+            return _verify_post(request)
+    except verify_limits.VerifyBusy as exc:
+        response = render(
+            request, "tally/verify.html", _verify_context(VerifyForm(), error=exc.message), status=429
+        )
+        response["Retry-After"] = str(exc.retry_after)
+        return response
+
+
+@csrf_protect
+def _verify_post(request):
     info = signing.council_public_key()
     report = None
-    form = VerifyForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    form = VerifyForm(request.POST, request.FILES)
+    if form.is_valid():
         if info is None:
             form.add_error(None, _("This site has no council key to verify against."))
         else:
@@ -261,11 +295,6 @@ def verify_page(request):
                 form.cleaned_data["pdf"].read(), public_key=bytes.fromhex(info.raw_hex), files=files
             )
     status = 200 if report is None or report.ok else 422
-    if request.method == "POST" and not form.is_valid():
+    if not form.is_valid():
         status = 400
-    return render(
-        request,
-        "tally/verify.html",
-        {"form": form, "report": report, "key": info, "manifest_file": mf.MANIFEST_FILE},
-        status=status,
-    )
+    return render(request, "tally/verify.html", _verify_context(form, report), status=status)

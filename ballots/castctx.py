@@ -10,9 +10,11 @@ is dropped and read again. Before voting opens (no freeze) nothing is cached.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass, field
 
+from ballots.pending import DEFAULT_ANONYMITY_K, anonymity_k
 from ballots.selectors import ballot_spec
 from ballots.validation import BallotSpec
 from pb.core.models import Election, Phase, Pot
@@ -26,19 +28,28 @@ class PotContext:
     pots: tuple[Pot, ...]  # every pot of the election: citywide first, then by name (the voter's order)
     freeze: tuple[int, str] | None  # (id, sha256) of the frozen definition; None before voting opens
     pots_by_id: dict[int, Pot] = field(default_factory=dict)
+    # The frozen anonymity set K (ballots.pending): when to seal this pot's pending ballots.
+    anonymity_k: int = DEFAULT_ANONYMITY_K
 
 
 _CACHE: dict[tuple[str, str], PotContext] = {}
 _LOCK = threading.Lock()
 
 
-def _freeze_of(election_id: int) -> tuple[int, str] | None:
+def _freeze_of(election_id: int) -> tuple[tuple[int, str] | None, int]:
+    """((freeze id, sha256) or None, the frozen anonymity set K)."""
     try:
         from tally.models import DefinitionFreeze
     except ImportError:  # pragma: no cover - the results side ships with pb
-        return None
-    row = DefinitionFreeze.objects.filter(election_id=election_id).values_list("pk", "sha256").first()
-    return (row[0], row[1]) if row else None
+        return None, DEFAULT_ANONYMITY_K
+    row = (
+        DefinitionFreeze.objects.filter(election_id=election_id)
+        .values_list("pk", "sha256", "canonical")
+        .first()
+    )
+    if row is None:
+        return None, DEFAULT_ANONYMITY_K
+    return (row[0], row[1]), anonymity_k(json.loads(row[2]))
 
 
 def build(pot: Pot) -> PotContext:
@@ -47,13 +58,15 @@ def build(pot: Pot) -> PotContext:
     pots = tuple(Pot.objects.filter(election_id=election.pk).order_by("-is_citywide", "name"))
     for p in pots:
         p.election = election
+    freeze, k = _freeze_of(election.pk)
     return PotContext(
         election=election,
         pot=pot,
         spec=ballot_spec(pot),
         pots=pots,
-        freeze=_freeze_of(election.pk),
+        freeze=freeze,
         pots_by_id={p.pk: p for p in pots},
+        anonymity_k=k,
     )
 
 

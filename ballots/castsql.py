@@ -14,7 +14,7 @@ from functools import cache
 
 from django.db import connection
 
-from ballots.models import Ballot, CodeStatus, Participation, VoterRollEntry, VotingCode
+from ballots.models import CodeStatus, Participation, PendingBallot, VoterRollEntry, VotingCode
 from pb.core.dbfast import prepared_cursor
 from pb.core.models import Election
 
@@ -123,50 +123,52 @@ def codes_mark_used(voter_id: int) -> int:
 
 
 @cache
-def _unsealed_sql(vendor: str) -> str:
+def _pending_sql(vendor: str) -> str:
     return (
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM {_q(Ballot._meta.db_table)} "
-        f"WHERE {_col(Ballot, 'election')} = %s AND {_col(Ballot, 'sealed_batch')} IS NULL LIMIT %s) s"
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {_q(PendingBallot._meta.db_table)} "
+        f"WHERE {_col(PendingBallot, 'election')} = %s AND {_col(PendingBallot, 'pot')} = %s LIMIT %s) s"
     )
 
 
-def unsealed_at_least(election_id: int, n: int) -> bool:
-    """Whether the election has at least n unsealed ballots (the partial index "ballot_unsealed")."""
+def pending_at_least(election_id: int, pot_id: int, n: int) -> bool:
+    """Whether the pot has at least n ballots waiting to be sealed (index "pending_ballot_pot")."""
     with prepared_cursor() as cur:
-        cur.execute(_unsealed_sql(connection.vendor), [election_id, n])
+        cur.execute(_pending_sql(connection.vendor), [election_id, pot_id, n])
         return cur.fetchone()[0] >= n
 
 
 @cache
 def _write_sql(vendor: str, p_names: tuple[str, ...], b_names: tuple[str, ...]) -> tuple[str, tuple, tuple]:
     p_sql, p_fields = _insert_sql(vendor, True, Participation, p_names)
-    b_sql, b_fields = _insert_sql(vendor, False, Ballot, b_names)
+    b_sql, b_fields = _insert_sql(vendor, False, PendingBallot, b_names)
     code_status = _col(VotingCode, "status")
     sql = (
         f"WITH p AS ({p_sql}), b AS ({b_sql} RETURNING 1), "
         f"c AS (UPDATE {_q(VotingCode._meta.db_table)} SET {code_status} = %s "
         f"WHERE {_col(VotingCode, 'voter')} = %s AND {code_status} = %s AND %s RETURNING 1) "
         f"SELECT (SELECT {_q(Participation._meta.pk.column)} FROM p), "
-        f"({_unsealed_sql(vendor)})"
+        f"({_pending_sql(vendor)})"
     )
     return sql, p_fields, b_fields
 
 
-def write_cast(participation: dict, ballot: dict, *, mark_codes: bool, seal_min: int) -> tuple[int, int]:
-    """PostgreSQL: the participation, the ballot and (after the voter's last pot) their codes marked used,
-    in ONE statement (data-modifying CTEs run to completion together; a second participation for the same
-    voter and pot fails the whole statement on the unique constraint). Returns (participation id, unsealed
-    ballots of the election other than this one, counted up to `seal_min`)."""
-    sql, p_fields, b_fields = _write_sql(connection.vendor, tuple(participation), tuple(ballot))
+def write_cast(participation: dict, pending: dict, *, mark_codes: bool, seal_at: int) -> tuple[int, int]:
+    """PostgreSQL: the participation, the pending (encrypted) ballot and (after the voter's last pot) their
+    codes marked used, in ONE statement (data-modifying CTEs run to completion together; a second
+    participation for the same voter and pot fails the whole statement on the unique constraint). The two
+    rows share a transaction id, which is why the ballot is only ciphertext here and why sealing deletes
+    the row and vacuums its table. Returns (participation id, the pot's OTHER pending ballots, counted up
+    to `seal_at`)."""
+    sql, p_fields, b_fields = _write_sql(connection.vendor, tuple(participation), tuple(pending))
     params = [f.get_db_prep_save(participation[f.name], connection) for f in p_fields]
-    params += [f.get_db_prep_save(ballot[f.name], connection) for f in b_fields]
+    params += [f.get_db_prep_save(pending[f.name], connection) for f in b_fields]
     voter_id = participation["voter"]
     params += [CodeStatus.USED.value, voter_id, CodeStatus.ACTIVE.value, bool(mark_codes)]
-    params += [ballot["election"], seal_min]
+    params += [pending["election"], pending["pot"], seal_at]
     with prepared_cursor() as cur:
         cur.execute(sql, params)
-        pid, unsealed = cur.fetchone()
-    return pid, unsealed
+        pid, others = cur.fetchone()
+    return pid, others
 
 
 def single_statement_writes() -> bool:

@@ -1,9 +1,19 @@
 """Voter roll, voting codes, participation and ballots.
 
 Secret ballot: `Participation` says WHO voted (voter, pot, channel, day) and `Ballot` says WHAT was voted
-(random id, contents, receipt hash). They are written in one transaction but share no column, no foreign key
-and no precise time: nothing in the database links a ballot to a voter. Ballot ids are random (uuid4) so
-insertion order cannot be recovered from ids; list ballots in a shuffled or content order, never by insertion.
+(random id, contents, receipt hash). They share no column, no foreign key and no precise time. Ballot ids are
+random (uuid4) so insertion order cannot be recovered from ids; list ballots in a shuffled or content order,
+never by insertion.
+
+Nor are they written together. A cast writes the participation and a `PendingBallot` (the ballot encrypted
+with the server's key, ballots.pending) in one transaction. Sealing (tally.services.ballots_seal_pending),
+in a transaction of its own, decrypts a random selection of one pot's pending ballots (all but K, the
+anonymity set, while voting is open), INSERTs them into `Ballot` in shuffled order with their batch number
+already set (one transaction id for the whole batch, no later UPDATE leaving old row versions), deletes the
+pending rows and VACUUMs their table. So the `Ballot` table holds sealed ballots only, and nothing in it (no
+column, transaction id, physical position or dead row version) ties a ballot to a participation; every
+reader (count, exports, results, receipts) sees sealed ballots only. docs/secrecy.md says what a database
+administrator can still learn, with and without the key.
 
 Personal identifiers of the roll are stored only as keyed hashes (HMAC-SHA256 with settings.PB_HMAC_KEY).
 """
@@ -108,19 +118,30 @@ class Ballot(models.Model):
     is_paper = models.BooleanField(default=False)
     # SHA-256 of the receipt code shown once to the voter: proves inclusion, not content.
     receipt_hash = models.CharField(max_length=64, unique=True)
-    # Set when the ballot is sealed into the public hash chain (tally app): batch number, else null.
-    sealed_batch = models.PositiveIntegerField(null=True, blank=True)
-
-    class Meta:
-        indexes = [
-            # The few ballots not sealed yet: checked after every cast without scanning all ballots.
-            models.Index(
-                fields=["election"], condition=models.Q(sealed_batch__isnull=True), name="ballot_unsealed"
-            )
-        ]
+    # The batch of the public hash chain this ballot was sealed in (tally app). Written with the row, never
+    # updated: a ballot exists only once sealed (until then it is a PendingBallot).
+    sealed_batch = models.PositiveIntegerField()
 
     def __str__(self) -> str:
         return f"ballot {self.id}"
+
+
+class PendingBallot(models.Model):
+    """A cast ballot not sealed yet: its contents (projects, points, paper or not, receipt hash) only as
+    AES-GCM ciphertext under the server key (ballots.pending), padded to a fixed size. No voter, no time.
+    Deleted (and its table vacuumed) when the ballot is sealed into `Ballot`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="+")
+    pot = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="+")
+    content = models.BinaryField()
+
+    class Meta:
+        # The cast counts its pot's pending ballots (up to the sealing threshold) through this index.
+        indexes = [models.Index(fields=["election", "pot"], name="pending_ballot_pot")]
+
+    def __str__(self) -> str:
+        return f"pending ballot {self.id}"
 
 
 # --- Paper ballots (double entry) ---------------------------------------------------------------------------

@@ -7,17 +7,30 @@ import json
 import os
 import secrets
 import shutil
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Sum
 from django.tasks import task
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ballots.models import Ballot, RollSnapshot, VoterRollEntry
+from ballots import pending as pending_ballots
+from ballots.models import (
+    Ballot,
+    Channel,
+    PaperBatch,
+    PaperBatchStatus,
+    Participation,
+    PendingBallot,
+    RollSnapshot,
+    VoterRollEntry,
+)
+from ballots.pending import DEFAULT_ANONYMITY_K
 from ballots.reconciliation.selectors import reconciliation_manifest
 from ballots.reconciliation.services import reconciliation_require_resolved
 from pb.core.audit import _entry_payload, audit_record, audit_verify
@@ -43,9 +56,12 @@ from tally.models import (
     TallyRun,
 )
 
-SEAL_BATCH_MIN = 20
-# Casting hands ballots to sealing once this many are pending: fewer, bigger batches (cheaper per ballot on
-# election day, and a bigger crowd to hide in); never fewer than SEAL_BATCH_MIN.
+# The anonymity set K (ballots.pending; settings.PB_ANONYMITY_K, frozen into the definition): no batch holds
+# fewer than K ballots, every batch holds ballots of one pot. SEAL_BATCH_MIN is the default K.
+SEAL_BATCH_MIN = DEFAULT_ANONYMITY_K
+# While voting is open a pot is sealed once K + max(K, SEAL_AFTER_CAST) ballots are pending, taking all but
+# K of them: batches of at least SEAL_AFTER_CAST (cheaper per ballot on election day, and a bigger crowd to
+# hide in), and K always kept back so the last batch is never small.
 SEAL_AFTER_CAST = 50
 
 
@@ -128,6 +144,8 @@ def definition_build(election: Election) -> dict[str, Any]:
         },
         "pots": pots,
         "roll": _roll(election),
+        # docs/secrecy.md: no published or stored ballot can be narrowed to fewer than K voters.
+        "secrecy": {"anonymity_k": pending_ballots.anonymity_k_setting()},
     }
 
 
@@ -182,6 +200,12 @@ def definition_changed(election: Election) -> bool:
     frozen, _sha = frozen_definition(election)
     now = definition_build(election)
     now["roll"] = frozen["roll"]
+    # K is the server's setting at the freeze, not part of what officials edit (and absent from definitions
+    # frozen before it existed).
+    if "secrecy" in frozen:
+        now["secrecy"] = frozen["secrecy"]
+    else:
+        now.pop("secrecy", None)
     return canonical_json(now) != canonical_json(frozen)
 
 
@@ -231,46 +255,90 @@ def _pot_lines(ballots) -> PotRows:
     return out
 
 
-@transaction.atomic
-def ballots_seal_pending(
-    *, election_id: int, final: bool = False, at_least: int = SEAL_BATCH_MIN
-) -> LogBatch | None:
-    """Seal unsealed ballots into the next batch of the hash chain: only when there are at least
-    SEAL_BATCH_MIN (a small batch could be matched to the few people who voted in it), or all that remain
-    when `final`. Called by the casting code after a commit that leaves `at_least` (SEAL_AFTER_CAST) pending,
-    and at close and tally."""
-    # Lock the log head: two sealers at once would both chain onto the same head (a fork). After a cast
-    # (not final), a head another request is sealing right now is skipped, not waited for: that sealer takes
-    # the pending ballots, and queueing every cast's commit hook behind it would only add latency.
-    log = BallotLog.objects.select_for_update(skip_locked=not final).filter(election_id=election_id).first()
-    if log is None:
-        return None
-    # Cheap test first: this runs after every cast (once SEAL_BATCH_MIN are pending), and most calls find
-    # fewer than SEAL_BATCH_MIN new ballots; the partial index on unsealed ballots answers it.
-    if not final and Ballot.objects.filter(election_id=election_id, sealed_batch__isnull=True)[
-        :at_least
-    ].count() < max(at_least, SEAL_BATCH_MIN):
-        return None
-    pending = list(
-        _rows(
-            # of=self: lock only ballot rows, not the joined pot row every cast's insert needs.
-            Ballot.objects.select_for_update(of=("self",)).filter(
-                election_id=election_id, sealed_batch__isnull=True
-            )
+def secrecy_summary(definition: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """K, and the pots with fewer than K ballots in all (sealed as one batch, flagged with the results)."""
+    k = pending_ballots.anonymity_k(definition)
+    weak = sorted(slug for slug, s in (summary or {}).items() if 0 < int(s.get("ballots", 0)) < k)
+    return {"anonymity_k": k, "pots_under_k": weak}
+
+
+def _paper_expected(election_id: int) -> set[int]:
+    """Pots where paper voters were marked on the roll for more paper ballots than accepted batches hold:
+    paper ballots still to be entered (after the close) will join the pot's last batch."""
+    marked = Counter(
+        dict(
+            Participation.objects.filter(election_id=election_id, channel=Channel.PAPER)
+            .values_list("pot_id")
+            .annotate(n=Count("id"))
+            .order_by()
         )
     )
-    if not pending or (len(pending) < max(at_least, SEAL_BATCH_MIN) and not final):
-        return None
-    # Shuffle: order by a fresh random key, so the list reveals neither insertion order nor ballot ids.
-    shuffled = sorted(pending, key=lambda row: secrets.token_bytes(16))
-    election = Election.objects.only("slug").get(pk=election_id)
+    entered = Counter(
+        dict(
+            PaperBatch.objects.filter(election_id=election_id, status=PaperBatchStatus.ACCEPTED)
+            .values_list("pot_id")
+            .annotate(n=Sum("lines_total"))
+            .order_by()
+        )
+    )
+    return {pot_id for pot_id, n in marked.items() if n > entered.get(pot_id, 0)}
+
+
+def _seal_count(pending: int, k: int, *, final: bool, hold: bool) -> int:
+    """How many of a pot's `pending` ballots to seal now. While voting is open: all but K once
+    K + max(K, SEAL_AFTER_CAST) are pending (so K always wait for the next batch and the last batch is never
+    under K). At closing: all, except that K wait for paper ballots still to come (`hold`), or all wait when
+    fewer than 2K are pending. At the official count (`final`, no hold): all."""
+    if not final:
+        return pending - k if pending >= pending_ballots.seal_threshold(k, SEAL_AFTER_CAST) else 0
+    if hold:
+        return pending - k if pending >= 2 * k else 0
+    return pending
+
+
+def _vacuum_pending() -> None:
+    """Remove the dead versions of deleted pending rows (their transaction id is the cast's, shared with the
+    participation). Runs after the seal's commit, outside any transaction; another VACUUM at work on the
+    table is skipped, not waited for (the next seal's run removes what this one could not)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return
+    with connection.cursor() as cur:
+        cur.execute(f"VACUUM (SKIP_LOCKED) {connection.ops.quote_name(PendingBallot._meta.db_table)}")
+
+
+def _seal_pot(log: BallotLog, slug: str, election_id: int, pot_id: int, rows: list, take: int) -> LogBatch:
+    """One batch: `take` of the pot's pending `rows` (id, ciphertext), chosen at random, decrypted, written
+    to Ballot in a shuffled order with their batch number (no later UPDATE), their pending rows deleted."""
+    rnd = secrets.SystemRandom()
+    chosen = rnd.sample(rows, take)  # a random sample, in random order: neither cast order nor ids survive
+    pot = Pot.objects.only("slug", "ballot_type").get(pk=pot_id)
+    opened = [
+        pending_ballots.decrypt(election_id=election_id, pot_id=pot_id, content=content)
+        for _id, content in chosen
+    ]
     seq = log.seq + 1
+    ballots = [
+        Ballot(
+            id=uuid.uuid4(),
+            election_id=election_id,
+            pot_id=pot_id,
+            projects=b.projects,
+            points=b.points,
+            is_paper=b.is_paper,
+            receipt_hash=b.receipt_hash,
+            sealed_batch=seq,
+        )
+        for b in opened
+    ]
+    lines = [_line(pot.slug, pot.ballot_type, b.projects, b.points or {}) for b in ballots]
     batch = mf.log_batch(
-        election=election.slug,
+        election=slug,
         seq=seq,
         prev=log.head,
-        ballots=[sha256_hex(line) for _pk, _slug, line, _r in shuffled],
-        receipts=[receipt for _pk, _slug, _line, receipt in shuffled],
+        ballots=[sha256_hex(line) for line in lines],
+        receipts=[b.receipt_hash for b in ballots],
     )
     row = LogBatch.objects.create(
         election_id=election_id,
@@ -280,10 +348,63 @@ def ballots_seal_pending(
         ballot_hashes=batch["ballots"],
         receipts=batch["receipts"],
     )
-    Ballot.objects.filter(pk__in=[row[0] for row in pending]).update(sealed_batch=seq)
-    log.seq, log.head, log.ballots = seq, batch["hash"], log.ballots + len(pending)
-    log.save(update_fields=["seq", "head", "ballots"])
+    from django.db import IntegrityError, connection
+
+    try:
+        with transaction.atomic():
+            # In the shuffled order: the rows' physical order is random too.
+            Ballot.objects.bulk_create(ballots, batch_size=1000)
+    except IntegrityError:
+        raise CountMismatch(
+            _("Two pending ballots carry the same receipt: the pending table was tampered with.")
+        ) from None
+    if connection.vendor == "sqlite":
+        # SQLite keeps deleted rows' bytes in free pages unless told to overwrite them.
+        with connection.cursor() as cur:
+            cur.execute("PRAGMA secure_delete = ON")
+    PendingBallot.objects.filter(pk__in=[pk for pk, _c in chosen]).delete()
+    log.seq, log.head, log.ballots = seq, batch["hash"], log.ballots + len(ballots)
     return row
+
+
+@transaction.atomic
+def ballots_seal_pending(
+    *, election_id: int, pot_id: int | None = None, final: bool = False, hold_for_paper: bool = False
+) -> list[LogBatch]:
+    """Seal pending ballots into the hash chain, one batch per pot, in this transaction of its own (the
+    casting code calls it after its commit). A batch never holds fewer than K ballots (the frozen
+    anonymity set), except the single batch of a pot that had fewer than K in all (flagged in the results
+    and the manifest). How many are taken: `_seal_count`. `final`: at closing (`hold_for_paper`, keeping K
+    back for paper ballots still to be entered) and at the official count (everything). `pot_id`: only that
+    pot. After the commit the pending table is vacuumed: no dead row version of a pending ballot (whose
+    transaction id is its participation's) survives."""
+    # Lock the log head: two sealers at once would both chain onto the same head (a fork). After a cast
+    # (not final), a head another request is sealing right now is skipped, not waited for: that sealer takes
+    # the pending ballots, and queueing every cast's commit hook behind it would only add latency.
+    log = BallotLog.objects.select_for_update(skip_locked=not final).filter(election_id=election_id).first()
+    if log is None:
+        return []
+    pending = PendingBallot.objects.filter(election_id=election_id)
+    if pot_id is not None:
+        pending = pending.filter(pot_id=pot_id)
+    counts = dict(pending.values_list("pot_id").annotate(n=Count("id")).order_by())
+    if not counts:
+        return []
+    election = Election.objects.only("slug").get(pk=election_id)
+    frozen = DefinitionFreeze.objects.filter(election_id=election_id).values_list("canonical", flat=True)
+    k = pending_ballots.anonymity_k(json.loads(frozen.first() or "{}"))
+    hold = _paper_expected(election_id) if final and hold_for_paper else set()
+    batches = []
+    for pot in sorted(counts):  # pot order, not count order: batch numbers reveal no sizes
+        take = _seal_count(counts[pot], k, final=final, hold=pot in hold)
+        if take <= 0:
+            continue
+        rows = list(pending.filter(pot_id=pot).values_list("id", "content"))
+        batches.append(_seal_pot(log, election.slug, election_id, pot, rows, min(take, len(rows))))
+    if batches:
+        log.save(update_fields=["seq", "head", "ballots"])
+        transaction.on_commit(_vacuum_pending, robust=True)
+    return batches
 
 
 def _batch_dict(b: LogBatch, slug: str) -> dict[str, Any]:
@@ -891,6 +1012,8 @@ def _manifest(
         "pots": run.summary,
         # Per pot: participations and ballots per channel, and the resolutions of their differences.
         "reconciliation": reconciliation_manifest(election),
+        # Pots with fewer than K ballots in all were sealed as one batch: their secrecy is weaker.
+        "secrecy": secrecy_summary(definition, run.summary),
         "certified_at": at.isoformat(),
         "council_key_fingerprint": fingerprint,
         # Binds the PAdES certificate that signs the PDF to the council's Ed25519 key (issue 9).
@@ -1072,7 +1195,7 @@ def tally_phase_hook(*, election: Election, actor, to_phase: str) -> None:
         ).exists()
         if not confirmed:
             raise PhaseError(_("Closing the vote needs two officials: one asks, another confirms."))
-        ballots_seal_pending(election_id=election.pk, final=True)
+        ballots_seal_pending(election_id=election.pk, final=True, hold_for_paper=True)
         # After the final seal, so every ballot is counted (issue 9: reconciliation that binds).
         reconciliation_require_resolved(election, closing=True)
     elif to_phase == Phase.TALLIED:

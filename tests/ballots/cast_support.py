@@ -84,3 +84,47 @@ def identify(client, election: Election, voter: VoterRollEntry, method: str = "c
     session = client.session
     session[identity.SESSION_KEY] = {"election": election.pk, "voter": voter.pk, "method": method}
     session.save()
+
+
+@dataclass(frozen=True)
+class CastBallot:
+    """A ballot as the cast stored it: sealed (a `Ballot` row) or still pending (decrypted here)."""
+
+    pot_id: int
+    pot_slug: str
+    projects: list
+    points: dict
+    is_paper: bool
+    receipt_hash: str
+    sealed: bool
+
+
+def cast_ballots(
+    *, election: Election | None = None, pot: Pot | None = None, is_paper=None
+) -> list[CastBallot]:
+    """Every ballot cast so far: the sealed ones and the pending ones (which only the server key opens)."""
+    from ballots import pending
+    from ballots.models import Ballot, PendingBallot
+
+    filters = {}
+    if election is not None:
+        filters["election"] = election
+    if pot is not None:
+        filters["pot"] = pot
+    out = [
+        CastBallot(b.pot_id, b.pot.slug, b.projects, b.points, b.is_paper, b.receipt_hash, True)
+        for b in Ballot.objects.filter(**filters).select_related("pot")
+    ]
+    for row in PendingBallot.objects.filter(**filters).select_related("pot"):
+        b = pending.decrypt(election_id=row.election_id, pot_id=row.pot_id, content=row.content)
+        out.append(
+            CastBallot(row.pot_id, row.pot.slug, b.projects, b.points, b.is_paper, b.receipt_hash, False)
+        )
+    return [b for b in out if is_paper is None or b.is_paper == is_paper]
+
+
+def cast_ballot(**filters) -> CastBallot:
+    """The one ballot cast (matching `filters`); fails if there is not exactly one."""
+    found = cast_ballots(**filters)
+    assert len(found) == 1, found
+    return found[0]

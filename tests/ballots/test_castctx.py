@@ -9,10 +9,10 @@ import pytest
 from django.urls import reverse
 
 from ballots import castctx
-from ballots.models import Ballot, Participation
+from ballots.models import Participation
 from pb.core.models import Election, Phase
 from tally.services import definition_freeze
-from tests.ballots.cast_support import build_voting, identify
+from tests.ballots.cast_support import build_voting, cast_ballots, identify
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,7 @@ def test_closing_the_vote_stops_casts_at_once_though_the_context_is_cached(clien
     Election.objects.filter(pk=v.election.pk).update(phase=Phase.VOTING_CLOSED)  # as another process would
     r = client.post(url, {"project": ["C1"]})
     assert r.status_code == 403 and "Voting closed" in r.content.decode()
-    assert not Ballot.objects.exists() and not Participation.objects.exists()
+    assert not cast_ballots() and not Participation.objects.exists()
 
 
 def test_a_context_whose_freeze_no_longer_matches_is_read_again(client):
@@ -49,7 +49,7 @@ def test_a_context_whose_freeze_no_longer_matches_is_read_again(client):
     assert (v.election.slug, v.city.slug) not in castctx._CACHE or castctx._CACHE[
         (v.election.slug, v.city.slug)
     ] is not stale
-    assert Ballot.objects.count() == 1
+    assert len(cast_ballots()) == 1
 
 
 def test_a_context_of_another_election_under_the_same_slug_is_read_again(client):
@@ -60,4 +60,4 @@ def test_a_context_of_another_election_under_the_same_slug_is_read_again(client)
     castctx._CACHE[(v.election.slug, v.city.slug)] = dataclasses.replace(ctx, election=old)
     r = client.post(url, {"project": ["C1"]})
     assert r.status_code == 200 and 'id="receipt-code"' in r.content.decode()
-    assert Ballot.objects.filter(election=v.election).count() == 1
+    assert len(cast_ballots(election=v.election)) == 1

@@ -9,7 +9,8 @@ import secrets
 import pytest
 from django.test import TestCase
 
-from ballots.models import Ballot, Channel, Participation, VoterRollEntry
+from ballots import pending
+from ballots.models import Channel, Participation, PendingBallot, VoterRollEntry
 from pb.core.models import Phase
 from pb.core.services import election_advance
 from tally import services
@@ -80,13 +81,16 @@ class World:
             cost = {p.code: p.final_cost for p in pot.proposals.all()}
             while sum(cost[p] for p in projects) > pot.budget:
                 projects.pop()
-        Ballot.objects.create(
-            election=self.election,
-            pot=pot,
+        # As ballot_cast and paper_batch_accept store it: pending (encrypted) until sealed.
+        row = pending.row(
+            election_id=self.election.pk,
+            pot_id=pot.pk,
             projects=projects,
+            points={},
             is_paper=paper,
             receipt_hash=receipt_hash or _receipt(),
         )
+        PendingBallot.objects.create(id=row["id"], election=self.election, pot=pot, content=row["content"])
         # what ballots.services does after each commit
         services.ballots_seal_pending(election_id=self.election.pk)
 

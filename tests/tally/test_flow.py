@@ -73,7 +73,8 @@ def test_whole_election_cast_through_the_casting_services(db, keys):
         )
         receipts.append(result.receipt_code)
         services.ballots_seal_pending(election_id=world.election.pk)  # what its on_commit hook does
-    assert LogBatch.objects.filter(election=world.election).count() == 1
+    # 20 in North and 10 in South: no pot reached K + max(K, SEAL_AFTER_CAST) pending, nothing sealed yet.
+    assert not LogBatch.objects.filter(election=world.election).exists()
     for k in range(4):
         casting.paper_voter_mark(
             actor=world.o1,
@@ -83,6 +84,10 @@ def test_whole_election_cast_through_the_casting_services(db, keys):
             pots=[world.south],
         )
     world.close()  # paper batches are typed in after the close
+    # North is sealed at the close; South waits for its 4 paper ballots (fewer than 2K pending: all wait), so
+    # they do not make a batch of 4 of their own.
+    sealed = {b.seq: len(b.ballot_hashes) for b in LogBatch.objects.filter(election=world.election)}
+    assert sealed == {1: 20}
     batch = casting.paper_batch_create(
         actor=world.o1, election=world.election, pot=world.south, booth="B1", label="env-1"
     )
@@ -96,6 +101,9 @@ def test_whole_election_cast_through_the_casting_services(db, keys):
     world.publish()
     manifest = json.loads(cert.manifest)
     assert manifest["ballot_log"]["ballots"] == 34
+    assert sorted(len(b.ballot_hashes) for b in LogBatch.objects.filter(election=world.election)) == [14, 20]
+    # South had 14 ballots in all, fewer than K: one batch, and flagged.
+    assert manifest["secrecy"] == {"anonymity_k": services.SEAL_BATCH_MIN, "pots_under_k": ["south"]}
     folder = services.election_dir(world.election)
     proc = verify_cli(folder / cert.pdf_name, folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -115,7 +123,8 @@ def _voter(world, pot, k):
 
 def test_ranked_and_points_pots_verify(db, keys):
     """Ordinal (ranked) and cumulative (points) ballots go through export, count and verification too."""
-    from ballots.models import Ballot
+    from ballots import pending
+    from ballots.models import PendingBallot
     from pb.core.models import BallotType
     from tests.factories import PotFactory, ProposalFactory
 
@@ -145,17 +154,22 @@ def test_ranked_and_points_pots_verify(db, keys):
     import random
 
     rnd = random.Random(3)
-    for n in range(30):
-        order = rnd.sample(["R1", "R2", "R3", "R4"], 3)
-        Ballot.objects.create(election=election, pot=ranked, projects=order, receipt_hash=f"r{n:063d}")
-        give = rnd.sample(["T1", "T2", "T3", "T4"], 2)
-        Ballot.objects.create(
-            election=election,
-            pot=points,
-            projects=give,
-            points={give[0]: 5, give[1]: rnd.randint(1, 5)},
-            receipt_hash=f"t{n:063d}",
+
+    def cast(pot, projects, points, receipt):
+        row = pending.row(
+            election_id=election.pk,
+            pot_id=pot.pk,
+            projects=projects,
+            points=points,
+            is_paper=False,
+            receipt_hash=receipt,
         )
+        PendingBallot.objects.create(id=row["id"], election=election, pot=pot, content=row["content"])
+
+    for n in range(30):
+        cast(ranked, rnd.sample(["R1", "R2", "R3", "R4"], 3), {}, f"r{n:063d}")
+        give = rnd.sample(["T1", "T2", "T3", "T4"], 2)
+        cast(points, give, {give[0]: 5, give[1]: rnd.randint(1, 5)}, f"t{n:063d}")
         services.ballots_seal_pending(election_id=election.pk)
     world.election = election
     world.codes = {"ranked": ["R1", "R2", "R3", "R4"], "points": ["T1", "T2", "T3", "T4"]}

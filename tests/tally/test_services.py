@@ -10,7 +10,7 @@ import sys
 import pytest
 from django.core.management import call_command
 
-from ballots.models import Ballot
+from ballots.models import Ballot, PendingBallot
 from pb.core.exceptions import DomainError, PermissionDenied, PhaseError
 from pb.core.models import Phase
 from pb.core.services import election_advance
@@ -68,43 +68,50 @@ def test_voting_cannot_open_without_projects(db):
     assert election.phase == Phase.REVIEW
 
 
-def test_ballots_are_sealed_in_batches_of_at_least_20(db, keys):
-    world = World(n_online=19, n_paper=0)
-    assert not LogBatch.objects.filter(election=world.election).exists()
-    assert Ballot.objects.filter(election=world.election, sealed_batch__isnull=True).count() == 19
-    world.cast(world.north)
-    first = LogBatch.objects.get(election=world.election)
-    assert len(first.ballot_hashes) == 20 and first.receipts == sorted(first.receipts)
-    assert first.prev_hash == DefinitionFreeze.objects.get(election=world.election).sha256
+def test_ballots_are_sealed_per_pot_in_batches_of_at_least_k(db, keys):
+    """Per pot: nothing sealed until K + max(K, SEAL_AFTER_CAST) are pending, then all but K (so the last
+    batch is never small); the close seals the rest of each pot, the K kept back included."""
+    k, after = services.SEAL_BATCH_MIN, services.SEAL_AFTER_CAST
+    world = World(n_online=0, n_paper=0)
+    for _ in range(k + after - 1):
+        world.cast(world.north)
     for _ in range(5):
         world.cast(world.south)
-    assert LogBatch.objects.filter(election=world.election).count() == 1
-    world.close()  # the close seals what remains, however few
-    second = LogBatch.objects.get(election=world.election, seq=2)
-    assert second.prev_hash == first.hash and len(second.ballot_hashes) == 5
-    assert not Ballot.objects.filter(election=world.election, sealed_batch__isnull=True).exists()
+    assert not LogBatch.objects.filter(election=world.election).exists()
+    assert not Ballot.objects.exists() and PendingBallot.objects.count() == k + after - 1 + 5
+    world.cast(world.north)
+    first = LogBatch.objects.get(election=world.election)
+    assert len(first.ballot_hashes) == after and first.receipts == sorted(first.receipts)
+    assert first.prev_hash == DefinitionFreeze.objects.get(election=world.election).sha256
+    assert set(Ballot.objects.values_list("pot__slug", flat=True)) == {"north"}  # one pot per batch
+    assert PendingBallot.objects.filter(pot=world.north).count() == k
+    world.close()  # the close seals what remains: north's K kept back, and all of south (fewer than K)
+    batches = {b.seq: b for b in LogBatch.objects.filter(election=world.election)}
+    assert sorted(len(b.ballot_hashes) for b in batches.values()) == [5, k, after]
+    assert batches[2].prev_hash == first.hash and batches[3].prev_hash == batches[2].hash
+    assert not PendingBallot.objects.exists()
     assert services.log_problems(world.election) == []
 
 
 def test_batch_order_is_not_insertion_order(db, keys):
     world = World(n_online=0, n_paper=0)
     codes = world.codes["north"]
-    # 40 distinct ballots in a known insertion order; a shuffled batch must not keep it.
+    # Ballots in a known insertion order; the sealed batch (a random choice of all but K, shuffled) must keep
+    # neither their order nor which came first (the K kept back are not the last K cast).
     singles = [[c] for c in codes] + [[a, b] for a in codes for b in codes if a < b]
-    ballots = (singles * 3)[:40]
-    orders = []
-    for k in range(2):
-        for projects in ballots[k * 20 : (k + 1) * 20]:
-            world.cast(world.north, projects=projects)
-        batch = LogBatch.objects.get(election=world.election, seq=k + 1)
-        inserted = [
-            services.ballot_record_of(Ballot(projects=p), "north", "knapsack")
-            for p in ballots[k * 20 : (k + 1) * 20]
-        ]
-        from tally.engine import manifest as mf
+    n = services.SEAL_BATCH_MIN + services.SEAL_AFTER_CAST
+    ballots = (singles * 10)[:n]
+    receipts = [f"{i:064x}" for i in range(n)]
+    for projects, receipt in zip(ballots, receipts, strict=True):
+        world.cast(world.north, projects=projects, receipt_hash=receipt)
+    batch = LogBatch.objects.get(election=world.election, seq=1)
+    from tally.engine import manifest as mf
 
-        orders.append(batch.ballot_hashes == [mf.ballot_hash(r) for r in inserted])
-    assert orders != [True, True]
+    inserted = [
+        mf.ballot_hash(services.ballot_record_of(Ballot(projects=p), "north", "knapsack")) for p in ballots
+    ]
+    assert batch.ballot_hashes != inserted[: len(batch.ballot_hashes)]
+    assert set(batch.receipts) != set(receipts[: len(batch.receipts)])  # 1 in C(70, 20) to fail by chance
 
 
 def test_closing_needs_two_different_officials(world):

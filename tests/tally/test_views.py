@@ -180,4 +180,9 @@ def test_log_head_is_public_during_voting_for_observers(world, client):
         "batches": log.seq,
         "ballots": log.ballots,
     }
-    assert data["ballots"] == 40 and data["batches"] == 2  # 45 cast, sealed in batches of at least 20
+    # 45 cast over two pots: neither reached K + max(K, SEAL_AFTER_CAST) pending, nothing sealed yet.
+    assert data["ballots"] == 0 and data["batches"] == 0
+    while not BallotLog.objects.get(election=world.election).seq:  # until one pot does: all but K sealed
+        world.cast(world.north)
+    data = client.get(reverse("tally:log_json", args=[world.election.slug])).json()
+    assert data["batches"] == 1 and data["ballots"] == services.SEAL_AFTER_CAST

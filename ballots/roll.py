@@ -97,6 +97,15 @@ def new_code() -> str:
     return code_from_int(secrets.randbits(5 * CODE_LENGTH))
 
 
+def new_letter_reference() -> str:
+    """A reference printed on a code letter, e.g. "L-7K2M-QX9D" (40 random bits): it names the letter, not the
+    voter, so a letter found in the street says nothing about the roll; only the batch's mail-merge file
+    links it to a roll entry."""
+    value = secrets.randbits(40)
+    symbols = "".join(CODE_ALPHABET[(value >> (5 * i)) & 31] for i in range(8))
+    return f"L-{symbols[:4]}-{symbols[4:]}"
+
+
 def normalize_code(text: str) -> str | None:
     """The code's 12 symbols, or None if the text cannot be a code."""
     symbols = "".join(ch for ch in text.upper() if ch not in " -\t").translate(_CODE_INPUT_MAP)

@@ -6,12 +6,15 @@ Identification events hold the method and the roll entry id only, never anything
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
 import hmac
 import json
 import logging
 import os
+import re
+import secrets
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -240,11 +243,14 @@ def _new_code_row(election: Election, voter: VoterRollEntry, batch: str) -> tupl
 @dataclass(frozen=True)
 class CodeSheet:
     """One generated code: the only time its plaintext exists. `reference` is set when the official gave
-    the voter's reference (kept in memory for the printout only; the roll holds just its HMAC)."""
+    the voter's reference (kept in memory for the printout only; the roll holds just its HMAC). `letter` is
+    the letter reference printed on the sheet (ballots.roll.new_letter_reference), linked to the roll entry
+    only by the batch's mail-merge file."""
 
     voter: VoterRollEntry
     code: str
     reference: str = ""
+    letter: str = ""
 
 
 @transaction.atomic
@@ -308,7 +314,13 @@ def codes_generate(
             "by_reference": references is not None,
         },
     )
-    return [CodeSheet(voter=v, code=plain, reference=ref) for (_row, plain), v, ref in rows]
+    letters: set[str] = set()
+    while len(letters) < len(rows):  # unique within the batch (40 bits: a repeat is very unlikely anyway)
+        letters.add(roll.new_letter_reference())
+    return [
+        CodeSheet(voter=v, code=plain, reference=ref, letter=letter)
+        for ((_row, plain), v, ref), letter in zip(rows, sorted(letters), strict=True)
+    ]
 
 
 def _voter_by_reference(election: Election, reference: str) -> VoterRollEntry:
@@ -360,7 +372,109 @@ def code_reissue(*, actor, election: Election, reference: str) -> CodeSheet:
     row, plain = _new_code_row(election, voter, "reissue")
     row.save()
     audit_record(actor=actor, action="codes.reissue", election=election, obj=row, private={"voided": old})
-    return CodeSheet(voter=voter, code=plain, reference=roll.normalize_ref(reference))
+    return CodeSheet(
+        voter=voter, code=plain, reference=roll.normalize_ref(reference), letter=roll.new_letter_reference()
+    )
+
+
+# --- Mail-merge files of code letters -----------------------------------------------------------------------
+# A PDF batch of letters comes with a CSV (letter reference, roll entry, district; never the code) so the
+# office can put each letter in the right envelope. It is kept apart from the roll's hashes: not in the
+# database but in PB_VAR_DIR/code_letters/<election id>/ (directory 0700, file 0600), downloadable once by
+# the official who generated the batch, then deleted.
+
+MAILMERGE_COLUMNS = ("letter_reference", "roll_entry", "district")
+_MAILMERGE_NAME = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+@dataclass(frozen=True)
+class MailMergeFile:
+    name: str
+    batch: str
+    count: int
+    created: str
+
+
+def _mailmerge_dir(election: Election) -> Path:
+    d = Path(settings.PB_VAR_DIR) / "code_letters" / str(election.pk)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    d.chmod(0o700)
+    return d
+
+
+def codes_mailmerge_write(*, actor, election: Election, sheets: list[CodeSheet], batch: str) -> MailMergeFile:
+    """Write the mail-merge file of a batch of letters for `actor` to download once."""
+    require(actor, "codes.manage", election)
+    name = secrets.token_urlsafe(18)
+    d = _mailmerge_dir(election)
+    created = timezone.now().replace(microsecond=0).isoformat()
+    fd = os.open(d / f"{name}.csv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(MAILMERGE_COLUMNS)
+        for s in sheets:
+            writer.writerow([s.letter, s.voter.pk, s.voter.district.slug])
+    meta = {"owner": actor.pk, "batch": batch, "count": len(sheets), "created": created}
+    fd = os.open(d / f"{name}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(meta, fh)
+    audit_record(
+        actor=actor, action="codes.mailmerge", election=election, data={"batch": batch, "count": len(sheets)}
+    )
+    return MailMergeFile(name=name, batch=batch, count=len(sheets), created=created)
+
+
+def codes_mailmerge_list(*, actor, election: Election) -> list[MailMergeFile]:
+    """The mail-merge files `actor` generated for this election and has not downloaded yet."""
+    d = Path(settings.PB_VAR_DIR) / "code_letters" / str(election.pk)
+    found = []
+    for meta_path in sorted(d.glob("*.json")) if d.is_dir() else ():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if meta.get("owner") == getattr(actor, "pk", None) and meta_path.with_suffix(".csv").exists():
+            found.append(
+                MailMergeFile(
+                    meta_path.stem, meta.get("batch", ""), meta.get("count", 0), meta.get("created", "")
+                )
+            )
+    return sorted(found, key=lambda f: f.created, reverse=True)
+
+
+@transaction.atomic
+def codes_mailmerge_take(*, actor, election: Election, name: str) -> bytes:
+    """The mail-merge file's content, once: only for the official who generated it; deleted as it is read."""
+    require(actor, "election.manage", election)
+    missing = RollError(_("This mail-merge file does not exist or was already downloaded."))
+    if not _MAILMERGE_NAME.fullmatch(name or ""):
+        raise missing
+    d = Path(settings.PB_VAR_DIR) / "code_letters" / str(election.pk)
+    csv_path, meta_path = d / f"{name}.csv", d / f"{name}.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise missing from None
+    if meta.get("owner") != actor.pk:
+        raise missing  # another official's file: not even whether it exists
+    # Claim the file by renaming it: of two simultaneous downloads, only one finds it.
+    claimed = d / f"{name}.{secrets.token_hex(8)}.taking"
+    try:
+        os.rename(csv_path, claimed)
+    except FileNotFoundError:
+        raise missing from None
+    try:
+        data = claimed.read_bytes()
+    finally:
+        claimed.unlink(missing_ok=True)
+        meta_path.unlink(missing_ok=True)
+    audit_record(
+        actor=actor,
+        action="codes.mailmerge_download",
+        election=election,
+        data={"batch": meta.get("batch", ""), "count": meta.get("count", 0)},
+    )
+    return data
 
 
 # --- Voter roll import --------------------------------------------------------------------------------------

@@ -30,6 +30,9 @@ urlpatterns: list = [
     path("manage/<slug:slug>/codes/generate/", views_roll.codes_generate, name="codes_generate"),
     path("manage/<slug:slug>/codes/void/", views_roll.codes_void, name="codes_void"),
     path("manage/<slug:slug>/codes/reissue/", views_roll.codes_reissue, name="codes_reissue"),
+    path(
+        "manage/<slug:slug>/codes/mailmerge/<str:name>/", views_roll.codes_mailmerge, name="codes_mailmerge"
+    ),
 ]
 # --- end of the roll helper's block ----------------------------------------------------------------------
 

@@ -8,10 +8,12 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -308,6 +310,7 @@ def _codes_context(request, election: Election, **forms) -> dict:
         "reissue_form": CodeReissueForm(),
         "status_counts": [(s.label, status.get(s.value, 0)) for s in CodeStatus],
         "roll_total": VoterRollEntry.objects.filter(election=election).count(),
+        "mailmerge_files": services_roll.codes_mailmerge_list(actor=request.user, election=election),
     }
     ctx.update(forms)
     return ctx
@@ -332,14 +335,16 @@ def codes_manage(request, slug):
     return _codes_page(request, election)
 
 
-def _sheet_response(request, election, sheets, fmt: str, filename: str) -> HttpResponse:
+def _sheet_response(
+    request, election, sheets, fmt: str, filename: str, *, identify_url: str = ""
+) -> HttpResponse:
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf)
-        writer.writerow(["reference", "roll_entry", "district", "code"])
+        writer.writerow(["reference", "roll_entry", "district", "code", "letter_reference"])
         for sheet in sheets:
             # The reference comes from the official's file: never let it reach a spreadsheet as a formula.
-            row = [sheet.reference, sheet.voter.pk, sheet.voter.district.slug, sheet.code]
+            row = [sheet.reference, sheet.voter.pk, sheet.voter.district.slug, sheet.code, sheet.letter]
             writer.writerow(safe_row(row))
         response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
         filename = filename.replace(".pdf", ".csv")
@@ -348,7 +353,7 @@ def _sheet_response(request, election, sheets, fmt: str, filename: str) -> HttpR
             pdf_codes.code_sheets_pdf(
                 election,
                 sheets,
-                identify_url=request.build_absolute_uri(reverse("ballots:identify", args=[election.slug])),
+                identify_url=identify_url,  # PB_PUBLIC_URL's, never the request's host
             ),
             content_type="application/pdf",
         )
@@ -368,19 +373,49 @@ def codes_generate(request, slug):
     form = CodesGenerateForm(request.POST, request.FILES, election=election)
     if not form.is_valid():
         return _codes_page(request, election, status=400, generate_form=form)
+    fmt = form.cleaned_data["output"]
+    batch = timezone.now().strftime("%Y%m%d-%H%M%S")
     try:
-        sheets = services_roll.codes_generate(
-            actor=request.user,
-            election=election,
-            district=form.cleaned_data["district"],
-            references=form.cleaned_data["references"],
-            limit=form.cleaned_data["limit"],
-        )
+        # Before any code is made: letters that cannot say where to vote are no use (PB_PUBLIC_URL).
+        identify_url = pdf_codes.public_identify_url(election) if fmt == "pdf" else ""
+        # One transaction: if the letters cannot be made, no code exists without its letter.
+        with transaction.atomic():
+            sheets = services_roll.codes_generate(
+                actor=request.user,
+                election=election,
+                district=form.cleaned_data["district"],
+                references=form.cleaned_data["references"],
+                limit=form.cleaned_data["limit"],
+                batch=batch,
+            )
+            response = _sheet_response(
+                request, election, sheets, fmt, f"voting-codes-{election.slug}.pdf", identify_url=identify_url
+            )
+            if fmt == "pdf":  # the CSV output carries the letter references itself
+                services_roll.codes_mailmerge_write(
+                    actor=request.user, election=election, sheets=sheets, batch=batch
+                )
     except DomainError as exc:
         return _codes_error(request, election, exc, generate_form=form)
-    return _sheet_response(
-        request, election, sheets, form.cleaned_data["output"], f"voting-codes-{election.slug}.pdf"
-    )
+    return response
+
+
+@login_required
+@require_POST
+def codes_mailmerge(request, slug, name):
+    """The mail-merge file of a batch of letters (letter reference -> roll entry), once, for the official who
+    generated the batch; it is deleted as it is downloaded."""
+    election, denied = _official_page(request, slug)
+    if denied:
+        return denied
+    try:
+        data = services_roll.codes_mailmerge_take(actor=request.user, election=election, name=name)
+    except DomainError as exc:
+        return _codes_error(request, election, exc)
+    response = HttpResponse(data, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="letters-{election.slug}-mailmerge.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -411,9 +446,18 @@ def codes_reissue(request, slug):
     if not form.is_valid():
         return _codes_page(request, election, status=400, reissue_form=form)
     try:
-        sheet = services_roll.code_reissue(
-            actor=request.user, election=election, reference=form.cleaned_data["reference"]
-        )
+        identify_url = pdf_codes.public_identify_url(election)  # before the old code is voided
+        with transaction.atomic():
+            sheet = services_roll.code_reissue(
+                actor=request.user, election=election, reference=form.cleaned_data["reference"]
+            )
+            return _sheet_response(
+                request,
+                election,
+                [sheet],
+                "pdf",
+                f"voting-code-reissued-{sheet.letter}.pdf",
+                identify_url=identify_url,
+            )
     except DomainError as exc:
         return _codes_error(request, election, exc, reissue_form=form)
-    return _sheet_response(request, election, [sheet], "pdf", f"voting-code-reissued-{sheet.voter.pk}.pdf")

@@ -5,6 +5,8 @@ DJANGO_SECRET_KEY required when DJANGO_DEBUG is off
 DJANGO_DEBUG      "1"/"true" to enable debug (default on for the local demo, off when a secret key is set)
 DJANGO_ALLOWED_HOSTS comma-separated
 PB_HMAC_KEY       key for hashing personal identifiers of the voter roll (defaults to the secret key)
+PB_PUBLIC_URL     the site's public address, e.g. https://pb.example.org: printed on voting-code letters
+                  (needed to print them; the address an official happened to use is never printed)
 PB_ANONYMITY_K    the anonymity set K (default 20): ballots are sealed in batches of at least K per pot and
                   public turnout cells under K are merged (frozen into each election's definition at opening)
 PB_SIGNING_KEY_FILE  council Ed25519 private key file (kept outside the database)
@@ -68,6 +70,8 @@ if _secret is None:
     _secret = "insecure-local-demo-key-do-not-use-in-production-0123456789"  # noqa: S105
 SECRET_KEY = _secret
 PB_HMAC_KEY = os.environ.get("PB_HMAC_KEY", SECRET_KEY)
+# What code letters print (ballots.pdf_codes): the configured address, not request.get_host().
+PB_PUBLIC_URL = os.environ.get("PB_PUBLIC_URL", "").strip().rstrip("/")
 # Also the root of the key that encrypts ballots waiting to be sealed (ballots.pending): keep it for the
 # whole vote; pending ballots cast under another key cannot be sealed.
 PB_ANONYMITY_K = int(os.environ.get("PB_ANONYMITY_K", "20"))

@@ -16,6 +16,14 @@ from tests.factories import ElectionFactory, PotFactory, UserFactory, official
 
 pytestmark = pytest.mark.django_db
 
+PUBLIC = "https://pb.example.org"
+
+
+@pytest.fixture(autouse=True)
+def _site(settings, tmp_path):
+    settings.PB_PUBLIC_URL = PUBLIC
+    settings.PB_VAR_DIR = tmp_path / "var"
+
 
 @pytest.fixture
 def election():
@@ -146,7 +154,7 @@ def test_generate_for_listed_references_prints_them(client, election):
     r = client.post(url, {"limit": 10, "output": "csv", "references": refs})
     assert r.status_code == 200
     lines = r.content.decode().splitlines()
-    assert lines[0] == "reference,roll_entry,district,code"
+    assert lines[0] == "reference,roll_entry,district,code,letter_reference"
     assert [ln.split(",")[:3:2] for ln in lines[1:]] == [["M-0", "mokotow"], ["W-2", "wola"]]
     assert VotingCode.objects.count() == 2
     # One unknown reference: nothing is made, and the message names it.
@@ -156,3 +164,150 @@ def test_generate_for_listed_references_prints_them(client, election):
         r.status_code == 400 and "NOPE-1" in r.content.decode() and "No code was made" in r.content.decode()
     )
     assert VotingCode.objects.count() == 2
+
+
+# --- Letters: letter reference, the configured public address, the mail-merge file -------------------------
+
+
+def _pdf_text(tmp_path, content: bytes) -> str:
+    if not shutil.which("pdftotext"):
+        pytest.skip("poppler-utils (pdftotext) not installed")
+    pdf = tmp_path / "letters.pdf"
+    pdf.write_bytes(content)
+    return subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+LETTER = re.compile(r"L-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}")
+
+
+def _generate_pdf(client, election, district=None, **extra):
+    return client.post(
+        reverse("ballots:codes_generate", args=[election.slug]),
+        {"limit": 10, "output": "pdf", "district": district.pk if district else ""},
+        **extra,
+    )
+
+
+def test_letters_print_the_public_url_not_the_host_used(client, election, settings, tmp_path):
+    settings.ALLOWED_HOSTS = ["intranet.example.local", "testserver"]
+    client.force_login(official())
+    r = _generate_pdf(client, election, election.pots.get(slug="wola"), HTTP_HOST="intranet.example.local")
+    assert r.status_code == 200
+    text = _pdf_text(tmp_path, r.content)
+    assert f"{PUBLIC}/vote/{election.slug}/identify/" in text
+    assert "intranet" not in text and "testserver" not in text
+
+
+@pytest.mark.parametrize(
+    "value", ["", "pb.example.org", "javascript:alert(1)", "ftp://pb.example.org", "https://"]
+)
+def test_no_letters_without_a_public_url(client, election, settings, value):
+    settings.PB_PUBLIC_URL = value
+    off = official()
+    client.force_login(off)
+    r = _generate_pdf(client, election)
+    assert r.status_code == 409
+    assert "PB_PUBLIC_URL" in r.content.decode() and "no code was made" in r.content.decode()
+    assert not VotingCode.objects.exists()
+    # Reissue: the voter's code is not voided for a letter that cannot be printed.
+    make_code_for = client.post(
+        reverse("ballots:codes_generate", args=[election.slug]),
+        {"limit": 10, "output": "csv", "district": ""},
+    )
+    assert make_code_for.status_code == 200  # CSV output prints no address: allowed
+    r = client.post(reverse("ballots:codes_reissue", args=[election.slug]), {"reference": "W-1"})
+    assert r.status_code == 409
+    assert not VotingCode.objects.filter(status=CodeStatus.VOID).exists()
+    assert not AuditEvent.objects.filter(action="codes.reissue").exists()
+
+
+def test_each_letter_has_its_own_reference_and_no_roll_entry(client, election, tmp_path):
+    client.force_login(official())
+    r = _generate_pdf(client, election, election.pots.get(slug="wola"))
+    text = _pdf_text(tmp_path, r.content)
+    letters = LETTER.findall(text)
+    assert len(letters) == 3 and len(set(letters)) == 3
+    assert "Letter reference:" in text and "Roll entry" not in text
+
+
+def _mailmerge_dir(settings, election):
+    return settings.PB_VAR_DIR / "code_letters" / str(election.pk)
+
+
+def test_mailmerge_file_matches_letters_to_roll_entries_once(client, election, settings, tmp_path):
+    off = official()
+    client.force_login(off)
+    wola = election.pots.get(slug="wola")
+    r = _generate_pdf(client, election, wola)
+    letters = LETTER.findall(_pdf_text(tmp_path, r.content))
+    # Kept apart from the roll: a file of its own, readable by the server's user only.
+    d = _mailmerge_dir(settings, election)
+    [csv_path] = d.glob("*.csv")
+    assert d.stat().st_mode & 0o777 == 0o700 and csv_path.stat().st_mode & 0o777 == 0o600
+    page = client.get(reverse("ballots:codes", args=[election.slug])).content.decode()
+    assert "Batch " in page and "3 letters" in page
+    url = reverse("ballots:codes_mailmerge", args=[election.slug, csv_path.stem])
+    got = client.post(url)
+    assert got.status_code == 200 and got["Cache-Control"] == "no-store"
+    rows = [ln.split(",") for ln in got.content.decode().splitlines()]
+    assert rows[0] == ["letter_reference", "roll_entry", "district"]
+    assert sorted(r[0] for r in rows[1:]) == sorted(letters)
+    entries = {str(v) for v in VotingCode.objects.values_list("voter_id", flat=True)}
+    assert {r[1] for r in rows[1:]} == entries and {r[2] for r in rows[1:]} == {"wola"}
+    codes_text = got.content.decode().replace("-", "")
+    assert not any(
+        VotingCode.objects.filter(code_hash=roll.code_hash(w)).exists()
+        for w in re.findall(r"[0-9A-Z]{12}", codes_text)
+    )
+    # Once: gone from the disk and from the page; a second download is refused with a clear message.
+    assert not list(d.glob("*"))
+    again = client.post(url)
+    assert again.status_code == 400 and "already downloaded" in again.content.decode()
+    assert (
+        "Mail-merge files of your letters"
+        not in client.get(reverse("ballots:codes", args=[election.slug])).content.decode()
+    )
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="codes.mailmerge").values_list("action", flat=True)
+    )
+    assert actions == ["codes.mailmerge", "codes.mailmerge_download"]
+
+
+def test_mailmerge_file_is_only_for_the_official_who_made_it(client, election, settings):
+    maker, other = official(), official()
+    client.force_login(maker)
+    _generate_pdf(client, election)
+    [csv_path] = _mailmerge_dir(settings, election).glob("*.csv")
+    url = reverse("ballots:codes_mailmerge", args=[election.slug, csv_path.stem])
+    client.force_login(other)
+    assert (
+        "Mail-merge files of your letters"
+        not in client.get(reverse("ballots:codes", args=[election.slug])).content.decode()
+    )
+    r = client.post(url)
+    assert r.status_code == 400 and "does not exist or was already downloaded" in r.content.decode()
+    assert csv_path.exists()  # still there for its owner
+    client.force_login(UserFactory())
+    assert client.post(url).status_code == 403
+    assert client.get(url).status_code == 405  # a download changes state: POST only
+    # Another election's URL with this file's name: not found there.
+    e2 = ElectionFactory(phase=Phase.REVIEW)
+    client.force_login(maker)
+    assert client.post(reverse("ballots:codes_mailmerge", args=[e2.slug, csv_path.stem])).status_code == 400
+    assert client.post(url).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["..", "....etc-passwd-x", "a" * 10, "x" * 65, "..%2F..%2Fsecret"])
+def test_mailmerge_names_are_not_paths(client, election, name):
+    client.force_login(official())
+    r = client.post(f"/vote/manage/{election.slug}/codes/mailmerge/{name}/")
+    assert r.status_code in (400, 404)
+
+
+def test_reissued_letter_has_a_reference_and_the_public_url(client, election, tmp_path):
+    client.force_login(official())
+    client.post(reverse("ballots:codes_generate", args=[election.slug]), {"limit": 10, "output": "csv"})
+    r = client.post(reverse("ballots:codes_reissue", args=[election.slug]), {"reference": "W-1"})
+    assert r.status_code == 200
+    text = _pdf_text(tmp_path, r.content)
+    assert len(LETTER.findall(text)) == 1 and f"{PUBLIC}/vote/{election.slug}/identify/" in text

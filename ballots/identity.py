@@ -6,10 +6,18 @@ session key is rotated. Casting reads it with `current_voter()`; after voting ev
 The session never holds anything about the ballot. At a booth the official's session also keeps
 `request.session["pb_booth_name"]` (the booth where the official identified the resident), so the cast can
 record the booth channel and place.
+
+Booth hand-over: identifying a resident at a booth signs the official out of that browser
+(`booth_handover`): the device then holds a voter-only session, and nothing the official may do is
+reachable from it until the official signs in again. The session remembers which official identified the
+resident (`request.session["pb_booth"]`), for the one official act the resident's session still needs:
+the cast with channel booth (or taking paper ballots instead) for that voter, audited under that
+official's name (`cast_actor`).
 """
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model, logout
 from django.db.models import Exists, OuterRef, Q
 
 from ballots.eligibility import check_eligible, eligible_pots, ineligibility_reason, refusal
@@ -17,11 +25,16 @@ from ballots.models import CodeStatus, Participation, VoterRollEntry, VotingCode
 from pb.core.models import Election, Pot
 
 SESSION_KEY = "pb_voter"
+BOOTH_KEY = "pb_booth"
 METHODS = ("code", "roll", "booth")
 
 __all__ = [
+    "BOOTH_KEY",
     "METHODS",
     "SESSION_KEY",
+    "booth_handover",
+    "booth_official",
+    "cast_actor",
     "check_eligible",
     "code_mark_used",
     "current_method",
@@ -87,6 +100,41 @@ def current_method(request, election: Election) -> str | None:
 
 def forget_voter(request) -> None:
     request.session.pop(SESSION_KEY, None)
+    request.session.pop(BOOTH_KEY, None)
+
+
+def booth_handover(request, *, election: Election, voter: VoterRollEntry, official, booth: str) -> None:
+    """Hand the device over to the resident the official has just identified at a booth.
+
+    The official is signed out of this browser (the session is flushed: a new key, nothing of the official
+    left in it), then the voter session starts, remembering the booth and which official identified the
+    resident."""
+    logout(request)
+    identify_session(request, election=election, voter=voter, method="booth")
+    request.session[BOOTH_KEY] = {"election": election.pk, "voter": voter.pk, "official": official.pk}
+    request.session["pb_booth_name"] = booth
+
+
+def booth_official(request, election: Election):
+    """The official who handed this device over to the identified voter, or None (not a booth hand-over,
+    another election or voter, or the official's account is no longer active)."""
+    data = request.session.get(BOOTH_KEY)
+    ident = _identity(request, election)
+    if not isinstance(data, dict) or ident is None or ident.get("method") != "booth":
+        return None
+    if data.get("election") != election.pk or data.get("voter") != ident.get("voter"):
+        return None
+    return get_user_model().objects.filter(pk=data.get("official"), is_active=True).first()
+
+
+def cast_actor(request, election: Election):
+    """Who casts for the identified voter: at a handed-over booth device, the official who identified the
+    resident (the booth cast is that official's act); otherwise the browser's user."""
+    if current_method(request, election) == "booth":
+        official = booth_official(request, election)
+        if official is not None:
+            return official
+    return request.user
 
 
 def pots_state(voter: VoterRollEntry) -> tuple[list[Pot], list[Pot]]:

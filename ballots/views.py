@@ -188,7 +188,7 @@ def ballot_cast(request, slug: str, pot_slug: str):
     channel, booth = _channel(request, election)
     try:
         result = services.ballot_cast(
-            actor=request.user,
+            actor=identity.cast_actor(request, election),  # at a booth: the official who identified
             election=election,
             pot=pot,
             voter=voter_id,
@@ -229,7 +229,10 @@ def paper_mark(request, election: Election, voter):
         )
     try:
         marked = services.paper_voter_mark(
-            actor=request.user, election=election, voter=voter, booth=form.cleaned_data["booth"]
+            actor=identity.cast_actor(request, election),
+            election=election,
+            voter=voter,
+            booth=form.cleaned_data["booth"],
         )
     except DomainError as exc:
         return _error(request, exc, election)

@@ -100,8 +100,10 @@ def identify(request, slug):
 def identify_forget(request, slug):
     """End the voter's identification in this browser (e.g. a shared computer or the booth device)."""
     election = get_object_or_404(Election, slug=slug)
+    handed_over = identity.booth_official(request, election) is not None
     identity.forget_voter(request)
-    if allowed(request.user, "ballot.booth", election):
+    # A booth device goes back to the booth page, which asks the official to sign in again.
+    if handed_over or allowed(request.user, "ballot.booth", election):
         return redirect("ballots:booth", slug=slug)
     return redirect("ballots:identify", slug=slug)
 
@@ -109,7 +111,8 @@ def identify_forget(request, slug):
 @login_required
 @require_http_methods(["GET", "POST"])
 def booth(request, slug):
-    """An official identifies a resident at a booth by roll match; the resident then votes on this device."""
+    """An official identifies a resident at a booth by roll match; the resident then votes on this device,
+    which is handed over: the official is signed out of it until they sign in again."""
     election = get_object_or_404(Election, slug=slug)
     form = BoothIdentifyForm(
         request.POST or None, initial={"booth": request.session.get("pb_booth_name", "")}, prefix="booth"
@@ -139,9 +142,10 @@ def booth(request, slug):
     except DomainError as exc:
         ctx["error"] = exc.message
         return _error_response(render(request, "ballots/identify_booth.html", ctx), exc)
-    identity.identify_session(request, election=election, voter=voter, method="booth")
-    # After cycle_key: keep the booth name for the next resident and for the casting page (channel booth).
-    request.session["pb_booth_name"] = form.cleaned_data["booth"]
+    # The device is the resident's now: the official is signed out of this browser (ballots.identity).
+    identity.booth_handover(
+        request, election=election, voter=voter, official=request.user, booth=form.cleaned_data["booth"]
+    )
     return redirect(_pots_url(election))
 
 

@@ -1,7 +1,10 @@
+import datetime as dt
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -49,6 +52,19 @@ def election_detail(request, slug):
     return render(request, "core/election_detail.html", ctx)
 
 
+# Written by the identification throttle (ballots.throttle.ALERT_ACTION) when an election's codes or roll
+# match see a flood of failures; shown on the manage page for this long.
+IDENTIFY_ALERT_ACTION = "identify.alert"
+IDENTIFY_ALERT_SHOWN = dt.timedelta(minutes=30)
+
+
+def _identify_alerts(election: Election) -> list:
+    since = timezone.now() - IDENTIFY_ALERT_SHOWN
+    return list(
+        election.audit_events.filter(action=IDENTIFY_ALERT_ACTION, at__gte=since).order_by("-seq")[:5]
+    )
+
+
 @login_required
 def election_manage(request, slug):
     """The official's dashboard: proposals waiting for review, the phase button, import/export."""
@@ -68,6 +84,7 @@ def election_manage(request, slug):
             "can_import": allowed(request.user, "proposal.import", election),
             "can_export": allowed(request.user, "proposal.export", election),
             "recent_events": election.audit_events.order_by("-seq")[:10],
+            "identify_alerts": _identify_alerts(election),
         }
     )
     return render(request, "core/election_manage.html", ctx)

@@ -82,6 +82,7 @@ class ExportKind(models.TextChoices):
     RECEIPTS = "receipts", _("Receipt list")
     AUDIT = "audit", _("Audit log")
     PDF = "pdf", _("Signed result PDF")
+    PUBLICATION = "pubrecord", _("Signed publication record")
 
 
 class ExportFile(models.Model):

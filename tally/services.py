@@ -39,7 +39,8 @@ from pb.core.models import AuditEvent, AuditHead, BallotType, Election, Phase, P
 from pb.core.permissions import is_council, require
 from pb.core.services import election_advance
 from proposals.models import Proposal, ProposalStatus
-from tally.engine import ENGINE_NAME, ENGINE_VERSION, metrics, pabulib, registry
+from tally import publication, records
+from tally.engine import ENGINE_NAME, ENGINE_VERSION, auditlog, metrics, pabulib, registry
 from tally.engine import manifest as mf
 from tally.engine.canonical import canonical_hash, canonical_json, sha256_hex
 from tally.engine.ties import TieBreak
@@ -540,6 +541,8 @@ def _kind(name: str) -> str:
         return ExportKind.AUDIT
     if name == mf.RECEIPTS_FILE:
         return ExportKind.RECEIPTS
+    if name in (auditlog.PUBLICATION_FILE, auditlog.PUBLICATION_SIG):
+        return ExportKind.PUBLICATION
     return _KIND[Path(name).suffix]
 
 
@@ -1005,7 +1008,10 @@ def _manifest(
         "definition_sha256": sha,
         "roll_snapshot": {"entries": snap.entries, "sha256": snap.sha256} if snap else definition["roll"],
         "ballot_log": {"head": log.head, "batches": log.seq, "ballots": log.ballots},
-        "audit_log": {"head": audit_head, "seq": audit_seq},
+        # The audit head at certification with the audit key's signed checkpoint of it (pb.core.audit).
+        "audit_log": publication.audit_log_anchor(election=election, seq=audit_seq, head=audit_head),
+        # Digests of the roll's companions: participations, receipts, paper flags (tally.records).
+        **records.manifest_records(election),
         "files": files,
         "engine": {"name": run.engine_name, "version": run.engine_version},
         "rule": definition["counting"],
@@ -1156,8 +1162,23 @@ def election_certify(*, actor, election: Election) -> Certification:
 
 @transaction.atomic
 def election_publish(*, actor, election: Election) -> Election:
+    """Publish a certified result. The council signs a publication record (tally.publication) at the audit
+    head after the phase change, so the entries written since certification are covered too, and the
+    published audit.jsonl is extended up to it; the files move into place when the transaction commits."""
     require(actor, "election.publish", election)
-    return election_advance(actor=actor, election=election, to_phase=Phase.PUBLISHED)
+    election = election_advance(actor=actor, election=election, to_phase=Phase.PUBLISHED)
+    staging = _staging_open(election)
+    try:
+        _store(
+            election,
+            publication.publication_files(election=election, files_of_audit=audit_file),
+            staging=staging,
+        )
+    except BaseException:
+        _staging_discard(staging)
+        raise
+    _staging_publish_on_commit(election, staging)
+    return election
 
 
 def certification_check(election: Election):
@@ -1169,8 +1190,32 @@ def certification_check(election: Election):
     cert = Certification.objects.get(election=election)
     manifest = json.loads(cert.manifest)
     files = build_files(election, audit_seq=manifest["audit_log"]["seq"])
+    stored_problem = ""
+    if ExportFile.objects.filter(election=election, name=auditlog.PUBLICATION_FILE).exists():
+        # Published: the signed publication record as stored, and the audit log rebuilt up to its head.
+        try:
+            for name in (auditlog.PUBLICATION_FILE, auditlog.PUBLICATION_SIG):
+                files[name] = stored_file(election, name)
+            files[mf.AUDIT_FILE] = audit_file(
+                json.loads(files[auditlog.PUBLICATION_FILE])["audit_log"]["seq"]
+            )
+        except (DomainError, OSError, ValueError, KeyError, TypeError) as exc:
+            stored_problem = str(getattr(exc, "message", exc))
     pdf_bytes = (election_dir(election) / cert.pdf_name).read_bytes()
-    return verify.verify_pdf(pdf_bytes, public_key=bytes.fromhex(_public_raw_hex(manifest)), files=files)
+    report = verify.verify_pdf(pdf_bytes, public_key=bytes.fromhex(_public_raw_hex(manifest)), files=files)
+    if stored_problem:
+        report.add(_("stored publication record"), False, stored_problem)
+    # The records behind the ballots, recomputed from the tables (tally.records), and the whole audit log
+    # with its keys and signed checkpoints (pb.core.audit.audit_verify).
+    for name, ok, detail in records.record_checks(election, manifest):
+        report.add(name, ok, detail)
+    _head, count, problems = audit_verify()
+    report.add(
+        _("audit log keys and signed checkpoints"),
+        not problems,
+        "; ".join(f"entry #{p.seq}: {p.reason}" for p in problems[:3]) or _("%(n)s entries") % {"n": count},
+    )
+    return report
 
 
 def _public_raw_hex(manifest: dict) -> str:

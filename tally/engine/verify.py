@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tally.engine import ENGINE_NAME, ENGINE_VERSION
+from tally.engine import ENGINE_NAME, ENGINE_VERSION, auditlog
 from tally.engine import manifest as mf
 from tally.engine.canonical import canonical_hash, canonical_json, sha256_hex
 
@@ -309,28 +309,131 @@ def _check_log(report: Report, manifest: dict, files: dict[str, bytes], ballot_h
         )
 
 
-def _check_audit(report: Report, manifest: dict, files: dict[str, bytes]) -> None:
+def certified_audit_bytes(data: bytes, seq: int) -> bytes:
+    """The first `seq` lines of an audit file: the audit.jsonl the manifest names, even after publication
+    extended the published file (its hash in the manifest is of these bytes)."""
+    lines = data.split(b"\n")
+    return b"".join(line + b"\n" for line in lines[:seq]) if len(lines) > seq else data
+
+
+def _checkpoint_ok(anchor: dict, *, key: str | None = None) -> tuple[bool | None, str]:
+    """An audit head's signed checkpoint ({"head", "seq", "checkpoint": {...}}) against the audit key it
+    names (itself vouched for by the council's signature on the record that carries it)."""
+    cp = anchor.get("checkpoint")
+    if cp is None:
+        return None, "no signed checkpoint in this record (made before the audit log was anchored)"
+    try:
+        raw = bytes.fromhex(cp["key"])
+        sig = bytes.fromhex(cp["signature"])
+    except (KeyError, TypeError, ValueError):
+        return False, "malformed checkpoint"
+    if len(raw) != 32 or mf.key_fingerprint(raw) != cp.get("key_fingerprint"):
+        return False, "the checkpoint's key does not match its fingerprint"
+    if key is not None and cp["key"] != key:
+        return False, f"signed with another audit key ({cp.get('key_fingerprint', '')[:16]}…)"
+    message = auditlog.checkpoint_message_of(cp, seq=anchor["seq"], head=anchor["head"])
+    if not ed25519_ok(raw, sig, message):
+        return False, "the audit key's signature does not verify"
+    return True, f"#{anchor['seq']} {anchor['head'][:16]}…, audit key {cp['key_fingerprint'][:16]}…"
+
+
+def _publication(
+    report: Report, manifest: dict, manifest_json: bytes, public_key: bytes, files
+) -> dict | None:
+    """The signed publication record, checked; None when absent (certified, not published) or bad."""
+    body = files.get(auditlog.PUBLICATION_FILE)
+    if body is None:
+        report.add(
+            "publication record", None, "no publication.json: audit entries after certification unchecked"
+        )
+        return None
+    try:
+        record = json.loads(body)
+        sig = bytes.fromhex(files.get(auditlog.PUBLICATION_SIG, b"").decode().strip())
+    except (ValueError, UnicodeDecodeError):
+        report.add("publication record", False, "publication.json or publication.sig unreadable")
+        return None
+    problems = []
+    if not isinstance(record, dict) or canonical_json(record) != body:
+        problems.append("not canonical JSON")
+        record = record if isinstance(record, dict) else {}
+    if record.get("format") != auditlog.PUBLICATION_FORMAT:
+        problems.append(f"format {record.get('format')!r}")
+    if not ed25519_ok(public_key, sig, body):
+        problems.append("the council signature does not verify")
+    if record.get("council_key_fingerprint") != mf.key_fingerprint(public_key):
+        problems.append("names another council key")
+    if record.get("manifest_sha256") != sha256_hex(manifest_json):
+        problems.append("commits to another manifest")
+    if record.get("election") != manifest["election"]["slug"]:
+        problems.append("belongs to another election")
+    report.add(
+        "publication record",
+        not problems,
+        "; ".join(problems) or f"signed, published {record.get('published_at', '?')}",
+    )
+    return record if not problems else None
+
+
+def _check_audit(
+    report: Report,
+    manifest: dict,
+    files: dict[str, bytes],
+    *,
+    manifest_json: bytes = b"",
+    public_key: bytes | None = None,
+) -> None:
     data = files.get(mf.AUDIT_FILE)
     if data is None:
         report.add("audit log", False, f"{mf.AUDIT_FILE} missing")
         return
-    prev, seq, problems = mf.AUDIT_GENESIS, 0, []
-    for entry in mf.parse_jsonl(data):
-        seq += 1
-        payload = entry["payload"]
-        if payload.get("seq") != seq:
-            problems.append(f"entry {seq}: sequence gap")
-        if payload.get("prev_hash") != prev:
-            problems.append(f"entry #{payload.get('seq')}: previous-hash link broken")
-        if canonical_hash(payload) != entry["hash"]:
-            problems.append(f"entry #{payload.get('seq')}: content does not match its hash (altered)")
-        prev = entry["hash"]
     want = manifest["audit_log"]
-    if prev != want["head"] or seq != want["seq"]:
+    ok, detail = _checkpoint_ok(want)
+    report.add("audit checkpoint at certification", ok, detail)
+    audit_key = want.get("checkpoint", {}).get("key") if ok else None
+    pub = _publication(report, manifest, manifest_json, public_key, files) if public_key is not None else None
+    try:
+        entries = mf.parse_jsonl(data)
+    except ValueError as exc:
+        report.add("audit log chain", False, f"not JSON lines: {exc}")
+        return
+    prev, seq, problems, hashes = auditlog.chain_problems(entries)
+    if hashes.get(want["seq"], auditlog.GENESIS if want["seq"] == 0 else None) != want["head"]:
+        got = hashes.get(want["seq"])
         problems.append(
-            f"head after {seq} entries is {prev[:16]}…, manifest says #{want['seq']} {want['head'][:16]}…"
+            f"entry #{want['seq']} hashes to {(got or 'nothing')[:16]}…, "
+            f"the manifest says {want['head'][:16]}…"
+        )
+    end = pub["audit_log"] if pub is not None else want
+    if prev != end["head"] or seq != end["seq"]:
+        whose = "the publication record" if pub is not None else "manifest"
+        problems.append(
+            f"head after {seq} entries is {prev[:16]}…, {whose} says #{end['seq']} {end['head'][:16]}…"
         )
     report.add("audit log chain", not problems, "; ".join(problems[:3]) or f"{seq} entries, head ok")
+    if pub is not None:
+        file_ok = sha256_hex(data) == pub.get("files", {}).get(mf.AUDIT_FILE)
+        ok, detail = _checkpoint_ok(pub["audit_log"], key=audit_key)
+        report.add(
+            "audit log at publication",
+            bool(ok) and file_ok,
+            detail if file_ok else "audit.jsonl is not the file the publication record names",
+        )
+
+
+def _check_records(report: Report, manifest: dict, files: dict[str, bytes]) -> None:
+    want = manifest.get("receipts")
+    data = files.get(mf.RECEIPTS_FILE)
+    if want is None or data is None:
+        return
+    ok = sha256_hex(data) == want.get("sha256")
+    report.add(
+        "receipt digest",
+        ok,
+        f"{want.get('count')} receipts"
+        if ok
+        else "receipts.txt differs from the receipts the manifest signs",
+    )
 
 
 def _check_reconciliation(report: Report, manifest: dict, files: dict[str, bytes] | None) -> None:
@@ -525,7 +628,14 @@ def _verify(manifest, manifest_json, signature, public_key, files, report) -> Re
     for name, digest in sorted(manifest["files"].items()):
         if name not in files:
             bad.append(f"{name} missing")
-        elif sha256_hex(files[name]) != digest:
+        elif (
+            sha256_hex(
+                certified_audit_bytes(files[name], manifest["audit_log"]["seq"])
+                if name == mf.AUDIT_FILE
+                else files[name]
+            )
+            != digest
+        ):
             bad.append(f"{name} hash differs")
     report.add("file hashes", not bad, "; ".join(bad) or f"{len(manifest['files'])} files")
     hashes: Counter = Counter()
@@ -538,7 +648,8 @@ def _verify(manifest, manifest_json, signature, public_key, files, report) -> Re
         except Exception as exc:  # a malformed file must give FAIL with a reason, not a traceback
             report.add(f"pot {pot_def['slug']}", False, f"{type(exc).__name__}: {exc}")
     _check_log(report, manifest, files, hashes)
-    _check_audit(report, manifest, files)
+    _check_records(report, manifest, files)
+    _check_audit(report, manifest, files, manifest_json=manifest_json, public_key=public_key)
     return report
 
 

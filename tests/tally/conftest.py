@@ -51,6 +51,19 @@ class World:
                 ).code
                 for i, c in enumerate(costs[pot.slug])
             ]
+        # The roll exists before voting opens (its snapshot is certified): enough voters for every cast.
+        self.roll = {
+            pot.slug: [
+                VoterRollEntry.objects.create(
+                    election=self.election,
+                    ref_hash=f"ref-{pot.slug}{i}-{secrets.token_hex(4)}",
+                    ref_dob_hash="x",
+                    district=pot,
+                )
+                for i in range(n_online + n_paper + 20)
+            ]
+            for pot in (self.north, self.south)
+        }
         for phase in (Phase.PROPOSALS_OPEN, Phase.REVIEW, Phase.VOTING_OPEN):
             self.election = election_advance(actor=self.o1, election=self.election, to_phase=phase)
         self.rng = random.Random(seed)
@@ -61,12 +74,7 @@ class World:
 
     def cast(self, pot, *, paper=False, projects=None, receipt_hash=None):
         self.n += 1
-        voter = VoterRollEntry.objects.create(
-            election=self.election,
-            ref_hash=f"ref{self.n}-{secrets.token_hex(4)}",
-            ref_dob_hash="x",
-            district=pot,
-        )
+        voter = self.roll[pot.slug].pop()
         Participation.objects.create(
             election=self.election,
             pot=pot,
@@ -119,7 +127,9 @@ class World:
         return cert
 
     def publish(self):
-        self.election = services.election_publish(actor=self.council, election=self.election)
+        # The publication record and the extended audit.jsonl are moved into place on commit, as for certify.
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            self.election = services.election_publish(actor=self.council, election=self.election)
         return self.election
 
     def through_certify(self):

@@ -649,6 +649,75 @@ def roll_job_discard_file(job: ImportJob) -> None:
         job.path = ""
 
 
+# --- Stalled jobs -------------------------------------------------------------------------------------------
+
+RUNNING_STATUSES = (ImportJob.Status.UPLOADED, ImportJob.Status.VALIDATING, ImportJob.Status.IMPORTING)
+
+
+def _last_progress(job: ImportJob) -> dt.datetime:
+    """When the job last showed a sign of life: its progress file is rewritten as rows are read."""
+    try:
+        mtime = progress_path(job.pk).stat().st_mtime
+    except OSError:
+        return job.created_at
+    return max(job.created_at, dt.datetime.fromtimestamp(mtime, tz=dt.UTC))
+
+
+def roll_jobs_expire_stalled(*, election: Election) -> int:
+    """Mark failed, with a reason an official can act on, the election's jobs that are waiting, checking or
+    importing with no progress for PB_ROLL_JOB_STALL_SECONDS (the worker died, or the server restarted
+    mid-job). Called when the roll or the job page is viewed. The file is kept, so the job can be retried;
+    nothing was written (an import is one transaction). Returns how many were marked."""
+    stall = dt.timedelta(seconds=int(getattr(settings, "PB_ROLL_JOB_STALL_SECONDS", 300)))
+    now = timezone.now()
+    marked = 0
+    for job in ImportJob.objects.filter(election=election, status__in=RUNNING_STATUSES):
+        if now - _last_progress(job) < stall:
+            continue
+        minutes = max(1, int(stall.total_seconds() // 60))
+        if job.status == ImportJob.Status.IMPORTING:
+            reason = _(
+                "The import stopped without finishing (no progress for %(m)s minutes; the server may have "
+                "restarted). Nothing was imported. Press “Retry” to check the file again, then import it."
+            ) % {"m": minutes}
+        else:
+            reason = _(
+                "The check of this file stopped without finishing (no progress for %(m)s minutes; the server "
+                "may have restarted). Press “Retry” to check it again."
+            ) % {"m": minutes}
+        # Conditional update: a worker that finishes meanwhile, or another page view, wins or loses cleanly.
+        marked += ImportJob.objects.filter(pk=job.pk, status=job.status).update(
+            status=ImportJob.Status.FAILED,
+            errors=[{"row": 0, "column": "", "message": reason}],
+            error_count=1,
+            finished_at=now,
+        )
+        progress_path(job.pk).unlink(missing_ok=True)
+    return marked
+
+
+def roll_job_retryable(job: ImportJob) -> bool:
+    return job.status == ImportJob.Status.FAILED and bool(job.path) and Path(job.path).exists()
+
+
+@transaction.atomic
+def roll_job_retry(*, actor, job: ImportJob) -> ImportJob:
+    """Check a failed job's file again (the caller enqueues the check). Idempotent: the check writes nothing,
+    and the import that may follow is all or nothing and refuses references already on the roll."""
+    _lock_roll(actor, job.election)
+    if not roll_job_retryable(job):
+        raise RollError(_("This import cannot be retried: upload the file again."))
+    updated = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.FAILED).update(
+        status=ImportJob.Status.UPLOADED, errors=[], error_count=0, finished_at=None
+    )
+    if not updated:  # a second click, or another official, was first
+        raise RollError(_("This import is already being retried."))
+    _write_progress(job.pk, phase="checking", done=0, total=0)  # a fresh sign of life until the check starts
+    audit_record(actor=actor, action="roll.job_retry", election=job.election, data={"job": str(job.pk)})
+    job.refresh_from_db()
+    return job
+
+
 # --- Snapshot when voting opens ----------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ urlpatterns: list = [
         views_roll.roll_job_confirm,
         name="roll_confirm",
     ),
+    path("manage/<slug:slug>/roll/jobs/<uuid:job_id>/retry/", views_roll.roll_job_retry, name="roll_retry"),
     path(
         "manage/<slug:slug>/roll/jobs/<uuid:job_id>/discard/",
         views_roll.roll_job_discard,

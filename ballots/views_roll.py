@@ -162,6 +162,12 @@ def _official_page(request, slug, action: str = "election.manage"):
     return election, None
 
 
+def _jobs(election: Election):
+    # A dead worker's job says so (and can be retried) instead of "checking" for good.
+    services_roll.roll_jobs_expire_stalled(election=election)
+    return ImportJob.objects.filter(election=election).order_by("-created_at")[:10]
+
+
 def _roll_context(request, election: Election, form=None) -> dict:
     counts = (
         VoterRollEntry.objects.filter(election=election)
@@ -177,7 +183,7 @@ def _roll_context(request, election: Election, form=None) -> dict:
         "snapshot": RollSnapshot.objects.filter(election=election).first(),
         "can_import": allowed(request.user, "roll.import", election),
         "can_codes": allowed(request.user, "codes.manage", election),
-        "jobs": ImportJob.objects.filter(election=election).order_by("-created_at")[:10],
+        "jobs": _jobs(election),
     }
 
 
@@ -218,7 +224,8 @@ def _job_context(election: Election, job: ImportJob) -> dict:
     return {
         "election": election,
         "job": job,
-        "running": job.status in (ImportJob.Status.VALIDATING, ImportJob.Status.IMPORTING),
+        "running": job.status in services_roll.RUNNING_STATUSES,
+        "retryable": services_roll.roll_job_retryable(job),
         "progress_done": done,
         "progress_total": total,
         "progress_percent": int(100 * done / total) if total else 0,
@@ -232,8 +239,28 @@ def roll_job(request, slug, job_id):
     if denied:
         return denied
     job = get_object_or_404(ImportJob, pk=job_id, election=election)
+    if services_roll.roll_jobs_expire_stalled(election=election):
+        job.refresh_from_db()
     template = "ballots/roll_job.html#job-panel" if request.htmx else "ballots/roll_job.html"
     return render(request, template, _job_context(election, job))
+
+
+@login_required
+@require_POST
+def roll_job_retry(request, slug, job_id):
+    """Check a stalled (failed) job's file again: re-enqueues the check; nothing is imported twice."""
+    election, denied = _official_page(request, slug, "roll.import")
+    if denied:
+        return denied
+    job = get_object_or_404(ImportJob, pk=job_id, election=election)
+    try:
+        job = services_roll.roll_job_retry(actor=request.user, job=job)
+    except DomainError as exc:
+        ctx = _job_context(election, job)
+        ctx["error"] = exc.message
+        return render(request, "ballots/roll_job.html", ctx, status=exc.status_code)
+    roll_job_check_task.enqueue(str(job.pk))
+    return redirect("ballots:roll_job", slug=slug, job_id=job.pk)
 
 
 @login_required

@@ -477,6 +477,31 @@ def codes_mailmerge_take(*, actor, election: Election, name: str) -> bytes:
     return data
 
 
+def roll_entries_for_references(
+    *, actor, election: Election, references: list[str]
+) -> list[tuple[str, int | None]]:
+    """(normalised reference, roll entry id or None) for each reference, in order: lets the office join its
+    address list with a mail-merge file. Audited with the count only."""
+    require(actor, "election.manage", election)
+    refs = [roll.normalize_ref(r) for r in references if r and r.strip()]
+    by_hash = {roll.ref_hash(r): r for r in refs}
+    hashes = list(by_hash)
+    found: dict[str, int] = {}
+    for start in range(0, len(hashes), 5000):  # below every database's limit of query parameters
+        found.update(
+            VoterRollEntry.objects.filter(
+                election=election, ref_hash__in=hashes[start : start + 5000]
+            ).values_list("ref_hash", "pk")
+        )
+    audit_record(
+        actor=actor,
+        action="roll.lookup",
+        election=election,
+        data={"references": len(refs), "found": len(found)},
+    )
+    return [(r, found.get(roll.ref_hash(r))) for r in refs]
+
+
 # --- Voter roll import --------------------------------------------------------------------------------------
 
 

@@ -311,3 +311,36 @@ def test_reissued_letter_has_a_reference_and_the_public_url(client, election, tm
     assert r.status_code == 200
     text = _pdf_text(tmp_path, r.content)
     assert len(LETTER.findall(text)) == 1 and f"{PUBLIC}/vote/{election.slug}/identify/" in text
+
+
+def test_office_matches_letters_to_addresses(client, election, settings, tmp_path):
+    """The whole office flow: district letters + mail-merge file + roll_entries on the office's own list of
+    references gives letter reference -> reference (-> address), for every letter."""
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    off = official(username="clerk-mm")
+    client.force_login(off)
+    r = _generate_pdf(client, election, election.pots.get(slug="wola"))
+    letters = LETTER.findall(_pdf_text(tmp_path, r.content))
+    [csv_path] = _mailmerge_dir(settings, election).glob("*.csv")
+    merge = client.post(reverse("ballots:codes_mailmerge", args=[election.slug, csv_path.stem]))
+    letter_to_entry = {
+        row[0]: row[1] for row in (ln.split(",") for ln in merge.content.decode().splitlines()[1:])
+    }
+    addresses = tmp_path / "addresses.csv"
+    addresses.write_text(
+        "name,reference,street\nA,w-0,1 Elm St\nB,W-1,2 Elm St\nC,W-2,3 Elm St\nD,NOPE,4 Elm St\n"
+    )
+    out = io.StringIO()
+    call_command("roll_entries", election.slug, str(addresses), "--as", "clerk-mm", stdout=out)
+    rows = [ln.split(",") for ln in out.getvalue().splitlines()]
+    assert rows[0] == ["reference", "roll_entry"] and rows[-1] == ["NOPE", ""]
+    entry_to_ref = {entry: ref for ref, entry in rows[1:] if entry}
+    assert sorted(entry_to_ref[letter_to_entry[letter]] for letter in letters) == ["W-0", "W-1", "W-2"]
+    assert AuditEvent.objects.filter(action="roll.lookup", data__references=4, data__found=3).exists()
+    with pytest.raises(CommandError, match="role"):
+        call_command(
+            "roll_entries", election.slug, str(addresses), "--as", UserFactory().username, stdout=out
+        )

@@ -5,10 +5,28 @@ class TallyConfig(AppConfig):
     name = "tally"
 
     def ready(self) -> None:
+        from django.urls import reverse
+
+        from pb.core import navigation
         from pb.core import services as core_services
+        from pb.core.models import Phase
+        from tally.selectors import todo_for
         from tally.services import tally_phase_hook
 
         # Appended after ballots' hook (INSTALLED_APPS order), so the roll snapshot exists when we freeze;
         # tally.services._roll hashes the roll itself should it not.
         if tally_phase_hook not in core_services.PHASE_HOOKS:
             core_services.PHASE_HOOKS.append(tally_phase_hook)
+        if todo_for not in navigation.TODO_HOOKS:
+            navigation.TODO_HOOKS.append(todo_for)
+        # Every step after the vote is taken on the tally page: closing needs two officials, the tally phase
+        # an official count, certifying the council's signature, publishing the council's check of the PDF.
+        for phase, section in (
+            (Phase.VOTING_CLOSED, "h-close"),
+            (Phase.TALLIED, "h-count"),
+            (Phase.CERTIFIED, "h-cert"),
+            (Phase.PUBLISHED, "h-cert"),
+        ):
+            navigation.PHASE_PAGES[phase] = lambda e, s=section: (
+                reverse("tally:manage", args=[e.slug]) + "#" + s
+            )

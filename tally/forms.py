@@ -22,7 +22,28 @@ class WhatIfForm(forms.Form):
 class SignOffUploadForm(forms.Form):
     result = forms.FileField(
         label=_("Result of your offline count (JSON)"),
-        help_text=_('{"<pot>": output of "python -m tally run ballots-<pot>.pb --json", ...}'),
+        help_text=_(
+            'One JSON object with one entry per pot: {"<pot slug>": <the output of python -m tally run '
+            "ballots-<pot slug>.pb --json>, ...}, as the commands above build it."
+        ),
+    )
+
+    def clean_result(self):
+        from tally.services import SIGNOFF_UPLOAD_MAX_BYTES
+
+        f = self.cleaned_data["result"]
+        if f.size > SIGNOFF_UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(_("The file is too large to be the result of an offline count."))
+        return f
+
+
+class SignOffWithdrawForm(forms.Form):
+    signoff = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    reason = forms.CharField(
+        label=_("Why do you withdraw your sign-off?"),
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Kept in the public audit log, with your name."),
     )
 
 

@@ -69,3 +69,49 @@ def comparison(election: Election, official: TallyRun, others: list[TallyRun]) -
 
 def manifest_of(cert: Certification) -> dict[str, Any]:
     return json.loads(cert.manifest)
+
+
+def signoff_bundle_command(slugs: list[str]) -> str:
+    """One command that joins the per-pot outputs (<slug>.json) into the upload the sign-off expects:
+    {"<slug>": <python -m tally run ballots-<slug>.pb --json output>, ...}. Plain Python, any system."""
+    return (
+        "python -c \"import json, sys; json.dump({s: json.load(open(s + '.json')) for s in sys.argv[1:]}, "
+        f'sys.stdout)" {" ".join(slugs)} > signoff.json'
+    )
+
+
+def todo_for(user, election: Election) -> list[dict[str, Any]]:
+    """What awaits this official or council member in the results stages of `election`, each with a link to
+    the page where it is done; only what their role allows in the current phase (pb.core.permissions)."""
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    from pb.core.permissions import allowed
+    from tally import services
+
+    manage = reverse("tally:manage", args=[election.slug])
+    items: list[dict[str, Any]] = []
+    if allowed(user, "tally.close", election):
+        items.append({"id": "close", "text": _("Close the vote (two officials)"), "url": manage + "#h-close"})
+    if allowed(user, "tally.run", election) and election.phase == Phase.VOTING_CLOSED:
+        items.append({"id": "count", "text": _("Run the official count"), "url": manage + "#h-count"})
+    if election.phase == Phase.TALLIED and (
+        allowed(user, "tally.signoff", election) or allowed(user, "tally.certify", election)
+    ):
+        status = services.signoff_status(election)
+        text = _("Sign-off: %(m)s of %(q)s matching re-counts") % {
+            "m": status["matched"],
+            "q": status["quorum"],
+        }
+        if status["mismatched"]:
+            text += " · " + _("a mismatch to resolve")
+        items.append({"id": "signoff", "text": text, "url": manage + "#h-signoff"})
+        if allowed(user, "tally.certify", election) and status["reached"]:
+            items.append(
+                {"id": "certify", "text": _("Certify and sign the result"), "url": manage + "#h-cert"}
+            )
+    if allowed(user, "election.publish", election):
+        items.append(
+            {"id": "publish", "text": _("Check the certified PDF and publish"), "url": manage + "#h-cert"}
+        )
+    return items

@@ -12,5 +12,6 @@ urlpatterns = [
     path("<slug:slug>/manage/", views.manage, name="manage"),
     path("<slug:slug>/manage/status/", views.run_status, name="run_status"),
     path("<slug:slug>/manage/<slug:action>/", views.manage_action, name="action"),
+    path("<slug:slug>/manage/files/<str:name>", views.staff_file, name="staff_file"),
     path("<slug:slug>/files/<str:name>", views.published_file, name="file"),
 ]

@@ -6,7 +6,10 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.csp import CSP
 from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -16,7 +19,7 @@ from pb.core.permissions import allowed, is_council, is_official
 from tally import selectors, services, signing, verify_limits
 from tally.engine import manifest as mf
 from tally.engine import verify as verifier
-from tally.forms import ReceiptForm, SignOffUploadForm, VerifyForm, WhatIfForm
+from tally.forms import ReceiptForm, SignOffUploadForm, SignOffWithdrawForm, VerifyForm, WhatIfForm
 from tally.models import CloseRequest, ExportFile
 
 
@@ -76,9 +79,19 @@ def _manage_context(request, election: Election, **extra) -> dict:
         "key": signing.council_public_key(),
         "whatif_form": WhatIfForm(),
         "upload_form": SignOffUploadForm(),
+        "withdraw_form": SignOffWithdrawForm(),
         "files": selectors.export_files(election),
     }
     names = dict(Pot.objects.filter(election=election).values_list("slug", "name"))
+    if ctx["official"] is not None:
+        # The offline re-count, pot by pot, exactly as the upload expects it (tally.services.signoff_upload).
+        slugs = sorted(ctx["official"].summary)
+        ctx["offline_pots"] = [{"slug": s, "name": names.get(s, s), "file": mf.pb_file(s)} for s in slugs]
+        ctx["offline_bundle"] = selectors.signoff_bundle_command(slugs)
+        ctx["my_signoff"] = next((s for s in status["signoffs"] if s.official_id == user.pk), None)
+    for s in [*status["signoffs"], *status["withdrawn"]]:
+        for d in getattr(s, "differences", []):
+            d["pot_name"] = names.get(d["pot"], d["pot"])
     for run in [ctx["official"], *ctx["whatifs"]]:
         if run is not None:
             run.rows = _summary_rows(run, names)
@@ -147,16 +160,28 @@ def _do(request, election, action):
     if action == "signoff-upload":
         form = SignOffUploadForm(request.POST, request.FILES)
         if not form.is_valid():
-            raise DomainError(_("Attach the JSON result of your offline count."))
+            errors = form.errors.get("result") or [_("Attach the JSON result of your offline count.")]
+            raise DomainError(" ".join(str(e) for e in errors))
         s = services.signoff_upload(actor=user, election=election, data=form.cleaned_data["result"].read())
         return (
             _("Your count matches the official count.")
             if s.matched
             else _("Your count does NOT match the official count.")
         )
+    if action == "signoff-withdraw":
+        form = SignOffWithdrawForm(request.POST)
+        if not form.is_valid():
+            raise DomainError(_("Say which sign-off you withdraw and why."))
+        services.signoff_withdraw(
+            actor=user,
+            election=election,
+            signoff_id=form.cleaned_data["signoff"],
+            reason=form.cleaned_data["reason"],
+        )
+        return _("Your sign-off is withdrawn; you may re-count and sign off again.")
     if action == "certify":
         services.election_certify(actor=user, election=election)
-        return _("Certified and signed.")
+        return _("Certified and signed. Check the PDF below before publishing.")
     if action == "publish":
         services.election_publish(actor=user, election=election)
         return _("The results are published.")
@@ -177,6 +202,35 @@ def manage_action(request, slug, action):
 
     messages.success(request, done)
     return redirect("tally:manage", slug=slug)
+
+
+@login_required
+@require_GET
+@xframe_options_sameorigin
+@csp_override({"default-src": [CSP.NONE], "frame-ancestors": [CSP.SELF]})
+def staff_file(request, slug, name):
+    """An exported or certified file for the election's officials and council, before publication too: the
+    bytes are served only after their SHA-256 matches the recorded one (a PDF inline, for the preview)."""
+    try:
+        election = _staff_election(request, slug)
+    except DomainError as exc:
+        return render(request, "core/error.html", {"message": exc.message}, status=403)
+    if not ExportFile.objects.filter(election=election, name=name).exists():
+        raise Http404
+    try:
+        data = services.stored_file(election, name)
+    except FileNotFoundError:
+        message = _("The file %(name)s is missing from the server's storage.") % {"name": name}
+        return render(request, "core/error.html", {"message": message}, status=409)
+    except DomainError as exc:
+        return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+    is_pdf = name.endswith(".pdf")
+    resp = HttpResponse(data, content_type="application/pdf" if is_pdf else "text/plain; charset=utf-8")
+    disposition = "inline" if is_pdf and request.GET.get("download") is None else "attachment"
+    resp["Content-Disposition"] = f'{disposition}; filename="{name}"'
+    resp["X-Content-SHA256"] = services.sha256_hex(data)
+    resp["Cache-Control"] = "private, no-store"
+    return resp
 
 
 def results(request, slug):

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from pb.core import services
+from pb.core import navigation, services
 from pb.core.exceptions import DomainError
 from pb.core.models import PHASE_ORDER, Election, Phase
 from pb.core.permissions import allowed, require
@@ -23,6 +23,8 @@ def home(request):
         Election.objects.exclude(phase=Phase.DRAFT).prefetch_related("pots"),
         key=lambda e: _HOME_ORDER.get(e.phase, 3),  # stable: newest first within a group
     )
+    for election in elections:  # what awaits an official or council member here (nothing for residents)
+        election.todo = navigation.todo_for(request.user, election)
     return render(request, "core/home.html", {"elections": elections})
 
 
@@ -34,6 +36,8 @@ def _phase_context(request, election: Election) -> dict:
     return {
         "election": election,
         "next_phase": to_phase,
+        # Steps after the vote are taken on the page of a higher layer (e.g. closing takes two officials).
+        "advance_url": navigation.phase_page(election, to_phase),
         "next_phase_label": Phase(to_phase).label if to_phase else "",
         "can_advance": can_advance,
         "phases": [(p, Phase(p).label) for p in PHASE_ORDER],
@@ -46,6 +50,7 @@ def election_detail(request, slug):
     election = get_object_or_404(Election.objects.prefetch_related("pots", "categories"), slug=slug)
     ctx = _phase_context(request, election)
     ctx["can_manage"] = allowed(request.user, "election.manage", election)
+    ctx["todo"] = navigation.todo_for(request.user, election)
     ctx["can_propose"] = allowed(request.user, "proposal.submit", election) or (
         not request.user.is_authenticated and election.phase == Phase.PROPOSALS_OPEN
     )
@@ -96,6 +101,13 @@ def election_advance_view(request, slug):
     """GET asks for confirmation; POST moves the election one phase forward."""
     election = get_object_or_404(Election, slug=slug)
     ctx = _phase_context(request, election)
+    if ctx["advance_url"] and (request.method == "GET" or request.POST.get("to_phase") == ctx["next_phase"]):
+        # Not a plain move: lead into the flow that takes this step, rather than refuse and offer it again.
+        messages.info(
+            request,
+            _("Moving to “%(phase)s” is done here.") % {"phase": ctx["next_phase_label"]},
+        )
+        return redirect(ctx["advance_url"])
     if request.method == "GET":
         if ctx["next_phase"] is not None:
             try:

@@ -42,6 +42,7 @@ from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import Election, Phase, Pot
 from pb.core.permissions import require
+from pb.core.spreadsheet import safe_row
 
 logger = logging.getLogger(__name__)
 
@@ -413,7 +414,7 @@ def codes_mailmerge_write(*, actor, election: Election, sheets: list[CodeSheet],
         writer = csv.writer(fh)
         writer.writerow(MAILMERGE_COLUMNS)
         for s in sheets:
-            writer.writerow([s.letter, s.voter.pk, s.voter.district.slug])
+            writer.writerow(safe_row([s.letter, s.voter.pk, s.voter.district.slug]))
     meta = {"owner": actor.pk, "batch": batch, "count": len(sheets), "created": created}
     fd = os.open(d / f"{name}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -18,6 +18,7 @@ from ballots.roll import header_map
 from ballots.services_roll import roll_entries_for_references
 from pb.core.exceptions import DomainError
 from pb.core.models import Election
+from pb.core.spreadsheet import safe_row
 
 
 class Command(BaseCommand):
@@ -54,5 +55,6 @@ class Command(BaseCommand):
         buf = io.StringIO()
         writer = csv.writer(buf)
         writer.writerow(["reference", "roll_entry"])
-        writer.writerows((ref, entry or "") for ref, entry in pairs)
+        # The references come from the office's file: none may reach a spreadsheet as a formula.
+        writer.writerows(safe_row([ref, entry or ""]) for ref, entry in pairs)
         self.stdout.write(buf.getvalue(), ending="")

@@ -23,7 +23,7 @@ from tests.factories import ElectionFactory, PotFactory, ProposalFactory, counci
 class Box:
     """North (citywide, knapsack N1 40k, N2 30k, N3 20k) and South (a district); voting open."""
 
-    def __init__(self):
+    def __init__(self, voters: int = 24):
         self.anna = official(username=f"anna-{uuid.uuid4().hex[:6]}")
         self.bart = official(username=f"bart-{uuid.uuid4().hex[:6]}")
         self.carl = official(username=f"carl-{uuid.uuid4().hex[:6]}")
@@ -34,11 +34,14 @@ class Box:
         for i, cost in enumerate([40_000, 30_000, 20_000], start=1):
             ProposalFactory(pot=self.north, election=self.election, code=f"N{i}", cost=cost)
         ProposalFactory(pot=self.south, election=self.election, code="S1", cost=20_000)
+        # The roll is complete before voting opens (its snapshot is frozen then and certified later).
+        self.roll = [make_voter(self.election, self.south, ref=f"R-{k:04d}") for k in range(voters)]
         for phase in (Phase.PROPOSALS_OPEN, Phase.REVIEW, Phase.VOTING_OPEN):
             self.election = election_advance(actor=self.anna, election=self.election, to_phase=phase)
 
     def voter(self):
-        return make_voter(self.election, self.south, ref=f"R-{uuid.uuid4().hex[:10]}")
+        """The next roll entry nobody has used yet."""
+        return self.roll.pop()
 
     def online(self, n: int, pot=None) -> None:
         pot = pot or self.north

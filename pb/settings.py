@@ -182,6 +182,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("PB_LOGIN_FAILURES", "10"))
 AXES_COOLOFF_TIME = dt.timedelta(minutes=float(os.environ.get("PB_LOGIN_LOCKOUT_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_CLIENT_IP_CALLABLE = "pb.core.clientip.client_ip"
+AXES_USERNAME_CALLABLE = "pb.core.loginthrottle.login_username"
 AXES_LOCKOUT_CALLABLE = "pb.core.loginthrottle.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False

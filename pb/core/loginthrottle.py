@@ -30,6 +30,15 @@ class LoginThrottleBackend(AxesStandaloneBackend):
         return super().authenticate(request, username=username, password=password, **kwargs)
 
 
+def login_username(request, credentials) -> str:
+    """The username axes records (AXES_USERNAME_CALLABLE): at most 150 characters, Django's longest
+    username. A longer one cannot be an account; stored whole it overflowed axes' column (a 500)."""
+    name = (credentials or {}).get("username")
+    if name is None and request is not None:
+        name = request.POST.get("username", "")
+    return str(name or "")[:150]
+
+
 def lockout_message(request) -> str:
     cool_off = get_cool_off(request)
     minutes = max(1, math.ceil(cool_off.total_seconds() / 60)) if cool_off else 15

@@ -92,3 +92,26 @@ def test_test_client_login_still_works(member):
     c = Client()
     assert c.login(username="council", password=PASSWORD)
     assert not c.login(username="council", password="wrong")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_over_real_http_behind_the_proxy(live_server):
+    """20 wrong passwords over HTTP through the proxy address lock that login from that client only."""
+    from tests.ballots.test_throttle_postgres import Browser
+
+    council(username="council")
+
+    def sign_in(client, password):
+        if not client.token:
+            client.request("/accounts/login/")
+        data = {"csrfmiddlewaretoken": client.token, "username": "council", "password": password}
+        return client.request("/accounts/login/", data)
+
+    attacker = Browser(live_server.url, "198.51.100.70")
+    statuses = [sign_in(attacker, f"guess-{i}")[0] for i in range(20)]
+    assert statuses[:9] == [200] * 9 and set(statuses[9:]) == {429}
+    status, headers, html = sign_in(attacker, PASSWORD)
+    assert status == 429 and headers["Retry-After"] == "900" and "15 minutes" in html
+    status, headers, _html = sign_in(Browser(live_server.url, "203.0.113.70"), PASSWORD)
+    assert status == 302

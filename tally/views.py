@@ -13,6 +13,8 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from pb.core.audit import audit_latest_checkpoint
+from pb.core.audit_keys import audit_public_key
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Pot
 from pb.core.permissions import allowed, is_council, is_official
@@ -299,7 +301,9 @@ def council_key(request):
         if info is None:
             raise Http404
         return HttpResponse(info.pem, content_type="application/x-pem-file")
-    return render(request, "tally/key.html", {"key": info})
+    # The latest signed audit head, for observers to note down (pb.core.audit checkpoints).
+    ctx = {"key": info, "checkpoint": audit_latest_checkpoint(), "audit_key": audit_public_key()}
+    return render(request, "tally/key.html", ctx)
 
 
 def _verify_context(form, report=None, **extra) -> dict:

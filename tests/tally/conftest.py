@@ -9,7 +9,7 @@ import secrets
 import pytest
 from django.test import TestCase
 
-from ballots import pending
+from ballots import pending, roll
 from ballots.models import Channel, Participation, PendingBallot, VoterRollEntry
 from pb.core.models import Phase
 from pb.core.services import election_advance
@@ -56,8 +56,9 @@ class World:
             pot.slug: [
                 VoterRollEntry.objects.create(
                     election=self.election,
-                    ref_hash=f"ref-{pot.slug}{i}-{secrets.token_hex(4)}",
-                    ref_dob_hash="x",
+                    # reference "<pot>-<i>", born 1980-01-01: a booth can identify them (ballots.roll)
+                    ref_hash=roll.ref_hash(f"{pot.slug}-{i}"),
+                    ref_dob_hash=roll.ref_dob_hash(f"{pot.slug}-{i}", "1980-01-01"),
                     district=pot,
                 )
                 for i in range(n_online + n_paper + 20)

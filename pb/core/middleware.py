@@ -62,7 +62,8 @@ class RequestGuardMiddleware:
         except ValueError:
             message = _("The request's length is not a number.")
             return render(request, "core/error.html", {"message": message}, status=400)
-        if length > getattr(settings, "PB_REQUEST_MAX_BYTES", 6 * 1024 * 1024):
+        # Only a body larger than the smallest limit needs its endpoint looked up.
+        if length > min(upload_limit(None), *getattr(settings, "PB_UPLOAD_LIMITS", {}).values()):
             try:
                 view_name = resolve(request.path_info).view_name
             except Resolver404:

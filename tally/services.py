@@ -1167,7 +1167,10 @@ def election_publish(*, actor, election: Election) -> Election:
     published audit.jsonl is extended up to it; the files move into place when the transaction commits."""
     require(actor, "election.publish", election)
     election = election_advance(actor=actor, election=election, to_phase=Phase.PUBLISHED)
-    staging = _staging_open(election)
+    # A staging folder of our own, without _staging_open's clean-up: certifying and publishing in one
+    # transaction (the demo) must not discard the certification's files still waiting for the commit.
+    staging = election_dir(election) / f".staging-{secrets.token_hex(8)}"
+    staging.mkdir(parents=True)
     try:
         _store(
             election,

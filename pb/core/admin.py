@@ -13,8 +13,16 @@ class ElectionRoleAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "election__slug")
     raw_id_fields = ("user",)
 
+    # Only superusers grant roles (the service refuses anyone else): staff with model permissions must not
+    # reach a form whose save would be refused.
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
     def has_change_permission(self, request, obj=None):
-        return obj is None and super().has_change_permission(request, obj)
+        return obj is None and request.user.is_superuser
 
     def save_model(self, request, obj, form, change):
         grant = services.election_role_grant(

@@ -283,3 +283,31 @@ def test_draft_proposal_visible_to_officials_of_its_election_only(client):
     _grant(mine, Role.OFFICIAL, a)
     client.force_login(mine)
     assert client.get(url).status_code == 200
+
+
+def test_admin_grants_through_the_service_and_only_for_superusers(client):
+    from django.contrib.auth.models import Permission
+
+    a = ElectionFactory(phase=Phase.REVIEW)
+    target = UserFactory(username="newclerk")
+    admin = UserFactory(username="root", is_superuser=True, is_staff=True)
+    client.force_login(admin)
+    add = reverse("admin:core_electionrole_add")
+    r = client.post(add, {"user": target.pk, "role": "official", "election": a.pk})
+    assert r.status_code == 302, r.content.decode()[:2000]
+    grant = ElectionRole.objects.get(user=target)
+    event = AuditEvent.objects.get(action="role.grant")
+    assert event.actor_id == admin.pk and event.data["election"] == a.slug
+    # The same grant again: a form error, not a 500 and not a second row.
+    again = client.post(add, {"user": target.pk, "role": "official", "election": a.pk})
+    assert again.status_code == 200 and ElectionRole.objects.filter(user=target).count() == 1
+    r = client.post(reverse("admin:core_electionrole_delete", args=[grant.pk]), {"post": "yes"})
+    assert r.status_code == 302 and not ElectionRole.objects.exists()
+    assert AuditEvent.objects.filter(action="role.revoke").exists()
+    # Staff with the model's permissions but not superuser: no add page, nothing granted.
+    staff = UserFactory(username="staffer", is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(codename__endswith="electionrole"))
+    client.force_login(staff)
+    assert client.get(add).status_code == 403
+    assert client.post(add, {"user": staff.pk, "role": "official", "election": ""}).status_code == 403
+    assert not ElectionRole.objects.exists()

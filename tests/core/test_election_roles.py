@@ -311,3 +311,66 @@ def test_admin_grants_through_the_service_and_only_for_superusers(client):
     assert client.get(add).status_code == 403
     assert client.post(add, {"user": staff.pk, "role": "official", "election": ""}).status_code == 403
     assert not ElectionRole.objects.exists()
+
+
+def _race(fn, n=2):
+    """Run fn(i) in n threads started together; returns results or exceptions."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(n)
+    out: list = [None] * n
+
+    def run(i):
+        try:
+            barrier.wait()
+            out[i] = fn(i)
+        except Exception as exc:  # collected for the assertions
+            out[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_grants_make_one_grant_and_one_audit_entry():
+    a = ElectionFactory()
+    user = UserFactory()
+    for election in (a, None):
+        results = _race(
+            lambda _i, e=election: _grant(type(user).objects.get(pk=user.pk), Role.OFFICIAL, e), n=4
+        )
+        assert all(isinstance(r, ElectionRole) for r in results), results
+        assert len({r.pk for r in results}) == 1
+    assert ElectionRole.objects.filter(user=user).count() == 2
+    assert AuditEvent.objects.filter(action="role.grant").count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_mailmerge_downloads_give_the_file_once(settings, tmp_path):
+    from ballots.services_roll import codes_generate, codes_mailmerge_take, codes_mailmerge_write
+
+    settings.PB_VAR_DIR = tmp_path
+    e = ElectionFactory(phase=Phase.REVIEW)
+    pot = PotFactory(election=e, slug="north")
+    for i in range(3):
+        make_voter(e, pot, ref=f"N-{i}")
+    off = official()
+    sheets = codes_generate(actor=off, election=e, district=pot, batch="b1")
+    f = codes_mailmerge_write(actor=off, election=e, sheets=sheets, batch="b1")
+    results = _race(
+        lambda _i: codes_mailmerge_take(actor=type(off).objects.get(pk=off.pk), election=e, name=f.name), n=4
+    )
+    got = [r for r in results if isinstance(r, bytes)]
+    assert len(got) == 1 and got[0].count(b"\n") == 4, results
+    assert all("already downloaded" in str(r) for r in results if not isinstance(r, bytes))
+    assert AuditEvent.objects.filter(action="codes.mailmerge_download").count() == 1

@@ -74,6 +74,7 @@ class Command(BaseCommand):
         logging.getLogger("django.tasks").setLevel(logging.WARNING)
         users = self._users()
         key_note = self._signing_key()
+        self._audit_key()
         data = json.loads(Path(options["fixture"]).read_text(encoding="utf-8"))
         current, current_new = self._current(data, users)
         ideas, ideas_new = self._ideas(users)
@@ -112,6 +113,16 @@ class Command(BaseCommand):
                     user.save()
                 users[username] = user
         return users
+
+    def _audit_key(self) -> None:
+        """Phase changes sign the audit head: with no audit key yet (and DEBUG off, so none is made on first
+        use), make one at settings.PB_AUDIT_KEY_FILE: a fresh key, nothing in the demo needs a known one."""
+        from pb.core import audit_keys
+
+        path = audit_keys.audit_key_path()
+        if not path.exists():
+            info = audit_keys.audit_key_generate(path)
+            self.stdout.write(f"audit key created at {path} (fingerprint {info.fingerprint})")
 
     def _signing_key(self) -> str:
         """The council key that certifies riverton-2025. If none is configured, copy the TEST ONLY key

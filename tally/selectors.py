@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from pb.core.models import Election, Phase
+from tally.engine import manifest as mf
 from tally.models import BallotLog, Certification, ExportFile, LogBatch, RunStatus, TallyRun
 
 
@@ -69,6 +71,31 @@ def comparison(election: Election, official: TallyRun, others: list[TallyRun]) -
 
 def manifest_of(cert: Certification) -> dict[str, Any]:
     return json.loads(cert.manifest)
+
+
+def offline_count_options(counting: dict[str, Any]) -> str:
+    """What `python -m tally run` needs besides the file to count as the server did: the .pb file names the
+    rule, not the tie-break, its seed or rule options. Empty when those are the engine's defaults."""
+    from tally.engine.ties import TieBreak
+
+    parts = []
+    spec = counting.get("tie_break") or ""
+    if spec and TieBreak.parse(spec, []).chain != TieBreak.parse(None, []).chain:
+        parts += ["--tie-break", shlex.quote(spec)]
+    if counting.get("seed"):
+        parts += ["--seed", shlex.quote(counting["seed"])]
+    for key, value in sorted((counting.get("options") or {}).items()):
+        parts += ["--option", shlex.quote(f"{key}={value}")]
+    return " ".join(parts)
+
+
+def offline_commands(counting: dict[str, Any], slugs: list[str]) -> list[str]:
+    """Per pot, the command that counts its downloaded file offline into <slug>.json."""
+    opts = offline_count_options(counting)
+    return [
+        f"python -m tally run {mf.pb_file(slug)} --json{' ' + opts if opts else ''} > {slug}.json"
+        for slug in slugs
+    ]
 
 
 def signoff_bundle_command(slugs: list[str]) -> str:

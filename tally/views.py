@@ -88,7 +88,11 @@ def _manage_context(request, election: Election, **extra) -> dict:
     if ctx["official"] is not None:
         # The offline re-count, pot by pot, exactly as the upload expects it (tally.services.signoff_upload).
         slugs = sorted(ctx["official"].summary)
-        ctx["offline_pots"] = [{"slug": s, "name": names.get(s, s), "file": mf.pb_file(s)} for s in slugs]
+        commands = selectors.offline_commands(services.frozen_definition(election)[0]["counting"], slugs)
+        ctx["offline_pots"] = [
+            {"slug": s, "name": names.get(s, s), "file": mf.pb_file(s), "command": c}
+            for s, c in zip(slugs, commands, strict=True)
+        ]
         ctx["offline_bundle"] = selectors.signoff_bundle_command(slugs)
         ctx["my_signoff"] = next((s for s in status["signoffs"] if s.official_id == user.pk), None)
     for s in [*status["signoffs"], *status["withdrawn"]]:

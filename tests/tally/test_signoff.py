@@ -332,3 +332,69 @@ def _file(name, data):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, data, content_type="application/json")
+
+
+def test_offline_commands_carry_the_frozen_tie_break_seed(keys, db, client, tmp_path):
+    """The .pb file names the rule but not the tie-break seed: the page's command must pass it, or an
+    offline count of a tied election differs from the server's."""
+    import random
+
+    from ballots.models import VoterRollEntry
+    from pb.core.models import Phase
+    from pb.core.services import election_advance
+    from tally.engine.ties import seeded_order
+    from tests.factories import ElectionFactory, PotFactory, ProposalFactory, council, official
+    from tests.tally.conftest import World
+
+    seed = next(s for s in (f"seed-{i}" for i in range(100)) if seeded_order(["P1", "P2"], s)[0] == "P2")
+
+    class TiedWorld(World):
+        def __init__(self):  # two projects, equal cost and votes, room for one: the seeded order decides
+            self.o1, self.o2, self.o3, self.council = official(), official(), official(), council()
+            self.election = ElectionFactory(rule="greedy", tie_break_seed=seed)
+            self.north = PotFactory(election=self.election, slug="town", name="Town", budget=100)
+            for code in ("P1", "P2"):
+                ProposalFactory(pot=self.north, election=self.election, code=code, cost=60)
+            self.roll = {
+                "town": [
+                    VoterRollEntry.objects.create(
+                        election=self.election, ref_hash=f"town-{i}", ref_dob_hash="x", district=self.north
+                    )
+                    for i in range(25)
+                ]
+            }
+            for phase in (Phase.PROPOSALS_OPEN, Phase.REVIEW, Phase.VOTING_OPEN):
+                self.election = election_advance(actor=self.o1, election=self.election, to_phase=phase)
+            self.rng, self.n, self.n_paper, self.codes = random.Random(1), 0, 0, {"town": ["P1", "P2"]}
+            for code in ("P1", "P2") * 10:
+                self.cast(self.north, projects=[code])
+
+    w = TiedWorld()
+    w.close()
+    w.tally()
+    assert services.official_run(w.election).summary["town"]["selected"] == ["P2"]  # the seed decided
+    client.force_login(w.o2)
+    html = client.get(reverse("tally:manage", args=[w.election.slug])).content.decode()
+    import html as htmllib
+
+    commands = htmllib.unescape(html.split('<pre id="offline-commands">', 1)[1].split("</pre>", 1)[0])
+    assert commands.strip() == f"python -m tally run ballots-town.pb --json --seed {seed} > town.json"
+    r = client.get(reverse("tally:staff_file", args=[w.election.slug, "ballots-town.pb"]))
+    (tmp_path / "ballots-town.pb").write_bytes(r.content)
+
+    def offline(args):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tally", "run", "ballots-town.pb", "--json", *args],
+            capture_output=True,
+            cwd=tmp_path,
+            env={"PYTHONPATH": str(ROOT)},
+            check=True,
+            timeout=120,
+        )
+        return proc.stdout
+
+    without_seed = json.loads(offline([]))
+    assert without_seed["selected"] == ["P1"]  # what the old instructions produced: a false mismatch
+    with_seed = offline(commands.split(" --json ", 1)[1].split(" > ")[0].split())
+    s = services.signoff_upload(actor=w.o2, election=w.election, data=b'{"town": ' + with_seed + b"}")
+    assert s.matched

@@ -331,3 +331,52 @@ def test_private_entry_publishes_only_the_day_and_a_commitment():
         private={"booth": "Town hall"},
     )
     assert entry_payload(other)["private"] != payload["private"]
+
+
+# --- concurrency -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_and_checkpoints_never_sign_a_head_that_does_not_commit():
+    """Writers and checkpoints queue on the head row's lock: every signed head is exactly the chain's hash at
+    its seq, however the threads interleave."""
+    import threading
+
+    from django.db import connection
+
+    election, actor = ElectionFactory(), official()
+    audit_record(actor=actor, action="test.start", election=election)
+    errors = []
+
+    def writer(k):
+        try:
+            for i in range(15):
+                audit_record(actor=actor, action="test.step", election=election, data={"k": k, "i": i})
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def signer():
+        try:
+            for _ in range(10):
+                with transaction.atomic():
+                    audit_checkpoint(reason="test", election=election)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(3)] + [
+        threading.Thread(target=signer)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert AuditEvent.objects.count() == 46 and AuditCheckpoint.objects.count() == 10
+    for cp in AuditCheckpoint.objects.all():
+        assert AuditEvent.objects.get(seq=cp.seq).hash == cp.head
+    assert audit_verify()[2] == []

@@ -19,7 +19,9 @@ the delay has passed, a correct code is always accepted. A bucket forgets its fa
 `PB_THROTTLE_WINDOW` seconds (900) without an attempt.
 
 So a household, a library PC or a carrier NAT whose users mistype codes waits at most 60 s, and a voter
-whose code or reference nobody else is failing on is never delayed by failures on other codes.
+whose code or reference nobody else is failing on is never delayed by failures on other codes. (Someone
+who keeps failing on a voter's own reference can keep that voter's roll match waiting, up to 60 s at a
+time; the voter's code and the booth are not affected.)
 
 Each attempt is charged as a failure before it runs (under the bucket's row lock, the check and the charge
 in one step) and refunded if it succeeds: N requests sent at the same moment cannot get N attempts past a
@@ -224,6 +226,10 @@ def attempt_succeeded(attempt: Attempt) -> None:
             if bucket.locked_until == charge.set_locked:  # no later attempt has moved it since
                 bucket.locked_until = charge.prev_locked
                 fields.append("locked_until")
+            if bucket.failures == 0 and (bucket.locked_until is None or bucket.locked_until <= charge.at):
+                # Nothing left to remember (a voter who got in at once): no row per voter and address.
+                bucket.delete()
+                continue
             if bucket.window_start == charge.at:
                 bucket.window_start = charge.prev_window_start
                 fields.append("window_start")

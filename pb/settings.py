@@ -269,6 +269,7 @@ PB_TECHNICAL_ERRORS = _env_bool("PB_TECHNICAL_ERRORS", False)
 SESSION_COOKIE_HTTPONLY = True
 # Database sessions (Django's), read with one precompiled statement: every voter request reads its session.
 SESSION_ENGINE = "pb.core.sessions"
+CSRF_FAILURE_VIEW = "pb.core.errorpages.csrf_failure"  # an expired form, said plainly (also in the demo)
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the <body hx-headers>, not the cookie
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -58,6 +58,20 @@ def bad_request(request, exception=None) -> HttpResponse:
     return _render(request, 400, _("Bad request"), _("The server could not understand this request."))
 
 
+def csrf_failure(request, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: what went wrong in words a visitor can act on (Django's page, with DEBUG on,
+    explains the settings instead)."""
+    return _render(
+        request,
+        403,
+        _("This form has expired"),
+        _(
+            "The form was open too long, or cookies are blocked in your browser. Go back, reload the page "
+            "and send the form again."
+        ),
+    )
+
+
 class FriendlyErrorsMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response

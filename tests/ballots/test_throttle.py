@@ -119,6 +119,9 @@ def test_library_pc_many_voters_one_address_never_slowed(client, election, distr
     codes = [make_code(make_voter(election, district, ref=f"LIB-{i}")) for i in range(30)]
     for c in codes:
         assert _try(client, election, c).status_code == 302
+    # Nothing is kept about an address or a code that only ever got in.
+    assert not ThrottleBucket.objects.filter(key__startswith="ip:").exists()
+    assert not ThrottleBucket.objects.filter(key__startswith="t:").exists()
     # and the occasional typo among them does not add up to a delay
     for i in range(4):
         assert _try(client, election, _guess(i)).status_code == 400

@@ -89,3 +89,9 @@ def test_technical_pages_only_when_asked(settings):
     settings.PB_TECHNICAL_ERRORS = True
     r = _visitor().get("/no/such/page/")
     assert r.status_code == 404 and "URLconf" in r.content.decode()
+
+
+def test_expired_form_is_said_plainly(debug):
+    r = Client(enforce_csrf_checks=True).post("/accounts/login/", {"username": "x", "password": "y"})
+    html = _ours(r, 403, "This form has expired")
+    assert "Reason given" not in html and "CSRF_COOKIE" not in html

@@ -98,6 +98,13 @@ def offline_commands(counting: dict[str, Any], slugs: list[str]) -> list[str]:
     ]
 
 
+def signoff_one_step_command(counting: dict[str, Any], slugs: list[str]) -> str:
+    """The same in one step, with the engine's own command (no shell redirection or joining)."""
+    opts = offline_count_options(counting)
+    files = " ".join(mf.pb_file(slug) for slug in slugs)
+    return f"python -m tally signoff-bundle {files}{' ' + opts if opts else ''} -o signoff.json"
+
+
 def signoff_bundle_command(slugs: list[str]) -> str:
     """One command that joins the per-pot outputs (<slug>.json) into the upload the sign-off expects:
     {"<slug>": <python -m tally run ballots-<slug>.pb --json output>, ...}. Plain Python, any system."""

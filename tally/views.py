@@ -88,7 +88,9 @@ def _manage_context(request, election: Election, **extra) -> dict:
     if ctx["official"] is not None:
         # The offline re-count, pot by pot, exactly as the upload expects it (tally.services.signoff_upload).
         slugs = sorted(ctx["official"].summary)
-        commands = selectors.offline_commands(services.frozen_definition(election)[0]["counting"], slugs)
+        counting = services.frozen_definition(election)[0]["counting"]
+        commands = selectors.offline_commands(counting, slugs)
+        ctx["offline_one_step"] = selectors.signoff_one_step_command(counting, slugs)
         ctx["offline_pots"] = [
             {"slug": s, "name": names.get(s, s), "file": mf.pb_file(s), "command": c}
             for s, c in zip(slugs, commands, strict=True)

@@ -40,7 +40,7 @@ from tally.engine.model import Election
 from tally.engine.result import Outcome
 from tally.engine.ties import TieBreak
 
-COMMAND_MODULES: tuple[str, ...] = ("tally.engine.verify",)
+COMMAND_MODULES: tuple[str, ...] = ("tally.engine.verify", "tally.engine.signoff")
 
 
 WRITE_PB_HELP = """Check and rewrite a .pb file (normalised: LF line ends, minimal quoting, every column

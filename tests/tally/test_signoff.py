@@ -275,6 +275,18 @@ def test_offline_commands_on_the_page_produce_a_matching_upload(tallied, client,
             timeout=120,
         )
     data = (tmp_path / "signoff.json").read_bytes()
+    # the one-step command writes the same upload
+    one_step = htmllib.unescape(html.split('<pre id="offline-one-step">', 1)[1].split("</pre>", 1)[0])
+    assert one_step == "python -m tally signoff-bundle ballots-north.pb ballots-south.pb -o signoff.json"
+    (tmp_path / "signoff.json").unlink()
+    subprocess.run(
+        [sys.executable, *one_step.split()[1:]],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT)},
+        check=True,
+        timeout=120,
+    )
+    assert json.loads((tmp_path / "signoff.json").read_bytes()) == json.loads(data)
     r = client.post(
         reverse("tally:action", args=[w.election.slug, "signoff-upload"]), {"result": _file("s.json", data)}
     )
@@ -379,6 +391,8 @@ def test_offline_commands_carry_the_frozen_tie_break_seed(keys, db, client, tmp_
 
     commands = htmllib.unescape(html.split('<pre id="offline-commands">', 1)[1].split("</pre>", 1)[0])
     assert commands.strip() == f"python -m tally run ballots-town.pb --json --seed {seed} > town.json"
+    one_step = htmllib.unescape(html.split('<pre id="offline-one-step">', 1)[1].split("</pre>", 1)[0])
+    assert one_step == f"python -m tally signoff-bundle ballots-town.pb --seed {seed} -o signoff.json"
     r = client.get(reverse("tally:staff_file", args=[w.election.slug, "ballots-town.pb"]))
     (tmp_path / "ballots-town.pb").write_bytes(r.content)
 
@@ -398,3 +412,16 @@ def test_offline_commands_carry_the_frozen_tie_break_seed(keys, db, client, tmp_
     with_seed = offline(commands.split(" --json ", 1)[1].split(" > ")[0].split())
     s = services.signoff_upload(actor=w.o2, election=w.election, data=b'{"town": ' + with_seed + b"}")
     assert s.matched
+
+
+def test_signoff_bundle_refuses_files_not_named_as_downloaded(tmp_path):
+    (tmp_path / "north.pb").write_text("x")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tally", "signoff-bundle", "north.pb"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "ballots-<pot>.pb" in proc.stderr and "Traceback" not in proc.stderr

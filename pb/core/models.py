@@ -230,10 +230,19 @@ ROLE_NAMES = frozenset(r.value for r in Role)
 
 
 def _load_roles(user) -> None:
-    """Read the user's roles once per user object (per request): groups and grants in two small queries."""
-    global_roles = set(user.groups.filter(name__in=ROLE_NAMES).values_list("name", flat=True))
+    """Read the user's roles once per user object (per request): groups and grants in one query."""
+    from django.contrib.auth.models import Group
+
+    groups = (
+        Group.objects.filter(user=user.pk, name__in=ROLE_NAMES)
+        .annotate(no_election=models.Value(None, output_field=models.BigIntegerField()))
+        .order_by()
+        .values_list("name", "no_election")
+    )
+    grants = ElectionRole.objects.filter(user_id=user.pk).order_by().values_list("role", "election_id")
+    global_roles: set[str] = set()
     per_election: dict[int, set[str]] = {}
-    for role, election_id in ElectionRole.objects.filter(user_id=user.pk).values_list("role", "election_id"):
+    for role, election_id in grants.union(groups, all=True).order_by():
         if election_id is None:
             global_roles.add(role)
         else:

@@ -374,3 +374,18 @@ def test_simultaneous_mailmerge_downloads_give_the_file_once(settings, tmp_path)
     assert len(got) == 1 and got[0].count(b"\n") == 4, results
     assert all("already downloaded" in str(r) for r in results if not isinstance(r, bytes))
     assert AuditEvent.objects.filter(action="codes.mailmerge_download").count() == 1
+
+
+def test_roles_are_read_in_one_query_per_user_object(django_assert_num_queries):
+    a, b = ElectionFactory(), ElectionFactory()
+    user = official()  # group: all elections
+    _grant(user, Role.COUNCIL, a)
+    user = type(user).objects.get(pk=user.pk)
+    with django_assert_num_queries(1):
+        assert user_roles(user, a) == {Role.OFFICIAL, Role.COUNCIL}
+        assert user_roles(user, b) == {Role.OFFICIAL}
+        assert user_roles(user) == {Role.OFFICIAL}
+    resident = type(user).objects.get(pk=UserFactory().pk)
+    a.phase = Phase.PROPOSALS_OPEN
+    with django_assert_num_queries(0):  # a right every signed-in user has needs no read of their roles
+        assert allowed(resident, "proposal.submit", a)

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
 
-from ballots import models as ballot_models
+from ballots import pending
 from ballots.models import (
     Ballot,
     Channel,
     PaperBatch,
     PaperBatchStatus,
     Participation,
+    PendingBallot,
     ReconciliationChannel,
     ReconciliationResolution,
 )
@@ -102,17 +103,10 @@ def ballot_counts(election: Election) -> dict[tuple[int, bool], int]:
         .annotate(n=Count("id"))
         .order_by()
     }
-    # The pending table is being introduced alongside this module; until it lands, there is nothing to add.
-    pending_model = getattr(ballot_models, "PendingBallot", None)
-    if pending_model is not None:
-        from ballots import pending
-
-        for pot_id, content in pending_model.objects.filter(election=election).values_list(
-            "pot_id", "content"
-        ):
-            opened = pending.decrypt(election_id=election.pk, pot_id=pot_id, content=content)
-            key = (pot_id, opened.is_paper)
-            counts[key] = counts.get(key, 0) + 1
+    for pot_id, content in PendingBallot.objects.filter(election=election).values_list("pot_id", "content"):
+        opened = pending.decrypt(election_id=election.pk, pot_id=pot_id, content=content)
+        key = (pot_id, opened.is_paper)
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 

@@ -18,6 +18,7 @@ from ballots.models import (
     PaperBatchStatus,
     PaperEntry,
     Participation,
+    PendingBallot,
     ReconciliationResolution,
 )
 from ballots.reconciliation.selectors import reconciliation_manifest, reconciliation_status
@@ -89,6 +90,19 @@ def test_already_accepted_lines_count_rejected_ones_included(box):
     row = _row(box)
     # 3 sheets for 3 voters, but only 2 valid ballots: a difference (the spoiled sheet) to resolve.
     assert (row.participations, row.ballots, row.rejected_lines, row.difference) == (3, 2, 1, -1)
+
+
+def test_ballots_still_pending_are_counted_in_their_channel(box):
+    box.online(3)
+    box.paper_voters(1)
+    box.accept(box.batch("N2"))
+    # While voting is open the ballots wait, encrypted, to be sealed with at least K others of their pot.
+    assert PendingBallot.objects.filter(election=box.election).count() == 4
+    assert not Ballot.objects.filter(election=box.election).exists()
+    online, paper = _row(box, "online", ""), _row(box)
+    assert (online.participations, online.ballots) == (3, 3)
+    assert (paper.participations, paper.ballots) == (1, 1)
+    assert reconciliation_status(box.election).ok
 
 
 # --- 4. no silently dropped paper lines -------------------------------------------------------------------

@@ -11,7 +11,12 @@ from django.utils.translation import gettext_lazy as _
 from ballots.roll import header_map
 from pb.core.models import Pot
 
-DATE_INPUTS = ["%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y"]
+# ISO only, as in the roll file: "03/04/1990" is 3 April or 4 March depending on the reader, and a guess
+# would turn into a failed roll match (and a throttle strike) the voter cannot understand. Browsers with a
+# date picker send this format anyway; the placeholder shows it where there is none.
+DATE_INPUTS = ["%Y-%m-%d"]
+DATE_ERROR = _("Write the date of birth as YYYY-MM-DD, e.g. 1990-04-03 for 3 April 1990.")
+DATE_ATTRS = {"type": "date", "placeholder": "YYYY-MM-DD"}
 
 
 class CodeIdentifyForm(forms.Form):
@@ -36,7 +41,8 @@ class RollIdentifyForm(forms.Form):
         label=_("Date of birth"),
         input_formats=DATE_INPUTS,
         help_text=_("As on your identity document."),
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=forms.DateInput(attrs=DATE_ATTRS, format="%Y-%m-%d"),
+        error_messages={"invalid": DATE_ERROR},
     )
 
 
@@ -51,7 +57,8 @@ class BoothIdentifyForm(RollIdentifyForm):
         label=_("Date of birth"),
         input_formats=DATE_INPUTS,
         help_text=_("As on the resident's identity document."),
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=forms.DateInput(attrs=DATE_ATTRS, format="%Y-%m-%d"),
+        error_messages={"invalid": DATE_ERROR},
     )
     booth = forms.CharField(
         label=_("Booth"), max_length=80, help_text=_("Where you are, e.g. “Town hall, room 2”.")

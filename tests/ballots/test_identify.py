@@ -312,3 +312,22 @@ def test_online_voter_still_hears_already_voted(client, setup):
     client.post(_url(election), {"method": "code", "code-code": code})
     html = client.get(reverse("ballots:ballot", args=[election.slug, city.slug])).content.decode()
     assert "You have already voted in Citywide. You may still vote in: Mokotów." in html
+
+
+@pytest.mark.parametrize("typed", ["17/05/1990", "05/17/1990", "17.05.1990", "17 May 1990", "19900517x"])
+def test_roll_match_takes_iso_dates_only(client, setup, typed):
+    """A date that could be read two ways is refused by the form (not guessed, not a throttle strike)."""
+    from ballots.models_roll import ThrottleBucket
+
+    election, *_r = setup
+    r = client.post(
+        _url(election), {"method": "roll", "roll-reference": "AB-123", "roll-date_of_birth": typed}
+    )
+    assert r.status_code == 400
+    assert "Write the date of birth as YYYY-MM-DD" in r.content.decode()
+    assert identity.SESSION_KEY not in client.session
+    assert not ThrottleBucket.objects.exists()
+    ok = client.post(
+        _url(election), {"method": "roll", "roll-reference": "AB-123", "roll-date_of_birth": "1990-05-17"}
+    )
+    assert ok.status_code == 302

@@ -52,6 +52,11 @@ def _freeze_of(election_id: int) -> tuple[tuple[int, str] | None, int]:
     return (row[0], row[1]), anonymity_k(json.loads(row[2]))
 
 
+def frozen_anonymity_k(election_id: int) -> int:
+    """The anonymity set K frozen with the election's definition (the default before voting opens)."""
+    return _freeze_of(election_id)[1]
+
+
 def build(pot: Pot) -> PotContext:
     """A fresh (uncached) context for this pot (its election is read if not already joined)."""
     election = pot.election

@@ -2,7 +2,7 @@
 
 A cast writes the voter's `Participation` and a `PendingBallot` together (on PostgreSQL in one statement, so
 they share a transaction id). The pending row holds the ballot only as AES-256-GCM ciphertext under a server
-key derived (HKDF-SHA256) from settings.PB_HMAC_KEY, padded to a fixed size: a database administrator, a
+key derived (HKDF-SHA256) from settings.PB_HMAC_KEY, padded to 1 KiB: a database administrator, a
 backup or a slow-query log line sees who voted next to an opaque blob of the same length for every ballot,
 never the ballot. Sealing (tally.services.ballots_seal_pending) decrypts a pot's pending ballots, writes them
 to `Ballot` in a random order in its own transaction, deletes the pending rows and vacuums their table, so no
@@ -32,7 +32,9 @@ from pb.core.exceptions import DomainError
 # opens; a definition frozen before this existed means the default.
 DEFAULT_ANONYMITY_K = 20
 _NONCE = 12
-_PAD = 256  # plaintexts are padded to a multiple of this: the ciphertext length says nothing about the ballot
+# Plaintexts are padded to 1 KiB (or the next power of two above, for a ballot of dozens of projects): the
+# row's size does not say how many projects a voter chose.
+_PAD = 1024
 _INFO = b"pb pending ballot v1"
 
 
@@ -90,7 +92,10 @@ def encrypt(
         separators=(",", ":"),
         ensure_ascii=True,
     ).encode()
-    body += b" " * (-len(body) % _PAD)
+    size = _PAD
+    while size < len(body):
+        size *= 2
+    body += b" " * (size - len(body))
     nonce = os.urandom(_NONCE)
     return nonce + _key().encrypt(nonce, body, _aad(election_id, pot_id))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, Sum
+from django.utils.translation import gettext as _
 
 from ballots.models import Channel, PaperBatch, PaperBatchStatus, Participation, VoterRollEntry
 from ballots.validation import BallotSpec, ProjectOption
@@ -64,11 +65,26 @@ def voter_pots(voter: VoterRollEntry) -> list[VoterPot]:
 # --- Turnout ------------------------------------------------------------------------------------------------
 
 
+def turnout_hidden(cells: dict, k: int) -> set:
+    """Which turnout cells to hide so that no cell of fewer than K voters can be read, nor worked out from
+    the exact total: every cell of 1..K-1, then, while the hidden ones add up to fewer than K, the smallest
+    of the others (zeros stay shown: they name nobody). With a total under K everything is hidden."""
+    hidden = {key for key, n in cells.items() if 0 < n < k}
+    others = sorted((n, str(key), key) for key, n in cells.items() if key not in hidden and n > 0)
+    held = sum(cells[key] for key in hidden)
+    while hidden and held < k and others:
+        n, _name, key = others.pop(0)
+        hidden.add(key)
+        held += n
+    return hidden
+
+
 @dataclass
 class PotTurnout:
     pot: Pot
     eligible: int
     by_channel: dict[str, int] = field(default_factory=dict)
+    anonymity_k: int = 1  # cells under K are hidden (turnout_hidden)
 
     @property
     def total(self) -> int:
@@ -81,12 +97,29 @@ class PotTurnout:
         return f"{100 * self.total / self.eligible:.1f}"
 
     @property
-    def channels(self) -> list[tuple[str, int]]:
-        return [(label, self.by_channel.get(value, 0)) for value, label in Channel.choices]
+    def under_k(self) -> bool:
+        return 0 < self.total < self.anonymity_k
+
+    @property
+    def channels(self) -> list[tuple[str, int | str]]:
+        """(channel label, voters), a hidden cell as "fewer than K" (or "hidden" when hidden only so that the
+        small ones cannot be worked out from the total)."""
+        hidden = turnout_hidden(self.by_channel, self.anonymity_k)
+        out: list[tuple[str, int | str]] = []
+        for value, label in Channel.choices:
+            n = self.by_channel.get(value, 0)
+            if value not in hidden:
+                out.append((label, n))
+            elif n < self.anonymity_k:
+                out.append((label, _("fewer than %(k)s") % {"k": self.anonymity_k}))
+            else:
+                out.append((label, _("hidden")))
+        return out
 
 
-def turnout(election: Election) -> list[PotTurnout]:
-    """Participations per pot and channel, against the voters on the roll who may vote there.
+def turnout(election: Election, *, anonymity_k: int = 1) -> list[PotTurnout]:
+    """Participations per pot and channel, against the voters on the roll who may vote there; cells under
+    `anonymity_k` are hidden when shown (PotTurnout.channels), totals per pot stay exact.
 
     `eligible` counts age-eligible roll entries of the district (all districts for a citywide pot); custom
     eligibility rules are not applied to this count, so it is an upper bound when such rules exist."""
@@ -105,7 +138,37 @@ def turnout(election: Election) -> list[PotTurnout]:
     for pot in pots:
         eligible = everyone if pot.is_citywide else per_district.get(pot.pk, 0)
         by_channel = {c: counts.get((pot.pk, c), 0) for c in Channel.values}
-        rows.append(PotTurnout(pot=pot, eligible=eligible, by_channel=by_channel))
+        rows.append(PotTurnout(pot=pot, eligible=eligible, by_channel=by_channel, anonymity_k=anonymity_k))
+    return rows
+
+
+def turnout_public(election: Election, *, anonymity_k: int) -> list[dict]:
+    """Published turnout: voters per pot, channel and booth, no cell of fewer than K. Hidden cells
+    (turnout_hidden) are merged into one "other" row per pot; a pot with fewer than K voters in all is one
+    row, flagged. Rows: {"pot", "pot__name", "channel", "booth", "n", "merged", "under_k"} (a merged row also
+    "merged_channels"); totals per pot (the sum of its rows) are exact."""
+    pots = {p.pk: p for p in election.pots.all()}
+    cells: dict[int, dict[tuple[str, str], int]] = {pk: {} for pk in pots}
+    for pot_id, channel, booth, n in (
+        Participation.objects.filter(election=election)
+        .values_list("pot_id", "channel", "booth")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        cells[pot_id][(channel, booth if channel != Channel.ONLINE else "")] = n
+    rows = []
+    for pot in sorted(pots.values(), key=lambda p: (not p.is_citywide, p.name)):
+        pot_cells = cells[pot.pk]
+        hidden = turnout_hidden(pot_cells, anonymity_k)
+        base = {"pot": pot, "pot__name": pot.name}
+        for (channel, booth), n in sorted(pot_cells.items()):
+            if (channel, booth) not in hidden:
+                row = {"channel": channel, "booth": booth, "n": n, "merged": False, "under_k": False}
+                rows.append(base | row)
+        if hidden:
+            other = sum(pot_cells[key] for key in hidden)
+            row = {"channel": "", "booth": "", "n": other, "merged": True, "under_k": other < anonymity_k}
+            rows.append(base | row | {"merged_channels": sorted({channel for channel, _b in hidden})})
     return rows
 
 

@@ -267,9 +267,11 @@ def official_action(action: str):
 
 @official_action("turnout.view")
 def turnout(request, election: Election):
+    k = castctx.frozen_anonymity_k(election.pk)  # cells under K hidden, totals exact
     ctx = {
         "election": election,
-        "rows": selectors.turnout(election),
+        "rows": selectors.turnout(election, anonymity_k=k),
+        "anonymity_k": k,
         "channels": Channel.choices,
         "published": election.phase == Phase.PUBLISHED,
     }

@@ -26,7 +26,9 @@ from django.utils.formats import number_format
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from ballots.models import Ballot, Channel, Participation
+from ballots.models import Ballot, Channel
+from ballots.pending import anonymity_k
+from ballots.selectors import turnout_public
 from ballots.validation import money
 from pb.core.models import Election
 from tally.engine import manifest as mf
@@ -82,6 +84,14 @@ def pot_views(
         .values_list("pot__slug")
         .annotate(n=Count("id"))
     )
+    k = anonymity_k(definition)
+    # A pot's paper ballot count is shown only when no paper cell of its turnout is merged away: otherwise it
+    # would give back a count under K (the paper count minus the booths shown).
+    paper_merged = {
+        row["pot"].slug
+        for row in turnout_public(election, anonymity_k=k)
+        if row["merged"] and Channel.PAPER in row["merged_channels"]
+    }
     out = []
     for pot_def in definition["pots"]:
         slug = pot_def["slug"]
@@ -119,7 +129,10 @@ def pot_views(
                 "budget": pot_def["budget"],
                 "total_cost": res["total_cost"],
                 "ballots": run.summary[slug]["ballots"],
-                "paper": paper.get(slug, 0),
+                "paper": paper.get(slug, 0) if slug not in paper_merged else _("hidden"),
+                # Fewer than K ballots in all: sealed as one batch, so its secrecy is weaker (flagged).
+                "under_k": 0 < run.summary[slug]["ballots"] < k,
+                "anonymity_k": k,
                 "funded": funded,
                 "unfunded": unfunded,
                 "rounds": res.get("rounds", []),
@@ -132,13 +145,12 @@ def pot_views(
 
 
 def turnout(election: Election) -> list[dict[str, Any]]:
-    rows = (
-        Participation.objects.filter(election=election)
-        .values("pot__name", "channel")
-        .annotate(n=Count("id"))
-        .order_by("pot__name", "channel")
-    )
-    return list(rows)
+    """Published turnout per pot, channel and booth, cells under the frozen K merged into "other"
+    (ballots.selectors.turnout_public): no published count narrows anyone to fewer than K voters."""
+    from tally.services import frozen_definition
+
+    k = anonymity_k(frozen_definition(election)[0])
+    return turnout_public(election, anonymity_k=k)
 
 
 def _percent(share) -> str:
@@ -160,9 +172,15 @@ def readable_pots(pots: list[dict], currency: str) -> list[dict]:
 
 
 def readable_turnout(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Channel labels ("Paper ballot") instead of stored values ("paper")."""
+    """Channel labels ("Paper ballot") instead of stored values ("paper"); each pot's merged row named."""
     for row in rows:
-        if row["channel"] in Channel.values:
+        if row.get("merged"):
+            row["channel"] = (
+                _("All channels (fewer voters than the anonymity set: secrecy is weaker)")
+                if row.get("under_k")
+                else _("Other channels and booths, merged (each under the anonymity set)")
+            )
+        elif row["channel"] in Channel.values:
             row["channel"] = Channel(row["channel"]).label
     return rows
 

@@ -123,8 +123,10 @@ def _voter(world, pot, k):
 
 def test_ranked_and_points_pots_verify(db, keys):
     """Ordinal (ranked) and cumulative (points) ballots go through export, count and verification too."""
+    import datetime as dt
+
     from ballots import pending
-    from ballots.models import PendingBallot
+    from ballots.models import Channel, Participation, PendingBallot, VoterRollEntry
     from pb.core.models import BallotType
     from tests.factories import PotFactory, ProposalFactory
 
@@ -156,6 +158,12 @@ def test_ranked_and_points_pots_verify(db, keys):
     rnd = random.Random(3)
 
     def cast(pot, projects, points, receipt):
+        voter = VoterRollEntry.objects.create(
+            election=election, ref_hash=f"v-{receipt}", ref_dob_hash="x", district=pot
+        )
+        Participation.objects.create(
+            election=election, pot=pot, voter=voter, channel=Channel.ONLINE, day=dt.date(2026, 6, 10)
+        )
         row = pending.row(
             election_id=election.pk,
             pot_id=pot.pk,

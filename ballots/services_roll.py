@@ -403,11 +403,30 @@ def _mailmerge_dir(election: Election) -> Path:
     return d
 
 
+# A file never downloaded is deleted after this long: it links letters to roll entries.
+MAILMERGE_MAX_AGE = dt.timedelta(days=30)
+
+
+def _mailmerge_sweep(d: Path) -> None:
+    limit = timezone.now() - MAILMERGE_MAX_AGE
+    for meta_path in d.glob("*.json"):
+        try:
+            created = dt.datetime.fromisoformat(json.loads(meta_path.read_text(encoding="utf-8"))["created"])
+            expired = created < limit
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if expired:
+            meta_path.with_suffix(".csv").unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+
+
 def codes_mailmerge_write(*, actor, election: Election, sheets: list[CodeSheet], batch: str) -> MailMergeFile:
-    """Write the mail-merge file of a batch of letters for `actor` to download once."""
+    """Write the mail-merge file of a batch of letters for `actor` to download once (within
+    MAILMERGE_MAX_AGE)."""
     require(actor, "codes.manage", election)
     name = secrets.token_urlsafe(18)
     d = _mailmerge_dir(election)
+    _mailmerge_sweep(d)
     created = timezone.now().replace(microsecond=0).isoformat()
     fd = os.open(d / f"{name}.csv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
@@ -428,6 +447,8 @@ def codes_mailmerge_write(*, actor, election: Election, sheets: list[CodeSheet],
 def codes_mailmerge_list(*, actor, election: Election) -> list[MailMergeFile]:
     """The mail-merge files `actor` generated for this election and has not downloaded yet."""
     d = Path(settings.PB_VAR_DIR) / "code_letters" / str(election.pk)
+    if d.is_dir():
+        _mailmerge_sweep(d)
     found = []
     for meta_path in sorted(d.glob("*.json")) if d.is_dir() else ():
         try:

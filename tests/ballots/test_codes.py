@@ -344,3 +344,21 @@ def test_office_matches_letters_to_addresses(client, election, settings, tmp_pat
         call_command(
             "roll_entries", election.slug, str(addresses), "--as", UserFactory().username, stdout=out
         )
+
+
+def test_mailmerge_file_never_downloaded_expires(client, election, settings):
+    import datetime as dt_
+    import json
+
+    from ballots.services_roll import MAILMERGE_MAX_AGE
+
+    client.force_login(official())
+    _generate_pdf(client, election, election.pots.get(slug="wola"))
+    d = _mailmerge_dir(settings, election)
+    [meta] = d.glob("*.json")
+    data = json.loads(meta.read_text())
+    old = dt_.datetime.fromisoformat(data["created"]) - MAILMERGE_MAX_AGE - dt_.timedelta(minutes=1)
+    meta.write_text(json.dumps({**data, "created": old.isoformat()}))
+    page = client.get(reverse("ballots:codes", args=[election.slug])).content.decode()
+    assert "Mail-merge files of your letters" not in page
+    assert not list(d.glob("*"))

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import ngettext
 
@@ -83,6 +84,7 @@ __all__ = [
     "client_ip",
     "client_key",
     "delay_for",
+    "throttle_sweep",
 ]
 
 ALERT_ACTION = "identify.alert"
@@ -254,9 +256,20 @@ def attempt_failed(attempt: Attempt) -> None:
         space.save(update_fields=["failures", "window_start", "locked_until"])
     if alert is not None:
         _alert(attempt, failures=alert, window=window, now=now)
-    if secrets.randbelow(200) == 0:  # now and then, forget buckets idle for a day (one row per address)
-        stale = now - dt.timedelta(days=1)
-        ThrottleBucket.objects.filter(window_start__lt=stale).exclude(locked_until__gt=now).delete()
+    if secrets.randbelow(200) == 0:  # now and then (a failed guess leaves a row)
+        throttle_sweep(now)
+
+
+def throttle_sweep(now: dt.datetime | None = None) -> int:
+    """Delete the address and target buckets whose failures are forgotten anyway (idle for
+    PB_THROTTLE_WINDOW, not in a delay), and any bucket idle for a day. Returns how many."""
+    now = now or timezone.now()
+    forget = now - dt.timedelta(seconds=_setting("PB_THROTTLE_WINDOW", 900))
+    mine = Q(key__startswith="ip:") | Q(key__startswith="t:")
+    n, _ = ThrottleBucket.objects.filter(mine, window_start__lt=forget).exclude(locked_until__gt=now).delete()
+    stale = now - dt.timedelta(days=1)  # any other kind of bucket (e.g. the verify page's)
+    m, _ = ThrottleBucket.objects.filter(window_start__lt=stale).exclude(locked_until__gt=now).delete()
+    return n + m
 
 
 @transaction.atomic

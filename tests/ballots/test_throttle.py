@@ -279,3 +279,19 @@ def test_garbage_code_input_is_a_clear_error_and_counted(client, election, code)
         r = _try(client, election, junk, ip="192.0.2.33")
         assert r.status_code in (400, 429), junk
         assert r.status_code != 500
+
+
+def test_sweep_drops_what_is_forgotten_and_keeps_delays(client, election, code):
+    for i in range(5):
+        _try(client, election, _guess(i), ip="192.0.2.1")  # ends in a delay
+    _try(client, election, _guess(50), ip="192.0.2.2")  # one failure, no delay
+    ThrottleBucket.objects.create(key="verify:someone", window_start=timezone.now())  # another user's row
+    assert throttle.throttle_sweep() == 0  # nothing idle yet
+    _let_time_pass(901)
+    delayed = ThrottleBucket.objects.filter(locked_until__isnull=False, key__startswith="ip:")
+    delayed.update(locked_until=timezone.now() + dt.timedelta(seconds=30))
+    assert throttle.throttle_sweep() > 0
+    left = set(ThrottleBucket.objects.values_list("key", flat=True))
+    assert "verify:someone" in left  # idle for less than a day: not ours to judge
+    assert {k.split(":")[0] for k in left} == {"ip", "space", "verify"}
+    assert ThrottleBucket.objects.filter(key__startswith="ip:").count() == 1  # the one in its delay

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ballots import pending
 from ballots.models import (
@@ -64,10 +65,14 @@ class ReconciliationRow:
             if self.channel == ReconciliationChannel.PAPER
             else _("%(pot)s, online") % {"pot": self.pot.name}
         )
-        return _("%(where)s: %(b)s ballots for %(p)s participations (%(d)s)") % {
+        ballots = ngettext("%(n)s ballot", "%(n)s ballots", self.ballots) % {"n": self.ballots}
+        voters = ngettext("%(n)s voter recorded", "%(n)s voters recorded", self.participations) % {
+            "n": self.participations
+        }
+        return _("%(where)s: %(ballots)s for %(voters)s (%(d)s)") % {
             "where": where,
-            "b": self.ballots,
-            "p": self.participations,
+            "ballots": ballots,
+            "voters": voters,
             "d": f"{self.difference:+d}",
         }
 

@@ -154,8 +154,8 @@ def reconciliation_resolve_confirm(
     if (row.participations, row.ballots) != (res.participations, res.ballots):
         raise ReconciliationError(
             _(
-                "The numbers changed since this was proposed (%(then_b)s ballots for %(then_p)s "
-                "participations; now %(row)s): propose the resolution again."
+                "The numbers changed since this was proposed (%(then_b)s ballots for %(then_p)s voters "
+                "recorded; now %(row)s): propose the resolution again."
             )
             % {"then_b": res.ballots, "then_p": res.participations, "row": row.describe()}
         )
@@ -206,8 +206,8 @@ def reconciliation_require_resolved(election: Election, *, closing: bool = False
     if problems:
         raise PhaseError(
             _(
-                "Ballots and participations do not reconcile: %(list)s. Two officials must record the reason "
-                "of each difference on the reconciliation page first."
+                "Ballots and voters recorded do not reconcile: %(list)s. Two officials must record the "
+                "reason of each difference on the reconciliation page first."
             )
             % {"list": "; ".join(problems)}
         )

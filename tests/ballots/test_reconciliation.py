@@ -164,7 +164,7 @@ def test_a_paper_voter_without_a_ballot_blocks_the_count_until_two_officials_res
     box.accept(box.batch("N1"))
     with pytest.raises(PhaseError) as exc:
         tally.tally_start(actor=box.anna, election=box.election)
-    assert "North, paper at Library: 1 ballots for 2 participations (-1)" in exc.value.message
+    assert "North, paper at Library: 1 ballot for 2 voters recorded (-1)" in exc.value.message
     assert not TallyRun.objects.exists()
 
     res = reconciliation_resolve_propose(
@@ -234,7 +234,7 @@ def test_an_online_difference_blocks_closing(box):
     tally.close_request(actor=box.anna, election=box.election)
     with pytest.raises(PhaseError) as exc:
         tally.close_confirm(actor=box.bart, election=box.election)
-    assert "North, online: 3 ballots for 4 participations (-1)" in exc.value.message
+    assert "North, online: 3 ballots for 4 voters recorded (-1)" in exc.value.message
     box.election.refresh_from_db()
     assert box.election.phase == Phase.VOTING_OPEN
     res = reconciliation_resolve_propose(
@@ -267,7 +267,7 @@ def test_a_resolution_covers_only_the_numbers_it_explains(box):
     box.accept(box.batch("N2"))
     row = _row(box)
     assert row.difference == -1 and not row.resolved and row.stale == [res]
-    with pytest.raises(PhaseError, match="2 ballots for 3 participations"):
+    with pytest.raises(PhaseError, match="2 ballots for 3 voters recorded"):
         reconciliation_require_resolved(box.election)
     # A proposal made for numbers that then change cannot be confirmed.
     second = reconciliation_resolve_propose(

@@ -138,6 +138,6 @@ def test_a_participation_added_after_the_count_stops_certification(resolved):
         channel=Channel.ONLINE,
         day=Participation.objects.first().day,
     )
-    with pytest.raises(PhaseError, match="North, online: 4 ballots for 5 participations"):
+    with pytest.raises(PhaseError, match="North, online: 4 ballots for 5 voters recorded"):
         services.election_certify(actor=box.council, election=box.election)
     assert not services.Certification.objects.exists()

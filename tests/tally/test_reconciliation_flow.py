@@ -5,6 +5,8 @@ whose channel counts were forged and re-signed with the (TEST) council key FAILs
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -82,12 +84,20 @@ def test_resolution_is_signed_published_and_verified(resolved, client, tmp_path)
     steps = {s.name: s for s in report.steps}
     assert steps["pot north: reconciliation"].status == "PASS"
     assert steps["pot north: reconciliation"].detail == "online 4/4, paper 2/3 (1 resolved)"
-    # The PDF carries the same manifest (attachment) and says the reason on its pages' source.
+    # The PDF carries the same manifest (attachment) and prints the reason on its pages.
     pdf = (services.election_dir(box.election) / cert.pdf_name).read_bytes()
     assert (
         json.loads(verify.pdf_attachments(pdf)[mf.MANIFEST_FILE])["reconciliation"]
         == manifest["reconciliation"]
     )
+    if shutil.which("pdftotext"):  # poppler-utils (installed by CI): the reason is on the pages too
+        pdf_file = tmp_path / "result.pdf"
+        pdf_file.write_bytes(pdf)
+        text = subprocess.run(
+            ["pdftotext", str(pdf_file), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        assert "Ballots and voters, per channel" in text
+        assert "booth log, page 3" in " ".join(text.split())
     with TestCase.captureOnCommitCallbacks(execute=True):
         services.election_publish(actor=box.council, election=box.election)
     html = client.get(reverse("tally:results", args=[box.election.slug])).content.decode()

@@ -107,9 +107,11 @@ COUNT = r"""
 import django, json
 django.setup()
 from django.db.models import Count
-from ballots.models import Ballot, Participation
+from ballots.models import Ballot, Participation, PendingBallot
 twice = Participation.objects.values("voter", "pot").order_by().annotate(n=Count("id")).filter(n__gt=1)
-print(json.dumps({"ballots": Ballot.objects.count(), "participations": Participation.objects.count(),
+# Cast ballots: sealed ones plus those still waiting (encrypted) for a batch of at least K.
+cast = Ballot.objects.count() + PendingBallot.objects.count()
+print(json.dumps({"ballots": cast, "participations": Participation.objects.count(),
                   "voters_with_two": twice.count()}))
 """
 

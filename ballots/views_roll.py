@@ -168,7 +168,16 @@ def _jobs(election: Election):
     return ImportJob.objects.filter(election=election).order_by("-created_at")[:10]
 
 
+def _job_id_or_none(value) -> uuid.UUID | None:
+    """The job id the upload page polls, if it is one (a forged or blank hidden field is not)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
 def _roll_context(request, election: Election, form=None) -> dict:
+    form = form or RollUploadForm(initial={"job_id": uuid.uuid4()})
     counts = (
         VoterRollEntry.objects.filter(election=election)
         .values("district__name")
@@ -177,7 +186,8 @@ def _roll_context(request, election: Election, form=None) -> dict:
     )
     return {
         "election": election,
-        "form": form or RollUploadForm(initial={"job_id": uuid.uuid4()}),
+        "form": form,
+        "progress_job_id": _job_id_or_none(form["job_id"].value()),
         "counts": counts,
         "total": sum(c["n"] for c in counts),
         "snapshot": RollSnapshot.objects.filter(election=election).first(),

@@ -94,3 +94,13 @@ def test_roll_upload_over_its_limit_is_413(client_off, election, settings):
         CONTENT_LENGTH=str(settings.PB_ROLL_IMPORT_MAX_BYTES + 1),
     )
     assert r.status_code == 413 and "roll_import" in r.content.decode()
+
+
+@pytest.mark.parametrize("job_id", [" ", "{}", "a\x00b", "not-a-uuid"])
+def test_roll_upload_with_a_forged_job_id_is_a_form_error(client_off, election, job_id):
+    """Found by tests/core/test_fuzz.py: the page used to reverse its polling URL with the forged id."""
+    r = client_off.post(
+        reverse("ballots:roll", args=[election.slug]),
+        {"job_id": job_id, "file": SimpleUploadedFile("roll.txt.pdf", b"x")},
+    )
+    assert r.status_code == 400

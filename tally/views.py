@@ -3,6 +3,8 @@ results with receipt lookup, published files, the council key and the public ver
 
 from __future__ import annotations
 
+import json
+
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -88,7 +90,8 @@ def _manage_context(request, election: Election, **extra) -> dict:
     if ctx["official"] is not None:
         # The offline re-count, pot by pot, exactly as the upload expects it (tally.services.signoff_upload).
         slugs = sorted(ctx["official"].summary)
-        counting = services.frozen_definition(election)[0]["counting"]
+        freeze = ctx["freeze"]
+        counting = json.loads(freeze.canonical)["counting"] if freeze is not None else {}
         commands = selectors.offline_commands(counting, slugs)
         ctx["offline_one_step"] = selectors.signoff_one_step_command(counting, slugs)
         ctx["offline_pots"] = [

@@ -53,7 +53,21 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import setup_test_environment
 
-    from ballots.models import Ballot
+    from ballots import pending as pending_ballots
+    from ballots.models import PendingBallot
+
+    def cast(election, pot, projects, receipt):
+        """A ballot as ballot_cast stores it: pending (encrypted) until sealed."""
+        row = pending_ballots.row(
+            election_id=election.pk,
+            pot_id=pot.pk,
+            projects=projects,
+            points={},
+            is_paper=False,
+            receipt_hash=receipt,
+        )
+        return PendingBallot(id=row["id"], election=election, pot=pot, content=row["content"])
+
     from pb.core.models import Election, Phase, Pot, Role
     from pb.core.services import election_advance
     from proposals.models import Proposal, ProposalStatus
@@ -116,7 +130,7 @@ def main() -> None:
 
         t0 = time.perf_counter()
         weights = {pk: [rnd.random() ** 2 for _ in c] for pk, c in codes.items()}
-        pending: list[Ballot] = []
+        pending: list[PendingBallot] = []
         seals = 0
         for n in range(args.ballots):
             pot = city if n % 4 else north
@@ -126,25 +140,25 @@ def main() -> None:
                     chosen.append(code)
                     spent += cost
             receipt = hashlib.sha256(f"pb-receipt:{n}-{rnd.random()}".encode()).hexdigest()
-            pending.append(Ballot(election=election, pot=pot, projects=sorted(chosen), receipt_hash=receipt))
+            pending.append(cast(election, pot, sorted(chosen), receipt))
             if len(pending) == 2000:  # casting seals every commit; 2000 at a time keeps the setup short
-                Ballot.objects.bulk_create(pending)
+                PendingBallot.objects.bulk_create(pending)
                 pending = []
                 services.ballots_seal_pending(election_id=election.pk)
                 seals += 1
-        Ballot.objects.bulk_create(pending)
+        PendingBallot.objects.bulk_create(pending)
         took = time.perf_counter() - t0
         print(f"setup: {args.ballots:,} ballots cast and sealed ({seals} batches) in {took:.1f} s")
         services.ballots_seal_pending(election_id=election.pk)
+        # K (20) of each pot are kept back; 50 more make the pot due (K + max(K, SEAL_AFTER_CAST)).
         extra = [
-            Ballot(election=election, pot=city, projects=[codes[city.pk][0][0]], receipt_hash=f"{i:064x}")
-            for i in range(20)
+            cast(election, city, [codes[city.pk][0][0]], f"{i:064x}") for i in range(services.SEAL_AFTER_CAST)
         ]
-        Ballot.objects.bulk_create(extra[:19])
+        PendingBallot.objects.bulk_create(extra[:-1])
         seal = services.ballots_seal_pending
         timed("seal check after a cast (nothing to seal)", seal, election_id=election.pk)
-        Ballot.objects.bulk_create(extra[19:])
-        timed("seal a batch of 20", seal, election_id=election.pk)
+        PendingBallot.objects.bulk_create(extra[-1:])
+        timed(f"seal a batch of {services.SEAL_AFTER_CAST}", seal, election_id=election.pk)
 
         services.close_request(actor=officials[0], election=election)
         election = timed(

@@ -148,3 +148,32 @@ def test_phases_before_the_vote_still_advance_on_the_dashboard(db, client):
     assert r.status_code == 302
     election.refresh_from_db()
     assert election.phase == Phase.REVIEW
+
+
+def test_roles_granted_on_another_election_see_and_do_nothing_here(world, client):
+    from pb.core.models import ElectionRole, Role
+    from tally import services
+    from tally.engine import manifest as mf
+    from tests.factories import ElectionFactory
+
+    other = ElectionFactory()
+    elsewhere_council, elsewhere_official = UserFactory(), UserFactory()
+    ElectionRole.objects.create(user=elsewhere_council, role=Role.COUNCIL, election=other)
+    ElectionRole.objects.create(user=elsewhere_official, role=Role.OFFICIAL, election=other)
+    world.close()
+    world.tally()
+    world.signoffs()
+    slug = world.election.slug
+    file_url = reverse("tally:staff_file", args=[slug, mf.pb_file("north")])
+    for user in (elsewhere_council, elsewhere_official):
+        for page in (reverse("core:home"), reverse("core:election", args=[slug])):
+            assert _todo(client, user, page)[0] == {}
+        assert client.get(file_url).status_code == 403
+        assert client.get(reverse("tally:manage", args=[slug])).status_code == 403
+    client.force_login(elsewhere_council)
+    r = client.post(reverse("tally:action", args=[slug, "certify"]))
+    assert r.status_code == 403 and not hasattr(world.election, "certification")
+    # granted on this election: the council member sees the certify link
+    ElectionRole.objects.create(user=elsewhere_council, role=Role.COUNCIL, election=world.election)
+    assert "certify" in _todo(client, elsewhere_council, reverse("core:home"))[0]
+    assert services.signoff_status(world.election)["reached"]

@@ -3,6 +3,7 @@ mismatch withdrawn by its author only, with a reason, then a new count reaching 
 pot by pot with the difference shown; the officials' file downloads (hash-checked, staff only)."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -140,6 +141,12 @@ def test_a_mismatch_is_withdrawn_by_its_author_with_a_reason_and_a_recount_reach
     signoffs = json.loads(cert.manifest)["signoffs"]
     assert sorted((s["method"], s["matched"]) for s in signoffs) == [("server", True), ("upload", True)]
     assert SignOff.objects.filter(official=w.o3).count() == 2  # the withdrawn row is kept
+    if shutil.which("pdftotext"):  # the PDF says who re-counted how
+        pdf = services.election_dir(w.election) / cert.pdf_name
+        text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+        text = " ".join(text.split())
+        assert "offline re-count of the published files, uploaded" in text
+        assert "re-count of the exported files on the server" in text
     assert AuditEvent.objects.filter(action="tally.signoff", actor_id=w.o3.pk).count() == 2
 
 

@@ -156,3 +156,36 @@ def test_one_official_racing_themselves_signs_off_once(keys):
     assert sum(r[0] == "ok" for r in results) == 1, results
     assert all(r[0] == "ok" or "AlreadySignedOff" in r[1] for r in results), results
     assert SignOff.objects.filter(official=w.o2, withdrawn_at__isnull=True).count() == 1
+
+
+def test_a_withdrawal_racing_the_certification_never_leaves_a_result_certified_on_it(keys):
+    """Withdrawing a sign-off and certifying queue on the election row: either the certification rests on
+    standing sign-offs only (and the withdrawal is refused), or the withdrawal wins and certification is
+    refused for want of the quorum. Never both."""
+    for attempt in range(3):
+        w = World(n_online=25, n_paper=0, seed=attempt)
+        w.close()
+        w.tally()
+        w.signoffs()
+        mine = SignOff.objects.get(run__election=w.election, official=w.o2)
+
+        def work(i, w=w, mine=mine):
+            if i == 0:
+                services.election_certify(actor=w.council, election=w.election)
+                return ("certified", "")
+            services.signoff_withdraw(actor=w.o2, election=w.election, signoff_id=mine.pk, reason="race")
+            return ("withdrawn", "")
+
+        results = _race(2, work)
+        won = sorted(r[0] for r in results if r[0] in ("certified", "withdrawn"))
+        assert len(won) == 1, results
+        # the loser is told why: no quorum any more, or no withdrawing once certified
+        assert all(r[0] != "error" or r[1].startswith(("PhaseError", "PermissionDenied")) for r in results)
+        mine.refresh_from_db()
+        cert = Certification.objects.filter(election=w.election).first()
+        if won == ["certified"]:
+            assert mine.withdrawn_at is None
+            names = [s["official"] for s in json.loads(cert.manifest)["signoffs"]]
+            assert len(names) == 2
+        else:
+            assert cert is None and mine.withdrawn_at is not None

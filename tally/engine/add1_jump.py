@@ -1,0 +1,250 @@
+"""How far an MES outcome stays the same as the per-voter budget grows: the jump of the Add1 search.
+
+Add1 (Peters, Pierczyński & Skowron, "Proportional Participatory Budgeting with Additive Utilities",
+NeurIPS 2021; equalshares.net "completion by varying the budget"; as certified in Wieliczka 2023) runs MES at
+the per-voter budgets b = floor(budget / n), b + 1, ... and keeps the last outcome before the first that
+overspends. Its cost in steps grows with the size of the currency unit. This module gives, for one integer
+b, the MES winners at b and an integer `until` > b such that MES selects the same projects in the same
+order (with the same ties) at every integer budget in [b, until): the Add1 search can then jump to `until`
+without skipping a budget at which stepping one unit at a time would stop or change its answer.
+
+Why it is exact. Fix the decisions of the MES run at b (in each round: the winner, the tied projects, which
+of the winner's supporters pay all they have left). Under those decisions every voter's money is an affine
+function of the per-voter budget x: m_i(x) = v_i + s_i (x - b) (v_i its exact value at b, s_i its slope;
+at the start v_i = b, s_i = 1), and so is the winner's price rho(x) = (cost - sum_B m_i) / sum_R u_i
+(B: the groups paying all they have, R: the rest), and the money after the payment (B: 0, R: m_i - rho u_i).
+The decisions stay valid as long as, in every round,
+  - the winner's price formula holds: m_i <= rho u_i on B and m_i >= rho u_i on R (then F(rho) = cost and
+    F < cost below rho, F(y) = sum_i min(m_i, y u_i): rho is the least root and the winner is affordable);
+  - a project tied with the winner at b stays tied: its price formula holds and its criterion (rho / cost
+    for cost utilities, rho for points) has the winner's slope;
+  - every other unfunded project c stays strictly worse or unaffordable: G_c(x) = F_c(y_c(x)) - cost_c < 0,
+    where y_c(x) is the price of c at the winner's criterion (criterion <= the winner's iff F_c reaches
+    cost_c there; an unaffordable c never does). G_c is a sum of minima of affine functions, so it is concave
+    and piecewise linear in x: the tangent from the left lies above it, and Newton's method from b never
+    passes its first root. Each step is rounded up to a whole unit and re-evaluated, so `until` is the
+    first integer at which G_c >= 0 (or a lower bound when the iteration is capped; a lower bound only costs
+    an extra evaluation);
+  - after the last round every unfunded project stays unaffordable (an affine inequality).
+Each condition is linear (or, for G_c, concave) in x; `until` is the least integer at which any of them can
+fail, computed in exact rationals (Fraction). By induction over the rounds, on [b, until) the affine model
+is the true money and every decision equals the one at b, so the winners are the same. Discarding an
+unaffordable project is not a decision that matters: at a fixed budget money only falls, so an unaffordable
+project never becomes affordable later in the run.
+
+Voters with the same money function are kept as one class (those who supported the same funded projects
+with the same points and paid all or not alike), so the work per round grows with the number of classes,
+not of voters. Everything here is exact; `tally.engine.mes.add1` uses it and checks its winners against the
+fast MES run at b.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tally.engine.ties import TieBreak
+
+if TYPE_CHECKING:
+    from tally.engine.mes import MesData
+
+_Group = tuple[Fraction, Fraction, int, int, int]
+NEVER = math.inf  # no condition can fail: the outcome is the same at every larger budget
+_NEWTON_STEPS = 64
+
+
+@dataclass
+class AffineRun:
+    """The MES winners at the integer per-voter budget `per_voter` (None when the analysis stopped early
+    because the outcome may already change at per_voter + 1), and `until`: the outcome is the same at every
+    integer budget in [per_voter, until)."""
+
+    per_voter: int
+    winners: list[int] | None
+    until: int | float
+
+
+def _first_negative(h0: Fraction, h1: Fraction) -> int | float:
+    """Least integer t >= 1 with h0 + h1 t < 0, given h0 >= 0."""
+    if h1 >= 0:
+        return NEVER
+    return math.floor(h0 / -h1) + 1
+
+
+def _first_nonnegative(a0: Fraction, a1: Fraction) -> int | float:
+    """Least integer t >= 1 with a0 + a1 t >= 0, given a0 < 0."""
+    if a1 <= 0:
+        return NEVER
+    return max(1, math.ceil(-a0 / a1))
+
+
+def _first_reaching(
+    groups: list[_Group], y0: Fraction, y1: Fraction, cost: int, cap: int | float
+) -> int | float:
+    """Least integer t >= 1 with G(t) = sum cnt * min(v + s t, (y0 + y1 t) u) - cost >= 0, given G(0) < 0,
+    or a lower bound of it that is >= cap. G is concave: Newton from the left, rounded up to whole units."""
+    t = 0
+    for _ in range(_NEWTON_STEPS):
+        g = Fraction(-cost)
+        slope = Fraction(0)
+        y, dy = y0 + y1 * t, y1
+        for v, s, cnt, u, _ in groups:
+            m = v + s * t
+            yu = y * u
+            if m < yu:
+                g += cnt * m
+                slope += cnt * s
+            elif m > yu:
+                g += cnt * yu
+                slope += cnt * dy * u
+            else:
+                g += cnt * m
+                slope += cnt * min(s, dy * u)  # the right derivative of the minimum
+        if g >= 0:
+            return t  # t >= 1: G(0) < 0
+        if slope <= 0:
+            return NEVER  # concave, not increasing: G stays below its value at t
+        t = math.ceil(t + (-g) / slope)  # G < 0 on [t, root of the tangent): the tangent lies above G
+        if t >= cap:
+            return t
+    return t  # a lower bound: G < 0 at every integer below t
+
+
+class _AffineMes:
+    def __init__(self, data: MesData, b: int, tie_break: TieBreak):
+        self.d = data
+        self.b = b
+        self.tb = tie_break
+        self.V = len(data.uvals)
+        self.val: list[Fraction] = [Fraction(b)]  # money at b of each class
+        self.slope: list[Fraction] = [Fraction(1)]  # its derivative in the per-voter budget
+        self.class_of = np.zeros(data.n, dtype=np.int64)
+        self.zero: int | None = None
+        self.until: int | float = NEVER  # as an offset t from b: the outcome is the same for t < until
+
+    def groups(self, c: int) -> list[_Group]:
+        """(money at b, slope, count, utility, class * V + utility code) of the supporters of c."""
+        d = self.d
+        V = self.V
+        cnt = np.bincount(self.class_of[d.supporters[c]] * V + d.ucodes[c], minlength=len(self.val) * V)
+        nz = np.flatnonzero(cnt)
+        return [
+            (self.val[k // V], self.slope[k // V], n, d.uvals[k % V], k)
+            for k, n in zip(nz.tolist(), cnt[nz].tolist(), strict=True)
+        ]
+
+    def _bound(self, t: int | float) -> None:
+        if t < self.until:
+            self.until = t
+
+    @staticmethod
+    def price(cost: int, groups: list[_Group]):
+        """The exact price at b and its formula: (rho0, rho1, paid-all groups, other groups), rho(x) =
+        rho0 + rho1 (x - b) per unit of utility. The groups must cover the cost."""
+        order = sorted(groups, key=lambda g: g[0] / g[3])
+        left = Fraction(cost)
+        left1 = Fraction(0)
+        weight = sum(cnt * u for _, _, cnt, u, _ in order)
+        for j, (v, s, cnt, u, _) in enumerate(order):
+            if v * weight >= left * u:
+                return left / weight, left1 / weight, order[:j], order[j:]
+            left -= v * cnt
+            left1 -= s * cnt
+            weight -= cnt * u
+        raise AssertionError("unreachable: covered cost has a price")  # pragma: no cover
+
+    def _formula_holds(self, rho0: Fraction, rho1: Fraction, paid_all, rest) -> None:
+        """Bound `until` by the first budget at which the price formula stops holding."""
+        for v, s, _, u, _ in paid_all:
+            self._bound(_first_negative(rho0 * u - v, rho1 * u - s))
+        for v, s, _, u, _ in rest:
+            self._bound(_first_negative(v - rho0 * u, s - rho1 * u))
+
+    def _pay(self, w: int, rho0: Fraction, rho1: Fraction, paid_all) -> None:
+        d = self.d
+        V = self.V
+        sup = d.supporters[w]
+        key = self.class_of[sup] * V + d.ucodes[w]
+        uniq = np.unique(key).tolist()
+        all_pay = {k for *_, k in paid_all}
+        new_of = np.zeros(len(self.val) * V, dtype=np.int64)
+        for k in uniq:
+            v, s, u = self.val[k // V], self.slope[k // V], d.uvals[k % V]
+            if k in all_pay or (v == 0 and s == 0):
+                if self.zero is None:
+                    self.zero = len(self.val)
+                    self.val.append(Fraction(0))
+                    self.slope.append(Fraction(0))
+                new_of[k] = self.zero
+            else:
+                new_of[k] = len(self.val)
+                self.val.append(v - rho0 * u)
+                self.slope.append(s - rho1 * u)
+        self.class_of[sup] = new_of[key]
+
+    def run(self, stop_at: int = 1) -> AffineRun:
+        """Winners at b and `until`; stops early (winners None) once `until` <= b + stop_at."""
+        d = self.d
+        live = [c for c in range(d.P) if len(d.supporters[c])]
+        winners: list[int] = []
+        while True:
+            groups = {c: self.groups(c) for c in live}
+            prices: dict[int, tuple] = {}
+            for c in live:
+                gs = groups[c]
+                if sum(v * cnt for v, _, cnt, _, _ in gs) >= d.costs[c]:
+                    prices[c] = self.price(d.costs[c], gs)
+            if not prices:
+                for c in live:  # every unfunded project stays unaffordable
+                    gs = groups[c]
+                    a0 = sum((v * cnt for v, _, cnt, _, _ in gs), Fraction(-d.costs[c]))
+                    a1 = sum((s * cnt for _, s, cnt, _, _ in gs), Fraction(0))
+                    self._bound(_first_nonnegative(a0, a1))
+                break
+
+            def crit(c: int, r: Fraction) -> Fraction:
+                return r / d.costs[c] if d.cost_utility else r
+
+            crits = {c: crit(c, p[0]) for c, p in prices.items()}
+            best = min(crits.values())
+            tied = [c for c in prices if crits[c] == best]
+            w = tied[0]
+            if len(tied) > 1:
+                wid, _ = self.tb.pick(
+                    [d.ids[c] for c in tied],
+                    cost=lambda p: d.costs[d.index[p]],
+                    score=lambda p: d.scores[d.index[p]],
+                )
+                w = d.index[wid]
+            rho0, rho1, paid_all, rest = prices[w]
+            self._formula_holds(rho0, rho1, paid_all, rest)
+            k1 = crit(w, rho1)
+            for c in tied:
+                if c != w:
+                    if crit(c, prices[c][1]) != k1:
+                        self._bound(1)
+                    else:
+                        self._formula_holds(*prices[c])
+            for c in live:
+                if c in prices and c in tied:
+                    continue
+                y0, y1 = (best * d.costs[c], k1 * d.costs[c]) if d.cost_utility else (best, k1)
+                self._bound(_first_reaching(groups[c], y0, y1, d.costs[c], self.until))
+            if self.until <= stop_at:
+                return AffineRun(self.b, None, self.b + self.until)
+            self._pay(w, rho0, rho1, paid_all)
+            winners.append(w)
+            live.remove(w)
+        until = self.b + self.until if self.until != NEVER else NEVER
+        return AffineRun(self.b, winners, until)
+
+
+def affine_run(data: MesData, per_voter: int, tie_break: TieBreak, *, stop_at: int = 1) -> AffineRun:
+    """MES at the integer per-voter budget `per_voter` in exact arithmetic, with how long its outcome lasts
+    (module docstring). `stop_at`: give up (winners None) once the outcome may change before
+    per_voter + stop_at."""
+    return _AffineMes(data, per_voter, tie_break).run(stop_at)

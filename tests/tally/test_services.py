@@ -72,7 +72,8 @@ def test_ballots_are_sealed_per_pot_in_batches_of_at_least_k(db, keys):
     """Per pot: nothing sealed until K + max(K, SEAL_AFTER_CAST) are pending, then all but K (so the last
     batch is never small); the close seals the rest of each pot, the K kept back included."""
     k, after = services.SEAL_BATCH_MIN, services.SEAL_AFTER_CAST
-    world = World(n_online=0, n_paper=0)
+    world = World(n_online=0, n_paper=k + after)  # a roll big enough for the casts below
+    world.n_paper = 0  # ... none of them on paper
     for _ in range(k + after - 1):
         world.cast(world.north)
     for _ in range(5):
@@ -94,7 +95,8 @@ def test_ballots_are_sealed_per_pot_in_batches_of_at_least_k(db, keys):
 
 
 def test_batch_order_is_not_insertion_order(db, keys):
-    world = World(n_online=0, n_paper=0)
+    world = World(n_online=0, n_paper=services.SEAL_BATCH_MIN + services.SEAL_AFTER_CAST)  # a roll big enough
+    world.n_paper = 0
     codes = world.codes["north"]
     # Ballots in a known insertion order; the sealed batch (a random choice of all but K, shuffled) must keep
     # neither their order nor which came first (the K kept back are not the last K cast).

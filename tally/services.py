@@ -896,7 +896,7 @@ def signoff_parse_upload(data: bytes, pots: list[str]) -> dict[str, dict[str, An
         raise DomainError(_("The file is too large to be the result of an offline count."))
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
         raise DomainError(_("The file is not JSON.")) from None
     if isinstance(doc, dict) and "selected" in doc and len(pots) == 1:
         doc = {pots[0]: doc}

@@ -209,6 +209,8 @@ def test_the_same_projects_in_another_order_is_a_mismatch(tallied):
     [
         (b"not json", b"not JSON"),
         (b"\xff\xfe\x00garbage", b"not JSON"),
+        (b"[" * 200_000, b"not JSON"),  # nested too deep for the parser: not a 500
+        (b'{"a":' * 200_000, b"not JSON"),
         (b"[1, 2]", b"one result per pot"),
         (b'{"north": {"selected": [], "total_cost": 0}}', b"Missing: south"),
         (b'{"north": {}, "south": {}, "../etc": {}}', b"Not a pot of this election"),

@@ -21,10 +21,11 @@ from django.test import TestCase
 from django.urls import reverse
 
 from ballots import demo
-from ballots.models import Ballot, Participation, RollSnapshot, VoterRollEntry, VotingCode
+from ballots.models import Ballot, Participation, PendingBallot, RollSnapshot, VoterRollEntry, VotingCode
 from pb.core.models import AuditEvent, BallotType, Election, Phase
 from proposals.models import Proposal, ProposalStatus
-from tally.models import Certification, DefinitionFreeze, TallyRun
+from tally.models import Certification, DefinitionFreeze, LogBatch, TallyRun
+from tests.ballots.cast_support import cast_ballots
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_KEY = ROOT / "fixtures" / "keys" / "test-council-ed25519.key"
@@ -39,7 +40,7 @@ def _counts() -> dict:
         "proposals": Proposal.objects.count(),
         "roll": VoterRollEntry.objects.count(),
         "codes": VotingCode.objects.count(),
-        "ballots": Ballot.objects.count(),
+        "ballots": Ballot.objects.count() + PendingBallot.objects.count(),
         "participations": Participation.objects.count(),
         "runs": TallyRun.objects.count(),
         "demo.load": AuditEvent.objects.filter(action="demo.load").count(),
@@ -104,6 +105,15 @@ def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
     assert VoterRollEntry.objects.filter(election=past).count() == demo.PAST_VOTERS
     online = Ballot.objects.filter(election=past, is_paper=False).count()
     assert 200 <= online <= 400 and Ballot.objects.filter(election=past, is_paper=True).count() == 12
+    # The published log: one pot per batch, none under K but the single batch of a pot flagged under K.
+    k = json.loads(Certification.objects.get(election=past).manifest)["secrecy"]
+    for batch in LogBatch.objects.filter(election=past):
+        pots = set(
+            Ballot.objects.filter(election=past, sealed_batch=batch.seq).values_list("pot__slug", flat=True)
+        )
+        assert len(pots) == 1, batch.seq
+        assert len(batch.ballot_hashes) >= k["anonymity_k"] or pots <= set(k["pots_under_k"]), batch.seq
+    assert not PendingBallot.objects.filter(election=past).exists()
     cert = Certification.objects.get(election=past)
     assert TallyRun.objects.filter(election=past, official=False, rule="greedy").exists()  # a "what if"
 
@@ -128,7 +138,7 @@ def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
     html = r.content.decode()
     assert r.status_code == 200 and "has been cast" in html
     assert re.search(r'id="receipt-code">([0-9A-Z-]+)<', html)
-    assert Ballot.objects.filter(election=current, pot=citywide).count() == 1
+    assert len(cast_ballots(election=current, pot=citywide)) == 1  # pending until a batch of K is due
     ref, dob = demo.UNDERAGE
     r = client.post(
         identify, {"method": "roll", "roll-reference": ref, "roll-date_of_birth": dob.isoformat()}

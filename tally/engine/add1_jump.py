@@ -59,13 +59,16 @@ _NEWTON_STEPS = 64
 
 @dataclass
 class AffineRun:
-    """The MES winners at the integer per-voter budget `per_voter` (None when the analysis stopped early
-    because the outcome may already change at per_voter + 1), and `until`: the outcome is the same at every
-    integer budget in [per_voter, until)."""
+    """The analysis of the MES run at the integer per-voter budget `per_voter` whose winners were given.
+    `until`: the outcome is the same at every integer budget in [per_voter, until); meaningful only when
+    `complete` (the analysis gave up early, once the outcome could change before per_voter + stop_at) and
+    `consistent` (the exact analysis confirms the given winners: the winner of each round is affordable, no
+    other project is strictly better, ties go to it by the TieBreak, nothing is affordable at the end)."""
 
     per_voter: int
-    winners: list[int] | None
     until: int | float
+    complete: bool = True
+    consistent: bool = True
 
 
 def _first_negative(h0: Fraction, h1: Fraction) -> int | float:
@@ -186,65 +189,85 @@ class _AffineMes:
                 self.slope.append(s - rho1 * u)
         self.class_of[sup] = new_of[key]
 
-    def run(self, stop_at: int = 1) -> AffineRun:
-        """Winners at b and `until`; stops early (winners None) once `until` <= b + stop_at."""
+    def _groups_at(self, cls: np.ndarray, c: int) -> list[_Group]:
+        saved, self.class_of = self.class_of, cls
+        try:
+            return self.groups(c)
+        finally:
+            self.class_of = saved
+
+    def run(self, winners: list[int], stop_at: int = 1) -> AffineRun:
+        """Two passes: first the winners' price formulas (cheap: one project a round; on large electorates
+        this is where the analysis usually gives up), then every other project in every round."""
         d = self.d
+        b = self.b
+        gave_up = AffineRun(b, b + 1, complete=False)
+        wrong = AffineRun(b, b + 1, consistent=False)
         live = [c for c in range(d.P) if len(d.supporters[c])]
-        winners: list[int] = []
-        while True:
-            groups = {c: self.groups(c) for c in live}
-            prices: dict[int, tuple] = {}
+        rounds = []
+        for w in winners:
+            if w not in live:
+                return wrong
+            gs = self.groups(w)
+            if sum(v * cnt for v, _, cnt, _, _ in gs) < d.costs[w]:
+                return wrong
+            rho0, rho1, paid_all, rest = self.price(d.costs[w], gs)
+            self._formula_holds(rho0, rho1, paid_all, rest)
+            if self.until <= stop_at:
+                return gave_up
+            rounds.append((self.class_of.copy(), w, rho0, rho1))
+            self._pay(w, rho0, rho1, paid_all)
+            live.remove(w)
+        for c in live:  # after the last round every unfunded project is, and stays, unaffordable
+            gs = self.groups(c)
+            a0 = sum((v * cnt for v, _, cnt, _, _ in gs), Fraction(-d.costs[c]))
+            if a0 >= 0:
+                return wrong
+            self._bound(_first_nonnegative(a0, sum((s * cnt for _, s, cnt, _, _ in gs), Fraction(0))))
+
+        def crit(c: int, r: Fraction) -> Fraction:
+            return r / d.costs[c] if d.cost_utility else r
+
+        live = [c for c in range(d.P) if len(d.supporters[c])]
+        for cls, w, rho0, rho1 in rounds:
+            live.remove(w)
+            k0, k1 = crit(w, rho0), crit(w, rho1)
+            tied = [w]
             for c in live:
-                gs = groups[c]
-                if sum(v * cnt for v, _, cnt, _, _ in gs) >= d.costs[c]:
-                    prices[c] = self.price(d.costs[c], gs)
-            if not prices:
-                for c in live:  # every unfunded project stays unaffordable
-                    gs = groups[c]
-                    a0 = sum((v * cnt for v, _, cnt, _, _ in gs), Fraction(-d.costs[c]))
-                    a1 = sum((s * cnt for _, s, cnt, _, _ in gs), Fraction(0))
-                    self._bound(_first_nonnegative(a0, a1))
-                break
-
-            def crit(c: int, r: Fraction) -> Fraction:
-                return r / d.costs[c] if d.cost_utility else r
-
-            crits = {c: crit(c, p[0]) for c, p in prices.items()}
-            best = min(crits.values())
-            tied = [c for c in prices if crits[c] == best]
-            w = tied[0]
+                gs = self._groups_at(cls, c)
+                cost = d.costs[c]
+                y0, y1 = (k0 * cost, k1 * cost) if d.cost_utility else (k0, k1)
+                g0 = sum((cnt * min(v, y0 * u) for v, _, cnt, u, _ in gs), Fraction(-cost))
+                if g0 < 0:  # c is strictly worse or unaffordable at b: for how long?
+                    self._bound(_first_reaching(gs, y0, y1, cost, self.until))
+                    continue
+                if sum(v * cnt for v, _, cnt, _, _ in gs) < cost:
+                    return wrong
+                formula = self.price(cost, gs)
+                if crit(c, formula[0]) != k0:  # F_c reaches the cost at the winner's criterion: c is cheaper
+                    return wrong
+                tied.append(c)
+                if crit(c, formula[1]) != k1:
+                    self._bound(1)
+                else:
+                    self._formula_holds(*formula)
             if len(tied) > 1:
                 wid, _ = self.tb.pick(
-                    [d.ids[c] for c in tied],
+                    [d.ids[c] for c in sorted(tied)],
                     cost=lambda p: d.costs[d.index[p]],
                     score=lambda p: d.scores[d.index[p]],
                 )
-                w = d.index[wid]
-            rho0, rho1, paid_all, rest = prices[w]
-            self._formula_holds(rho0, rho1, paid_all, rest)
-            k1 = crit(w, rho1)
-            for c in tied:
-                if c != w:
-                    if crit(c, prices[c][1]) != k1:
-                        self._bound(1)
-                    else:
-                        self._formula_holds(*prices[c])
-            for c in live:
-                if c in prices and c in tied:
-                    continue
-                y0, y1 = (best * d.costs[c], k1 * d.costs[c]) if d.cost_utility else (best, k1)
-                self._bound(_first_reaching(groups[c], y0, y1, d.costs[c], self.until))
+                if wid != d.ids[w]:
+                    return wrong
             if self.until <= stop_at:
-                return AffineRun(self.b, None, self.b + self.until)
-            self._pay(w, rho0, rho1, paid_all)
-            winners.append(w)
-            live.remove(w)
-        until = self.b + self.until if self.until != NEVER else NEVER
-        return AffineRun(self.b, winners, until)
+                return gave_up
+        return AffineRun(b, b + self.until if self.until != NEVER else NEVER)
 
 
-def affine_run(data: MesData, per_voter: int, tie_break: TieBreak, *, stop_at: int = 1) -> AffineRun:
-    """MES at the integer per-voter budget `per_voter` in exact arithmetic, with how long its outcome lasts
-    (module docstring). `stop_at`: give up (winners None) once the outcome may change before
-    per_voter + stop_at."""
-    return _AffineMes(data, per_voter, tie_break).run(stop_at)
+def affine_run(
+    data: MesData, per_voter: int, winners: list[int], tie_break: TieBreak, *, stop_at: int = 1
+) -> AffineRun:
+    """Analyse the MES run at the integer per-voter budget `per_voter`, whose winners (in order) are
+    `winners` (from the fast run), in exact arithmetic: how long its outcome lasts (module docstring).
+    `stop_at`: give up once the outcome may change before per_voter + stop_at."""
+    return _AffineMes(data, per_voter, tie_break).run(winners, stop_at)

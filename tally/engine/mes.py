@@ -1126,6 +1126,7 @@ class Add1Result:
     trace: list[list[int]]
     evaluations: int = 0  # MES runs made (the stepping search: one per step)
     changes: list[tuple[int, list[int]]] = field(default_factory=list)  # (budget, winners) of the trace
+    disagreements: int = 0  # budgets where the jump analysis contradicted the fast run (it then stepped)
 
 
 def _exhaustive(data: MesData, winners: list[int], total: int) -> bool:
@@ -1148,7 +1149,7 @@ def add1(data: MesData, tie_break: TieBreak, *, stop: str = "overspend", method:
     (the default) runs it only where the outcome can change: `add1_jump.affine_run` proves that the outcome
     at b lasts up to some `until` > b, so the stepping search would examine b + 1, ..., until - 1 with the
     same outcome, the same stop tests (they depend on the outcome only) and no overspend, and the next
-    budget to look at is `until`. The winners it finds are checked against the fast run at b; on a
+    budget to look at is `until`. The analysis checks the fast run's winners at b exactly; on a
     disagreement (which the tests rule out) the search steps by one unit there. The number of MES runs then
     depends on how often the outcome's decisions change, not on the size of the currency unit.
     """
@@ -1173,9 +1174,10 @@ def add1(data: MesData, tie_break: TieBreak, *, stop: str = "overspend", method:
     plain_unit = -(-data.n // 1000)
     plain_left = 0
     failures = 0
+    disagreements = 0  # the exact analysis contradicting the fast run's winners (never, says the tests)
 
     def evaluate(b: int, guide: list[int] | None) -> tuple[MesRun, int | float]:
-        nonlocal evaluations, plain_left, failures
+        nonlocal evaluations, plain_left, failures, disagreements
         evaluations += 1
         run = mes_run(data, b, tie_break, guide=guide)
         if method == "step":
@@ -1183,14 +1185,15 @@ def add1(data: MesData, tie_break: TieBreak, *, stop: str = "overspend", method:
         if plain_left > 0:
             plain_left -= 1
             return run, b + 1
-        aff = affine_run(data, b, tie_break)
-        if aff.winners is None or aff.until - b <= plain_unit:
+        aff = affine_run(data, b, run.winners, tie_break)
+        if not aff.consistent:  # pragma: no cover - ruled out by the tests; step, never guess
+            disagreements += 1
+            return run, b + 1
+        if not aff.complete or aff.until - b <= plain_unit:
             failures = min(failures + 1, 20)
             plain_left = plain_unit * (2**failures - 1)
         else:
             failures = max(failures - 1, 0)
-        if aff.winners is None or aff.winners != run.winners:  # the latter ruled out by the tests
-            return run, b + 1
         return run, aff.until
 
     b = data.budget // data.n
@@ -1225,7 +1228,7 @@ def add1(data: MesData, tie_break: TieBreak, *, stop: str = "overspend", method:
             break
         b, current, until = nb, nxt, nuntil
     steps = b - data.budget // data.n + 1 + overspent  # as many budgets as the stepping search examines
-    return Add1Result(current, b, steps, reason, trace, evaluations, changes)
+    return Add1Result(current, b, steps, reason, trace, evaluations, changes, disagreements)
 
 
 # ---------------------------------------------------------------------------------- greedy & comparison

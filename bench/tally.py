@@ -28,6 +28,12 @@ counterpart of each rule:
 Tie-breaking differs (pabutools: lexicographic by name; pb: lower cost, more votes, project order), so a
 "match" column compares the selected sets.
 
+Add1 by jumping (printed first, `--add1-only` for just that): pb's `equalshares/add1` search (mes.add1, the
+jumping default, and the stepping definition where it finishes) on generated elections with huge budgets
+(100 voters, 8 projects, budget 10^12 and 3.4 x 10^12; 18 voters, 29 projects, budget 880,217; seeded) and
+on Warsaw 2026: CPU seconds, the median of `--add1-repeat` runs (min-max shown: the machine is shared), the
+number of MES runs (evaluations) and of budgets the stepping search examines (steps).
+
 pulp >= 3 dropped names pabutools 1.2.3 imports at module level (PULP_CBC_CMD, LpStatusOptimal); the
 subprocess aliases them before importing pabutools (they are used only by ILP rules we do not run).
 """
@@ -44,7 +50,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tally.engine import pabulib, registry  # noqa: E402
+from tally.engine import mes, pabulib, registry  # noqa: E402
+from tally.engine.model import Ballot, Election, Instance, Profile, Project  # noqa: E402
+from tally.engine.ties import TieBreak  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "pabulib"
 DEFAULT_FILES = ["Poland_Warszawa_2026.pb", "Poland_Lodz_2022.pb", "Poland_Wieliczka_2023_Green_Budget.pb"]
@@ -208,6 +216,67 @@ def _final_estimate(path: Path, rule_id: str, out, best: float, limit: float) ->
     return ("yes" if ok else "NO") + "*", note
 
 
+def generated_election(seed: str, n: int, n_proj: int, budget: int) -> Election:
+    """Approval ballots of 1-4 projects, costs between budget / (4 * projects) and 4 * budget / projects
+    (seeded): about half of the projects fit."""
+    import random
+
+    rng = random.Random(seed)
+    ids = [str(k + 1) for k in range(n_proj)]
+    projects = {p: Project(p, rng.randint(budget // (4 * n_proj) + 1, 4 * budget // n_proj)) for p in ids}
+    ballots = [Ballot(str(v), tuple(rng.sample(ids, rng.randint(1, min(4, n_proj))))) for v in range(n)]
+    inst = Instance(meta={"budget": str(budget), "vote_type": "approval"}, projects=projects)
+    return Election(inst, Profile("approval", ballots))
+
+
+def _timed_add1(data: mes.MesData, method: str, repeat: int) -> tuple[list[float], mes.Add1Result]:
+    times = []
+    res = None
+    for _ in range(repeat):
+        tb = TieBreak.parse(None, data.ids)
+        t0 = time.process_time()
+        res = mes.add1(data, tb, method=method)
+        times.append(time.process_time() - t0)
+    return times, res
+
+
+def add1_figures(repeat: int) -> None:
+    """The Add1 search by jumping (and by stepping where that finishes in seconds)."""
+    import statistics
+
+    cases = [
+        (
+            "generated 100 voters, 8 projects, budget 10^12",
+            generated_election("trillion", 100, 8, 10**12),
+            (),
+        ),
+        (
+            "generated 100 voters, 8 projects, budget 3.4e12",
+            generated_election("3.4e12", 100, 8, 34 * 10**11),
+            (),
+        ),
+        (
+            "generated 18 voters, 29 projects, budget 880,217",
+            generated_election("880217", 18, 29, 880_217),
+            (),
+        ),
+    ]
+    warsaw = SHARED / "Poland_Warszawa_2026.pb"
+    if warsaw.exists():
+        cases.append(("Poland_Warszawa_2026.pb", pabulib.read(warsaw), ("step",)))
+    print(f"Add1 search, CPU seconds: median (min-max) of {repeat} runs")
+    for name, election, extra in cases:
+        data = mes.prepare(election)
+        for method in ("jump", *extra):
+            times, res = _timed_add1(data, method, repeat)
+            print(
+                f"  {name:50} {method:5} {statistics.median(times):7.3f}s ({min(times):.3f}-{max(times):.3f})"
+                f"  MES runs {res.evaluations:>5,}  steps {res.steps:>16,}  b={res.per_voter:,}"
+                f"  {len(res.run.winners)} funded, {len(res.trace)} trace entries"
+            )
+    print()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("files", nargs="*", type=Path)
@@ -227,7 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-pabutools", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="runs per rule (best time is shown)")
+    ap.add_argument("--add1-repeat", type=int, default=5, help="runs per Add1 figure (median is shown)")
+    ap.add_argument("--add1-only", action="store_true", help="print the Add1 figures only")
     args = ap.parse_args(argv)
+    add1_figures(max(1, args.add1_repeat))
+    if args.add1_only:
+        return 0
     files = args.files or [SHARED / f for f in DEFAULT_FILES if (SHARED / f).exists()]
     if not files:
         print("no files: give .pb paths (../shared/pabulib is absent)")

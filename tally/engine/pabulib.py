@@ -23,12 +23,15 @@ import gc
 import io
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from tally.engine.model import VOTE_TYPES, Ballot, Election, Instance, Profile, Project
+import numpy as np
+
+from tally.engine.model import VOTE_TYPES, Ballot, BallotTable, Election, Instance, Profile, Project
 
 SECTIONS = ("META", "PROJECTS", "VOTES")
 _INT = re.compile(r"[+-]?\d+(?:\.0*)?")  # "3" or "3.0" (pabutools writes points as floats)
@@ -53,14 +56,23 @@ def read(path_or_text: str | os.PathLike | bytes) -> Election:
     if isinstance(path_or_text, os.PathLike) or "\n" not in path_or_text:
         path = Path(path_or_text)
         try:
-            data = path.read_bytes()
+            with path.open(encoding="utf-8-sig", newline="") as f:
+                fast = _parse_fast(_file_blocks(f))
         except FileNotFoundError:
             raise PabulibError(f"{path}: no such file") from None
         except IsADirectoryError:
             raise PabulibError(f"{path}: is a directory, not a .pb file") from None
         except OSError as exc:
             raise PabulibError(f"{path}: cannot read ({exc.strerror})") from None
-        return parse(_decode(data, str(path)))
+        except UnicodeDecodeError:
+            fast = None  # the line-by-line reader names the line of the bad byte
+        if fast is not None:
+            return fast
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PabulibError(f"{path}: cannot read ({exc.strerror})") from None
+        return _parse_lines(_decode(data, str(path)))
     return parse(path_or_text)
 
 
@@ -122,15 +134,8 @@ def _to_int(text: str, what: str, lineno: int, *, positive: bool = False) -> int
     return value
 
 
-def parse(text: str) -> Election:
-    """Parse the text of a .pb file. Raises PabulibError on anything malformed."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-    lines = text.split("\n")
-
-    # Locate the three section lines (a section name alone on its line, outside quotes).
+def _locate(lines: list[str]) -> dict[str, int]:
+    """Index of each section line (a section name alone on its line, outside quotes), checked."""
     where: dict[str, int] = {}
     first = next((k for k, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -157,7 +162,26 @@ def parse(text: str) -> Election:
             raise PabulibError(f"missing section {name}")
     if not where["META"] < where["PROJECTS"] < where["VOTES"]:
         raise PabulibError("sections must come in the order META, PROJECTS, VOTES", where["VOTES"] + 1)
+    return where
 
+
+def parse(text: str) -> Election:
+    """Parse the text of a .pb file. Raises PabulibError on anything malformed."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    fast = _parse_fast(_text_blocks(text))
+    return fast if fast is not None else _parse_lines(text)
+
+
+def _parse_lines(text: str) -> Election:
+    """The line-by-line parser: every check in file order, so the first fault is the one reported. Used for
+    files the fast path declines (quotes or odd spacing in VOTES) and to name the fault of a malformed one."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    lines = text.split("\n")
+    where = _locate(lines)
     meta = _parse_meta(lines, where["META"], where["PROJECTS"])
     projects, project_columns = _parse_projects(lines, where["PROJECTS"], where["VOTES"])
     instance = Instance(meta=meta, projects=projects, project_columns=project_columns)
@@ -375,6 +399,299 @@ def _parse_points(raw: str, voter: str, projects: tuple[str, ...], lineno: int) 
             raise PabulibError(f"voter {voter!r}: negative points value {p!r}", lineno)
         out.append(v)
     return tuple(out)
+
+
+# ------------------------------------------------------------------------------------------- fast reading
+#
+# The file is read in blocks of whole lines and the VOTES section is checked and stored a block at a time,
+# column-wise: project ids become indices (CSR arrays), voter ids integers (or one string with offsets), the
+# other columns small codes into their distinct values. Nothing per voter is kept as a Python object, so
+# memory stays near the size of the file and the work is done by C loops (str.split, map, NumPy).
+#
+# The fast path accepts exactly what the line-by-line parser accepts and gives the same election: any doubt
+# (a quote or a blank line in VOTES, spaces around ids, a fault of any kind) makes it decline, and the
+# line-by-line parser reads the file again, so a malformed file still gets its one error naming the line.
+
+_BLOCK = 1 << 16  # characters read at a time: large enough for C loops to dominate, small for memory
+
+
+class _Decline(Exception):
+    """The fast path cannot vouch for this input; the line-by-line parser decides."""
+
+
+def _file_blocks(f: io.TextIOBase) -> Iterator[str]:
+    rest = ""
+    while chunk := f.read(_BLOCK):
+        if rest:
+            chunk = rest + chunk
+        cut = chunk.rfind("\n") + 1
+        rest = chunk[cut:]
+        if cut:
+            yield chunk[:cut]
+    if rest:
+        yield rest
+
+
+def _text_blocks(text: str) -> Iterator[str]:
+    start, end = 0, len(text)
+    while start < end:
+        cut = text.find("\n", min(start + _BLOCK, end))
+        stop = end if cut < 0 else cut + 1
+        yield text[start:stop]
+        start = stop
+
+
+def _line_chunks(blocks: Iterable[str]) -> Iterator[list[str]]:
+    for block in blocks:
+        if "\r" in block:
+            block = block.replace("\r\n", "\n")
+        lines = block.split("\n")
+        if block.endswith("\n"):
+            lines.pop()
+        yield lines
+
+
+def _parse_fast(blocks: Iterable[str]) -> Election | None:
+    """The election, or None when the line-by-line parser must decide (see above)."""
+    try:
+        return _fast(blocks)
+    except (_Decline, PabulibError, KeyError, ValueError, OverflowError):
+        return None
+
+
+def _fast(blocks: Iterable[str]) -> Election:
+    chunks = _line_chunks(blocks)
+    head: list[str] = []
+    chunk: list[str] = []
+    pos = 0
+    in_quote = False
+    while True:  # META and PROJECTS (small): up to the VOTES line, then its header line
+        if pos >= len(chunk):
+            chunk, pos = next(chunks, None), 0
+            if chunk is None:
+                raise _Decline
+            continue
+        line = chunk[pos]
+        pos += 1
+        head.append(line)
+        if '"' in line and line.count('"') % 2:
+            in_quote = not in_quote
+        if not in_quote and len(line) <= 12 and ";" not in line and line.strip().upper() == "VOTES":
+            break
+    while pos >= len(chunk):
+        chunk, pos = next(chunks, None), 0
+        if chunk is None:
+            raise _Decline
+    head.append(chunk[pos])
+    where = _locate(head)
+    meta = _parse_meta(head, where["META"], where["PROJECTS"])
+    projects, project_columns = _parse_projects(head, where["PROJECTS"], where["VOTES"])
+    instance = Instance(meta=meta, projects=projects, project_columns=project_columns)
+    cols = _header(head, where["VOTES"] + 1, "VOTES", ("voter_id", "vote"))
+    del head
+    votes = _VotesBuilder(instance, cols)
+    votes.add(chunk[pos + 1 :])
+    del chunk
+    for lines in chunks:
+        votes.add(lines)
+    return Election(instance=instance, profile=votes.profile())
+
+
+class _VotesBuilder:
+    """The VOTES section, checked and stored a block of lines at a time (see BallotTable)."""
+
+    def __init__(self, instance: Instance, cols: list[str]):
+        self.cols = cols
+        self.vote_type = vt = instance.vote_type
+        self.n = len(cols)
+        self.i_voter, self.i_vote = cols.index("voter_id"), cols.index("vote")
+        self.i_points = cols.index("points") if "points" in cols else None
+        if vt in ("cumulative", "scoring") and self.i_points is None:
+            raise _Decline
+        skip = {self.i_voter, self.i_vote, self.i_points}
+        self.others = [(k, c) for k, c in enumerate(cols) if k not in skip]
+        self.ids = list(instance.projects)
+        self.P = len(self.ids)
+        # "" maps to P: an empty vote is one empty token, legal only when it is the whole vote.
+        self.index = {pid: k for k, pid in enumerate(self.ids)}
+        self.index[""] = self.P
+        self.costs = np.asarray([p.cost for p in instance.projects.values()] + [0], dtype=object)
+        lim = instance.meta_int
+        self.max_cost = lim("max_sum_cost")
+        if self.max_cost is not None and sum(p.cost for p in instance.projects.values()) < 2**62:
+            self.costs = self.costs.astype(np.int64)
+        min_len, max_len = lim("min_length"), lim("max_length")
+        if vt == "choose-1":
+            max_len = 1 if max_len is None else min(max_len, 1)
+        self.lo = min_len or 0
+        self.hi = max_len if max_len is not None else self.P
+        self.min_sum, self.max_sum = lim("min_sum_points"), lim("max_sum_points")
+        self.min_pts, self.max_pts = lim("min_points"), lim("max_points")
+        self.int_ids = True
+        self.vints: list[np.ndarray] = []
+        self.vtext: list[bytes] = []
+        self.vhash: list[np.ndarray] = []
+        self.lens: list[np.ndarray] = []
+        self.codes: list[np.ndarray] = []
+        self.points: list[np.ndarray] = []
+        self.has: list[np.ndarray] = []
+        self.extra: list[list[bytes]] = [[] for _ in self.others]
+
+    def add(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        n1 = self.n - 1
+        if set(map(str.count, lines, repeat(";"))) != {n1}:
+            lines = [line for line in lines if line.strip()]  # blank lines are skipped, as line by line
+            if not lines:
+                return
+            if set(map(str.count, lines, repeat(";"))) != {n1}:
+                raise _Decline
+        text = ";".join(lines)
+        if '"' in text:
+            raise _Decline
+        fields = text.split(";")
+        del text
+        L = len(lines)
+        n = self.n
+        self._voters(list(map(str.strip, fields[self.i_voter :: n])), L)
+        lens, codes = self._votes(fields[self.i_vote :: n], L)
+        if self.i_points is not None:
+            self._points(list(map(str.strip, fields[self.i_points :: n])), lens, L)
+        for j, (k, _) in enumerate(self.others):
+            self.extra[j].append("\n".join(fields[k::n]).encode())
+        self.lens.append(lens)
+        self.codes.append(codes)
+
+    def _voters(self, vid: list[str], L: int) -> None:
+        if "" in vid:
+            raise _Decline
+        if self.int_ids:
+            try:
+                ints = np.fromiter(map(int, vid), np.int64, L)
+                if list(map(str, ints.tolist())) != vid:
+                    raise ValueError
+            except (ValueError, OverflowError):
+                self.int_ids = False
+                for arr in self.vints:
+                    self._text_ids(list(map(str, arr.tolist())))
+                self.vints = []
+            else:
+                self.vints.append(ints)
+                return
+        self._text_ids(vid)
+
+    def _text_ids(self, vid: list[str]) -> None:
+        L = len(vid)
+        self.vtext.append("\n".join(vid).encode())
+        # Equal hashes are checked at the end; a collision only sends the file to the line-by-line parser.
+        self.vhash.append(np.fromiter(map(hash, vid), np.int64, L))
+
+    def _votes(self, votes: list[str], L: int) -> tuple[np.ndarray, np.ndarray]:
+        lens = np.fromiter(map(str.count, votes, repeat(",")), np.int64, L)
+        lens += 1
+        toks = ",".join(votes).split(",")
+        codes = np.fromiter(map(self.index.__getitem__, toks), np.int32, len(toks))
+        empty = np.flatnonzero(codes == self.P)
+        if len(empty):
+            rows = np.searchsorted(np.cumsum(lens), empty, side="right")
+            if (lens[rows] != 1).any():
+                raise _Decline  # an empty id inside a vote
+            lens[rows] = 0
+            codes = np.delete(codes, empty)
+        if L and (lens.min() < self.lo or lens.max() > self.hi):
+            raise _Decline
+        ends = np.cumsum(lens)
+        starts = ends - lens
+        for k in np.unique(lens).tolist():
+            if k > 1:  # a project twice on one ballot: sort each ballot of length k, compare neighbours
+                m = codes[starts[lens == k][:, None] + np.arange(k)]
+                m.sort(axis=1)
+                if (m[:, 1:] == m[:, :-1]).any():
+                    raise _Decline
+        if self.max_cost is not None:
+            csum = np.concatenate(([0], np.cumsum(self.costs[codes])))
+            if (csum[ends] - csum[starts] > self.max_cost).any():
+                raise _Decline
+        return lens, codes
+
+    def _points(self, raw: list[str], lens: np.ndarray, L: int) -> None:
+        pl = np.fromiter(map(str.count, raw, repeat(",")), np.int64, L)
+        pl += 1
+        filled = np.fromiter(map(bool, raw), bool, L)
+        pl[~filled] = 0
+        # cumulative / scoring: an empty points field is an empty list; ordinal: points optional per ballot
+        has = np.ones(L, dtype=bool) if self.vote_type in ("cumulative", "scoring") else filled
+        if (pl[has] != lens[has]).any():
+            raise _Decline
+        count = int(pl.sum())
+        toks = ",".join(filter(None, raw)).split(",") if count else []
+        if "".join(toks).isdecimal() and "" not in toks:
+            vals = np.fromiter(map(int, toks), np.int64, count)
+        else:
+            out = []
+            for t in toks:
+                t = t.strip()
+                if not _INT.fullmatch(t) or int(t.split(".")[0]) < 0:
+                    raise _Decline
+                out.append(int(t.split(".")[0]))
+            vals = np.asarray(out, dtype=np.int64).reshape(-1)
+        mask = np.repeat(has, lens)
+        full = np.zeros(int(lens.sum()), dtype=np.int64)
+        full[mask] = vals
+        if count:
+            csum = np.concatenate(([0], np.cumsum(full)))
+            ends = np.cumsum(lens)
+            sums = (csum[ends] - csum[ends - lens])[has]
+            if self.max_sum is not None and (sums > self.max_sum).any():
+                raise _Decline
+            if self.min_sum is not None and (sums < self.min_sum).any():
+                raise _Decline
+            if self.max_pts is not None and (vals > self.max_pts).any():
+                raise _Decline
+            if self.min_pts is not None and (vals < self.min_pts).any():
+                raise _Decline
+        elif self.min_sum is not None and self.min_sum > 0 and has.any():
+            raise _Decline
+        self.points.append(full)
+        self.has.append(has)
+
+    def profile(self) -> Profile:
+        lens = np.concatenate([np.zeros(1, np.int64), *self.lens])
+        ptr = np.cumsum(lens)
+        flat = np.concatenate([np.zeros(0, np.int32), *self.codes])
+        flat = flat.astype(np.int16 if self.P < 2**15 else np.int32)
+        if self.int_ids:
+            ids = np.concatenate([np.zeros(0, np.int64), *self.vints])
+            keys = ids
+        else:
+            ids = None
+            keys = np.concatenate([np.zeros(0, np.int64), *self.vhash])
+        s = np.sort(keys)
+        if (s[1:] == s[:-1]).any():
+            raise _Decline  # a repeated voter id (or a hash collision): the line-by-line parser decides
+        del s, keys
+        points = has = None
+        if self.i_points is not None and self.points:
+            has = np.concatenate(self.has)
+            if has.any():
+                points = np.concatenate(self.points)
+                has = None if has.all() else has
+            else:
+                has = None
+        table = BallotTable(
+            project_ids=self.ids,
+            ptr=ptr,
+            flat=flat,
+            points=points,
+            has_points=has,
+            voter_ints=ids,
+            voter_text=b"\n".join(self.vtext),
+            extra=[
+                (name, b"\n".join(parts)) for (_, name), parts in zip(self.others, self.extra, strict=True)
+            ],
+        )
+        return Profile(vote_type=self.vote_type, ballots=table, voter_columns=self.cols)
 
 
 # ------------------------------------------------------------------------------------------------- writing

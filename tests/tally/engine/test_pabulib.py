@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tally.engine import pabulib
+from tally.engine.model import Ballot, BallotTable
 from tally.engine.pabulib import PabulibError
 from tests.tally.engine.support import fixture_files, shared_params
 
@@ -362,3 +363,119 @@ def test_round_trip_shared_files(path):
     assert len(e.profile.ballots) == int(e.instance.meta["num_votes"])
     assert len(e.instance.projects) == int(e.instance.meta["num_projects"])
     assert same(pabulib.parse(pabulib.write(e)), e)
+
+
+# ------------------------------------------------------------------------------- the fast (column) reader
+
+
+def _both(text: str) -> tuple[pabulib.Election, pabulib.Election]:
+    """(what parse gives, what the line-by-line parser gives) for the same text."""
+    return pabulib.parse(text), pabulib._parse_lines(text)
+
+
+@pytest.mark.parametrize("path", [*fixture_files(), *(p.values[0] for p in shared_params() if p.values[0])])
+def test_fast_reader_takes_real_files_and_agrees_with_the_line_parser(path):
+    fast = pabulib.read(path)
+    assert isinstance(fast.profile.ballots, BallotTable)
+    slow = pabulib._parse_lines(path.read_text(encoding="utf-8-sig"))
+    assert same(fast, slow)
+    ptr, flat = fast.profile.ballots.csr()
+    ids = list(fast.instance.projects)
+    assert [tuple(ids[k] for k in flat[ptr[i] : ptr[i + 1]]) for i in range(len(ptr) - 1)] == [
+        b.projects for b in slow.profile.ballots
+    ]
+
+
+ORDINAL_POINTS = ORDINAL.replace("voter_id;vote\nx;b,a,c\ny;a", "voter_id;vote;points\nx;b,a,c;3,2,1\ny;a;")
+VARIANTS = [
+    ("text voter ids", APPROVAL, "v1;1,2;30", "v1;1,2;30"),
+    ("integer voter ids", APPROVAL, "v1;1,2;30\nv2;2;\nv3;;41", "1;1,2;30\n2;2;\n30;;41"),
+    ("zero-padded ids stay text", APPROVAL, "v1;1,2;30\nv2;2;\nv3;;41", "1;1,2;30\n02;2;\n3;;41"),
+    ("mixed ids", APPROVAL, "v2;2;", "7;2;"),
+    ("spaces in the vote", APPROVAL, "v1;1,2;30", "v1; 1, 2 ;30"),
+    ("spaces around the voter id", APPROVAL, "v1;1,2;30", " v1 ;1,2;30"),
+    ("blank line in VOTES", APPROVAL, "v2;2;\n", "v2;2;\n\n   \n"),
+    ("quoted extra field", APPROVAL, "v2;2;", 'v2;2;"4;2"'),
+    ("CRLF", APPROVAL.replace("\n", "\r\n"), "v2", "v2"),
+    ("lone CR kept in a field", APPROVAL, "v1;1,2;30", "v1;1,2;3\r0"),
+    ("no final newline", APPROVAL.rstrip("\n"), "v2", "v2"),
+    ("no voters", APPROVAL, "v1;1,2;30\nv2;2;\nv3;;41\n", ""),
+    ("cumulative empty vote", CUMULATIVE, "v2;2;4", "v2;2;4\nv3;;"),
+    ("float points", CUMULATIVE, "v2;2;4", "v2;2;4.0"),
+    ("spaced points", CUMULATIVE, "v1;1,2;3,2", "v1;1,2; 3 , 2"),
+    ("ordinal points on some ballots", ORDINAL_POINTS, "y;a;", "y;a;"),
+    ("ordinal points on no ballot", ORDINAL_POINTS, "x;b,a,c;3,2,1", "x;b,a,c;"),
+    ("ordinal points on every ballot", ORDINAL_POINTS, "y;a;", "y;a;5"),
+]
+
+
+DECLINED = {"spaces in the vote", "quoted extra field"}
+
+
+@pytest.mark.parametrize(("base", "old", "new"), [v[1:] for v in VARIANTS], ids=[v[0] for v in VARIANTS])
+def test_fast_reader_agrees_with_the_line_parser(base, old, new, request):
+    assert old in base
+    fast, slow = _both(base.replace(old, new, 1))
+    assert same(fast, slow)
+    # the fast path declines only what it cannot vouch for (the line-by-line parser then reads it)
+    assert isinstance(fast.profile.ballots, BallotTable) == (request.node.callspec.id not in DECLINED)
+    assert same(pabulib.parse(pabulib.write(fast)), fast)
+
+
+def _many_voters(n: int, *, ids=str, extra: bool = True) -> str:
+    rows = [
+        f"{ids(i)};{','.join(str(1 + (i + k) % 7) for k in range(i % 4))}" + (f";{i % 90}" if extra else "")
+        for i in range(n)
+    ]
+    head = "META\nkey;value\nbudget;1000\nvote_type;approval\nmax_length;3\nPROJECTS\nproject_id;cost\n"
+    head += "".join(f"{p};{100 * p}\n" for p in range(1, 8))
+    return head + "VOTES\nvoter_id;vote" + (";age" if extra else "") + "\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize("ids", [str, lambda i: f"v{i}"], ids=["integer ids", "text ids"])
+def test_fast_reader_across_small_blocks(monkeypatch, ids):
+    monkeypatch.setattr(pabulib, "_BLOCK", 97)  # many blocks, lines cut at every possible place
+    text = _many_voters(500, ids=ids)
+    fast, slow = _both(text)
+    assert isinstance(fast.profile.ballots, BallotTable)
+    assert same(fast, slow)
+    # a fault in a late block: still the line-by-line message and line number
+    bad = text.replace(f"\n{ids(450)};", f"\n{ids(450)};9,", 1)
+    with pytest.raises(
+        PabulibError, match=rf"^line {_line_of(bad, f'{ids(450)};9,')}: .*unknown project '9'"
+    ):
+        pabulib.parse(bad)
+
+
+def test_repeated_voter_id_far_apart_names_the_second_line(monkeypatch):
+    monkeypatch.setattr(pabulib, "_BLOCK", 64)
+    text = _many_voters(300, extra=False)
+    bad = text.replace("\n250;", "\n12;", 1)
+    second = [k for k, line in enumerate(bad.split("\n"), start=1) if line.startswith("12;")][1]
+    with pytest.raises(PabulibError, match=rf"^line {second}: duplicate voter id '12'$"):
+        pabulib.parse(bad)
+
+
+def test_read_file_with_bad_byte_late_in_the_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(pabulib, "_BLOCK", 64)
+    text = _many_voters(200)
+    data = text.encode().replace(b"\n150;", b"\n\xff150;", 1)
+    path = tmp_path / "bad.pb"
+    path.write_bytes(data)
+    line = data[: data.index(b"\xff")].count(b"\n") + 1
+    with pytest.raises(PabulibError, match=rf"^line {line}: .*is not UTF-8"):
+        pabulib.read(path)
+
+
+def test_ballot_table_is_a_read_only_sequence_of_ballots():
+    e = pabulib.parse(APPROVAL)
+    table = e.profile.ballots
+    assert isinstance(table, BallotTable)
+    assert len(table) == 3
+    assert table[-1] == Ballot("v3", (), None, {"age": "41"})
+    assert table[0:2] == [Ballot("v1", ("1", "2"), None), Ballot("v2", ("2",), None)]
+    assert table == list(table) == pabulib._parse_lines(APPROVAL).profile.ballots
+    assert [b.extra for b in table] == [{"age": "30"}, {"age": ""}, {"age": "41"}]
+    assert table[0].extra is not table[1].extra
+    ptr, flat = table.csr()
+    assert (ptr.tolist(), flat.tolist()) == ([0, 2, 3, 3], [0, 1, 1])

@@ -295,3 +295,31 @@ def test_public_turnout_merges_small_booths_into_other():
     assert other["n"] == 28 and not other["under_k"]
     (wola,) = [r for r in rows if r["pot"] == v.other]
     assert wola["merged"] and wola["under_k"] and wola["n"] == 3
+
+
+@pytest.mark.django_db
+def test_a_copied_or_moved_pending_row_stops_the_close_with_a_clear_error(settings, tmp_path):
+    """A DBA who duplicates a pending ballot (to count it twice) or moves one into another pot does not get
+    it sealed: the close refuses, says why, and changes nothing."""
+    from ballots.models import PendingBallot
+    from pb.core.exceptions import DomainError
+    from tally import services
+    from tally.models import LogBatch
+    from tests.tally.conftest import World
+
+    settings.PB_VAR_DIR = tmp_path
+    world = World(n_online=6, n_paper=0)
+    row = PendingBallot.objects.filter(pot=world.north).first() or PendingBallot.objects.first()
+    PendingBallot.objects.create(election=world.election, pot=row.pot, content=bytes(row.content))
+    services.close_request(actor=world.o1, election=world.election)
+    with pytest.raises(DomainError) as exc:
+        services.close_confirm(actor=world.o2, election=world.election)
+    assert "same receipt" in exc.value.message
+    assert not LogBatch.objects.exists() and PendingBallot.objects.count() == 7
+    PendingBallot.objects.filter(content=bytes(row.content)).exclude(pk=row.pk).delete()
+    other = world.south if row.pot == world.north else world.north
+    PendingBallot.objects.filter(pk=row.pk).update(pot=other)
+    with pytest.raises(DomainError) as exc:
+        services.close_confirm(actor=world.o2, election=world.election)
+    assert "cannot be decrypted" in exc.value.message
+    assert not LogBatch.objects.exists() and not Ballot.objects.exists()

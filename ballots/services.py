@@ -1,8 +1,11 @@
 """Casting ballots (online, at a booth, on paper) and entering paper ballots twice.
 
 Secrecy, in one place:
-- `ballot_cast` writes a `Participation` (who, which pot, channel, day) and a `Ballot` (random uuid4,
-  contents, receipt hash) in one transaction. They share no column and no key; the ballot has no time.
+- `ballot_cast` writes a `Participation` (who, which pot, channel, day) and a `PendingBallot` (the ballot
+  encrypted under the server key, ballots.pending) in one transaction. Sealing later turns pending ballots,
+  at least K of a pot at a time, into `Ballot` rows in a transaction of its own, and deletes and vacuums the
+  pending rows: no ballot row ever shares a transaction, a column or a key with a participation
+  (docs/secrecy.md). Paper ballots take the same path.
 - No audit entry is written for an online cast. An entry holds a time to the second and a sequence number;
   one per cast would let anyone who can read the audit log and watch ballots arrive line the two up. The
   `Participation` row (day only) is the record that someone voted, and identification is audited by the

@@ -323,3 +323,31 @@ def test_a_copied_or_moved_pending_row_stops_the_close_with_a_clear_error(settin
         services.close_confirm(actor=world.o2, election=world.election)
     assert "cannot be decrypted" in exc.value.message
     assert not LogBatch.objects.exists() and not Ballot.objects.exists()
+
+
+@pytest.mark.django_db
+def test_k_is_frozen_with_the_definition(settings, tmp_path):
+    """K comes from PB_ANONYMITY_K at opening and stays: changing the setting later changes nothing, and a
+    definition frozen before K existed means 20."""
+    import json
+
+    from ballots import castctx, pending
+    from tally import services
+    from tally.models import DefinitionFreeze
+    from tests.tally.conftest import World
+
+    settings.PB_VAR_DIR = tmp_path
+    settings.PB_ANONYMITY_K = 7
+    world = World(n_online=0, n_paper=0)
+    definition, _sha = services.frozen_definition(world.election)
+    assert definition["secrecy"] == {"anonymity_k": 7}
+    assert castctx.frozen_anonymity_k(world.election.pk) == 7
+    settings.PB_ANONYMITY_K = 50
+    assert not services.definition_changed(world.election)
+    assert pending.anonymity_k(services.frozen_definition(world.election)[0]) == 7
+    # A definition frozen before the "secrecy" section existed.
+    old = {k: v for k, v in definition.items() if k != "secrecy"}
+    DefinitionFreeze.objects.filter(election=world.election).update(canonical=json.dumps(old))
+    assert pending.anonymity_k(old) == pending.DEFAULT_ANONYMITY_K == 20
+    assert not services.definition_changed(world.election)
+    assert castctx.frozen_anonymity_k(world.election.pk) == 20

@@ -343,3 +343,12 @@ def test_key_page_shows_the_latest_signed_head(published, client):
     html = client.get(reverse("tally:key")).content.decode()
     cp = AuditCheckpoint.objects.order_by("-seq", "-pk").first()
     assert cp.head in html and cp.signature in html and f"#{cp.seq}" in html
+
+
+@pytest.mark.parametrize("garbage", [b"{not json\n", b"[1, 2]\n", b'{"hash": 5}\n', b"\xff\xfe\n"])
+def test_garbage_audit_file_fails_with_a_reason_not_a_traceback(published, garbage):
+    _world, cert, folder, _voter = published
+    (folder / mf.AUDIT_FILE).write_bytes((folder / mf.AUDIT_FILE).read_bytes() + garbage)
+    proc = verify_cli(folder / cert.pdf_name, folder)
+    assert proc.returncode == 1, proc.stdout
+    assert "FAIL audit log" in proc.stdout and "Traceback" not in proc.stderr

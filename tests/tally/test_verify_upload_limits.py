@@ -166,3 +166,34 @@ def test_concurrent_requests_from_one_client_each_count(keys, settings):
     for t in threads:
         t.join()
     assert sorted(statuses) == [422] * 3 + [429] * 5
+
+
+@pytest.mark.django_db
+def test_ballot_files_are_recounted_only_for_a_document_the_council_signed(world, settings):
+    """An unsigned (or altered) document could ask the server for any amount of counting: the page checks
+    the signatures first and re-counts only a signed document's files."""
+    from tally import services
+
+    settings.PB_VERIFY_RATE_COUNT = 100
+    cert = world.through_certify()
+    world.publish()
+    folder = services.election_dir(world.election)
+    files = [
+        SimpleUploadedFile(p.name, p.read_bytes()) for p in sorted(folder.iterdir()) if p.suffix != ".pdf"
+    ]
+    genuine = (folder / cert.pdf_name).read_bytes()
+    client = Client(raise_request_exception=True)
+    page = client.post(URL, {"pdf": _named("r.pdf", genuine), "files": files}, REMOTE_ADDR=ADDR)
+    assert page.status_code == 200 and b"re-run greedy" in page.content
+    # The same files with the document altered after signing (an incremental update): no re-count.
+    for f in files:
+        f.seek(0)
+    altered = genuine + b"\n% a forged revision\n"
+    page = client.post(URL, {"pdf": _named("r.pdf", altered), "files": files}, REMOTE_ADDR=ADDR)
+    text = page.content.decode()
+    assert page.status_code == 422
+    assert "re-run" not in text and "not run here: the document&#x27;s signatures did not verify" in text
+
+
+def _named(name: str, data: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, data, content_type="application/pdf")

@@ -191,3 +191,15 @@ class ImportForm(forms.Form):
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.xlsx"}),
     )
+
+    def __init__(self, *args, **kwargs):
+        from django.conf import settings
+
+        from proposals.resources import MAX_ROWS
+
+        super().__init__(*args, **kwargs)
+        limits = _("At most %(mb)s MB and %(rows)s rows: split a longer list into several files.") % {
+            "mb": settings.PB_PROPOSAL_IMPORT_MAX_BYTES // (1024 * 1024),
+            "rows": MAX_ROWS,
+        }
+        self.fields["file"].help_text = f"{self.fields['file'].help_text} {limits}"

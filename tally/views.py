@@ -361,7 +361,7 @@ def _verify_bounded(pdf: bytes, public_key: bytes, files: dict[str, bytes] | Non
         return report
     if len(signed) == len(SIGNATURE_STEPS) and all(s.status == "PASS" for s in signed):
         return verifier.verify_pdf(pdf, public_key=public_key, files=files)
-    report.add("re-count", None, "not run here: the document's signatures did not verify")
+    report.add("re-count", None, _("not run here: the document's signatures did not verify"))
     return report
 
 

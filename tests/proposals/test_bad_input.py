@@ -213,3 +213,11 @@ def test_a_large_xlsx_import_is_validated_in_bounded_time(strict, election):
     # One INSERT (and its savepoint bookkeeping) per row at most, not the lookups of old.
     assert len(queries) < 2000 * 4, len(queries)
     assert time.perf_counter() - start < 50  # far inside the server's 60 s even on a loaded machine
+
+
+def test_the_import_page_states_its_limits(client, election):
+    election.phase = Phase.REVIEW
+    election.save()
+    client.force_login(official())
+    page = client.get(reverse("proposals:import", args=[election.slug])).content.decode()
+    assert "At most 5 MB and 5000 rows" in page

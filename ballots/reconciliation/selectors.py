@@ -92,10 +92,6 @@ class ReconciliationStatus:
         return not self.integrity and not self.unresolved
 
 
-def _by(qs, *keys) -> dict:
-    return {tuple(row[:-1]) if len(keys) > 1 else row[0]: row[-1] for row in qs}
-
-
 def ballot_counts(election: Election) -> dict[tuple[int, bool], int]:
     """Ballots per (pot id, is paper): sealed ones in `Ballot`, plus those cast but not sealed yet.
 
@@ -119,15 +115,16 @@ def reconciliation_status(election: Election) -> ReconciliationStatus:
     """Per pot: the online row, and one paper row per booth with paper voters or batches."""
     pots = list(Pot.objects.filter(election=election).order_by("name"))
     part = Participation.objects.filter(election=election)
-    online_part = _by(
-        part.filter(channel__in=ONLINE_CHANNELS).values_list("pot_id").annotate(n=Count("id")).order_by(),
-        "pot",
+    online_part: dict[int, int] = dict(
+        part.filter(channel__in=ONLINE_CHANNELS).values_list("pot_id").annotate(n=Count("id")).order_by()
     )
-    paper_part = _by(
-        part.filter(channel=Channel.PAPER).values_list("pot_id", "booth").annotate(n=Count("id")).order_by(),
-        "pot",
-        "booth",
-    )
+    paper_part: dict[tuple[int, str], int] = {
+        (pot_id, booth): n
+        for pot_id, booth, n in part.filter(channel=Channel.PAPER)
+        .values_list("pot_id", "booth")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
     by_kind = ballot_counts(election)
     batches: dict[tuple[int, str], tuple[int, int, int]] = {}
     for pot_id, booth, total, valid, open_n in (

@@ -10,6 +10,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
+from ballots import pending
 from ballots.exceptions import ReconciliationError
 from ballots.models import (
     Ballot,
@@ -103,6 +104,34 @@ def test_ballots_still_pending_are_counted_in_their_channel(box):
     assert (online.participations, online.ballots) == (3, 3)
     assert (paper.participations, paper.ballots) == (1, 1)
     assert reconciliation_status(box.election).ok
+
+
+def test_paper_ballots_no_accepted_batch_accounts_for_are_caught(box):
+    box.paper_voters(2)
+    box.accept(box.batch("N1\nN2"))
+    # A paper ballot slipped into the table outside any batch: a row of its own, blocking.
+    row = pending.row(
+        election_id=box.election.pk,
+        pot_id=box.north.pk,
+        projects=["N3"],
+        points={},
+        is_paper=True,
+        receipt_hash="f" * 64,
+    )
+    PendingBallot.objects.create(id=row["id"], election=box.election, pot=box.north, content=row["content"])
+    outside = _row(box, booth="")
+    assert (outside.participations, outside.ballots, outside.resolved) == (0, 1, False)
+    with pytest.raises(PhaseError, match="North, paper outside any batch: 1 ballot for 0 voters recorded"):
+        reconciliation_require_resolved(box.election)
+    # Two paper ballots of the batch removed: no resolution may cover that.
+    PendingBallot.objects.filter(election=box.election).exclude(pk=row["id"]).delete()
+    PendingBallot.objects.filter(pk=row["id"]).delete()
+    status = reconciliation_status(box.election)
+    assert status.integrity == [
+        "North: 2 paper ballots of accepted batches are missing from the ballot table"
+    ]
+    with pytest.raises(PhaseError, match="missing from the ballot table"):
+        reconciliation_require_resolved(box.election)
 
 
 # --- 4. no silently dropped paper lines -------------------------------------------------------------------

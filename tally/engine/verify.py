@@ -350,7 +350,7 @@ def _publication(
     try:
         record = json.loads(body)
         sig = bytes.fromhex(files.get(auditlog.PUBLICATION_SIG, b"").decode().strip())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         report.add("publication record", False, "publication.json or publication.sig unreadable")
         return None
     problems = []
@@ -578,13 +578,13 @@ def verify(
     report = report or Report()
     try:
         manifest = json.loads(manifest_json)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
         report.add("manifest", False, f"not JSON: {exc}")
         return report
     report.manifest = manifest
     try:
         return _verify(manifest, manifest_json, signature, public_key, files, report)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         report.add("manifest structure", False, f"{type(exc).__name__}: {exc}")
         return report
 
@@ -689,7 +689,7 @@ def verify_pdf(pdf: bytes, *, public_key: bytes, files: dict[str, bytes] | None 
     if have:
         try:
             named = json.loads(attached[mf.MANIFEST_FILE]).get("pdf_signing_certificate", {}).get("sha256")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             named = None
         named = named if isinstance(named, str) else None
     sig = pdf_signature(pdf, reader, manifest_certificate=named, manifest_read=have)

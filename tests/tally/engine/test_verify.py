@@ -212,3 +212,17 @@ def test_roll_snapshot_must_match_the_frozen_roll(key):
     manifest, files, raw = build(key)
     manifest["roll_snapshot"] = {"entries": 3, "sha256": "a" * 64}
     assert "roll snapshot" in check(key, manifest, files, raw).failed()
+
+
+@pytest.mark.parametrize("where", ["manifest", "publication"])
+def test_json_nested_deeper_than_the_parser_fails_without_a_traceback(key, where):
+    """A forger's manifest or publication record nested 100,000 deep: json raises RecursionError, which
+    must be a named FAIL like any other unreadable JSON (on the verify page it was a 500)."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    if where == "manifest":
+        report = verify.verify(manifest_json=deep, signature=b"00", public_key=b"\0" * 32)
+        assert not report.ok and report.failed() == ["manifest"]
+    else:
+        report = verify.Report()
+        assert verify._publication(report, {}, b"{}", b"\0" * 32, {"publication.json": deep}) is None
+        assert report.failed() == ["publication record"]

@@ -159,7 +159,7 @@ def test_ranked_and_points_pots_verify(db, keys):
 
     def cast(pot, projects, points, receipt):
         voter = VoterRollEntry.objects.create(
-            election=election, ref_hash=f"v-{receipt}", ref_dob_hash="x", district=pot
+            election=election, ref_hash=f"v-{receipt[0]}{receipt[-12:]}", ref_dob_hash="x", district=pot
         )
         Participation.objects.create(
             election=election, pot=pot, voter=voter, channel=Channel.ONLINE, day=dt.date(2026, 6, 10)

@@ -26,7 +26,8 @@ _HINTS = {
     ),
     "proposals:import": lambda: _("Split the file into smaller files and import them one after the other."),
     "ballots:roll": lambda: _(
-        "Split the file, or import it on the server with: python manage.py roll_import ELECTION FILE."
+        "Split the file, or import it on the server with: "
+        "python manage.py roll_import ELECTION FILE --as USERNAME."
     ),
 }
 

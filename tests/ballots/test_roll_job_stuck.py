@@ -147,3 +147,20 @@ def test_file_gone_and_resident_cannot_retry(client, election):
     os.unlink(job.path)
     r = client.post(reverse("ballots:roll_retry", args=[election.slug, job.pk]))
     assert r.status_code == 400 and "upload the file again" in r.content.decode()
+
+
+def test_the_periodic_check_marks_stalled_jobs_of_every_election(election):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    user = official()
+    other = ElectionFactory(phase=Phase.REVIEW)
+    stuck = [_stuck_job(election, user, ImportJob.Status.VALIDATING), _stuck_job(other, user, "importing")]
+    young = _stuck_job(election, user, ImportJob.Status.VALIDATING, minutes_ago=0)
+    out = StringIO()
+    call_command("roll_jobs_stalled", stdout=out)
+    assert "2 stalled roll-import job(s)" in out.getvalue()
+    assert {j.status for j in ImportJob.objects.filter(pk__in=[j.pk for j in stuck])} == {"failed"}
+    young.refresh_from_db()
+    assert young.status == ImportJob.Status.VALIDATING

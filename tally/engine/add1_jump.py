@@ -117,6 +117,31 @@ def _first_reaching(
     return t  # a lower bound: G < 0 at every integer below t
 
 
+_SLACK = 1e-9  # relative; float errors here are ~1e-15 relative, so this bounds them with a wide margin
+
+
+def _surely_below(
+    m: np.ndarray, s: np.ndarray, cnt: np.ndarray, u: np.ndarray, y0: float, y1: float, cost: int, cap
+) -> bool:
+    """Whether G(t) = sum cnt * min(m + s t, (y0 + y1 t) u) - cost < 0 certainly holds for every t in
+    [0, cap], judged in floats (m, s, y0, y1: the exact values correctly rounded). G is concave, so
+    G(t) <= G(0) + S t with S its right derivative at 0; upper bounds of both suffice: min(a, b) <= either
+    term, and where the floats cannot tell m from y0 u the larger of the two slopes is taken. False means
+    "not proved" (the exact computation decides)."""
+    yu = y0 * u
+    g = float(cnt @ np.minimum(m, yu)) - cost
+    g_hi = g + _SLACK * (float(cnt @ (m + yu)) + cost)
+    if g_hi >= 0:
+        return False
+    y1u = y1 * u
+    near = np.abs(m - yu) <= _SLACK * (m + yu)
+    slope = np.where(near, np.maximum(s, y1u), np.where(m < yu, s, y1u))
+    s_hi = float(cnt @ slope) + _SLACK * float(cnt @ (np.abs(s) + np.abs(y1u)))
+    if s_hi <= 0:
+        return True
+    return cap != NEVER and g_hi + s_hi * cap < 0
+
+
 class _AffineMes:
     def __init__(self, data: MesData, b: int, tie_break: TieBreak):
         self.d = data
@@ -229,14 +254,25 @@ class _AffineMes:
             return r / d.costs[c] if d.cost_utility else r
 
         live = [c for c in range(d.P) if len(d.supporters[c])]
+        vf = np.asarray([float(x) for x in self.val])
+        sf = np.asarray([float(x) for x in self.slope])
+        uf = np.asarray(d.uvals, dtype=float)
+        V = self.V
         for cls, w, rho0, rho1 in rounds:
             live.remove(w)
             k0, k1 = crit(w, rho0), crit(w, rho1)
             tied = [w]
             for c in live:
-                gs = self._groups_at(cls, c)
                 cost = d.costs[c]
                 y0, y1 = (k0 * cost, k1 * cost) if d.cost_utility else (k0, k1)
+                cnt = np.bincount(cls[d.supporters[c]] * V + d.ucodes[c])
+                nz = np.flatnonzero(cnt)
+                ks = nz // V
+                if _surely_below(
+                    vf[ks], sf[ks], cnt[nz].astype(float), uf[nz % V], float(y0), float(y1), cost, self.until
+                ):
+                    continue  # c stays strictly worse or unaffordable up to `until` at least
+                gs = self._groups_at(cls, c)
                 g0 = sum((cnt * min(v, y0 * u) for v, _, cnt, u, _ in gs), Fraction(-cost))
                 if g0 < 0:  # c is strictly worse or unaffordable at b: for how long?
                     self._bound(_first_reaching(gs, y0, y1, cost, self.until))

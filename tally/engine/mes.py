@@ -9,6 +9,13 @@ Rules (registry ids):
                                  the last outcome that fits. Option `add1_stop=exhaustive`: also stop at
                                  the first exhaustive outcome (no unselected project fits in what is
                                  left: equalshares.net "add1e", pabutools' `voter_budget_increment`).
+                                 Computed by jumping over the budgets where the outcome provably stays
+                                 the same (`add1`, `tally.engine.add1_jump`): the same result as one
+                                 unit at a time, at a cost that does not grow with the currency unit.
+                                 details["add1"]: the final per-voter budget, `steps` (budgets the
+                                 stepping search examines), `evaluations` (MES runs made), the stop
+                                 reason and a `trace` of [budget, total cost, number funded] at the
+                                 first budget and wherever the outcome (projects in order) changes.
 - `equalshares/add1u`            Add1, then utilitarian greedy completion (by score, fund what still fits).
 - `equalshares/add1-comparison`  Add1, then the comparison step against `greedy` (below).
 

@@ -197,3 +197,16 @@ def test_ballot_files_are_recounted_only_for_a_document_the_council_signed(world
 
 def _named(name: str, data: bytes) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type="application/pdf")
+
+
+@pytest.mark.django_db
+def test_too_many_files_or_fields_is_400_and_frees_the_slot(keys, settings):
+    settings.PB_VERIFY_CONCURRENCY = 1
+    client = Client(raise_request_exception=False)
+    files = [
+        SimpleUploadedFile(f"f{i}.jsonl", b"{}") for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1)
+    ]
+    r = client.post(URL, {"pdf": _pdf(), "files": files}, REMOTE_ADDR=ADDR)
+    assert r.status_code == 400
+    assert ThrottleBucket.objects.get(key="verify-slot:0").locked_until is None  # given back
+    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR).status_code == 422

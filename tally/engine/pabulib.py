@@ -102,7 +102,11 @@ def _split_rows(lines: list[str], start: int, stop: int) -> Iterable[tuple[int, 
             i += 1
         if line.count('"') % 2:
             raise PabulibError("unclosed quote", lineno)
-        yield lineno, next(csv.reader([line], delimiter=";", strict=True))
+        try:
+            fields = next(csv.reader([line], delimiter=";", strict=True))
+        except csv.Error as exc:  # e.g. a quote inside an unquoted field that runs on to the next line
+            raise PabulibError(f"bad quoting ({exc})", lineno) from None
+        yield lineno, fields
 
 
 def _header(lines: list[str], idx: int, section: str, required: Sequence[str]) -> list[str]:
@@ -647,19 +651,16 @@ class _VotesBuilder:
         mask = np.repeat(has, lens)
         full = np.zeros(int(lens.sum()), dtype=np.int64)
         full[mask] = vals
-        if count:
-            csum = np.concatenate(([0], np.cumsum(full)))
-            ends = np.cumsum(lens)
-            sums = (csum[ends] - csum[ends - lens])[has]
-            if self.max_sum is not None and (sums > self.max_sum).any():
-                raise _Decline
-            if self.min_sum is not None and (sums < self.min_sum).any():
-                raise _Decline
-            if self.max_pts is not None and (vals > self.max_pts).any():
-                raise _Decline
-            if self.min_pts is not None and (vals < self.min_pts).any():
-                raise _Decline
-        elif self.min_sum is not None and self.min_sum > 0 and has.any():
+        csum = np.concatenate(([0], np.cumsum(full)))
+        ends = np.cumsum(lens)
+        sums = (csum[ends] - csum[ends - lens])[has]
+        if self.max_sum is not None and (sums > self.max_sum).any():
+            raise _Decline
+        if self.min_sum is not None and (sums < self.min_sum).any():
+            raise _Decline
+        if self.max_pts is not None and (vals > self.max_pts).any():
+            raise _Decline
+        if self.min_pts is not None and (vals < self.min_pts).any():
             raise _Decline
         self.points.append(full)
         self.has.append(has)

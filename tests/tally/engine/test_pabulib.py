@@ -479,3 +479,53 @@ def test_ballot_table_is_a_read_only_sequence_of_ballots():
     assert table[0].extra is not table[1].extra
     ptr, flat = table.csr()
     assert (ptr.tolist(), flat.tolist()) == ([0, 2, 3, 3], [0, 1, 1])
+
+
+def _random_file(rng) -> str:
+    vote_type = rng.choice(["approval", "choose-1", "cumulative", "scoring", "ordinal"])
+    ids = rng.sample(["1", "2", "3", "10", "a", "b7", "x"], rng.randint(1, 6))
+    meta = ["META", "key;value", f"budget;{rng.randint(1, 500)}", f"vote_type;{vote_type}"]
+    for key in ("min_length", "max_length", "max_sum_points", "min_sum_points", "max_points", "min_points"):
+        if rng.random() < 0.25:
+            meta.append(f"{key};{rng.randint(0, 6)}")
+    if rng.random() < 0.2:
+        meta.append(f"max_sum_cost;{rng.randint(50, 400)}")
+    rows = ["PROJECTS", "project_id;cost"] + [f"{p};{rng.randint(1, 200)}" for p in ids]
+    with_points = vote_type in ("cumulative", "scoring") or rng.random() < 0.3
+    extra = rng.random() < 0.5
+    rows += ["VOTES", "voter_id;vote" + (";points" if with_points else "") + (";age" if extra else "")]
+    voter_ids = [str(i) if rng.random() < 0.9 else f"v{i}" for i in range(rng.randint(0, 12))]
+    for v in voter_ids:
+        chosen = rng.sample(ids + ["zz"] * (rng.random() < 0.03), rng.randint(0, min(3, len(ids))))
+        if rng.random() < 0.05 and chosen:
+            chosen.append(chosen[0])
+        row = [v, ",".join(chosen)]
+        if with_points:
+            pts = [str(rng.randint(-1 if rng.random() < 0.03 else 0, 4)) for _ in chosen]
+            if rng.random() < 0.05:
+                pts.append("1")
+            row.append("" if vote_type == "ordinal" and rng.random() < 0.5 else ",".join(pts))
+        if extra:
+            row.append(rng.choice(["", "30", "41", "x y"]))
+        rows.append(";".join(row))
+    text = "\n".join(meta + rows) + "\n"
+    for _ in range(rng.randint(0, 2)):  # a random small fault or oddity
+        k = rng.randrange(len(text))
+        text = text[:k] + rng.choice(["", ";", ",", " ", "\n", '"', "7", "\n\n"]) + text[k + 1 :]
+    return text
+
+
+def test_fast_reader_matches_the_line_parser_on_random_files():
+    import random
+
+    rng = random.Random(14)
+    for _ in range(1500):
+        text = _random_file(rng)
+        try:
+            slow = pabulib._parse_lines(text)
+        except PabulibError as exc:
+            with pytest.raises(PabulibError) as info:
+                pabulib.parse(text)
+            assert (str(info.value), info.value.line) == (str(exc), exc.line), text
+        else:
+            assert same(pabulib.parse(text), slow), text

@@ -32,10 +32,24 @@ is the true money and every decision equals the one at b, so the winners are the
 unaffordable project is not a decision that matters: at a fixed budget money only falls, so an unaffordable
 project never becomes affordable later in the run.
 
+The winners come from the fast MES run at b (`mes.mes_run`, exact decisions) and are checked here
+exactly: each round's winner must be affordable, no other project strictly cheaper, tied projects must lose
+the TieBreak to it, and nothing may be affordable at the end; otherwise the run is reported inconsistent
+(`consistent=False`: the caller steps one unit; the tests require that it never happens). Two passes: first
+the winners' price formulas, one project a round (on large electorates some voter's "pays all or not"
+usually flips within a unit, and the analysis gives up there, cheaply); then every other project in every
+round. A losing project is first screened in floats: upper bounds of G_c(0) and of its right slope (any
+term of a minimum bounds it; where the floats cannot order m_i and y u_i the larger slope is taken;
+margins of 1e-9 relative against errors of ~1e-15) that prove G_c < 0 up to the current `until` settle it;
+only the others go through the exact iteration.
+
 Voters with the same money function are kept as one class (those who supported the same funded projects
 with the same points and paid all or not alike), so the work per round grows with the number of classes,
-not of voters. Everything here is exact; `tally.engine.mes.add1` uses it and checks its winners against the
-fast MES run at b.
+not of voters.
+
+Figures (bench/tally.py, CPU seconds, shared 2-core machine): 100 voters, 8 projects, budget 10^12:
+13 MES runs, ~0.02 s (stepping would need ~6 x 10^9 runs); Warsaw 2026 (61,668 voters): the analysis gives
+up within a unit at nearly every budget, the search steps, ~0.57 s as by stepping.
 """
 
 from __future__ import annotations

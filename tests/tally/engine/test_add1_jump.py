@@ -156,7 +156,7 @@ def test_a_budget_of_a_trillion_needs_few_mes_runs():
     _check_end_points(data, tb, res)
 
 
-@pytest.mark.parametrize("budget", [3_000, 20_000])
+@pytest.mark.parametrize("budget", [3_000, 20_000, 1_000_000])
 def test_the_same_election_at_a_budget_the_stepping_search_can_do(budget):
     data = mes.prepare(_random_large("trillion", budget))
     tb = TieBreak.parse(None, data.ids)

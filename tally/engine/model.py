@@ -77,9 +77,9 @@ class BallotTable(Sequence[Ballot]):
       ids joined by newlines, UTF-8).
     - `extra`: per other column, (name, the voters' values joined by newlines, UTF-8).
 
-    A few bytes per vote instead of a Ballot object with a tuple and a dict per voter: Warsaw 2026 (3 MB,
-    61,668 voters) takes 2.4 MB instead of 60 MB. It is a read-only sequence of `Ballot`: the first access
-    builds the whole list once and keeps it; code that needs only the votes should use `csr()` instead.
+    A few bytes per vote instead of a Ballot object with a tuple and a dict per voter: Warsaw 2026 (3.2 MB,
+    61,668 voters) keeps 3.1 MB instead of 48 MB (tracemalloc). It is a read-only sequence of `Ballot`: the
+    first access builds the whole list once and keeps it; code that needs only the votes should use `csr()`.
     """
 
     def __init__(

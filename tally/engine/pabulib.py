@@ -12,8 +12,13 @@ handled. Everything malformed raises `PabulibError` with one message naming the 
 `write()` gives text that `parse()` turns back into the same instance and profile (all columns, file order).
 `build()` makes an `Election` from plain records (what the Django side exports), validated like a file.
 
-Speed: the VOTES section is split with `str.split` unless a line contains a quote, so a 90,000-voter file
-parses in a fraction of a second; ballots are tuples of project id strings.
+Speed and memory: the file is read in blocks of lines and VOTES is kept column-wise (`model.BallotTable`:
+CSR arrays of project indices, voter ids as integers, other columns as text), checked with C loops (str.split,
+map, NumPy). Warsaw 2026 (3.2 MB, 61,668 voters): 0.07 s CPU with a traced peak of 7 MB (the line-by-line
+parser: 0.23 s, 64 MB); `profile.ballots` builds the Ballot objects on first use (0.07 s), and rules can use
+`profile.ballots.csr()` instead. Anything the fast path cannot vouch for (a quote in VOTES, spaces around
+project ids, any fault) is read again by the line-by-line parser, which names the first fault's line.
+Figures: bench/parse.py.
 """
 
 from __future__ import annotations

@@ -79,12 +79,15 @@ def pot_views(
     election: Election, run: TallyRun, definition: dict, *, with_metrics: bool = True
 ) -> list[dict]:
     """Per pot: funded and unfunded projects with costs, votes and reasons, rounds, chart, metrics."""
+    from tally.services import secrecy_summary
+
     paper = dict(
         Ballot.objects.filter(election=election, is_paper=True)
         .values_list("pot__slug")
         .annotate(n=Count("id"))
     )
     k = anonymity_k(definition)
+    weak = set(secrecy_summary(definition, run.summary, election)["pots_under_k"])
     # A pot's paper ballot count is shown only when no paper cell of its turnout is merged away: otherwise it
     # would give back a count under K (the paper count minus the booths shown).
     paper_merged = {
@@ -131,7 +134,7 @@ def pot_views(
                 "ballots": run.summary[slug]["ballots"],
                 "paper": paper.get(slug, 0) if slug not in paper_merged else _("hidden"),
                 # Fewer than K ballots in all: sealed as one batch, so its secrecy is weaker (flagged).
-                "under_k": 0 < run.summary[slug]["ballots"] < k,
+                "under_k": slug in weak,
                 "anonymity_k": k,
                 "funded": funded,
                 "unfunded": unfunded,

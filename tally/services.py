@@ -256,11 +256,23 @@ def _pot_lines(ballots) -> PotRows:
     return out
 
 
-def secrecy_summary(definition: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
-    """K, and the pots with fewer than K ballots in all (sealed as one batch, flagged with the results)."""
+def secrecy_summary(
+    definition: dict[str, Any], summary: dict[str, Any], election: Election | None = None
+) -> dict[str, Any]:
+    """K, and the pots whose secrecy is weaker: fewer than K ballots in all (sealed as one batch), or, given
+    the election, any batch of the pot under K (a cast that slipped in after the close's seal). Flagged with
+    the results (results page, PDF, manifest)."""
     k = pending_ballots.anonymity_k(definition)
-    weak = sorted(slug for slug, s in (summary or {}).items() if 0 < int(s.get("ballots", 0)) < k)
-    return {"anonymity_k": k, "pots_under_k": weak}
+    weak = {slug for slug, s in (summary or {}).items() if 0 < int(s.get("ballots", 0)) < k}
+    if election is not None:
+        sizes = (
+            Ballot.objects.filter(election=election)
+            .values_list("pot__slug", "sealed_batch")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        weak |= {slug for slug, _seq, n in sizes if n < k}
+    return {"anonymity_k": k, "pots_under_k": sorted(weak)}
 
 
 def _paper_expected(election_id: int) -> set[int]:
@@ -1019,7 +1031,7 @@ def _manifest(
         # Per pot: participations and ballots per channel, and the resolutions of their differences.
         "reconciliation": reconciliation_manifest(election),
         # Pots with fewer than K ballots in all were sealed as one batch: their secrecy is weaker.
-        "secrecy": secrecy_summary(definition, run.summary),
+        "secrecy": secrecy_summary(definition, run.summary, election),
         "certified_at": at.isoformat(),
         "council_key_fingerprint": fingerprint,
         # Binds the PAdES certificate that signs the PDF to the council's Ed25519 key (issue 9).

@@ -351,3 +351,26 @@ def test_k_is_frozen_with_the_definition(settings, tmp_path):
     assert pending.anonymity_k(old) == pending.DEFAULT_ANONYMITY_K == 20
     assert not services.definition_changed(world.election)
     assert castctx.frozen_anonymity_k(world.election.pk) == 20
+
+
+@pytest.mark.django_db
+def test_a_straggler_batch_under_k_flags_its_pot(settings, tmp_path):
+    """A cast that slipped in after the close's seal (it read "voting open" just before the close committed)
+    is sealed at the count in a batch of its own: the pot is flagged, not silently weaker."""
+    from tally import services
+    from tests.tally.conftest import World
+
+    settings.PB_VAR_DIR = tmp_path
+    world = World(n_online=0, n_paper=10)  # a roll of 30 per pot
+    world.n_paper = 0
+    for _ in range(25):
+        world.cast(world.north)
+        world.cast(world.south)
+    world.close()
+    world.cast(world.north)  # the straggler: its participation and its pending ballot, after the close
+    run = world.tally()
+    assert run.status == "done", run.error
+    definition = services.frozen_definition(world.election)[0]
+    flagged = services.secrecy_summary(definition, run.summary, world.election)
+    assert flagged == {"anonymity_k": 20, "pots_under_k": ["north"]}
+    assert services.secrecy_summary(definition, run.summary)["pots_under_k"] == []  # totals alone miss it

@@ -31,6 +31,9 @@ demo: install
 	$(PY) manage.py migrate --noinput
 	@$(MAKE) --no-print-directory translations
 	$(PY) manage.py demo_load
+	@# The task worker (counts, roll imports) runs beside the web server; Ctrl-C or the server's exit stops both.
+	$(PY) manage.py task_worker --queue-name=default,public & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: install

@@ -683,7 +683,10 @@ def roll_job_check(*, job_id) -> ImportJob:
 def roll_job_run(*, job_id) -> ImportJob:
     """Import the checked job's file (validated again: the roll may have changed since the preview)."""
     job = ImportJob.objects.select_related("election", "created_by").get(pk=job_id)
-    if job.status != ImportJob.Status.READY:
+    # Claim the job: a second confirm, or the task run by two workers, must not import again.
+    if not ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.READY).update(
+        status=ImportJob.Status.IMPORTING
+    ):
         raise RollError(_("This import is not ready: check the file first."))
     return _run_job(job, dry_run=False)
 

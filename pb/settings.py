@@ -22,6 +22,10 @@ PB_THROTTLE_*       identification throttle (ballots/throttle.py); PB_LOGIN_FAIL
                     PB_LOGIN_LOCKOUT_MINUTES: sign-in lock-out per account and address (django-axes)
 PB_TECHNICAL_ERRORS "1" shows Django's technical error pages when debug is on (default off: the demo shows
                     the same pages as production)
+PB_TASKS_BACKEND    "database" (default): background jobs are rows in this database, run by
+                    `manage.py task_worker` processes; "immediate": run inside the request (no worker)
+PB_HEALTH_MAX_QUEUE_AGE  /healthz answers 503 once a queued task has waited longer than this (seconds, 300)
+PB_WORKER_LOST_SECONDS   a worker silent this long is dead: its running task is queued again (seconds, 60)
 """
 
 import datetime as dt
@@ -108,6 +112,8 @@ INSTALLED_APPS = [
     "ballots",
     "tally",
     "axes",  # sign-in throttling (AXES_* below)
+    "django_tasks_db",  # the task queue's table (TASKS below)
+    "pb.worker",  # task workers: heartbeats, recovery of a dead worker's task, /healthz
 ]
 
 MIDDLEWARE = [
@@ -276,6 +282,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_SSL_REDIRECT = _env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the load balancer's health check comes over plain HTTP
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -283,7 +290,20 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
-TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+# Background jobs (django.tasks). "database": django-tasks-db keeps the queue in this database (no extra
+# service) and `manage.py task_worker` processes run it; "immediate": inside the request (no worker). Queues:
+# "default" for counts, certification and imports; "public" for work the public can trigger, run by workers
+# of its own so a flood of it never delays a count (docs/deploy.md "Task workers").
+PB_TASKS_BACKEND = os.environ.get("PB_TASKS_BACKEND", "database").strip().lower()
+_TASK_BACKENDS = {
+    "database": "django_tasks_db.DatabaseBackend",
+    "immediate": "django.tasks.backends.immediate.ImmediateBackend",
+}
+if PB_TASKS_BACKEND not in _TASK_BACKENDS:
+    raise ImproperlyConfigured(f"PB_TASKS_BACKEND must be one of {sorted(_TASK_BACKENDS)}")
+TASKS = {"default": {"BACKEND": _TASK_BACKENDS[PB_TASKS_BACKEND], "QUEUES": ["default", "public"]}}
+PB_HEALTH_MAX_QUEUE_AGE = int(os.environ.get("PB_HEALTH_MAX_QUEUE_AGE", "300"))
+PB_WORKER_LOST_SECONDS = int(os.environ.get("PB_WORKER_LOST_SECONDS", "60"))
 
 LOGGING = {
     "version": 1,

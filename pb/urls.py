@@ -4,7 +4,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from pb.worker.health import healthz
+
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),  # load balancers (docs/deploy.md "Task workers")
     path("", include("pb.core.urls")),
     path("proposals/", include("proposals.urls")),
     path("vote/", include("ballots.urls")),

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Sum
-from django.tasks import task
+from django.tasks import TaskContext, task
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -694,8 +694,14 @@ def tally_start(*, actor, election: Election, rule: str | None = None) -> TallyR
     return run
 
 
-@task()
-def tally_run_task(run_id: int) -> None:
+@task(queue_name="default", takes_context=True)
+def tally_run_task(context: TaskContext, run_id: int) -> None:
+    if context.attempt > 1:
+        # The worker that claimed the run died (pb.worker.lease queued this task again): take the run back.
+        # Only a later attempt does, so a run is never counted by two live workers; the final write (DONE and
+        # the phase change) is one transaction, and files already exported are exported again from the same
+        # sealed log (the count reads the files as written).
+        TallyRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(status=RunStatus.PENDING)
     tally_run_execute(run_id=run_id)
 
 

@@ -24,6 +24,15 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _immediate_tasks(settings):
+    """Background jobs run inside the request that asks for them, so a test sees a count or an import done
+    when the call returns. tests/core/test_task_worker.py puts the database backend back and runs the real
+    worker (manage.py task_worker)."""
+    immediate = "django.tasks.backends.immediate.ImmediateBackend"
+    settings.TASKS = {"default": {**settings.TASKS["default"], "BACKEND": immediate}}
+
+
+@pytest.fixture(autouse=True)
 def _test_audit_key(settings):
     """Phase changes sign the audit head (pb.core.audit.audit_checkpoint) and pytest runs with DEBUG off, so
     no key is made on first use: every test signs with the TEST ONLY audit key unless it sets its own."""

@@ -73,11 +73,12 @@ if _secret is None:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
     _secret = "insecure-local-demo-key-do-not-use-in-production-0123456789"  # noqa: S105
 SECRET_KEY = _secret
-PB_HMAC_KEY = os.environ.get("PB_HMAC_KEY", SECRET_KEY)
 # What code letters print (ballots.pdf_codes): the configured address, not request.get_host().
-PB_PUBLIC_URL = os.environ.get("PB_PUBLIC_URL", "").strip().rstrip("/")
+# The demo (DEBUG on, no PB_PUBLIC_URL) prints the address `make demo` serves; production must set it.
+PB_PUBLIC_URL = os.environ.get("PB_PUBLIC_URL", "http://127.0.0.1:8000" if DEBUG else "").strip().rstrip("/")
 # Also the root of the key that encrypts ballots waiting to be sealed (ballots.pending): keep it for the
 # whole vote; pending ballots cast under another key cannot be sealed.
+PB_HMAC_KEY = os.environ.get("PB_HMAC_KEY", SECRET_KEY)
 PB_ANONYMITY_K = int(os.environ.get("PB_ANONYMITY_K", "20"))
 PB_SIGNING_KEY_FILE = os.environ.get("PB_SIGNING_KEY_FILE", str(BASE_DIR / "keys" / "council.key"))
 PB_AUDIT_KEY_FILE = os.environ.get("PB_AUDIT_KEY_FILE", str(BASE_DIR / "keys" / "audit.key"))

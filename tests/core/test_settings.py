@@ -69,3 +69,17 @@ def test_templates_have_no_inline_script_or_style():
     for path in ours:
         text = path.read_text()
         assert "<script>" not in text and 'style="' not in text and "<style" not in text, path
+
+
+def test_public_url_defaults_to_the_demo_address_only_in_debug():
+    """Code letters print PB_PUBLIC_URL: the demo prints the address it serves; production has no default
+    (letters are then refused until it is set), and a configured value wins."""
+
+    def public_url(**env) -> str:
+        code = "from django.conf import settings; print(repr(settings.PB_PUBLIC_URL))"
+        return manage("shell", "--no-imports", "-c", code, **env).stdout.strip().splitlines()[-1]
+
+    assert public_url(DJANGO_DEBUG="1") == "'http://127.0.0.1:8000'"
+    prod = {"DJANGO_SECRET_KEY": "x" * 60, "DJANGO_DEBUG": "0"}
+    assert public_url(**prod) == "''"
+    assert public_url(**prod, PB_PUBLIC_URL="https://pb.example.org/") == "'https://pb.example.org'"

@@ -38,6 +38,6 @@ class RollError(DomainError):
 
 
 class ReconciliationError(DomainError):
-    """A resolution cannot be proposed or confirmed (nothing to resolve, same official twice, stale numbers)."""
+    """A resolution cannot be proposed or confirmed (nothing to resolve, same official, stale numbers)."""
 
     status_code = 409

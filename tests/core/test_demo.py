@@ -26,6 +26,7 @@ from pb.core.models import AuditEvent, BallotType, Election, Phase
 from proposals.models import Proposal, ProposalStatus
 from tally.models import Certification, DefinitionFreeze, LogBatch, TallyRun
 from tests.ballots.cast_support import cast_ballots
+from tests.tally.test_tamper_pdf import FORGERIES, _forge
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_KEY = ROOT / "fixtures" / "keys" / "test-council-ed25519.key"
@@ -179,3 +180,52 @@ def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
     assert "PASS PDF signature (PAdES): CouncilSignature: covers the entire file" in proc.stdout
     named = json.loads(cert.manifest)["pdf_signing_certificate"]["sha256"]
     assert named in proc.stdout and named in text
+    # A standard PDF tool sees the signature too.
+    sig = subprocess.run(["pdfsig", pdf], capture_output=True, text=True, timeout=60)
+    assert "Signature is Valid" in sig.stdout and "Total document signed" in sig.stdout, sig.stdout
+
+    # The forgeries a visitor could make of the demo's published PDF each FAIL, with their reason.
+    genuine = Path(pdf).read_bytes()
+    for kind in (
+        "stamp",
+        "bytes appended after %%EOF",
+        "content stream byte",
+        "genuine attachments in another PDF",
+    ):
+        forged = tmp_path / "forged.pdf"
+        forged.write_bytes(_forge(kind, genuine, tmp_path))
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tally",
+                "verify",
+                str(forged),
+                "--key",
+                str(TEST_PUB),
+                "--ballots",
+                str(folder),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
+        assert proc.returncode == 1 and "RESULT: FAIL" in proc.stdout, (kind, proc.stdout)
+        assert FORGERIES[kind] in proc.stdout, (kind, proc.stdout)
+
+    # The published audit log names no voter: identification and paper marks show the day only, no actor, no
+    # object, no booth, no roll entry.
+    entries = [json.loads(line) for line in (folder / "audit.jsonl").read_text().splitlines()]
+    about_voters = [
+        e["payload"] for e in entries if e["payload"]["action"] in ("voter.identify", "paper.voter_mark")
+    ]
+    assert about_voters, "the demo identifies voters and marks paper voters"
+    booths = set(
+        Participation.objects.filter(election=past).exclude(booth="").values_list("booth", flat=True)
+    )
+    refs = set(VoterRollEntry.objects.filter(election=past).values_list("ref_hash", flat=True))
+    for p in about_voters:
+        assert p["object_id"] == "" and p["actor_id"] is None and len(p["at"]) == 10, p
+        blob = json.dumps(p)
+        assert not any(b in blob for b in booths) and not any(r in blob for r in refs), p

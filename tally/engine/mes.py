@@ -97,7 +97,7 @@ from typing import Any
 
 import numpy as np
 
-from tally.engine import model
+from tally.engine import model, scoring
 from tally.engine.registry import rule
 from tally.engine.result import Outcome, TieBreakRecord
 from tally.engine.ties import TieBreak
@@ -280,16 +280,28 @@ def prepare(election: model.Election) -> MesData:
     cost_utility = vt in APPROVAL_TYPES
     ballots = election.profile.ballots
     n = len(ballots)
-    rows = [b.projects for b in ballots]
-    lens = np.fromiter(map(len, rows), dtype=np.int64, count=n)
-    total = int(lens.sum())
-    try:
-        flat = np.fromiter(map(index.__getitem__, chain.from_iterable(rows)), dtype=np.int64, count=total)
-    except KeyError:
-        return _prepare_loop(election)  # an unknown project: the loop raises the usual error
+    # pabulib's column form (model.BallotTable): the votes as a CSR in the file's project order, no Ballot
+    # objects; None for a plain list (or points missing on some ballot: the Ballot path raises as usual).
+    cols = scoring.vote_columns(election)
+    if cols is not None:
+        ptr0, flat, table_pts = cols
+        lens = np.diff(ptr0)
+    else:
+        rows = [b.projects for b in ballots]
+        lens = np.fromiter(map(len, rows), dtype=np.int64, count=n)
+        total = int(lens.sum())
+        try:
+            flat = np.fromiter(map(index.__getitem__, chain.from_iterable(rows)), dtype=np.int64, count=total)
+        except KeyError:
+            return _prepare_loop(election)  # an unknown project: the loop raises the usual error
     voter = np.repeat(np.arange(n, dtype=np.int64), lens)
     pts = None
-    if not cost_utility:
+    if not cost_utility and cols is not None:
+        pts = table_pts
+        keep = pts > 0
+        if not keep.all():
+            flat, voter, pts = flat[keep], voter[keep], pts[keep]
+    elif not cost_utility:
         prow = [b.points or () for b in ballots]
         plens = np.fromiter(map(len, prow), dtype=np.int64, count=n)
         if not np.array_equal(plens, lens):

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tally.engine.model import Election
 from tally.engine.result import Outcome
-from tally.engine.scoring import supporters
+from tally.engine.scoring import supporters, vote_columns
 
 
 def _ratio(num: int, den: int) -> float:
@@ -43,16 +45,29 @@ def compute(election: Election, outcome: Outcome) -> dict[str, Any]:
     funded_sum = 0
     cost_sum = 0
     funded_cost = {pid: cost[pid] for pid in funded}
-    for b in election.profile.ballots:
-        if points_ballots and b.points is not None:
-            mine = [p for p, v in zip(b.projects, b.points, strict=True) if v > 0 and p in funded_cost]
-        else:
-            mine = [p for p in b.projects if p in funded_cost]
-        if mine:
-            with_funded += 1
-            funded_sum += len(mine)
-            for p in mine:
-                cost_sum += funded_cost[p]
+    cols = vote_columns(election)
+    if cols is not None:  # pabulib's column form: the same sums without Ballot objects
+        ptr, flat, points = cols
+        ids = list(inst.projects)
+        mask = np.asarray([pid in funded_cost for pid in ids], dtype=bool)[flat]
+        if points is not None:
+            mask &= points > 0
+        voter = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
+        with_funded = int(np.count_nonzero(np.bincount(voter[mask], minlength=n)))
+        counts = np.bincount(flat[mask], minlength=len(ids)).tolist()
+        funded_sum = sum(counts)
+        cost_sum = sum(k * cost[pid] for pid, k in zip(ids, counts, strict=True) if k)
+    else:
+        for b in election.profile.ballots:
+            if points_ballots and b.points is not None:
+                mine = [p for p, v in zip(b.projects, b.points, strict=True) if v > 0 and p in funded_cost]
+            else:
+                mine = [p for p in b.projects if p in funded_cost]
+            if mine:
+                with_funded += 1
+                funded_sum += len(mine)
+                for p in mine:
+                    cost_sum += funded_cost[p]
     support = supporters(election)
     effective: dict[str, dict[str, str]] = {}
     for r in outcome.rounds:

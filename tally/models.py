@@ -1,6 +1,8 @@
 """Verifiable results: the frozen definition, the sealed ballot log, exports, tally runs, sign-offs and the
 council's certification. Every hash here is SHA-256 hex over the byte formats of tally.engine.manifest."""
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -188,3 +190,25 @@ class Certification(models.Model):
 
     def __str__(self) -> str:
         return f"certification {self.manifest_sha256[:12]}"
+
+
+class VerifyJob(models.Model):
+    """One upload to the public verify page, checked by a task on the "public" queue (tally.verify_jobs).
+    The id is the page's unguessable address; the upload is kept only until the check is done, the report
+    for an hour (tally.verify_jobs.KEEP)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Waiting")
+        RUNNING = "running", _("Checking")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=8, choices=Status, default=Status.QUEUED)
+    upload = models.BinaryField(default=b"")  # a zip of the PDF and the files; emptied once checked
+    report = models.JSONField(null=True, blank=True)  # {"steps": [...]} or {"error": "..."}
+    created_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"verification {self.pk} ({self.status})"

@@ -5,6 +5,7 @@ from tally import views
 app_name = "tally"
 urlpatterns = [
     path("verify/", views.verify_page, name="verify"),
+    path("verify/<uuid:token>/", views.verify_result, name="verify_result"),
     path("key/", views.council_key, name="key"),
     path("<slug:slug>/", views.results, name="results"),
     path("<slug:slug>/log/", views.ballot_log, name="log"),

@@ -1,19 +1,18 @@
 """Bounded load from the public verify page: a per-client rate limit and a site-wide cap on verifications
-running at once, both kept in the database (ballots.ThrottleBucket rows) so they hold across processes.
+queued or running at once, both kept in the database so they hold across processes.
 
 - Rate: at most PB_VERIFY_RATE_COUNT verifications per PB_VERIFY_RATE_WINDOW seconds per client address
   (ballots.throttle.client_ip, counted like the identification throttle: IPv6 per /64). A fixed window,
-  counted under a row lock so concurrent requests each count.
-- Concurrency: at most PB_VERIFY_CONCURRENCY verifications at once. A verification takes a slot (a row
-  with a lease: locked_until = now + LEASE) and gives it back when done; a worker killed mid-verification
-  leaves a lease that simply runs out.
+  counted under a row lock (a ballots.ThrottleBucket row) so concurrent requests each count.
+- Concurrency: at most PB_VERIFY_CONCURRENCY verification jobs (tally.models.VerifyJob) queued or running
+  on the "public" queue. A request reserves its job before reading the upload; the job holds its slot until
+  its check is done, or until STALE has passed (a request or a worker killed mid-way).
 
 Both answer VerifyBusy (HTTP 429 with Retry-After), checked before the upload is read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import math
 
@@ -26,8 +25,12 @@ from ballots.exceptions import Throttled
 from ballots.models import ThrottleBucket
 from ballots.roll import keyed_hash
 from ballots.throttle import client_ip, client_key
+from tally.models import VerifyJob
+from tally.verify_jobs import verify_jobs_purge
 
-LEASE = dt.timedelta(seconds=120)  # longer than any verification of PB_VERIFY_MAX_BYTES takes
+# Longer than a check of PB_VERIFY_MAX_BYTES takes after waiting behind PB_VERIFY_CONCURRENCY others (a dead
+# worker's task is queued again within PB_WORKER_LOST_SECONDS): a job still unfinished by then was lost.
+STALE = dt.timedelta(minutes=10)
 
 
 class VerifyBusy(Throttled):
@@ -69,29 +72,18 @@ def verify_rate_count(request) -> None:
         bucket.save(update_fields=["failures", "window_start"])
 
 
-def _take_slot() -> str | None:
+def verify_job_reserve() -> VerifyJob:
+    """Reserve one of the site's verification slots: a new queued job, still without its upload (the caller
+    deletes it if the upload is refused). VerifyBusy if PB_VERIFY_CONCURRENCY jobs are queued or running."""
+    verify_jobs_purge()
     now = timezone.now()
-    for i in range(max(1, int(settings.PB_VERIFY_CONCURRENCY))):
-        key = f"verify-slot:{i}"
-        with transaction.atomic():
-            slot = _bucket(key, now)
-            if slot.locked_until is None or slot.locked_until <= now:
-                slot.locked_until = now + LEASE
-                slot.window_start = now
-                slot.save(update_fields=["locked_until", "window_start"])
-                return key
-    return None
-
-
-@contextlib.contextmanager
-def verify_slot():
-    """Hold one of the site's verification slots for the duration of the block (VerifyBusy if none)."""
-    key = _take_slot()
-    if key is None:
-        raise VerifyBusy(
-            _("Other verifications are running right now. Please try again in a minute."), retry_after=30
+    with transaction.atomic():
+        _bucket("verify-jobs", now)  # row lock: concurrent requests count and reserve one after another
+        active = VerifyJob.objects.filter(
+            status__in=[VerifyJob.Status.QUEUED, VerifyJob.Status.RUNNING], created_at__gt=now - STALE
         )
-    try:
-        yield
-    finally:
-        ThrottleBucket.objects.filter(key=key).update(locked_until=None)
+        if active.count() >= max(1, int(settings.PB_VERIFY_CONCURRENCY)):
+            raise VerifyBusy(
+                _("Other verifications are running right now. Please try again in a minute."), retry_after=30
+            )
+        return VerifyJob.objects.create(created_at=now)

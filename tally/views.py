@@ -20,11 +20,10 @@ from pb.core.audit_keys import audit_public_key
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Pot
 from pb.core.permissions import allowed, is_council, is_official
-from tally import selectors, services, signing, verify_limits
+from tally import selectors, services, signing, verify_jobs, verify_limits
 from tally.engine import manifest as mf
-from tally.engine import verify as verifier
 from tally.forms import ReceiptForm, SignOffUploadForm, SignOffWithdrawForm, VerifyForm, WhatIfForm
-from tally.models import CloseRequest, ExportFile
+from tally.models import CloseRequest, ExportFile, VerifyJob
 
 
 def ballot_log(request, slug):
@@ -333,50 +332,50 @@ def _verify_context(form, report=None, **extra) -> dict:
 def verify_page(request):
     """The public verifier. A POST is refused (429, Retry-After) before its upload is read when the client
     has verified too often or the site's verification slots are taken (tally.verify_limits); the body size
-    was already bounded by PB_VERIFY_MAX_BYTES (pb.core.middleware)."""
+    was already bounded by PB_VERIFY_MAX_BYTES (pb.core.middleware). An accepted upload is checked by a task
+    on the "public" queue (tally.verify_jobs) and the browser is sent to its result page."""
     if request.method != "POST":
         return render(request, "tally/verify.html", _verify_context(VerifyForm()))
     try:
         verify_limits.verify_rate_count(request)
-        with verify_limits.verify_slot():
-            return _verify_post(request)
+        job = verify_limits.verify_job_reserve()
     except verify_limits.VerifyBusy as exc:
         response = render(
             request, "tally/verify.html", _verify_context(VerifyForm(), error=exc.message), status=429
         )
         response["Retry-After"] = str(exc.retry_after)
         return response
-
-
-SIGNATURE_STEPS = ("council signature (Ed25519)", verifier.PDF_SIGNATURE_STEP)
-
-
-def _verify_bounded(pdf: bytes, public_key: bytes, files: dict[str, bytes] | None):
-    """Re-count the uploaded ballot files only for a document the council really signed: the re-count is the
-    costly part, and an unsigned manifest could ask for any amount of it (a huge budget, an expensive rule).
-    The signatures are checked first, without the files; the command line always does everything."""
-    report = verifier.verify_pdf(pdf, public_key=public_key)
-    signed = [s for s in report.steps if s.name in SIGNATURE_STEPS]
-    if files is None:
-        return report
-    if len(signed) == len(SIGNATURE_STEPS) and all(s.status == "PASS" for s in signed):
-        return verifier.verify_pdf(pdf, public_key=public_key, files=files)
-    report.add("re-count", None, _("not run here: the document's signatures did not verify"))
-    return report
+    try:
+        return _verify_post(request, job)
+    finally:
+        if not job.upload:  # refused (form, CSRF) or broken off before it was stored: the slot is given back
+            job.delete()
 
 
 @csrf_protect
-def _verify_post(request):
+def _verify_post(request, job):
     info = signing.council_public_key()
-    report = None
     form = VerifyForm(request.POST, request.FILES)
-    if form.is_valid():
-        if info is None:
-            form.add_error(None, _("This site has no council key to verify against."))
-        else:
-            files = {f.name.rsplit("/", 1)[-1]: f.read() for f in form.cleaned_data["files"]} or None
-            report = _verify_bounded(form.cleaned_data["pdf"].read(), bytes.fromhex(info.raw_hex), files)
-    status = 200 if report is None or report.ok else 422
     if not form.is_valid():
-        status = 400
-    return render(request, "tally/verify.html", _verify_context(form, report), status=status)
+        return render(request, "tally/verify.html", _verify_context(form), status=400)
+    if info is None:
+        form.add_error(None, _("This site has no council key to verify against."))
+        return render(request, "tally/verify.html", _verify_context(form))
+    files = {f.name.rsplit("/", 1)[-1]: f.read() for f in form.cleaned_data["files"]} or None
+    verify_jobs.verify_job_submit(job=job, pdf=form.cleaned_data["pdf"].read(), files=files)
+    return redirect("tally:verify_result", token=job.pk)
+
+
+@require_GET
+def verify_result(request, token):
+    """A verification's result page: polls (HTMX, or a refresh without JavaScript) until the public worker
+    has checked the upload, then shows the report as the verify page did: 422 when it FAILs, like the POST
+    used to (a fragment is always 200, so HTMX swaps it in)."""
+    job = get_object_or_404(VerifyJob, pk=token)
+    report = verify_jobs.verify_job_report(job)
+    ctx = _verify_context(VerifyForm(), report, job=job, pending=job.status in ("queued", "running"))
+    if request.htmx:
+        return render(request, "tally/verify.html#verify-report", ctx)
+    return render(
+        request, "tally/verify.html", ctx, status=422 if report is not None and not report.ok else 200
+    )

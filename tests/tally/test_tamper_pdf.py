@@ -213,8 +213,10 @@ FORGERIES = {
 
 
 def _post(client, pdf: bytes):
+    """The verify page queues the check and redirects to its result page (shown at once: the tests run tasks
+    immediately)."""
     upload = SimpleUploadedFile("result.pdf", pdf, content_type="application/pdf")
-    return client.post(reverse("tally:verify"), {"pdf": upload})
+    return client.post(reverse("tally:verify"), {"pdf": upload}, follow=True)
 
 
 # ------------------------------------------------------------------------------------------------ tests

@@ -1,6 +1,7 @@
 """The public verify page does bounded work: the body is refused from CONTENT_LENGTH before it is read
 (413), each client may verify PB_VERIFY_RATE_COUNT times per window (429 + Retry-After, also before the body
-is read), and at most PB_VERIFY_CONCURRENCY verifications run at once on the whole site."""
+is read), and at most PB_VERIFY_CONCURRENCY verifications are queued or running at once on the whole site.
+The tests run tasks immediately: a POST's redirect (followed) leads to the finished report."""
 
 import datetime as dt
 import threading
@@ -13,6 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ballots.models import ThrottleBucket
+from tally import verify_limits
+from tally.models import VerifyJob
 
 URL = "/results/verify/"
 ADDR = "203.0.113.5"  # not a trusted proxy: its X-Forwarded-For is ignored
@@ -56,9 +59,10 @@ def test_over_the_limit_is_413_before_the_body_is_read(keys, settings):
 def test_a_real_oversized_upload_is_413_and_under_the_limit_is_verified(keys, settings, client):
     settings.PB_UPLOAD_LIMITS = {**settings.PB_UPLOAD_LIMITS, "tally:verify": 64 * 1024}
     settings.PB_REQUEST_MAX_BYTES = 16 * 1024
-    r = client.post(URL, {"pdf": _pdf(100 * 1024)}, REMOTE_ADDR=ADDR)
+    r = client.post(URL, {"pdf": _pdf(100 * 1024)}, REMOTE_ADDR=ADDR, follow=True)
     assert r.status_code == 413
-    r = client.post(URL, {"pdf": _pdf(30 * 1024)}, REMOTE_ADDR=ADDR)  # over the general, under the page's
+    # over the general limit, under the page's
+    r = client.post(URL, {"pdf": _pdf(30 * 1024)}, REMOTE_ADDR=ADDR, follow=True)
     assert r.status_code == 422 and b"FAIL" in r.content  # verified (and the garbage PDF fails)
 
 
@@ -86,59 +90,67 @@ def test_rate_limit_per_client_with_retry_after(keys, settings):
     settings.PB_VERIFY_RATE_WINDOW = 600
     client = Client(raise_request_exception=True)
     for _ in range(3):
-        assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR).status_code == 422
-    r = client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR)
+        assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR, follow=True).status_code == 422
+    r = client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR, follow=True)
     assert r.status_code == 429 and 0 < int(r["Retry-After"]) <= 600
     assert "verified 3 times" in r.content.decode()
     # Refused before the body is read (a claimed megabyte that is not there is never asked for).
     assert _claimed(client, 1024 * 1024).status_code == 429
     # A forged X-Forwarded-For from a client that is not a trusted proxy changes nothing.
-    r = client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR, HTTP_X_FORWARDED_FOR="198.51.100.77")
+    r = client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR, HTTP_X_FORWARDED_FOR="198.51.100.77", follow=True)
     assert r.status_code == 429
     # Another address (and the same /64 of IPv6 counts as one) is not affected.
-    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR="198.51.100.1").status_code == 422
+    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR="198.51.100.1", follow=True).status_code == 422
     # The window passes: allowed again.
     ThrottleBucket.objects.filter(key__startswith="verify:").update(
         window_start=timezone.now() - dt.timedelta(seconds=601)
     )
-    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR).status_code == 422
+    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR, follow=True).status_code == 422
 
 
 @pytest.mark.django_db
 def test_ipv6_clients_are_counted_per_64(keys, settings):
     settings.PB_VERIFY_RATE_COUNT = 2
     client = Client()
-    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR="2001:db8:1:2::1").status_code == 422
-    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR="2001:db8:1:2::2").status_code == 422
-    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR="2001:db8:1:2:ffff::9").status_code == 429
+    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR="2001:db8:1:2::1", follow=True).status_code == 422
+    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR="2001:db8:1:2::2", follow=True).status_code == 422
+    assert (
+        client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR="2001:db8:1:2:ffff::9", follow=True).status_code == 429
+    )
 
 
 @pytest.mark.django_db
-def test_site_wide_slots_bound_concurrent_verifications(keys, settings):
+def test_site_wide_slots_bound_queued_and_running_verifications(keys, settings):
     settings.PB_VERIFY_CONCURRENCY = 2
     client = Client(raise_request_exception=True)
-    busy = timezone.now() + dt.timedelta(seconds=60)
-    for i in range(2):  # two verifications running in other workers
-        ThrottleBucket.objects.create(key=f"verify-slot:{i}", window_start=timezone.now(), locked_until=busy)
+    now = timezone.now()
+    jobs = [  # two verifications waiting for, or running in, the public workers
+        VerifyJob.objects.create(status=status, created_at=now) for status in ("queued", "running")
+    ]
     r = _claimed(client, 1024 * 1024)
     assert r.status_code == 429 and "Other verifications are running" in r.content.decode()
     assert r["Retry-After"] == "30"
-    # A worker killed mid-verification leaves a lease that runs out: the slot is free again.
-    ThrottleBucket.objects.filter(key="verify-slot:1").update(locked_until=timezone.now())
-    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR).status_code == 422
-    # ... and given back when the verification ends.
-    assert ThrottleBucket.objects.get(key="verify-slot:1").locked_until is None
+    assert VerifyJob.objects.count() == 2  # the refused request reserved nothing
+    # A job lost by a killed request or worker stops holding its slot after STALE.
+    VerifyJob.objects.filter(pk=jobs[1].pk).update(created_at=now - verify_limits.STALE)
+    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR, follow=True).status_code == 422
+    # ... and a finished job frees its slot: the one just checked is done, its upload dropped.
+    done = VerifyJob.objects.exclude(pk__in=[j.pk for j in jobs]).get()
+    assert done.status == "done" and bytes(done.upload) == b""
+    VerifyJob.objects.filter(pk=jobs[0].pk).update(status="done")
+    VerifyJob.objects.filter(pk=jobs[1].pk).update(created_at=now)
+    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR, follow=True).status_code == 422
 
 
 @pytest.mark.django_db
 def test_csrf_is_still_checked_after_the_limits(keys):
     client = Client(enforce_csrf_checks=True)
-    r = client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR)
+    r = client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR, follow=True)
     assert r.status_code == 403
     page = client.get(URL)
     assert page.status_code == 200 and 'id="verify-limit"' in page.content.decode()
     token = page.cookies["csrftoken"].value
-    r = client.post(URL, {"pdf": _pdf(), "csrfmiddlewaretoken": token}, REMOTE_ADDR=ADDR)
+    r = client.post(URL, {"pdf": _pdf(), "csrfmiddlewaretoken": token}, REMOTE_ADDR=ADDR, follow=True)
     assert r.status_code == 422
 
 
@@ -156,7 +168,7 @@ def test_concurrent_requests_from_one_client_each_count(keys, settings):
         client = Client()
         barrier.wait()
         try:
-            statuses.append(client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR).status_code)
+            statuses.append(client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR, follow=True).status_code)
         finally:
             connection.close()
 
@@ -183,13 +195,13 @@ def test_ballot_files_are_recounted_only_for_a_document_the_council_signed(world
     ]
     genuine = (folder / cert.pdf_name).read_bytes()
     client = Client(raise_request_exception=True)
-    page = client.post(URL, {"pdf": _named("r.pdf", genuine), "files": files}, REMOTE_ADDR=ADDR)
+    page = client.post(URL, {"pdf": _named("r.pdf", genuine), "files": files}, REMOTE_ADDR=ADDR, follow=True)
     assert page.status_code == 200 and b"re-run greedy" in page.content
     # The same files with the document altered after signing (an incremental update): no re-count.
     for f in files:
         f.seek(0)
     altered = genuine + b"\n% a forged revision\n"
-    page = client.post(URL, {"pdf": _named("r.pdf", altered), "files": files}, REMOTE_ADDR=ADDR)
+    page = client.post(URL, {"pdf": _named("r.pdf", altered), "files": files}, REMOTE_ADDR=ADDR, follow=True)
     text = page.content.decode()
     assert page.status_code == 422
     assert "re-run" not in text and "not run here: the document&#x27;s signatures did not verify" in text
@@ -206,7 +218,7 @@ def test_too_many_files_or_fields_is_400_and_frees_the_slot(keys, settings):
     files = [
         SimpleUploadedFile(f"f{i}.jsonl", b"{}") for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1)
     ]
-    r = client.post(URL, {"pdf": _pdf(), "files": files}, REMOTE_ADDR=ADDR)
+    r = client.post(URL, {"pdf": _pdf(), "files": files}, REMOTE_ADDR=ADDR, follow=True)
     assert r.status_code == 400
-    assert ThrottleBucket.objects.get(key="verify-slot:0").locked_until is None  # given back
-    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR).status_code == 422
+    assert not VerifyJob.objects.exists()  # the slot is given back
+    assert client.post(URL, {"pdf": _pdf()}, REMOTE_ADDR=ADDR, follow=True).status_code == 422

@@ -82,11 +82,11 @@ def test_officials_close_count_signoff_and_council_certifies_over_http(world, cl
     body = b"".join(pdf.streaming_content)
     assert hashlib.sha256(body).hexdigest() == cert.pdf_sha256
 
-    ok = client.post(reverse("tally:verify"), {"pdf": _upload("r.pdf", body)})
+    ok = client.post(reverse("tally:verify"), {"pdf": _upload("r.pdf", body)}, follow=True)
     assert ok.status_code == 200 and b'id="verify-result" class="ok"' in ok.content
     bad = bytearray(body)
     bad[len(bad) // 2] ^= 0xFF
-    r = client.post(reverse("tally:verify"), {"pdf": _upload("r.pdf", bytes(bad))})
+    r = client.post(reverse("tally:verify"), {"pdf": _upload("r.pdf", bytes(bad))}, follow=True)
     assert r.status_code == 422 and b"FAIL" in r.content
 
 
@@ -151,14 +151,14 @@ def test_public_verify_page_recounts_uploaded_files(world, client):
         SimpleUploadedFile(p.name, p.read_bytes()) for p in sorted(folder.iterdir()) if p.suffix != ".pdf"
     ]
     pdf = _upload("r.pdf", (folder / cert.pdf_name).read_bytes())
-    page = client.post(reverse("tally:verify"), {"pdf": pdf, "files": files})
+    page = client.post(reverse("tally:verify"), {"pdf": pdf, "files": files}, follow=True)
     assert page.status_code == 200, page.content.decode()[-2000:]
     assert b"pot north: re-run greedy" in page.content and b"step-fail" not in page.content
     tampered = [f for f in files if f.name != "ballots-south.jsonl"]
     for f in tampered:
         f.seek(0)
     pdf.seek(0)
-    page = client.post(reverse("tally:verify"), {"pdf": pdf, "files": tampered})
+    page = client.post(reverse("tally:verify"), {"pdf": pdf, "files": tampered}, follow=True)
     assert page.status_code == 422 and b"ballot files missing" in page.content
 
 

@@ -2,7 +2,7 @@
 
 from pb.core.exceptions import DomainError, PermissionDenied, PhaseError
 
-__all__ = ["DomainError", "ImportInvalid", "NotAuthor", "NotEditable", "ProposalInvalid"]
+__all__ = ["DomainError", "ImportInvalid", "ImportJobConflict", "NotAuthor", "NotEditable", "ProposalInvalid"]
 
 
 class ProposalInvalid(DomainError):
@@ -31,3 +31,9 @@ class ImportInvalid(DomainError):
     def __init__(self, message: str, report=None):
         super().__init__(message)
         self.report = report
+
+
+class ImportJobConflict(DomainError):
+    """An import job is not in the state the action needs (not ready, already retried, file gone)."""
+
+    status_code = 409

@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -171,9 +172,11 @@ class ProposalResource(resources.ModelResource):
         skip_diff = True
         store_instance = True
 
-    def __init__(self, *, election: Election, **kwargs):
+    def __init__(self, *, election: Election, progress: Callable[[int], None] | None = None, **kwargs):
         super().__init__(**kwargs)
         self.election = election
+        self._progress = progress
+        self._rows_seen = 0
         self.fields["pot"] = Field(
             attribute="pot",
             column_name="pot",
@@ -204,6 +207,12 @@ class ProposalResource(resources.ModelResource):
         return Proposal.objects.filter(election=self.election).select_related(
             "pot", "category", "merged_into"
         )
+
+    def after_import_row(self, row, row_result, **kwargs):
+        # A sign of life for the job page (and the stalled-job check) every 50 rows and at the end.
+        self._rows_seen += 1
+        if self._progress is not None and self._rows_seen % 50 == 0:
+            self._progress(self._rows_seen)
 
     def after_init_instance(self, instance, new, row, **kwargs):
         instance.election = self.election
@@ -289,6 +298,22 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.file_errors and not self.invalid_rows and bool(self.rows)
+
+    def as_json(self) -> dict:
+        """What a ProposalImportJob keeps of the preview (ProposalImportJob.report)."""
+        return {
+            "file_errors": list(self.file_errors),
+            "rows": [
+                {"number": r.number, "code": r.code, "title": r.title, "errors": r.errors} for r in self.rows
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> ImportReport:
+        return cls(
+            file_errors=list(data.get("file_errors") or []),
+            rows=[RowOutcome(**row) for row in data.get("rows") or []],
+        )
 
     def summary(self) -> str:
         if self.file_errors:
@@ -399,7 +424,15 @@ def _field_label(name: str) -> str:
         return name + ": "
 
 
-def run_import(*, election: Election, content: bytes, file_format: str, dry_run: bool) -> ImportReport:
+def run_import(
+    *,
+    election: Election,
+    content: bytes,
+    file_format: str,
+    dry_run: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Check (dry run) or import the file's rows. `progress(done, total)` is called as rows are processed."""
     report = ImportReport()
     try:
         dataset = load_dataset(content, file_format)
@@ -416,7 +449,12 @@ def run_import(*, election: Election, content: bytes, file_format: str, dry_run:
         report.file_errors.append(_("Unknown columns: %(cols)s.") % {"cols": ", ".join(unknown)})
         return report
     dataset.headers = headers
-    resource = ProposalResource(election=election)
+    total = len(dataset)
+    if progress is not None:
+        progress(0, total)
+    resource = ProposalResource(
+        election=election, progress=(lambda n: progress(n, total)) if progress is not None else None
+    )
     result = resource.import_data(
         dataset,
         dry_run=dry_run,
@@ -441,6 +479,8 @@ def run_import(*, election: Election, content: bytes, file_format: str, dry_run:
             outcome.code = row_result.instance.code
         report.rows.append(outcome)
     report.imported = not dry_run and report.ok
+    if progress is not None:
+        progress(total, total)
     return report
 
 

@@ -1,7 +1,5 @@
-import re
-import secrets
+import uuid
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -9,7 +7,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from pb.core.exceptions import DomainError
@@ -18,10 +16,10 @@ from pb.core.permissions import allowed, require
 from proposals import selectors, services
 from proposals.exceptions import ImportInvalid, NotAuthor, ProposalInvalid
 from proposals.forms import FilterForm, ImportForm, MergeForm, ProposalForm, ReviewForm
-from proposals.models import Proposal, ProposalStatus
+from proposals.models import Proposal, ProposalImportJob, ProposalStatus
+from proposals.tasks import proposal_import_check_task, proposal_import_run_task
 
 PAGE_SIZE = 12
-_UPLOAD_RE = re.compile(r"^[0-9a-f]{32}\.(csv|xlsx)$")
 
 
 def _error_page(request, exc: DomainError):
@@ -263,80 +261,127 @@ def proposal_merge(request, slug, code):
     return render(request, "proposals/proposal_review.html", ctx, status=400)
 
 
-def _upload_dir():
-    path = settings.PB_VAR_DIR / "imports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _import_page(request, slug, permission: str = "proposal.import"):
+    """The election, or the error page of an official who may not import in it."""
+    election = get_object_or_404(Election, slug=slug)
+    try:
+        require(request.user, permission, election)
+    except DomainError as exc:
+        return election, _error_page(request, exc)
+    return election, None
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def proposals_import(request, slug):
-    """Upload → dry run → preview with every row's outcome (or the error report, 400)."""
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        require(request.user, "proposal.import", election)
-    except DomainError as exc:
-        return _error_page(request, exc)
+    """Upload: store the file, enqueue its check, go to the job page (which polls until the preview is in)."""
+    election, denied = _import_page(request, slug)
+    if denied:
+        return denied
     form = ImportForm(request.POST or None, request.FILES or None)
     ctx = {"election": election, "form": form}
     if request.method == "GET":
         return render(request, "proposals/proposal_import.html", ctx)
     if not form.is_valid():
         return render(request, "proposals/proposal_import.html", ctx, status=400)
-    upload = form.cleaned_data["file"]
-    ext = upload.name.rsplit(".", 1)[-1].lower() if "." in upload.name else ""
-    content = upload.read()
     try:
-        report = services.proposals_import(
-            actor=request.user, election=election, content=content, file_format=ext, dry_run=True
+        job = services.proposal_import_job_create(
+            actor=request.user, election=election, uploaded=form.cleaned_data["file"]
         )
     except ImportInvalid as exc:
-        ctx.update(report=exc.report, error=exc.message)
+        form.add_error("file", exc.message)
         return render(request, "proposals/proposal_import.html", ctx, status=400)
     except DomainError as exc:
         return _error_page(request, exc)
-    token = f"{secrets.token_hex(16)}.{ext}"
-    (_upload_dir() / token).write_bytes(content)
-    request.session["pb_import"] = {"token": token, "election": election.pk}
-    ctx.update(report=report, token=token)
-    return render(request, "proposals/proposal_import.html", ctx)
+    proposal_import_check_task.enqueue(str(job.pk))
+    return redirect("proposals:import_job", slug=slug, job_id=job.pk)
+
+
+def _job_context(election: Election, job: ProposalImportJob, **extra) -> dict:
+    from proposals.resources import ImportReport  # import-export is only needed here
+
+    running = job.status in services.RUNNING_STATUSES
+    progress = services.import_job_progress(job.pk) if running else {}
+    total, done = progress.get("total") or 0, progress.get("done") or 0
+    report = ImportReport.from_json(job.report) if job.report else None
+    return {
+        "election": election,
+        "job": job,
+        "report": report,
+        "running": running,
+        "retryable": services.proposal_import_job_retryable(job),
+        "progress_done": done,
+        "progress_total": total,
+        "progress_percent": int(100 * done / total) if total else 0,
+        **extra,
+    }
+
+
+def _job_page(request, election, job, *, status: int = 200, **extra) -> HttpResponse:
+    template = "proposals/proposal_import_job.html"
+    if request.htmx:
+        template += "#job-panel"
+    return render(request, template, _job_context(election, job, **extra), status=status)
+
+
+@login_required
+def proposals_import_job(request, slug, job_id):
+    """The job: progress while it is checked or imported (polled), then the preview with every row's
+    outcome and the confirm button, or the reason it failed and a Retry button."""
+    election, denied = _import_page(request, slug)
+    if denied:
+        return denied
+    job = get_object_or_404(ProposalImportJob, pk=job_id, election=election)
+    if services.proposal_import_jobs_expire_stalled(election=election):
+        job.refresh_from_db()
+    return _job_page(request, election, job)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def proposals_import_confirm(request, slug):
+    """Confirm a checked job (its id in the form): the import is enqueued, all or nothing, once."""
     if request.method == "GET":
         return redirect("proposals:import", slug=slug)
-    election = get_object_or_404(Election, slug=slug)
-    token = request.POST.get("token", "")
-    pending = request.session.get("pb_import") or {}
-    ctx = {"election": election, "form": ImportForm()}
-    if not _UPLOAD_RE.match(token) or pending.get("token") != token or pending.get("election") != election.pk:
-        ctx["error"] = _("This import has expired or is unknown. Please upload the file again.")
-        return render(request, "proposals/proposal_import.html", ctx, status=400)
-    path = _upload_dir() / token
-    if not path.exists():
-        ctx["error"] = _("This import has expired or is unknown. Please upload the file again.")
-        return render(request, "proposals/proposal_import.html", ctx, status=400)
+    election, denied = _import_page(request, slug)
+    if denied:
+        return denied
+    job = get_object_or_404(ProposalImportJob, pk=_job_id(request.POST.get("job")), election=election)
     try:
-        report = services.proposals_import(
-            actor=request.user,
-            election=election,
-            content=path.read_bytes(),
-            file_format=token.rsplit(".", 1)[1],
-            dry_run=False,
-        )
-    except ImportInvalid as exc:
-        ctx.update(report=exc.report, error=exc.message)
-        return render(request, "proposals/proposal_import.html", ctx, status=400)
+        services.proposal_import_job_confirm(actor=request.user, job=job)
     except DomainError as exc:
-        return _error_page(request, exc)
-    path.unlink(missing_ok=True)
-    request.session.pop("pb_import", None)
-    n = len(report.rows)
-    messages.success(request, ngettext("%(n)d proposal imported.", "%(n)d proposals imported.", n) % {"n": n})
-    return redirect("core:manage", slug=slug)
+        return _job_page(request, election, job, status=exc.status_code, error=exc.message)
+    proposal_import_run_task.enqueue(str(job.pk))
+    job.refresh_from_db()
+    if job.status == ProposalImportJob.Status.DONE:
+        n = job.imported
+        messages.success(
+            request, ngettext("%(n)d proposal imported.", "%(n)d proposals imported.", n) % {"n": n}
+        )
+    return redirect("proposals:import_job", slug=slug, job_id=job.pk)
+
+
+@login_required
+@require_POST
+def proposals_import_retry(request, slug, job_id):
+    """Check a failed job's file again (the check is enqueued; nothing is imported until confirmed)."""
+    election, denied = _import_page(request, slug)
+    if denied:
+        return denied
+    job = get_object_or_404(ProposalImportJob, pk=job_id, election=election)
+    try:
+        job = services.proposal_import_job_retry(actor=request.user, job=job)
+    except DomainError as exc:
+        return _job_page(request, election, job, status=exc.status_code, error=exc.message)
+    proposal_import_check_task.enqueue(str(job.pk))
+    return redirect("proposals:import_job", slug=slug, job_id=job.pk)
+
+
+def _job_id(value) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Http404 from None
 
 
 @login_required

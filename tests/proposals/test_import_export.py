@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from pb.core.models import AuditEvent, Phase
-from proposals.models import Proposal, ProposalStatus
+from proposals.models import Proposal, ProposalImportJob, ProposalStatus
 from tests.factories import (
     CategoryFactory,
     ElectionFactory,
@@ -63,7 +63,20 @@ def xlsx_file(rows, header=HEADER):
 
 
 def upload(client, election, f):
-    return client.post(reverse("proposals:import", args=[election.slug]), {"file": f})
+    """Upload, then follow to the job page: the check ran in the request (tests/conftest.py's
+    ImmediateBackend), so the page shows the preview."""
+    return client.post(reverse("proposals:import", args=[election.slug]), {"file": f}, follow=True)
+
+
+def confirm(client, election, job_id, **kw):
+    return client.post(reverse("proposals:import_confirm", args=[election.slug]), {"job": str(job_id)}, **kw)
+
+
+def refused(resp) -> bool:
+    """Refused by the upload form (400, no job), or by the background check (the job page: it has errors)."""
+    if resp.status_code == 400:
+        return not ProposalImportJob.objects.exists()
+    return resp.status_code == 200 and resp.context["job"].status == ProposalImportJob.Status.INVALID
 
 
 @pytest.mark.parametrize("make", [csv_file, xlsx_file])
@@ -74,10 +87,11 @@ def test_preview_then_confirm_imports_every_row(client, election, off, make):
     report = resp.context["report"]
     assert [(r.number, r.code, r.ok) for r in report.rows] == [(1, "P008", True), (2, "P009", True)]
     assert Proposal.objects.count() == 1  # the preview imported nothing
-    resp = client.post(
-        reverse("proposals:import_confirm", args=[election.slug]), {"token": resp.context["token"]}
-    )
+    job = resp.context["job"]
+    assert job.status == ProposalImportJob.Status.READY
+    resp = confirm(client, election, job.pk)
     assert resp.status_code == 302
+    assert resp["Location"] == reverse("proposals:import_job", args=[election.slug, job.pk])
     imported = Proposal.objects.exclude(code="P007").order_by("code")
     assert [(p.code, p.title, p.pot.slug, p.category.slug, p.cost, p.status) for p in imported] == [
         ("P008", "Library garden", "north", "parks", 15000, ProposalStatus.SUBMITTED),
@@ -100,7 +114,7 @@ def test_bad_rows_each_get_a_message_and_nothing_is_imported(client, election, o
         GOOD_ROWS[1],
     ]
     resp = upload(client, election, csv_file(rows))
-    assert resp.status_code == 400
+    assert refused(resp)
     report = resp.context["report"]
     errors = {r.number: " ".join(r.errors) for r in report.rows}
     assert errors[1] == "" and errors[9] == ""
@@ -111,7 +125,8 @@ def test_bad_rows_each_get_a_message_and_nothing_is_imported(client, election, o
     assert "at most 140 characters" in errors[7]
     assert "title" in errors[8] and "blank" in errors[8]
     assert "7 of 9 rows are invalid" in resp.content.decode()
-    assert "token" not in resp.context
+    assert "import-confirm-form" not in resp.content.decode()
+    assert confirm(client, election, resp.context["job"].pk).status_code == 409
     assert not Proposal.objects.exists() and not AuditEvent.objects.exists()
 
 
@@ -120,14 +135,14 @@ def test_a_file_that_went_bad_between_preview_and_confirm_imports_nothing(
 ):
     settings.PB_VAR_DIR = tmp_path
     resp = upload(client, election, csv_file(GOOD_ROWS))
-    token = resp.context["token"]
-    # Someone else takes the district away meanwhile: the confirm step re-validates every row.
-    (tmp_path / "imports" / token).write_bytes(
-        (tmp_path / "imports" / token).read_bytes().replace(b"South", b"Nowhere")
-    )
-    resp = client.post(reverse("proposals:import_confirm", args=[election.slug]), {"token": token})
-    assert resp.status_code == 400 and "Unknown district" in resp.content.decode()
-    assert not Proposal.objects.exists()
+    job = resp.context["job"]
+    path = tmp_path / "imports" / f"{job.pk}.csv"
+    # Someone else takes the district away meanwhile: the import task re-validates every row.
+    path.write_bytes(path.read_bytes().replace(b"South", b"Nowhere"))
+    resp = confirm(client, election, job.pk, follow=True)
+    assert resp.context["job"].status == ProposalImportJob.Status.INVALID
+    assert "Unknown district" in resp.content.decode()
+    assert not Proposal.objects.exists() and not path.exists()
 
 
 @pytest.mark.parametrize(
@@ -146,16 +161,22 @@ def test_a_file_that_went_bad_between_preview_and_confirm_imports_nothing(
 )
 def test_bad_files_are_refused_with_a_message(client, election, off, f, message):
     resp = upload(client, election, f)
-    assert resp.status_code == 400
+    assert refused(resp)
     assert message in resp.content.decode()
     assert not Proposal.objects.exists()
 
 
-def test_confirm_with_an_unknown_token_is_refused(client, election, off):
-    resp = client.post(
-        reverse("proposals:import_confirm", args=[election.slug]), {"token": "../../etc/passwd"}
-    )
-    assert resp.status_code == 400 and "upload the file again" in resp.content.decode()
+def test_confirm_of_an_unknown_job_is_refused(client, election, off):
+    assert confirm(client, election, "../../etc/passwd").status_code == 404
+    assert confirm(client, election, "6d1f0a4e-1111-4222-8333-944455556666").status_code == 404
+    other = ElectionFactory(phase=Phase.REVIEW, slug="elsewhere")
+    PotFactory(election=other, slug="north", name="North")
+    PotFactory(election=other, slug="south", name="South")
+    CategoryFactory(election=other, slug="parks", name="Parks")
+    CategoryFactory(election=other, slug="roads", name="Roads")
+    job = upload(client, other, csv_file(GOOD_ROWS)).context["job"]
+    assert confirm(client, election, job.pk).status_code == 404  # another election's job
+    assert not Proposal.objects.exists()
 
 
 def test_residents_cannot_import_or_export(client, election):
@@ -203,11 +224,7 @@ def test_the_template_imports_cleanly(client, election, off):
 
 def test_one_imported_row_is_reported_in_the_singular(client, election, off):
     resp = upload(client, election, csv_file(GOOD_ROWS[:1]))
-    resp = client.post(
-        reverse("proposals:import_confirm", args=[election.slug]),
-        {"token": resp.context["token"]},
-        follow=True,
-    )
+    resp = confirm(client, election, resp.context["job"].pk, follow=True)
     page = resp.content.decode()
     assert "1 proposal imported." in page and "1 proposals" not in page
 
@@ -215,7 +232,7 @@ def test_one_imported_row_is_reported_in_the_singular(client, election, off):
 def test_report_numbers_rows_as_a_spreadsheet_does(client, election, off):
     # The header is row 1 in Excel or LibreOffice, so the first data row is row 2 there and in the report.
     resp = upload(client, election, csv_file([GOOD_ROWS[0], ["", "no title", "north", "parks", "100", ""]]))
-    assert resp.status_code == 400
+    assert refused(resp)
     cells = [
         line.strip()
         for line in resp.content.decode().split("<tr")
@@ -227,7 +244,7 @@ def test_report_numbers_rows_as_a_spreadsheet_does(client, election, off):
 
 def test_an_unreadable_file_shows_its_message_once(client, election, off):
     resp = upload(client, election, SimpleUploadedFile("p.xlsx", b"garbage\x00\x01"))
-    assert resp.status_code == 400
+    assert refused(resp)
     assert resp.content.decode().count("could not be read as XLSX") == 1
 
 

@@ -97,7 +97,8 @@ def test_knapsack_journey_with_live_bar_review_cast_receipt_and_second_attempt(b
     other.click("#cast-button")
     sync_api.expect(other.locator("#error-message")).to_have_text("You have already voted in Citywide.")
     page.goto(f"{base_url}/vote/{v.election.slug}/city/")
-    sync_api.expect(page.locator("#error-message")).to_have_text("You have already voted in Citywide.")
+    sync_api.expect(page.locator("#error-message")).to_contain_text("You have already voted in Citywide.")
+    sync_api.expect(page.locator("#error-message")).to_contain_text("You may still vote in: Green ranked")
     assert len(cast_ballots()) == 1 and Participation.objects.count() == 1
     assert _csp_errors(page) == [] and _csp_errors(other) == []
     page.context.close()
@@ -129,7 +130,8 @@ def test_same_journey_without_javascript(browser, base_url):
     assert not page.is_visible("#print-button")  # nothing that needs JavaScript is offered
     assert cast_ballot().receipt_hash == receipt_hash(code)
     page.goto(f"{base_url}/vote/{v.election.slug}/city/")
-    sync_api.expect(page.locator("#error-message")).to_have_text("You have already voted in Citywide.")
+    sync_api.expect(page.locator("#error-message")).to_contain_text("You have already voted in Citywide.")
+    sync_api.expect(page.locator("#error-message")).to_contain_text("You may still vote in: Green ranked")
     assert len(cast_ballots()) == 1
     page.context.close()
 

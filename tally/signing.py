@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from pb.core.exceptions import DomainError
+from pb.core.secretfiles import private_key_pem, write_secret
 from tally.engine.manifest import key_fingerprint
 
 
@@ -41,16 +42,8 @@ def key_path() -> Path:
 def generate(path: Path, *, overwrite: bool = False) -> PublicKeyInfo:
     if path.exists() and not overwrite:
         raise FileExistsError(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    # Create with 0600 from the start: the key is never readable by others, not even briefly.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    os.chmod(path, 0o600)
+    write_secret(path, private_key_pem(key))
     return public_info(key.public_key())
 
 
@@ -249,16 +242,8 @@ def generate_pades_certificate(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    for path in (cert_file, key_file):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    # 0600 from the start, as for the council key.
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    os.chmod(key_file, 0o600)
+    write_secret(key_file, private_key_pem(key))
+    cert_file.parent.mkdir(parents=True, exist_ok=True)
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return PadesCertificate(
         cert_file=cert_file,

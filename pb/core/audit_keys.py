@@ -7,7 +7,6 @@ Made by `manage.py audit_keygen`, or on first use when DEBUG is on (a local demo
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from pb.core.exceptions import DomainError
+from pb.core.secretfiles import private_key_pem, write_secret
 
 
 class AuditKeyMissing(DomainError):
@@ -37,16 +37,8 @@ def audit_key_path() -> Path:
 def audit_key_generate(path: Path, *, overwrite: bool = False) -> AuditPublicKey:
     if path.exists() and not overwrite:
         raise FileExistsError(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    # 0600 from the start: never readable by others, not even briefly.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    os.chmod(path, 0o600)
+    write_secret(path, private_key_pem(key))
     return audit_public_info(key.public_key())
 
 

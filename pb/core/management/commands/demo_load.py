@@ -31,6 +31,7 @@ from django.db import transaction
 from ballots import demo as ballots_demo
 from pb.core.audit import audit_record
 from pb.core.models import Category, Election, Phase, Pot, Role
+from pb.core.secretfiles import write_secret
 from pb.core.services import election_advance
 from proposals import services as proposals
 from proposals.models import Proposal, ProposalStatus
@@ -136,10 +137,7 @@ class Command(BaseCommand):
             path = signing.key_path()
             if path.exists():
                 raise  # a file that is not an Ed25519 key: not ours to replace
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(TEST_KEY.read_bytes())
+            write_secret(path, TEST_KEY.read_bytes(), exclusive=True)
             note = f"{path}: copied from the TEST ONLY key {TEST_KEY.relative_to(settings.BASE_DIR)}"
         else:
             info = signing.council_public_key()
@@ -162,10 +160,7 @@ class Command(BaseCommand):
         copied = False
         if not cert_file.exists() and not key_file.exists():
             for src, dst, mode in ((TEST_CERT, cert_file, 0o644), (TEST_CERT_KEY, key_file, 0o600)):
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(src.read_bytes())
+                write_secret(dst, src.read_bytes(), exclusive=True, mode=mode)
             copied = True
         try:
             info = signing.load_pades_certificate()

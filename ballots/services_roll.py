@@ -527,6 +527,12 @@ def roll_entries_for_references(
 # --- Voter roll import --------------------------------------------------------------------------------------
 
 
+# Rows between two progress reports (and per COPY/INSERT batch) of an import: a million-row import moves
+# the job page's bar 100 times per phase. The report is a small file written outside the import's
+# transaction (_write_progress), so other processes see it while the rows are still uncommitted.
+PROGRESS_EVERY = 10_000
+
+
 def _lock_roll(actor, election: Election) -> Election:
     # Row lock on the election: imports queue behind each other and behind a phase change, so the roll
     # cannot change while voting opens (election_advance takes the same lock). The permission is checked
@@ -562,7 +568,9 @@ def roll_import(
     if problems:
         raise RollError(" ".join(problems))
     try:
-        report = roll.import_rows(election, cols, rows, dry_run=dry_run, progress=progress)
+        report = roll.import_rows(
+            election, cols, rows, dry_run=dry_run, progress=progress, chunk=PROGRESS_EVERY
+        )
     except UnicodeDecodeError as exc:
         raise RollError(_("The file is not UTF-8 text: save it as “CSV UTF-8”.")) from exc
     except ValueError as exc:  # a line the CSV reader cannot read (roll.read_csv names it)

@@ -1,22 +1,42 @@
 from django import forms
 from django.conf import settings
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from tally.engine import registry
 
 
-def rule_choices():
+def rule_choices(pots: list[tuple[str, str]] | None = None):
+    """The counting rules, "id - description". With the election's pots as (name, vote type), only the rules
+    that can count at least one of them, each saying which pots it cannot count."""
+    choices = []
+    for r in sorted(registry.load_all().values(), key=lambda r: r.id):
+        label = f"{r.id} - {r.description}"
+        if pots:
+            cannot = [name for name, vote_type in pots if vote_type not in r.vote_types]
+            if len(cannot) == len(pots):
+                continue
+            if cannot:
+                label += " " + gettext("(cannot count: %(pots)s)") % {"pots": ", ".join(cannot)}
+        choices.append((r.id, label))
+    return choices
+
+
+def rules_per_pot(pots: list[tuple[str, str]]) -> list[dict]:
+    """Per pot, the ids of the rules that can count its ballots (from each rule's vote types)."""
+    rules = sorted(registry.load_all().values(), key=lambda r: r.id)
     return [
-        (r.id, f"{r.id} - {r.description}") for r in sorted(registry.load_all().values(), key=lambda r: r.id)
+        {"pot": name, "rules": [r.id for r in rules if vote_type in r.vote_types]} for name, vote_type in pots
     ]
 
 
 class WhatIfForm(forms.Form):
     rule = forms.ChoiceField(label=_("Counting rule"), choices=())
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, pots: list[tuple[str, str]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["rule"].choices = rule_choices()
+        self.fields["rule"].choices = rule_choices(pots)
+        self.per_pot = rules_per_pot(pots or [])
 
 
 class SignOffUploadForm(forms.Form):

@@ -25,6 +25,7 @@ from django.utils import translation
 from django.utils.formats import number_format
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from ballots.models import Ballot, Channel
 from ballots.pending import anonymity_k
@@ -75,6 +76,27 @@ def _esc(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
+def score_labels(ballot_type: str) -> dict[str, str]:
+    """What a project's score is, by the pot's ballot type: approval and knapsack ballots give votes, points
+    ballots points, ranked ballots a rank score (a points pot said "5 votes" for one voter's 5 points)."""
+    if ballot_type == "points":
+        return {"score_label": _("Points"), "chart_caption": _("Points per project")}
+    if ballot_type == "ranked":
+        return {"score_label": _("Rank score"), "chart_caption": _("Rank score per project")}
+    return {"score_label": _("Votes"), "chart_caption": _("Votes per project")}
+
+
+def score_text(ballot_type: str, n: int | None) -> str:
+    """A project's score with its unit ("5 points", "1 vote", "rank score 12")."""
+    if n is None:
+        return ""
+    if ballot_type == "points":
+        return ngettext("%(n)s point", "%(n)s points", n) % {"n": n}
+    if ballot_type == "ranked":
+        return _("rank score %(n)s") % {"n": n}
+    return ngettext("%(n)s vote", "%(n)s votes", n) % {"n": n}
+
+
 def pot_views(
     election: Election, run: TallyRun, definition: dict, *, with_metrics: bool = True
 ) -> list[dict]:
@@ -99,8 +121,9 @@ def pot_views(
     for pot_def in definition["pots"]:
         slug = pot_def["slug"]
         res = run.results.get(slug)
-        if res is None:
+        if res is None or "skipped" in res:
             continue
+        ballot_type = pot_def.get("ballot_type", "approval")
         names = {p["id"]: p["name"] for p in pot_def["projects"]}
         costs = {p["id"]: p["cost"] for p in pot_def["projects"]}
         scores = res.get("scores", {})
@@ -142,6 +165,8 @@ def pot_views(
                 "tie_breaks": res.get("tie_breaks", []),
                 "chart": mark_safe(chart),  # noqa: S308 - built here from escaped labels and integers
                 "metrics": met,
+                "ballot_type": ballot_type,
+                **score_labels(ballot_type),
             }
         )
     return out
@@ -168,6 +193,7 @@ def readable_pots(pots: list[dict], currency: str) -> list[dict]:
         pot["cost_text"] = money(pot["total_cost"], currency)
         for project in pot["funded"] + pot["unfunded"]:
             project["cost_text"] = money(project["cost"], currency) if project["cost"] is not None else ""
+            project["votes_text"] = score_text(pot.get("ballot_type", "approval"), project["votes"])
         if pot["metrics"]:
             pot["share_text"] = _percent(pot["metrics"].get("voters_with_funded"))
             pot["used_text"] = _percent(pot["metrics"].get("budget_used"))

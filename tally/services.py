@@ -709,6 +709,27 @@ def _progress(run: TallyRun, text: str) -> None:
     TallyRun.objects.filter(pk=run.pk).update(progress=text)
 
 
+def ballots_noun(ballot_type: str) -> str:
+    """A pot's ballots by their type, as a sentence names them ("ranked ballots")."""
+    return {
+        BallotType.RANKED: _("ranked ballots"),
+        BallotType.POINTS: _("points ballots"),
+        BallotType.APPROVAL: _("approval ballots"),
+        BallotType.KNAPSACK: _("knapsack ballots"),
+    }.get(ballot_type, ballot_type)
+
+
+def whatif_skip_reason(rule: str, pot_def: dict[str, Any]) -> str | None:
+    """Why `rule` cannot count this pot (its registry entry does not list the pot's vote type), or None."""
+    if mf.VOTE_TYPE[pot_def["ballot_type"]] in registry.get(rule).vote_types:
+        return None
+    return _("%(rule)s cannot count %(ballots)s: %(pot)s not counted") % {
+        "rule": rule,
+        "ballots": ballots_noun(pot_def["ballot_type"]),
+        "pot": pot_def["name"],
+    }
+
+
 def tally_run_execute(*, run_id: int) -> TallyRun:
     """Count. The official run first seals the last batch and exports the files, then counts from the files
     as written (exactly what officials and the public re-count)."""
@@ -743,6 +764,12 @@ def tally_run_execute(*, run_id: int) -> TallyRun:
             _progress(
                 run, _("Counting %(pot)s (%(k)s of %(n)s)") % {"pot": pot_def["name"], "k": k, "n": len(pots)}
             )
+            skipped = None if run.official else whatif_skip_reason(run.rule, pot_def)
+            if skipped:
+                # A "what if" rule that cannot count this pot's ballots says so for this pot and counts the
+                # others; the official count never gets here (its rule counts every pot, or it fails loudly).
+                results[slug], summary[slug] = {"skipped": skipped}, {"skipped": skipped}
+                continue
             data = stored_file(election, mf.pb_file(slug))
             out, n, met = count_pot(definition, data, rule=run.rule, with_metrics=True)
             results[slug], summary[slug], mets[slug] = out, mf.pot_result(out, n), met

@@ -80,7 +80,7 @@ def _manage_context(request, election: Election, **extra) -> dict:
         "signoff": status,
         "cert": cert,
         "key": signing.council_public_key(),
-        "whatif_form": WhatIfForm(),
+        "whatif_form": WhatIfForm(pots=_pot_vote_types(election)),
         "upload_form": SignOffUploadForm(),
         "withdraw_form": SignOffWithdrawForm(),
         "files": selectors.export_files(election),
@@ -107,6 +107,16 @@ def _manage_context(request, election: Election, **extra) -> dict:
             run.rows = _summary_rows(run, names)
     ctx.update(extra)
     return ctx
+
+
+def _pot_vote_types(election: Election) -> list[tuple[str, str]]:
+    """(name, engine vote type) of each pot as frozen at opening (what a count reads), else as defined now."""
+    freeze = getattr(election, "definition_freeze", None)
+    if freeze is not None:
+        pots = json.loads(freeze.canonical)["pots"]
+    else:
+        pots = Pot.objects.filter(election=election).values("name", "ballot_type")
+    return [(p["name"], mf.VOTE_TYPE[p["ballot_type"]]) for p in pots]
 
 
 def _summary_rows(run, names: dict[str, str]) -> list[dict]:
@@ -155,7 +165,7 @@ def _do(request, election, action):
         services.tally_start(actor=user, election=election)
         return _("The official count has started.")
     if action == "whatif":
-        form = WhatIfForm(request.POST)
+        form = WhatIfForm(request.POST, pots=_pot_vote_types(election))
         if not form.is_valid():
             raise DomainError(_("Choose a counting rule."))
         services.tally_start(actor=user, election=election, rule=form.cleaned_data["rule"])
@@ -261,6 +271,11 @@ def results(request, slug):
     names = {p["slug"]: p["name"] for p in pots}
     comparison = selectors.comparison(election, official, whatifs)
     for row in comparison:
+        # A "what if" rule that could not count this pot's ballots funds nothing here: say why, not "".
+        row["others"] = [
+            (rule, [skipped] if (skipped := run.summary.get(row["pot"], {}).get("skipped")) else sel)
+            for run, (rule, sel) in zip(whatifs, row["others"], strict=True)
+        ]
         row["pot"] = names.get(row["pot"], row["pot"])
     turnout = pdf.readable_turnout(pdf.turnout(election))
     ctx = {

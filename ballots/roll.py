@@ -16,13 +16,12 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -466,44 +465,6 @@ def _insert(rows: list[tuple]) -> None:
                 cursor.execute("PRAGMA cache_size = -2000")  # back to SQLite's default
 
 
-@contextmanager
-def _foreign_keys_checked_once(rows: int):
-    """PostgreSQL, large imports: check the roll's foreign keys once for all rows instead of once per row.
-
-    A row-by-row foreign-key check (a trigger per row and key) doubles the time of a million-row COPY. Inside
-    the import's transaction the constraints are dropped, the rows copied, and the same constraints added
-    back, which re-checks every row in one join and aborts the whole import if any row were wrong.
-    Transactional DDL: another transaction never sees the table without its constraints. Needs the table's
-    owner (the role that ran the migrations); without that right the import falls back to per-row checks.
-    """
-    from ballots.models import VoterRollEntry
-
-    if connection.vendor != "postgresql" or rows < 50_000:
-        yield
-        return
-    table = VoterRollEntry._meta.db_table
-    with connection.cursor() as cursor:
-        found = connection.introspection.get_constraints(cursor, table)
-    fks = {name: c for name, c in found.items() if c.get("foreign_key")}
-    qn = connection.ops.quote_name
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            for name in fks:
-                cursor.execute(f"ALTER TABLE {qn(table)} DROP CONSTRAINT {qn(name)}")
-            dropped = True
-    except DatabaseError:  # not the table's owner: keep the per-row checks
-        dropped = False
-    yield
-    if dropped:
-        with connection.cursor() as cursor:
-            for name, c in fks.items():
-                ref_table, ref_col = c["foreign_key"]
-                cursor.execute(
-                    f"ALTER TABLE {qn(table)} ADD CONSTRAINT {qn(name)} FOREIGN KEY ({qn(c['columns'][0])}) "
-                    f"REFERENCES {qn(ref_table)} ({qn(ref_col)}) DEFERRABLE INITIALLY DEFERRED"
-                )
-
-
 def import_rows(
     election,
     cols: dict[str, int],
@@ -554,7 +515,10 @@ def import_rows(
             progress("checking", report.rows)
     if not dry_run and not report.error_count and valid:
         valid.sort(key=itemgetter(1))
-        with transaction.atomic(), _foreign_keys_checked_once(len(valid)):
+        # Per-row foreign-key checks: dropping the keys for one check at the end was 5.5 s faster per million
+        # rows, but ALTER TABLE locks the referenced election table, so every page that reads an election
+        # (voting in other elections included) waited up to 5 s behind the import (bench/roll_import.py).
+        with transaction.atomic():
             for start in range(0, len(valid), chunk):
                 _insert(valid[start : start + chunk])
                 if progress is not None:

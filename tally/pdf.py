@@ -34,6 +34,7 @@ from ballots.validation import money
 from pb.core.models import Election
 from tally.engine import manifest as mf
 from tally.models import Certification, TallyRun
+from tally.selectors import reconciliation_resolutions
 
 _ENV_LOCK = threading.Lock()
 
@@ -227,6 +228,7 @@ def render_result_pdf(*, election: Election, certification: Certification, sign:
     context = {
         "election": election,
         "manifest": manifest,
+        "resolutions": reconciliation_resolutions(manifest),
         "cert": certification,
         "turnout": turnout(election),
         "qr": mark_safe(qr_svg(f"pb-manifest:sha256:{certification.manifest_sha256}")),  # noqa: S308

@@ -73,6 +73,16 @@ def manifest_of(cert: Certification) -> dict[str, Any]:
     return json.loads(cert.manifest)
 
 
+def reconciliation_resolutions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The signed manifest's resolved differences between ballots and voters, each with its pot's name: the
+    results page and the PDF list them, or say there were none."""
+    return [
+        {"pot": rec.get("name", slug), **r}
+        for slug, rec in (manifest.get("reconciliation") or {}).items()
+        for r in rec.get("resolutions", [])
+    ]
+
+
 def offline_count_options(counting: dict[str, Any]) -> str:
     """What `python -m tally run` needs besides the file to count as the server did: the .pb file names the
     rule, not the tie-break, its seed or rule options. Empty when those are the engine's defaults."""

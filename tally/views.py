@@ -256,6 +256,7 @@ def staff_file(request, slug, name):
 def results(request, slug):
     election = selectors.published_election(slug)
     cert = selectors.certification(election)
+    manifest = selectors.manifest_of(cert)
     official = cert.run
     whatifs = selectors.whatif_runs(election)
     definition, _sha = services.frozen_definition(election)
@@ -281,7 +282,8 @@ def results(request, slug):
     ctx = {
         "election": election,
         "cert": cert,
-        "manifest": selectors.manifest_of(cert),
+        "manifest": manifest,
+        "resolutions": selectors.reconciliation_resolutions(manifest),
         "pots": pots,
         "turnout": turnout,
         "comparison": comparison,

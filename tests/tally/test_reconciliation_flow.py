@@ -102,6 +102,7 @@ def test_resolution_is_signed_published_and_verified(resolved, client, tmp_path)
         services.election_publish(actor=box.council, election=box.election)
     html = client.get(reverse("tally:results", args=[box.election.slug])).content.decode()
     assert 'id="reconciliation-resolutions"' in html and "paper at Library" in html
+    assert 'id="reconciliation-none"' not in html
     assert "booth log, page 3" in html
 
 

@@ -65,6 +65,9 @@ def test_officials_close_count_signoff_and_council_certifies_over_http(world, cl
     page = client.get(results_url)
     assert page.status_code == 200
     assert b"N1" in page.content and b"Not funded" in page.content
+    # No difference between ballots and voters: the page says so instead of an empty list under its heading.
+    assert b'id="reconciliation-none"' in page.content
+    assert b'id="reconciliation-resolutions"' not in page.content
     found = client.get(results_url, {"receipt": code.lower().replace("-", " ")})
     assert b'id="receipt-found"' in found.content
     missing = client.get(results_url, {"receipt": "AAAA-BBBB-CCCC-DDDD"})

@@ -40,6 +40,7 @@ from ballots.models import (
 )
 from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError, PhaseError
+from pb.core.jobprogress import ProgressFiles, stall_after, stall_reason
 from pb.core.models import Election, Phase, Pot
 from pb.core.permissions import require
 from pb.core.spreadsheet import safe_row
@@ -585,29 +586,10 @@ def roll_import(
     return report
 
 
-def _uploads_dir() -> Path:
-    d = Path(settings.PB_VAR_DIR) / "roll_uploads"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def progress_path(job_id) -> Path:
-    return _uploads_dir() / f"{job_id}.progress.json"
-
-
-def read_progress(job_id) -> dict:
-    try:
-        return json.loads(progress_path(job_id).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_progress(job_id, **data) -> None:
-    # Outside the import's transaction (a file, atomically replaced): the polling page of another
-    # request or process sees it while the rows are still uncommitted.
-    tmp = progress_path(job_id).with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, progress_path(job_id))
+PROGRESS = ProgressFiles("roll_uploads")
+progress_path = PROGRESS.path
+read_progress = PROGRESS.read
+_write_progress = PROGRESS.write
 
 
 @transaction.atomic
@@ -621,7 +603,7 @@ def roll_job_create(*, actor, election: Election, uploaded, job_id: uuid.UUID | 
     suffix = ".xlsx" if name.lower().endswith(".xlsx") else ".csv"
     if job_id is None or ImportJob.objects.filter(pk=job_id).exists():
         job_id = uuid.uuid4()
-    dest = _uploads_dir() / f"{job_id}{suffix}"
+    dest = PROGRESS.directory() / f"{job_id}{suffix}"
     with open(dest, "wb") as fh:
         for chunk in uploaded.chunks():
             fh.write(chunk)
@@ -712,37 +694,18 @@ def roll_job_discard_file(job: ImportJob) -> None:
 RUNNING_STATUSES = (ImportJob.Status.UPLOADED, ImportJob.Status.VALIDATING, ImportJob.Status.IMPORTING)
 
 
-def _last_progress(job: ImportJob) -> dt.datetime:
-    """When the job last showed a sign of life: its progress file is rewritten as rows are read."""
-    try:
-        mtime = progress_path(job.pk).stat().st_mtime
-    except OSError:
-        return job.created_at
-    return max(job.created_at, dt.datetime.fromtimestamp(mtime, tz=dt.UTC))
-
-
 def roll_jobs_expire_stalled(*, election: Election) -> int:
     """Mark failed, with a reason an official can act on, the election's jobs that are waiting, checking or
     importing with no progress for PB_ROLL_JOB_STALL_SECONDS (the worker died, or the server restarted
     mid-job). Called when the roll or the job page is viewed. The file is kept, so the job can be retried;
     nothing was written (an import is one transaction). Returns how many were marked."""
-    stall = dt.timedelta(seconds=int(getattr(settings, "PB_ROLL_JOB_STALL_SECONDS", 300)))
+    stall = stall_after()
     now = timezone.now()
     marked = 0
     for job in ImportJob.objects.filter(election=election, status__in=RUNNING_STATUSES):
-        if now - _last_progress(job) < stall:
+        if now - PROGRESS.last_sign_of_life(job.pk, job.created_at) < stall:
             continue
-        minutes = max(1, int(stall.total_seconds() // 60))
-        if job.status == ImportJob.Status.IMPORTING:
-            reason = _(
-                "The import stopped without finishing (no progress for %(m)s minutes; the server may have "
-                "restarted). Nothing was imported. Press “Retry” to check the file again, then import it."
-            ) % {"m": minutes}
-        else:
-            reason = _(
-                "The check of this file stopped without finishing (no progress for %(m)s minutes; the server "
-                "may have restarted). Press “Retry” to check it again."
-            ) % {"m": minutes}
+        reason = stall_reason(importing=job.status == ImportJob.Status.IMPORTING, stall=stall)
         # Conditional update: a worker that finishes meanwhile, or another page view, wins or loses cleanly.
         marked += ImportJob.objects.filter(pk=job.pk, status=job.status).update(
             status=ImportJob.Status.FAILED,

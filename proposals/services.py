@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
-import os
 import re
 import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone, translation
@@ -22,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError
+from pb.core.jobprogress import ProgressFiles, stall_after, stall_reason
 from pb.core.models import Category, Election, Pot
 from pb.core.permissions import require
 from proposals.exceptions import ImportInvalid, ImportJobConflict, NotAuthor, NotEditable, ProposalInvalid
@@ -363,31 +361,14 @@ Job = ProposalImportJob
 RUNNING_STATUSES = (Job.Status.UPLOADED, Job.Status.VALIDATING, Job.Status.IMPORTING)
 
 
-def _imports_dir() -> Path:
-    d = Path(settings.PB_VAR_DIR) / "imports"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def import_progress_path(job_id) -> Path:
-    return _imports_dir() / f"{job_id}.progress.json"
-
-
-def import_job_progress(job_id) -> dict:
-    """{"done": rows processed, "total": rows in the file} of a running job (empty if none yet)."""
-    try:
-        return json.loads(import_progress_path(job_id).read_text())
-    except (OSError, ValueError):
-        return {}
+# {"done": rows processed, "total": rows in the file} of a running job (empty if none yet).
+PROGRESS = ProgressFiles("imports")
+import_progress_path = PROGRESS.path
+import_job_progress = PROGRESS.read
 
 
 def _write_progress(job_id, done: int, total: int) -> None:
-    # A file, atomically replaced, outside the import's transaction: the polling page (another request or
-    # process) sees it while the rows are still uncommitted.
-    path = import_progress_path(job_id)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"done": done, "total": total}))
-    os.replace(tmp, path)
+    PROGRESS.write(job_id, done=done, total=total)
 
 
 def _discard_file(job: ProposalImportJob) -> None:
@@ -414,7 +395,7 @@ def proposal_import_job_create(*, actor, election: Election, uploaded) -> Propos
     if file_format not in ("csv", "xlsx"):
         raise ImportInvalid(_("Upload a .csv or .xlsx file."))
     job_id = uuid.uuid4()
-    dest = _imports_dir() / f"{job_id}.{file_format}"
+    dest = PROGRESS.directory() / f"{job_id}.{file_format}"
     with open(dest, "wb") as fh:
         for chunk in uploaded.chunks():
             fh.write(chunk)
@@ -555,36 +536,18 @@ def proposal_import_job_run(*, job_id) -> ProposalImportJob:
     return job
 
 
-def _last_progress(job: ProposalImportJob) -> dt.datetime:
-    try:
-        mtime = import_progress_path(job.pk).stat().st_mtime
-    except OSError:
-        return job.created_at
-    return max(job.created_at, dt.datetime.fromtimestamp(mtime, tz=dt.UTC))
-
-
 def proposal_import_jobs_expire_stalled(*, election: Election) -> int:
     """Mark failed, with a reason, the election's jobs waiting, checking or importing with no progress for
     PB_ROLL_JOB_STALL_SECONDS (the setting the voter-roll jobs use: the worker died, or the server restarted
     mid-job). Called when the job page is viewed. The file is kept, so the job can be retried; nothing was
     imported (an import is one transaction). Returns how many were marked."""
-    stall = dt.timedelta(seconds=int(getattr(settings, "PB_ROLL_JOB_STALL_SECONDS", 300)))
+    stall = stall_after()
     now = timezone.now()
-    minutes = max(1, int(stall.total_seconds() // 60))
     marked = 0
     for job in Job.objects.filter(election=election, status__in=RUNNING_STATUSES):
-        if now - _last_progress(job) < stall:
+        if now - PROGRESS.last_sign_of_life(job.pk, job.created_at) < stall:
             continue
-        if job.status == Job.Status.IMPORTING:
-            reason = _(
-                "The import stopped without finishing (no progress for %(m)s minutes; the server may have "
-                "restarted). Nothing was imported. Press “Retry” to check the file again, then import it."
-            ) % {"m": minutes}
-        else:
-            reason = _(
-                "The check of this file stopped without finishing (no progress for %(m)s minutes; the server "
-                "may have restarted). Press “Retry” to check it again."
-            ) % {"m": minutes}
+        reason = stall_reason(importing=job.status == Job.Status.IMPORTING, stall=stall)
         # Conditional update: a worker that finishes meanwhile, or another page view, wins or loses cleanly
         # (an import holds the job's row lock until it commits DONE).
         marked += _finish(job, job.status, status=Job.Status.FAILED, reason=reason, finished_at=now)

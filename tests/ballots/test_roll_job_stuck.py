@@ -34,7 +34,7 @@ def election():
 def _stuck_job(election, user, status, *, minutes_ago=30, content=None):
     """A job row as a dead worker leaves it: running status, its file still there, an old timestamp."""
     job = ImportJob.objects.create(election=election, created_by=user, filename="roll.csv", status=status)
-    path = services_roll._uploads_dir() / f"{job.pk}.csv"
+    path = services_roll.PROGRESS.directory() / f"{job.pk}.csv"
     path.write_bytes(content if content is not None else _csv(GOOD))
     old = timezone.now() - dt.timedelta(minutes=minutes_ago)
     ImportJob.objects.filter(pk=job.pk).update(path=str(path), created_at=old)

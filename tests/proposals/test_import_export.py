@@ -14,7 +14,6 @@ from tests.factories import (
     PotFactory,
     ProposalFactory,
     UserFactory,
-    official,
 )
 
 pytestmark = pytest.mark.django_db
@@ -24,23 +23,6 @@ GOOD_ROWS = [
     ["Library garden", "Raised beds behind the library", "north", "parks", "15000", "Library"],
     ["Bus shelter", "A shelter at the market stop", "South", "Roads", "42000", "Market"],
 ]
-
-
-@pytest.fixture
-def election():
-    e = ElectionFactory(phase=Phase.REVIEW, slug="riverton")
-    PotFactory(election=e, slug="north", name="North")
-    PotFactory(election=e, slug="south", name="South")
-    CategoryFactory(election=e, slug="parks", name="Parks")
-    CategoryFactory(election=e, slug="roads", name="Roads")
-    return e
-
-
-@pytest.fixture
-def off(client):
-    user = official()
-    client.force_login(user)
-    return user
 
 
 def csv_file(rows, header=HEADER, name="proposals.csv"):

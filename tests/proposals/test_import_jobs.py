@@ -14,33 +14,15 @@ from django.urls import reverse
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
-from pb.core.models import AuditEvent, Phase
+from pb.core.models import AuditEvent
 from proposals import services
 from proposals.models import Proposal, ProposalImportJob
 from proposals.tasks import proposal_import_check_task, proposal_import_run_task
-from tests.factories import CategoryFactory, ElectionFactory, PotFactory, official
 from tests.proposals.test_import_export import GOOD_ROWS, csv_file
 
 pytestmark = pytest.mark.django_db
 
 Status = ProposalImportJob.Status
-
-
-@pytest.fixture
-def election():
-    e = ElectionFactory(phase=Phase.REVIEW, slug="riverton")
-    PotFactory(election=e, slug="north", name="North")
-    PotFactory(election=e, slug="south", name="South")
-    CategoryFactory(election=e, slug="parks", name="Parks")
-    CategoryFactory(election=e, slug="roads", name="Roads")
-    return e
-
-
-@pytest.fixture
-def off(client):
-    user = official()
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture

@@ -1,21 +1,21 @@
 from django.contrib import admin
 
-from ballots.models import ImportJob, PaperBatch, RollSnapshot, ThrottleBucket, VoterRollEntry, VotingCode
+from ballots.models import (
+    BallotLog,
+    DefinitionFreeze,
+    ImportJob,
+    LogBatch,
+    PaperBatch,
+    RollSnapshot,
+    ThrottleBucket,
+    VoterRollEntry,
+    VotingCode,
+)
+from pb.core.admin import ReadOnlyAdmin
 
 # --- Roll helper: the roll, codes, snapshots, imports and throttle buckets are read-only here. ------------
 # The roll changes only through the audited import service (and never after voting opened); codes only
 # through generate/void/reissue. The admin shows hashes, never identifiers in clear (there are none).
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(VoterRollEntry)
@@ -67,3 +67,22 @@ class PaperBatchAdmin(ReadOnlyAdmin):
 
 
 # --- end of the casting helper's block --------------------------------------------------------------------
+
+
+# --- The frozen definition and the ballot log: written only by ballots.definition and ballots.ballotbox. ---
+
+
+@admin.register(DefinitionFreeze)
+class DefinitionFreezeAdmin(ReadOnlyAdmin):
+    list_display = ("election", "sha256", "frozen_at")
+
+
+@admin.register(BallotLog)
+class BallotLogAdmin(ReadOnlyAdmin):
+    list_display = ("election", "seq", "ballots", "head")
+
+
+@admin.register(LogBatch)
+class LogBatchAdmin(ReadOnlyAdmin):
+    list_display = ("election", "seq", "hash")
+    list_filter = ("election",)

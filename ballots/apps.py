@@ -5,9 +5,12 @@ class BallotsConfig(AppConfig):
     name = "ballots"
 
     def ready(self):
-        from ballots.services_roll import roll_snapshot_hook
+        from ballots.definition import definition_phase_hook
+        from ballots.roll.services import roll_snapshot_hook
         from pb.core.services import PHASE_HOOKS
 
-        # Roll helper: freeze and hash the voter roll when voting opens.
-        if roll_snapshot_hook not in PHASE_HOOKS:
-            PHASE_HOOKS.append(roll_snapshot_hook)
+        # When voting opens: snapshot and hash the voter roll, then freeze the definition (which records the
+        # roll's hash), in this order.
+        for hook in (roll_snapshot_hook, definition_phase_hook):
+            if hook not in PHASE_HOOKS:
+                PHASE_HOOKS.append(hook)

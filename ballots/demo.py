@@ -17,12 +17,12 @@ from pathlib import Path
 
 from django.db import transaction
 
-from ballots import roll
-from ballots import services as casting
-from ballots.eligibility import eligible_pots
+from ballots.casting import services as casting
+from ballots.casting.validation import RawBallot
 from ballots.models import RollSnapshot, VoterRollEntry, VotingCode
-from ballots.services_roll import roll_import
-from ballots.validation import RawBallot
+from ballots.roll import entries as roll
+from ballots.roll.eligibility import eligible_pots
+from ballots.roll.services import roll_import
 from pb.core.audit import audit_record
 from pb.core.models import BallotType, Election, Pot
 from proposals.models import ProposalStatus
@@ -171,7 +171,7 @@ def cast_past_votes(
     """Cast ballots for about `turnout` of the age-eligible roll through ballot_cast (citywide and own
     district), and mark `paper_voters` more as having taken a citywide paper ballot at the town hall.
     Returns {"online": n, "receipts": [two receipt codes], "paper": [(voter, lines)]}."""
-    from tally.services import ballots_seal_pending
+    from ballots.ballotbox.sealing import ballots_seal_pending
 
     rnd = random.Random(PAST_SEED + ":votes")  # noqa: S311
     pots = {p.pk: p for p in election.pots.all()}

@@ -41,3 +41,9 @@ class ReconciliationError(DomainError):
     """A resolution cannot be proposed or confirmed (nothing to resolve, same official, stale numbers)."""
 
     status_code = 409
+
+
+class CountMismatch(DomainError):
+    """The ballot log and the ballot table disagree (a changed, missing or extra row)."""
+
+    status_code = 409

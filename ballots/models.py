@@ -6,7 +6,8 @@ random (uuid4) so insertion order cannot be recovered from ids; list ballots in 
 never by insertion.
 
 Nor are they written together. A cast writes the participation and a `PendingBallot` (the ballot encrypted
-with the server's key, ballots.pending) in one transaction. Sealing (tally.services.ballots_seal_pending),
+with the server's key, ballots.ballotbox.pending) in one transaction. Sealing
+(ballots.ballotbox.sealing.ballots_seal_pending),
 in a transaction of its own, decrypts a random selection of one pot's pending ballots (all but K, the
 anonymity set, while voting is open), INSERTs them into `Ballot` in shuffled order with their batch number
 already set (one transaction id for the whole batch, no later UPDATE leaving old row versions), deletes the
@@ -24,67 +25,46 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from ballots.ballotbox.models import BallotLog, LogBatch
+from ballots.roll.models import (
+    CodeStatus,
+    ImportJob,
+    RollSnapshot,
+    ThrottleBucket,
+    VoterRollEntry,
+    VotingCode,
+)
 from pb.core.models import Election, Pot
+
+# The models of the app's domains live in their sub-packages (roll: ballots.roll.models; the ballot box:
+# ballots.ballotbox.models); they are named here so Django finds them and callers have one place to import
+# from.
+__all__ = [
+    "Ballot",
+    "BallotLog",
+    "Channel",
+    "CodeStatus",
+    "DefinitionFreeze",
+    "ImportJob",
+    "LogBatch",
+    "PaperBatch",
+    "PaperBatchStatus",
+    "PaperEntry",
+    "Participation",
+    "PendingBallot",
+    "ReconciliationChannel",
+    "ReconciliationResolution",
+    "RollSnapshot",
+    "ThrottleBucket",
+    "VoterRollEntry",
+    "VotingCode",
+]
 
 
 class Channel(models.TextChoices):
     ONLINE = "online", _("Online")
     BOOTH = "booth", _("At a booth, helped by an official")
     PAPER = "paper", _("Paper ballot")
-
-
-class VoterRollEntry(models.Model):
-    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="roll")
-    # HMAC(voter reference): the roll-match key. Never the reference in clear.
-    ref_hash = models.CharField(max_length=64)
-    # HMAC(voter reference + date of birth): checked on roll match, so a leaked DB does not leak birth dates.
-    ref_dob_hash = models.CharField(max_length=64)
-    # Age eligibility is decided at import against the election's reference date; only the birth year is
-    # kept, to explain a refusal ("you must be 16 on 1 June 2026") without storing the full birth date.
-    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
-    age_eligible = models.BooleanField(default=True)
-    district = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="roll_entries")
-    contact_hash = models.CharField(max_length=64, blank=True)
-    booth = models.CharField(max_length=80, blank=True)  # assigned polling place for paper voting
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["election", "ref_hash"], name="roll_ref_unique_per_election")
-        ]
-
-    def __str__(self) -> str:
-        return f"roll entry {self.pk}"
-
-
-class RollSnapshot(models.Model):
-    """Frozen when voting opens: count and hash of the roll (sorted entry hashes)."""
-
-    election = models.OneToOneField(Election, on_delete=models.PROTECT, related_name="roll_snapshot")
-    entries = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64)
-    taken_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"roll snapshot {self.sha256[:12]}"
-
-
-class CodeStatus(models.TextChoices):
-    ACTIVE = "active", _("Active")
-    USED = "used", _("Used")
-    VOID = "void", _("Void")
-
-
-class VotingCode(models.Model):
-    """A one-time voting code; stored only as a hash (HMAC)."""
-
-    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="voting_codes")
-    voter = models.ForeignKey(VoterRollEntry, on_delete=models.PROTECT, related_name="codes")
-    code_hash = models.CharField(max_length=64, unique=True)
-    batch = models.CharField(max_length=40, blank=True)
-    status = models.CharField(max_length=8, choices=CodeStatus, default=CodeStatus.ACTIVE)
-
-    def __str__(self) -> str:
-        return f"code {self.pk} ({self.status})"
 
 
 class Participation(models.Model):
@@ -128,7 +108,8 @@ class Ballot(models.Model):
 
 class PendingBallot(models.Model):
     """A cast ballot not sealed yet: its contents (projects, points, paper or not, receipt hash) only as
-    AES-GCM ciphertext under the server key (ballots.pending), padded to a fixed size. No voter, no time.
+    AES-GCM ciphertext under the server key (ballots.ballotbox.pending), padded to a fixed size. No voter, no
+    time.
     Deleted (and its table vacuumed) when the ballot is sealed into `Ballot`."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -287,5 +268,16 @@ class ReconciliationResolution(models.Model):
         return self.ballots - self.participations
 
 
-# Roll helper's models (import jobs, throttling) live in their own module; imported here for Django.
-from ballots.models_roll import ImportJob, ThrottleBucket  # noqa: E402, F401
+class DefinitionFreeze(models.Model):
+    """The election definition as frozen when voting opened: canonical JSON, kept byte for byte."""
+
+    election = models.OneToOneField(Election, on_delete=models.PROTECT, related_name="definition_freeze")
+    canonical = models.TextField()
+    sha256 = models.CharField(max_length=64)
+    frozen_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "tally_definitionfreeze"  # created when the freeze lived in tally; kept, no copy needed
+
+    def __str__(self) -> str:
+        return f"definition {self.sha256[:12]}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ballots import views_roll
+from ballots.roll import views as views_roll
 
 app_name = "ballots"
 
@@ -39,7 +39,7 @@ urlpatterns: list = [
 
 # --- Casting helper: pots, ballots, review, cast, receipt; paper batches and turnout (ballots/views.py) ----
 # Fixed paths first; "<slug>/<pot_slug>/" comes last so it does not shadow them.
-from ballots import views  # noqa: E402
+from ballots.casting import views  # noqa: E402
 from ballots.reconciliation import views as reconciliation_views  # noqa: E402
 
 urlpatterns += [

@@ -70,7 +70,7 @@ import json, sys
 import django
 django.setup()
 from django.db import transaction
-from ballots import roll
+from ballots.roll import entries as roll
 from ballots.models import VoterRollEntry, VotingCode
 from pb.core.models import Election, Phase, Pot, Role
 from pb.core.services import election_advance

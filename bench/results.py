@@ -53,7 +53,7 @@ def main() -> None:
     from django.db import connection
     from django.test.utils import setup_test_environment
 
-    from ballots import pending as pending_ballots
+    from ballots.ballotbox import pending as pending_ballots
     from ballots.models import PendingBallot
 
     def cast(election, pot, projects, receipt):
@@ -68,11 +68,16 @@ def main() -> None:
         )
         return PendingBallot(id=row["id"], election=election, pot=pot, content=row["content"])
 
+    from ballots.ballotbox.sealing import SEAL_AFTER_CAST, ballots_seal_pending
     from pb.core.models import Election, Phase, Pot, Role
     from pb.core.services import election_advance
     from proposals.models import Proposal, ProposalStatus
-    from tally import services
+    from tally.certification.services import election_certify
+    from tally.closing import close_confirm, close_request
+    from tally.counting import tally_run_execute, tally_start
     from tally.engine import verify
+    from tally.filestore import election_dir
+    from tally.signoff import signoff_recount
     from tests.factories import UserFactory
 
     # A server process imports these once; time the work, not the first import (printed separately).
@@ -144,29 +149,27 @@ def main() -> None:
             if len(pending) == 2000:  # casting seals every commit; 2000 at a time keeps the setup short
                 PendingBallot.objects.bulk_create(pending)
                 pending = []
-                services.ballots_seal_pending(election_id=election.pk)
+                ballots_seal_pending(election_id=election.pk)
                 seals += 1
         PendingBallot.objects.bulk_create(pending)
         took = time.perf_counter() - t0
         print(f"setup: {args.ballots:,} ballots cast and sealed ({seals} batches) in {took:.1f} s")
-        services.ballots_seal_pending(election_id=election.pk)
+        ballots_seal_pending(election_id=election.pk)
         # K (20) of each pot are kept back; 50 more make the pot due (K + max(K, SEAL_AFTER_CAST)).
-        extra = [
-            cast(election, city, [codes[city.pk][0][0]], f"{i:064x}") for i in range(services.SEAL_AFTER_CAST)
-        ]
+        extra = [cast(election, city, [codes[city.pk][0][0]], f"{i:064x}") for i in range(SEAL_AFTER_CAST)]
         PendingBallot.objects.bulk_create(extra[:-1])
-        seal = services.ballots_seal_pending
+        seal = ballots_seal_pending
         timed("seal check after a cast (nothing to seal)", seal, election_id=election.pk)
         PendingBallot.objects.bulk_create(extra[-1:])
-        timed(f"seal a batch of {services.SEAL_AFTER_CAST}", seal, election_id=election.pk)
+        timed(f"seal a batch of {SEAL_AFTER_CAST}", seal, election_id=election.pk)
 
-        services.close_request(actor=officials[0], election=election)
+        close_request(actor=officials[0], election=election)
         election = timed(
-            "close (confirm + seal the rest)", services.close_confirm, actor=officials[1], election=election
+            "close (confirm + seal the rest)", close_confirm, actor=officials[1], election=election
         )
         run = timed(
             "start official count (runs it: ImmediateBackend)",
-            services.tally_start,
+            tally_start,
             actor=officials[0],
             election=election,
         )
@@ -180,7 +183,7 @@ def main() -> None:
             run.save()
             pr = cProfile.Profile()
             pr.enable()
-            services.tally_run_execute(run_id=run.pk)
+            tally_run_execute(run_id=run.pk)
             pr.disable()
             pstats.Stats(pr).sort_stats("cumulative").print_stats(30)
         run.refresh_from_db()
@@ -191,12 +194,8 @@ def main() -> None:
         print(f"{label:<48} {timings[label]:7.2f} s")
         assert run.status == "done", run.error
         election.refresh_from_db()
-        timed(
-            "sign-off re-count (official 2)", services.signoff_recount, actor=officials[1], election=election
-        )
-        timed(
-            "sign-off re-count (official 3)", services.signoff_recount, actor=officials[2], election=election
-        )
+        timed("sign-off re-count (official 2)", signoff_recount, actor=officials[1], election=election)
+        timed("sign-off re-count (official 3)", signoff_recount, actor=officials[2], election=election)
         if os.environ.get("PB_BENCH_PROFILE"):
             import cProfile
             import pstats
@@ -205,14 +204,14 @@ def main() -> None:
             pr.enable()
         cert = timed(
             "certify (manifest, Ed25519, PDF/A-3b, PAdES)",
-            services.election_certify,
+            election_certify,
             actor=council,
             election=election,
         )
         if os.environ.get("PB_BENCH_PROFILE"):
             pr.disable()
             pstats.Stats(pr).sort_stats("cumulative").print_stats(35)
-        folder = services.election_dir(election)
+        folder = election_dir(election)
         pub = verify.load_public_key((keys / "test-council-ed25519.pub").read_bytes())
         report = timed(
             "offline verify (PDF, files, log, re-count)",

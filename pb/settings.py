@@ -73,11 +73,11 @@ if _secret is None:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
     _secret = "insecure-local-demo-key-do-not-use-in-production-0123456789"  # noqa: S105
 SECRET_KEY = _secret
-# What code letters print (ballots.pdf_codes): the configured address, not request.get_host().
+# What code letters print (ballots.roll.codes_pdf): the configured address, not request.get_host().
 # The demo (DEBUG on, no PB_PUBLIC_URL) prints the address `make demo` serves; production must set it.
 PB_PUBLIC_URL = os.environ.get("PB_PUBLIC_URL", "http://127.0.0.1:8000" if DEBUG else "").strip().rstrip("/")
-# Also the root of the key that encrypts ballots waiting to be sealed (ballots.pending): keep it for the
-# whole vote; pending ballots cast under another key cannot be sealed.
+# Also the root of the key that encrypts ballots waiting to be sealed (ballots.ballotbox.pending): keep it
+# for the whole vote; pending ballots cast under another key cannot be sealed.
 PB_HMAC_KEY = os.environ.get("PB_HMAC_KEY", SECRET_KEY)
 PB_ANONYMITY_K = int(os.environ.get("PB_ANONYMITY_K", "20"))
 PB_SIGNING_KEY_FILE = os.environ.get("PB_SIGNING_KEY_FILE", str(BASE_DIR / "keys" / "council.key"))
@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "axes",  # sign-in throttling (AXES_* below)
     "django_tasks_db",  # the task queue's table (TASKS below)
     "pb.worker",  # task workers: heartbeats, recovery of a dead worker's task, /healthz
+    "pb.demo",  # `manage.py demo_load`: above every app, since it drives them all
 ]
 
 MIDDLEWARE = [
@@ -225,8 +226,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 PB_REQUEST_MAX_BYTES = int(os.environ.get("PB_REQUEST_MAX_BYTES", 6 * 1024 * 1024))  # a 5 MB image + text
 # The public verify page: the result PDF plus the optional published files, in all (bigger: the CLI).
 PB_VERIFY_MAX_BYTES = int(os.environ.get("PB_VERIFY_MAX_BYTES", 8 * 1024 * 1024))
-# Per client address (ballots.throttle.client_ip): at most COUNT verifications per WINDOW seconds, and at most
-# CONCURRENCY verifications at once on the whole site, so verifying never takes the workers from voters.
+# Per client address (ballots.roll.throttle.client_ip): at most COUNT verifications per WINDOW seconds,
+# and at most CONCURRENCY verifications at once on the whole site, so verifying never takes the workers
+# from voters.
 PB_VERIFY_RATE_COUNT = int(os.environ.get("PB_VERIFY_RATE_COUNT", 10))
 PB_VERIFY_RATE_WINDOW = int(os.environ.get("PB_VERIFY_RATE_WINDOW", 600))
 PB_VERIFY_CONCURRENCY = int(os.environ.get("PB_VERIFY_CONCURRENCY", 2))

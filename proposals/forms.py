@@ -195,7 +195,7 @@ class ImportForm(forms.Form):
     def __init__(self, *args, **kwargs):
         from django.conf import settings
 
-        from proposals.resources import MAX_ROWS
+        from proposals.importing.resources import MAX_ROWS
 
         super().__init__(*args, **kwargs)
         limits = _("At most %(mb)s MB and %(rows)s rows: split a longer list into several files.") % {

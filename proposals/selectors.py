@@ -1,9 +1,10 @@
-"""Reads of proposals for the public pages."""
+"""Reads of proposals for the public pages and the official's dashboard."""
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Coalesce
 
 from pb.core.models import Election
+from pb.core.permissions import allowed
 from proposals.models import Proposal, ProposalStatus
 
 
@@ -37,3 +38,18 @@ def proposal_visible(proposal: Proposal, user) -> bool:
     from pb.core.permissions import is_official
 
     return (user.is_authenticated and proposal.author_id == user.pk) or is_official(user, proposal.election)
+
+
+def dashboard_context(user, election: Election) -> dict:
+    """The proposals part of the official's dashboard and of the phase-change page (registered with
+    pb.core.navigation.DASHBOARD_HOOKS at start-up)."""
+    proposals = election.proposals.select_related("pot", "category")
+    counts = dict(proposals.values_list("status").annotate(n=Count("id")).order_by())
+    return {
+        "to_review": proposals.filter(status=ProposalStatus.SUBMITTED).order_by("code"),
+        "unreviewed": counts.get(ProposalStatus.SUBMITTED.value, 0),
+        "status_counts": [(s.label, counts.get(s.value, 0)) for s in ProposalStatus],
+        "can_review": allowed(user, "proposal.review", election),
+        "can_import": allowed(user, "proposal.import", election),
+        "can_export": allowed(user, "proposal.export", election),
+    }

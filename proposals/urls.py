@@ -1,6 +1,7 @@
 from django.urls import path, register_converter
 
 from proposals import views
+from proposals.importing import views as importing_views
 
 
 class FormatConverter:
@@ -20,12 +21,16 @@ urlpatterns = [
     path("<slug:slug>/", views.proposal_list, name="list"),
     path("<slug:slug>/new/", views.proposal_create, name="create"),
     path("<slug:slug>/mine/", views.proposals_mine, name="mine"),
-    path("<slug:slug>/import/", views.proposals_import, name="import"),
-    path("<slug:slug>/import/template.csv", views.proposals_import_template, name="import_template"),
-    path("<slug:slug>/import/confirm/", views.proposals_import_confirm, name="import_confirm"),
-    path("<slug:slug>/import/<uuid:job_id>/", views.proposals_import_job, name="import_job"),
-    path("<slug:slug>/import/<uuid:job_id>/retry/", views.proposals_import_retry, name="import_retry"),
-    path("<slug:slug>/export.<fmt:fmt>", views.proposals_export, name="export"),
+    path("<slug:slug>/import/", importing_views.proposals_import, name="import"),
+    path(
+        "<slug:slug>/import/template.csv", importing_views.proposals_import_template, name="import_template"
+    ),
+    path("<slug:slug>/import/confirm/", importing_views.proposals_import_confirm, name="import_confirm"),
+    path("<slug:slug>/import/<uuid:job_id>/", importing_views.proposals_import_job, name="import_job"),
+    path(
+        "<slug:slug>/import/<uuid:job_id>/retry/", importing_views.proposals_import_retry, name="import_retry"
+    ),
+    path("<slug:slug>/export.<fmt:fmt>", importing_views.proposals_export, name="export"),
     path("<slug:slug>/<str:code>/", views.proposal_detail, name="detail"),
     path("<slug:slug>/<str:code>/edit/", views.proposal_edit, name="edit"),
     path("<slug:slug>/<str:code>/submit/", views.proposal_submit, name="submit"),

@@ -1,29 +1,23 @@
-import uuid
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import get_language, ngettext
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
+from pb.core.errorpages import domain_error_page
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Phase
 from pb.core.permissions import allowed, require
 from proposals import selectors, services
-from proposals.exceptions import ImportInvalid, NotAuthor, ProposalInvalid
-from proposals.forms import FilterForm, ImportForm, MergeForm, ProposalForm, ReviewForm
-from proposals.models import Proposal, ProposalImportJob, ProposalStatus
-from proposals.tasks import proposal_import_check_task, proposal_import_run_task
+from proposals.exceptions import NotAuthor, ProposalInvalid
+from proposals.forms import FilterForm, MergeForm, ProposalForm, ReviewForm
+from proposals.models import Proposal, ProposalStatus
 
 PAGE_SIZE = 12
-
-
-def _error_page(request, exc: DomainError):
-    return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
 
 
 def _apply_errors(form, exc: ProposalInvalid) -> None:
@@ -100,7 +94,7 @@ def proposal_create(request, slug):
     try:
         require(request.user, "proposal.submit", election)
     except DomainError as exc:
-        return _error_page(request, exc)
+        return domain_error_page(request, exc)
     form = ProposalForm(request.POST or None, request.FILES or None, election=election)
     if request.method == "POST":
         if form.is_valid():
@@ -115,7 +109,7 @@ def proposal_create(request, slug):
             except ProposalInvalid as exc:
                 _apply_errors(form, exc)
             except DomainError as exc:
-                return _error_page(request, exc)
+                return domain_error_page(request, exc)
             else:
                 if proposal.status == ProposalStatus.SUBMITTED:
                     messages.success(
@@ -136,7 +130,7 @@ def proposal_edit(request, slug, code):
     proposal = _get_proposal(request, slug, code)
     election = proposal.election
     if proposal.author_id != request.user.pk:
-        return _error_page(
+        return domain_error_page(
             request, NotAuthor(_("Only the author of proposal %(code)s can change it.") % {"code": code})
         )
     form = ProposalForm(request.POST or None, request.FILES or None, instance=proposal, election=election)
@@ -150,7 +144,7 @@ def proposal_edit(request, slug, code):
             except ProposalInvalid as exc:
                 _apply_errors(form, exc)
             except DomainError as exc:
-                return _error_page(request, exc)
+                return domain_error_page(request, exc)
             else:
                 messages.success(request, _("Proposal %(code)s saved.") % {"code": code})
                 return redirect("proposals:detail", slug=slug, code=code)
@@ -158,7 +152,7 @@ def proposal_edit(request, slug, code):
     try:
         services._ensure_draft(proposal)
     except DomainError as exc:
-        return _error_page(request, exc)
+        return domain_error_page(request, exc)
     return render(request, "proposals/proposal_form.html", ctx)
 
 
@@ -173,7 +167,7 @@ def proposal_submit(request, slug, code):
     try:
         services.proposal_submit(actor=request.user, proposal=proposal)
     except DomainError as exc:
-        return _error_page(request, exc)
+        return domain_error_page(request, exc)
     messages.success(request, _("Thank you! Proposal %(code)s was submitted.") % {"code": code})
     return redirect("proposals:detail", slug=slug, code=code)
 
@@ -193,7 +187,7 @@ def proposal_review(request, slug, code):
     try:
         require(request.user, "proposal.review", election)
     except DomainError as exc:
-        return _error_page(request, exc)
+        return domain_error_page(request, exc)
     initial = {
         "decision": "not_feasible" if proposal.status == ProposalStatus.NOT_FEASIBLE else "feasible",
         "reason": proposal.review_reason,
@@ -217,7 +211,7 @@ def proposal_review(request, slug, code):
             except ProposalInvalid as exc:
                 _apply_errors(form, exc)
             except DomainError as exc:
-                return _error_page(request, exc)
+                return domain_error_page(request, exc)
             else:
                 messages.success(request, _("Review of %(code)s saved.") % {"code": code})
                 return redirect("core:manage", slug=slug)
@@ -252,166 +246,10 @@ def proposal_merge(request, slug, code):
             except ProposalInvalid as exc:
                 _apply_errors(merge_form, exc)
             except DomainError as exc:
-                return _error_page(request, exc)
+                return domain_error_page(request, exc)
             else:
                 messages.success(
                     request, _("%(dup)s merged into %(keep)s.") % {"dup": code, "keep": keep.code}
                 )
                 return redirect("core:manage", slug=slug)
     return render(request, "proposals/proposal_review.html", ctx, status=400)
-
-
-def _import_page(request, slug, permission: str = "proposal.import"):
-    """The election, or the error page of an official who may not import in it."""
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        require(request.user, permission, election)
-    except DomainError as exc:
-        return election, _error_page(request, exc)
-    return election, None
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def proposals_import(request, slug):
-    """Upload: store the file, enqueue its check, go to the job page (which polls until the preview is in)."""
-    election, denied = _import_page(request, slug)
-    if denied:
-        return denied
-    form = ImportForm(request.POST or None, request.FILES or None)
-    ctx = {"election": election, "form": form}
-    if request.method == "GET":
-        return render(request, "proposals/proposal_import.html", ctx)
-    if not form.is_valid():
-        return render(request, "proposals/proposal_import.html", ctx, status=400)
-    try:
-        job = services.proposal_import_job_create(
-            actor=request.user, election=election, uploaded=form.cleaned_data["file"]
-        )
-    except ImportInvalid as exc:
-        form.add_error("file", exc.message)
-        return render(request, "proposals/proposal_import.html", ctx, status=400)
-    except DomainError as exc:
-        return _error_page(request, exc)
-    proposal_import_check_task.enqueue(str(job.pk))
-    return redirect("proposals:import_job", slug=slug, job_id=job.pk)
-
-
-def _job_context(election: Election, job: ProposalImportJob, **extra) -> dict:
-    from proposals.resources import ImportReport  # import-export is only needed here
-
-    running = job.status in services.RUNNING_STATUSES
-    progress = services.import_job_progress(job.pk) if running else {}
-    total, done = progress.get("total") or 0, progress.get("done") or 0
-    report = ImportReport.from_json(job.report) if job.report else None
-    return {
-        "election": election,
-        "job": job,
-        "report": report,
-        "running": running,
-        "retryable": services.proposal_import_job_retryable(job),
-        "progress_done": done,
-        "progress_total": total,
-        "progress_percent": int(100 * done / total) if total else 0,
-        **extra,
-    }
-
-
-def _job_page(request, election, job, *, status: int = 200, **extra) -> HttpResponse:
-    template = "proposals/proposal_import_job.html"
-    if request.htmx:
-        template += "#job-panel"
-    return render(request, template, _job_context(election, job, **extra), status=status)
-
-
-@login_required
-def proposals_import_job(request, slug, job_id):
-    """The job: progress while it is checked or imported (polled), then the preview with every row's
-    outcome and the confirm button, or the reason it failed and a Retry button."""
-    election, denied = _import_page(request, slug)
-    if denied:
-        return denied
-    job = get_object_or_404(ProposalImportJob, pk=job_id, election=election)
-    if services.proposal_import_jobs_expire_stalled(election=election):
-        job.refresh_from_db()
-    return _job_page(request, election, job)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def proposals_import_confirm(request, slug):
-    """Confirm a checked job (its id in the form): the import is enqueued, all or nothing, once."""
-    if request.method == "GET":
-        return redirect("proposals:import", slug=slug)
-    election, denied = _import_page(request, slug)
-    if denied:
-        return denied
-    job = get_object_or_404(ProposalImportJob, pk=_job_id(request.POST.get("job")), election=election)
-    try:
-        services.proposal_import_job_confirm(actor=request.user, job=job)
-    except DomainError as exc:
-        return _job_page(request, election, job, status=exc.status_code, error=exc.message)
-    proposal_import_run_task.enqueue(str(job.pk))
-    job.refresh_from_db()
-    if job.status == ProposalImportJob.Status.DONE:
-        n = job.imported
-        messages.success(
-            request, ngettext("%(n)d proposal imported.", "%(n)d proposals imported.", n) % {"n": n}
-        )
-    return redirect("proposals:import_job", slug=slug, job_id=job.pk)
-
-
-@login_required
-@require_POST
-def proposals_import_retry(request, slug, job_id):
-    """Check a failed job's file again (the check is enqueued; nothing is imported until confirmed)."""
-    election, denied = _import_page(request, slug)
-    if denied:
-        return denied
-    job = get_object_or_404(ProposalImportJob, pk=job_id, election=election)
-    try:
-        job = services.proposal_import_job_retry(actor=request.user, job=job)
-    except DomainError as exc:
-        return _job_page(request, election, job, status=exc.status_code, error=exc.message)
-    proposal_import_check_task.enqueue(str(job.pk))
-    return redirect("proposals:import_job", slug=slug, job_id=job.pk)
-
-
-def _job_id(value) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Http404 from None
-
-
-@login_required
-def proposals_export(request, slug, fmt):
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        data = services.proposals_export(actor=request.user, election=election, file_format=fmt)
-    except DomainError as exc:
-        return _error_page(request, exc)
-    content_type = {
-        "csv": "text/csv; charset=utf-8",
-        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    }[fmt]
-    response = HttpResponse(data, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{election.slug}-proposals.{fmt}"'
-    return response
-
-
-@login_required
-def proposals_import_template(request, slug):
-    """A CSV with every import column and one example row using this election's districts and categories."""
-    election = get_object_or_404(Election.objects.prefetch_related("pots", "categories"), slug=slug)
-    try:
-        require(request.user, "proposal.import", election)
-    except DomainError as exc:
-        return _error_page(request, exc)
-    from proposals.resources import template_csv
-
-    response = HttpResponse(
-        template_csv(election).encode("utf-8-sig"), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{election.slug}-import-template.csv"'
-    return response

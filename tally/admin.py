@@ -1,44 +1,10 @@
-"""Read-only admin views: every change to these rows goes through tally.services (audited, hash-checked)."""
+"""Read-only admin views: every change to these rows goes through the stage services (tally.counting,
+tally.signoff, tally.certification, ...) (audited, hash-checked)."""
 
 from django.contrib import admin
 
-from tally.models import (
-    BallotLog,
-    Certification,
-    CloseRequest,
-    DefinitionFreeze,
-    ExportFile,
-    LogBatch,
-    SignOff,
-    TallyRun,
-)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(DefinitionFreeze)
-class DefinitionFreezeAdmin(ReadOnlyAdmin):
-    list_display = ("election", "sha256", "frozen_at")
-
-
-@admin.register(BallotLog)
-class BallotLogAdmin(ReadOnlyAdmin):
-    list_display = ("election", "seq", "ballots", "head")
-
-
-@admin.register(LogBatch)
-class LogBatchAdmin(ReadOnlyAdmin):
-    list_display = ("election", "seq", "hash")
-    list_filter = ("election",)
+from pb.core.admin import ReadOnlyAdmin
+from tally.models import Certification, CloseRequest, ExportFile, SignOff, TallyRun
 
 
 @admin.register(CloseRequest)

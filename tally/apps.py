@@ -10,11 +10,9 @@ class TallyConfig(AppConfig):
         from pb.core import navigation
         from pb.core import services as core_services
         from pb.core.models import Phase
+        from tally.phases import tally_phase_hook
         from tally.selectors import todo_for
-        from tally.services import tally_phase_hook
 
-        # Appended after ballots' hook (INSTALLED_APPS order), so the roll snapshot exists when we freeze;
-        # tally.services._roll hashes the roll itself should it not.
         if tally_phase_hook not in core_services.PHASE_HOOKS:
             core_services.PHASE_HOOKS.append(tally_phase_hook)
         if todo_for not in navigation.TODO_HOOKS:

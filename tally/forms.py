@@ -49,7 +49,7 @@ class SignOffUploadForm(forms.Form):
     )
 
     def clean_result(self):
-        from tally.services import SIGNOFF_UPLOAD_MAX_BYTES
+        from tally.signoff import SIGNOFF_UPLOAD_MAX_BYTES
 
         f = self.cleaned_data["result"]
         if f.size > SIGNOFF_UPLOAD_MAX_BYTES:
@@ -114,7 +114,7 @@ class ReceiptForm(forms.Form):
     def clean_receipt(self):
         """A receipt code has 16 letters and digits (look-alikes such as O for 0 are accepted): say so when
         what was typed cannot be one, rather than searching for it and answering "not found"."""
-        from ballots.receipts import ALPHABET, GROUP_LEN, GROUPS, receipt_normalize
+        from ballots.ballotbox.receipts import ALPHABET, GROUP_LEN, GROUPS, receipt_normalize
 
         value = self.cleaned_data["receipt"]
         code = receipt_normalize(value)

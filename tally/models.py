@@ -10,49 +10,6 @@ from django.utils.translation import gettext_lazy as _
 from pb.core.models import Election, Pot
 
 
-class DefinitionFreeze(models.Model):
-    """The election definition as frozen when voting opened: canonical JSON, kept byte for byte."""
-
-    election = models.OneToOneField(Election, on_delete=models.PROTECT, related_name="definition_freeze")
-    canonical = models.TextField()
-    sha256 = models.CharField(max_length=64)
-    frozen_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"definition {self.sha256[:12]}"
-
-
-class BallotLog(models.Model):
-    """Head of an election's public ballot log. Its row is locked by every seal so the chain never forks."""
-
-    election = models.OneToOneField(Election, on_delete=models.PROTECT, related_name="ballot_log")
-    seq = models.PositiveIntegerField(default=0)
-    head = models.CharField(max_length=64)
-    ballots = models.PositiveIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"ballot log #{self.seq} {self.head[:12]}"
-
-
-class LogBatch(models.Model):
-    """One sealed batch. Ballot hashes in a random order, receipts sorted: the two lists do not line up.
-    No time is stored: a batch's position in the chain is all observers need."""
-
-    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="log_batches")
-    seq = models.PositiveIntegerField()
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
-    ballot_hashes = models.JSONField()
-    receipts = models.JSONField()
-
-    class Meta:
-        ordering = ["election", "seq"]
-        constraints = [models.UniqueConstraint(fields=["election", "seq"], name="log_batch_seq_unique")]
-
-    def __str__(self) -> str:
-        return f"batch {self.seq}"
-
-
 class CloseRequest(models.Model):
     """Closing the vote takes two different officials: one asks, another confirms."""
 
@@ -193,9 +150,10 @@ class Certification(models.Model):
 
 
 class VerifyJob(models.Model):
-    """One upload to the public verify page, checked by a task on the "public" queue (tally.verify_jobs).
+    """One upload to the public verify page, checked by a task on the "public" queue
+    (tally.verification.jobs).
     The id is the page's unguessable address; the upload is kept only until the check is done, the report
-    for an hour (tally.verify_jobs.KEEP)."""
+    for an hour (tally.verification.jobs.KEEP)."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Waiting")

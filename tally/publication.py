@@ -1,4 +1,5 @@
-"""The signed publication record (docs/verification.md section 7b): what the council signs when it publishes a
+"""Stage 7, publication: `election_publish` and the signed publication record (docs/verification.md section
+7b): what the council signs when it publishes a
 certified result, so that the audit entries written after certification (the certification itself, the
 phase changes) are covered by a signed record too.
 
@@ -12,15 +13,20 @@ publication.sig = hex Ed25519 signature (council key) of those bytes and "\\n".
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from pb.core.audit import audit_checkpoint, checkpoint_public
-from pb.core.models import AuditHead, Election
+from pb.core.models import AuditHead, Election, Phase
+from pb.core.permissions import require
+from pb.core.services import election_advance
 from tally.engine import auditlog
 from tally.engine import manifest as mf
 from tally.engine.canonical import canonical_json, sha256_hex
+from tally.filestore import audit_file, election_dir, files_store, staging_discard, staging_publish_on_commit
 from tally.models import Certification
 
 
@@ -36,9 +42,9 @@ def audit_log_anchor(*, election: Election, seq: int, head: str) -> dict[str, An
 def publication_files(*, election: Election, files_of_audit) -> dict[str, bytes]:
     """Build the publication record at the current audit head (to be called inside the publishing
     transaction, after the phase change: the head row is locked, so what is signed is what commits).
-    `files_of_audit(seq)` gives the audit file up to `seq` (tally.services.audit_file). Returns the files to
+    `files_of_audit(seq)` gives the audit file up to `seq` (tally.filestore.audit_file). Returns the files to
     store: the extended audit.jsonl, publication.json and publication.sig."""
-    from tally import signing
+    from tally.certification import signing
 
     cert = Certification.objects.get(election=election)
     head = AuditHead.objects.select_for_update().get(pk=1)
@@ -61,3 +67,27 @@ def publication_files(*, election: Election, files_of_audit) -> dict[str, bytes]
         auditlog.PUBLICATION_FILE: body,
         auditlog.PUBLICATION_SIG: (key.sign(body).hex() + "\n").encode(),
     }
+
+
+@transaction.atomic
+def election_publish(*, actor, election: Election) -> Election:
+    """Publish a certified result. The council signs a publication record (tally.publication) at the audit
+    head after the phase change, so the entries written since certification are covered too, and the
+    published audit.jsonl is extended up to it; the files move into place when the transaction commits."""
+    require(actor, "election.publish", election)
+    election = election_advance(actor=actor, election=election, to_phase=Phase.PUBLISHED)
+    # A staging folder of our own, without staging_open's clean-up: certifying and publishing in one
+    # transaction (the demo) must not discard the certification's files still waiting for the commit.
+    staging = election_dir(election) / f".staging-{secrets.token_hex(8)}"
+    staging.mkdir(parents=True)
+    try:
+        files_store(
+            election,
+            publication_files(election=election, files_of_audit=audit_file),
+            staging=staging,
+        )
+    except BaseException:
+        staging_discard(staging)
+        raise
+    staging_publish_on_commit(election, staging)
+    return election

@@ -9,9 +9,10 @@ from typing import Any
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from ballots.models import BallotLog, LogBatch
 from pb.core.models import Election, Phase
 from tally.engine import manifest as mf
-from tally.models import BallotLog, Certification, ExportFile, LogBatch, RunStatus, TallyRun
+from tally.models import Certification, ExportFile, RunStatus, TallyRun
 
 
 def published_election(slug: str) -> Election:
@@ -131,7 +132,7 @@ def todo_for(user, election: Election) -> list[dict[str, Any]]:
     from django.utils.translation import gettext as _
 
     from pb.core.permissions import allowed
-    from tally import services
+    from tally.signoff import signoff_status
 
     manage = reverse("tally:manage", args=[election.slug])
     items: list[dict[str, Any]] = []
@@ -142,7 +143,7 @@ def todo_for(user, election: Election) -> list[dict[str, Any]]:
     if election.phase == Phase.TALLIED and (
         allowed(user, "tally.signoff", election) or allowed(user, "tally.certify", election)
     ):
-        status = services.signoff_status(election)
+        status = signoff_status(election)
         text = _("Sign-off: %(m)s of %(q)s matching re-counts") % {
             "m": status["matched"],
             "q": status["quorum"],

@@ -15,15 +15,26 @@ from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from ballots.definition import definition_changed, definition_is_frozen, frozen_definition
 from pb.core.audit import audit_latest_checkpoint
 from pb.core.audit_keys import audit_public_key
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Pot
 from pb.core.permissions import allowed, is_council, is_official
-from tally import selectors, services, signing, verify_jobs, verify_limits
+from tally import selectors
+from tally.certification import signing
+from tally.certification.services import election_certify
+from tally.closing import close_cancel, close_confirm, close_request
+from tally.counting import tally_start
 from tally.engine import manifest as mf
+from tally.engine.canonical import sha256_hex
+from tally.filestore import election_dir, stored_file
 from tally.forms import ReceiptForm, SignOffUploadForm, SignOffWithdrawForm, VerifyForm, WhatIfForm
 from tally.models import CloseRequest, ExportFile, VerifyJob
+from tally.publication import election_publish
+from tally.signoff import signoff_recount, signoff_status, signoff_upload, signoff_withdraw
+from tally.verification import jobs as verify_jobs
+from tally.verification import limits as verify_limits
 
 
 def ballot_log(request, slug):
@@ -58,14 +69,13 @@ def ballot_log_json(request, slug):
 
 def _manage_context(request, election: Election, **extra) -> dict:
     user = request.user
-    status = services.signoff_status(election)
+    status = signoff_status(election)
     cert = selectors.certification(election)
     ctx = {
         "election": election,
         "log": selectors.log_summary(election),
         "freeze": getattr(election, "definition_freeze", None),
-        "definition_changed": services.definition_is_frozen(election)
-        and services.definition_changed(election),
+        "definition_changed": definition_is_frozen(election) and definition_changed(election),
         "close_request": CloseRequest.objects.filter(election=election, confirmed_by=None, cancelled=False)
         .select_related("requested_by")
         .first(),
@@ -87,7 +97,7 @@ def _manage_context(request, election: Election, **extra) -> dict:
     }
     names = dict(Pot.objects.filter(election=election).values_list("slug", "name"))
     if ctx["official"] is not None:
-        # The offline re-count, pot by pot, exactly as the upload expects it (tally.services.signoff_upload).
+        # The offline re-count, pot by pot, exactly as the upload expects it (tally.signoff.signoff_upload).
         slugs = sorted(ctx["official"].summary)
         freeze = ctx["freeze"]
         counting = json.loads(freeze.canonical)["counting"] if freeze is not None else {}
@@ -153,25 +163,25 @@ def run_status(request, slug):
 def _do(request, election, action):
     user = request.user
     if action == "close-request":
-        services.close_request(actor=user, election=election)
+        close_request(actor=user, election=election)
         return _("Closing requested: a second official must confirm.")
     if action == "close-confirm":
-        services.close_confirm(actor=user, election=election)
+        close_confirm(actor=user, election=election)
         return _("The vote is closed.")
     if action == "close-cancel":
-        services.close_cancel(actor=user, election=election)
+        close_cancel(actor=user, election=election)
         return _("The close request was withdrawn.")
     if action == "count":
-        services.tally_start(actor=user, election=election)
+        tally_start(actor=user, election=election)
         return _("The official count has started.")
     if action == "whatif":
         form = WhatIfForm(request.POST, pots=_pot_vote_types(election))
         if not form.is_valid():
             raise DomainError(_("Choose a counting rule."))
-        services.tally_start(actor=user, election=election, rule=form.cleaned_data["rule"])
+        tally_start(actor=user, election=election, rule=form.cleaned_data["rule"])
         return _("The “what if” count has started. It is not the official result.")
     if action == "signoff-recount":
-        s = services.signoff_recount(actor=user, election=election)
+        s = signoff_recount(actor=user, election=election)
         return (
             _("Your re-count matches the official count.")
             if s.matched
@@ -182,7 +192,7 @@ def _do(request, election, action):
         if not form.is_valid():
             errors = form.errors.get("result") or [_("Attach the JSON result of your offline count.")]
             raise DomainError(" ".join(str(e) for e in errors))
-        s = services.signoff_upload(actor=user, election=election, data=form.cleaned_data["result"].read())
+        s = signoff_upload(actor=user, election=election, data=form.cleaned_data["result"].read())
         return (
             _("Your count matches the official count.")
             if s.matched
@@ -192,7 +202,7 @@ def _do(request, election, action):
         form = SignOffWithdrawForm(request.POST)
         if not form.is_valid():
             raise DomainError(_("Say which sign-off you withdraw and why."))
-        services.signoff_withdraw(
+        signoff_withdraw(
             actor=user,
             election=election,
             signoff_id=form.cleaned_data["signoff"],
@@ -200,10 +210,10 @@ def _do(request, election, action):
         )
         return _("Your sign-off is withdrawn; you may re-count and sign off again.")
     if action == "certify":
-        services.election_certify(actor=user, election=election)
+        election_certify(actor=user, election=election)
         return _("Certified and signed. Check the PDF below before publishing.")
     if action == "publish":
-        services.election_publish(actor=user, election=election)
+        election_publish(actor=user, election=election)
         return _("The results are published.")
     raise Http404
 
@@ -238,7 +248,7 @@ def staff_file(request, slug, name):
     if not ExportFile.objects.filter(election=election, name=name).exists():
         raise Http404
     try:
-        data = services.stored_file(election, name)
+        data = stored_file(election, name)
     except FileNotFoundError:
         message = _("The file %(name)s is missing from the server's storage.") % {"name": name}
         return render(request, "core/error.html", {"message": message}, status=409)
@@ -248,7 +258,7 @@ def staff_file(request, slug, name):
     resp = HttpResponse(data, content_type="application/pdf" if is_pdf else "text/plain; charset=utf-8")
     disposition = "inline" if is_pdf and request.GET.get("download") is None else "attachment"
     resp["Content-Disposition"] = f'{disposition}; filename="{name}"'
-    resp["X-Content-SHA256"] = services.sha256_hex(data)
+    resp["X-Content-SHA256"] = sha256_hex(data)
     resp["Cache-Control"] = "private, no-store"
     return resp
 
@@ -259,8 +269,8 @@ def results(request, slug):
     manifest = selectors.manifest_of(cert)
     official = cert.run
     whatifs = selectors.whatif_runs(election)
-    definition, _sha = services.frozen_definition(election)
-    from tally import pdf
+    definition, _sha = frozen_definition(election)
+    from tally.certification import pdf
 
     found = None
     form = ReceiptForm(request.GET or None)
@@ -300,8 +310,8 @@ def results(request, slug):
 def receipt_found(election: Election, code: str) -> bool:
     """Is the receipt among the sealed ballots (the receipts of the published log)? Uses the unique index on
     Ballot.receipt_hash; certification_check proves the table and the published log agree."""
+    from ballots.ballotbox.receipts import receipt_hash
     from ballots.models import Ballot
-    from ballots.receipts import receipt_hash
 
     return Ballot.objects.filter(
         election=election, receipt_hash=receipt_hash(code), sealed_batch__isnull=False
@@ -311,7 +321,7 @@ def receipt_found(election: Election, code: str) -> bool:
 def published_file(request, slug, name):
     election = selectors.published_election(slug)
     rec = get_object_or_404(ExportFile, election=election, name=name)
-    path = services.election_dir(election) / rec.name
+    path = election_dir(election) / rec.name
     if not path.exists():
         raise Http404
     content_type = "application/pdf" if name.endswith(".pdf") else "text/plain; charset=utf-8"
@@ -348,9 +358,10 @@ def _verify_context(form, report=None, **extra) -> dict:
 @csrf_exempt  # checked in _verify_post, after the limits: the CSRF check reads the whole upload
 def verify_page(request):
     """The public verifier. A POST is refused (429, Retry-After) before its upload is read when the client
-    has verified too often or the site's verification slots are taken (tally.verify_limits); the body size
+    has verified too often or the site's verification slots are taken (tally.verification.limits); the body
+    size
     was already bounded by PB_VERIFY_MAX_BYTES (pb.core.middleware). An accepted upload is checked by a task
-    on the "public" queue (tally.verify_jobs) and the browser is sent to its result page."""
+    on the "public" queue (tally.verification.jobs) and the browser is sent to its result page."""
     if request.method != "POST":
         return render(request, "tally/verify.html", _verify_context(VerifyForm()))
     try:

@@ -41,11 +41,12 @@ def _test_audit_key(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cast_context():
-    """Each test starts with empty per-process caches (ballots.castctx, pb.core.shells): test databases
+    """Each test starts with empty per-process caches (ballots.casting.castctx, pb.core.shells): test
+    databases
     roll back and may reuse ids, which a long-running server never does."""
     yield
     try:
-        from ballots import castctx
+        from ballots.casting import castctx
         from pb.core import shells
     except Exception:  # engine-only runs may not have Django set up
         return

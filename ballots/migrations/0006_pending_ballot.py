@@ -10,7 +10,7 @@ from django.db import migrations, models
 
 
 def unsealed_to_pending(apps, schema_editor):
-    from ballots import pending
+    from ballots.ballotbox import pending
 
     Ballot = apps.get_model("ballots", "Ballot")
     PendingBallot = apps.get_model("ballots", "PendingBallot")

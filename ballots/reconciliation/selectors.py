@@ -16,7 +16,7 @@ from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from ballots import pending
+from ballots.ballotbox import pending
 from ballots.models import (
     Ballot,
     Channel,
@@ -95,7 +95,8 @@ class ReconciliationStatus:
 def ballot_counts(election: Election) -> dict[tuple[int, bool], int]:
     """Ballots per (pot id, is paper): sealed ones in `Ballot`, plus those cast but not sealed yet.
 
-    Pending ballots (ballots.pending) hold `is_paper` only inside their ciphertext: they are opened here to be
+    Pending ballots (ballots.ballotbox.pending) hold `is_paper` only inside their ciphertext: they are opened
+    here to be
     counted, never shown. Closing and the official count seal them all, so there are none or few."""
     counts: dict[tuple[int, bool], int] = {
         (pot_id, is_paper): n

@@ -4,6 +4,19 @@ from pb.core import services
 from pb.core.models import ElectionRole
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For rows that change only through audited services (the admin shows them, never edits them)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ElectionRole)
 class ElectionRoleAdmin(admin.ModelAdmin):
     """Grants go through the services so each one is audited; a grant is replaced, not edited."""

@@ -15,6 +15,7 @@ import sys
 from django.conf import settings
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpResponse
+from django.shortcuts import render
 from django.template import loader
 from django.utils.translation import gettext as _
 
@@ -106,3 +107,8 @@ class FriendlyErrorsMiddleware:
             extra={"status_code": 500, "request": request},
         )
         return server_error(request)
+
+
+def domain_error_page(request, exc) -> HttpResponse:
+    """A refused action (a pb DomainError: permission, phase, invalid input) as a page with its own status."""
+    return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)

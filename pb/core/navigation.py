@@ -6,6 +6,8 @@
 - PHASE_PAGES: phase -> hook(election) -> url: the page where the step into that phase is taken (e.g. closing
   the vote takes two officials on the tally page); the dashboard's phase button leads there instead of
   offering a move the phase hooks would refuse.
+- DASHBOARD_HOOKS: hook(user, election) -> dict merged into the context of the official's dashboard and of the
+  phase-change page (proposals adds what waits for review and the import/export buttons).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pb.core.models import Election
 
 TODO_HOOKS: list[Callable[[Any, Election], list[dict[str, Any]]]] = []
 PHASE_PAGES: dict[str, Callable[[Election], str]] = {}
+DASHBOARD_HOOKS: list[Callable[[Any, Election], dict[str, Any]]] = []
 
 
 def todo_for(user, election: Election) -> list[dict[str, Any]]:
@@ -28,3 +31,10 @@ def todo_for(user, election: Election) -> list[dict[str, Any]]:
 def phase_page(election: Election, to_phase: str | None) -> str | None:
     hook = PHASE_PAGES.get(to_phase or "")
     return hook(election) if hook else None
+
+
+def dashboard_context(user, election: Election) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    for hook in DASHBOARD_HOOKS:
+        context.update(hook(user, election))
+    return context

@@ -2,7 +2,6 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -12,7 +11,6 @@ from pb.core import navigation, services
 from pb.core.exceptions import DomainError
 from pb.core.models import PHASE_ORDER, Election, Phase
 from pb.core.permissions import allowed, require
-from proposals.models import ProposalStatus
 
 # What a visitor can do now comes first: vote, then propose; finished editions last.
 _HOME_ORDER = {Phase.VOTING_OPEN: 0, Phase.PROPOSALS_OPEN: 1, Phase.REVIEW: 2, Phase.PUBLISHED: 4}
@@ -57,7 +55,7 @@ def election_detail(request, slug):
     return render(request, "core/election_detail.html", ctx)
 
 
-# Written by the identification throttle (ballots.throttle.ALERT_ACTION) when an election's codes or roll
+# Written by the identification throttle (ballots.roll.throttle.ALERT_ACTION) when an election's codes or roll
 # match see a flood of failures; shown on the manage page for this long.
 IDENTIFY_ALERT_ACTION = "identify.alert"
 IDENTIFY_ALERT_SHOWN = dt.timedelta(minutes=30)
@@ -78,16 +76,10 @@ def election_manage(request, slug):
         require(request.user, "election.manage", election)
     except DomainError as exc:
         return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
-    proposals = election.proposals.select_related("pot", "category")
-    counts = dict(proposals.values_list("status").annotate(n=Count("id")).order_by())
     ctx = _phase_context(request, election)
+    ctx.update(navigation.dashboard_context(request.user, election))  # proposals: review queue, import/export
     ctx.update(
         {
-            "to_review": proposals.filter(status=ProposalStatus.SUBMITTED).order_by("code"),
-            "status_counts": [(s.label, counts.get(s.value, 0)) for s in ProposalStatus],
-            "can_review": allowed(request.user, "proposal.review", election),
-            "can_import": allowed(request.user, "proposal.import", election),
-            "can_export": allowed(request.user, "proposal.export", election),
             "recent_events": election.audit_events.order_by("-seq")[:10],
             "identify_alerts": _identify_alerts(election),
         }
@@ -116,7 +108,7 @@ def election_advance_view(request, slug):
                 )
             except DomainError as exc:
                 return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
-        ctx["unreviewed"] = election.proposals.filter(status=ProposalStatus.SUBMITTED).count()
+        ctx.update(navigation.dashboard_context(request.user, election))  # e.g. proposals still unreviewed
         return render(request, "core/election_advance.html", ctx)
     try:
         services.election_advance(

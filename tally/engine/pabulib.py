@@ -19,6 +19,9 @@ parser: 0.23 s, 64 MB); `profile.ballots` builds the Ballot objects on first use
 `profile.ballots.csr()` instead. Anything the fast path cannot vouch for (a quote in VOTES, spaces around
 project ids, any fault) is read again by the line-by-line parser, which names the first fault's line.
 Figures: bench/parse.py.
+
+Long module: one file format, its streaming reader and its writer, kept in one place so the format
+is read and written by the same definitions.
 """
 
 from __future__ import annotations

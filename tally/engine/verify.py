@@ -5,6 +5,9 @@ council's public key and the published files. docs/verification.md specifies eve
 PDF reading uses pyHanko (a dependency of pb for the PAdES signature anyway): it parses cross-reference
 streams, compressed object streams and incremental updates (the PAdES signature is one), which a tiny
 hand-written extractor would get subtly wrong. It is imported only when a PDF is given.
+
+Long module: the checks of docs/verification.md in the order the document gives them, one function
+per step, so the specification and the verifier can be read side by side.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from ballots import identity
 from ballots.models import VoterRollEntry
+from ballots.roll import identity
 from pb.core.models import BallotType, Election, Phase, Pot
 from tests.ballots.roll_support import make_code, make_voter
 from tests.factories import ElectionFactory, PotFactory, ProposalFactory
@@ -103,7 +103,7 @@ def cast_ballots(
     *, election: Election | None = None, pot: Pot | None = None, is_paper=None
 ) -> list[CastBallot]:
     """Every ballot cast so far: the sealed ones and the pending ones (which only the server key opens)."""
-    from ballots import pending
+    from ballots.ballotbox import pending
     from ballots.models import Ballot, PendingBallot
 
     filters = {}

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import uuid
 
-from ballots.services import (
+from ballots.casting.services import (
     ballot_cast,
     paper_batch_accept,
     paper_batch_create,
     paper_batch_enter,
     paper_voter_mark,
 )
-from ballots.validation import RawBallot
+from ballots.casting.validation import RawBallot
 from pb.core.models import Phase
 from pb.core.services import election_advance
-from tally import services as tally
+from tally.closing import close_confirm, close_request
 from tests.ballots.roll_support import make_voter
 from tests.factories import ElectionFactory, PotFactory, ProposalFactory, council, official
 
@@ -77,5 +77,5 @@ class Box:
         return paper_batch_accept(actor=actor or self.carl, batch=batch)
 
     def close(self) -> None:
-        tally.close_request(actor=self.anna, election=self.election)
-        self.election = tally.close_confirm(actor=self.bart, election=self.election)
+        close_request(actor=self.anna, election=self.election)
+        self.election = close_confirm(actor=self.bart, election=self.election)

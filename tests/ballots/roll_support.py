@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ballots import roll
-from ballots.eligibility import age_on
 from ballots.models import VoterRollEntry, VotingCode
+from ballots.roll import entries as roll
+from ballots.roll.eligibility import age_on
 
 
 def make_voter(

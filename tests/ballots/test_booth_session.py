@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from ballots import identity
 from ballots.models import Channel, Participation
+from ballots.roll import identity
 from pb.core.models import AuditEvent, Role
 from tests.ballots.cast_support import build_voting
 from tests.factories import UserFactory

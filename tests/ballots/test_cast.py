@@ -6,12 +6,12 @@ import hashlib
 import pytest
 from django.utils import timezone
 
-from ballots import identity
+from ballots.ballotbox.receipts import receipt_hash, receipt_normalize
+from ballots.casting.services import ballot_cast
+from ballots.casting.validation import RawBallot
 from ballots.exceptions import AlreadyVoted, NotEligible
 from ballots.models import Ballot, Channel, CodeStatus, Participation, PendingBallot, VotingCode
-from ballots.receipts import receipt_hash, receipt_normalize
-from ballots.services import ballot_cast
-from ballots.validation import RawBallot
+from ballots.roll import identity
 from pb.core.exceptions import PermissionDenied
 from pb.core.models import AuditEvent, Phase
 from tests.ballots.cast_support import build_voting, cast_ballot, cast_ballots
@@ -122,9 +122,9 @@ def test_pots_left_and_identity_contract(v):
 def test_ballots_are_handed_to_sealing_after_commit_in_batches(django_capture_on_commit_callbacks):
     """Casting calls tally's sealing after commit; nothing is sealed until K + max(K, SEAL_AFTER_CAST) of the
     pot are pending, and then all but K (the anonymity set kept back for the next batch)."""
-    from ballots.pending import seal_threshold
+    from ballots.ballotbox.pending import seal_threshold
+    from ballots.ballotbox.sealing import SEAL_AFTER_CAST, SEAL_BATCH_MIN
     from pb.core.services import election_advance
-    from tally import services
     from tests.factories import ElectionFactory, PotFactory, ProposalFactory
 
     clerk = official()
@@ -132,9 +132,9 @@ def test_ballots_are_handed_to_sealing_after_commit_in_batches(django_capture_on
     pot = PotFactory(election=election, slug="city", is_citywide=True, budget=100_000)
     ProposalFactory(pot=pot, code="S1", cost=10_000)
     election = election_advance(actor=clerk, election=election, to_phase=Phase.VOTING_OPEN)  # opens the log
-    k = services.SEAL_BATCH_MIN
-    size = seal_threshold(k, services.SEAL_AFTER_CAST)
-    assert size - k >= services.SEAL_AFTER_CAST >= k
+    k = SEAL_BATCH_MIN
+    size = seal_threshold(k, SEAL_AFTER_CAST)
+    assert size - k >= SEAL_AFTER_CAST >= k
     for i in range(size):
         voter = make_voter(election, pot, ref=f"SEAL-{i}")
         with django_capture_on_commit_callbacks(execute=True):

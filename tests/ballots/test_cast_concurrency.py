@@ -5,10 +5,10 @@ import threading
 import pytest
 from django.db import connection
 
+from ballots.casting.services import ballot_cast
+from ballots.casting.validation import RawBallot
 from ballots.exceptions import AlreadyVoted
 from ballots.models import Participation
-from ballots.services import ballot_cast
-from ballots.validation import RawBallot
 from tests.ballots.cast_support import build_voting, cast_ballots
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]

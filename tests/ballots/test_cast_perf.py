@@ -10,9 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from ballots import castctx
+from ballots.casting import castctx
+from ballots.definition import definition_freeze
 from ballots.models import CodeStatus, Participation, VotingCode
-from tally.services import definition_freeze
 from tests.ballots.cast_support import build_voting, cast_ballots, identify
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 # then the writes: on PostgreSQL one statement (participation, ballot, codes used after the last pot, and the
 # unsealed count); elsewhere the participation insert and the ballot insert, plus marking the voter's code
 # used after their last pot. The pot, its election, its projects and the election's pots are read once per
-# process while voting is open (ballots.castctx), not per cast.
+# process while voting is open (ballots.casting.castctx), not per cast.
 ON_POSTGRES = connection.vendor == "postgresql"
 CAST_QUERIES = 4 if ON_POSTGRES else 5
 LAST_CAST_QUERIES = 4 if ON_POSTGRES else 6

@@ -1,21 +1,22 @@
 """Every bad ballot is refused by the cast service with its own message, and nothing is stored.
 
-The same validator serves the online, booth and paper paths (ballots.validation); these tests go through
+The same validator serves the online, booth and paper paths (ballots.casting.validation); these tests go
+through
 `ballot_cast` on a real database so that "nothing stored" is checked where it matters."""
 
 import pytest
 
-from ballots.exceptions import BallotInvalid
-from ballots.models import Participation, VotingCode
-from ballots.selectors import ballot_spec
-from ballots.services import ballot_cast
-from ballots.validation import (
+from ballots.casting.selectors import ballot_spec
+from ballots.casting.services import ballot_cast
+from ballots.casting.validation import (
     RawBallot,
     ballot_status,
     ballot_validate,
     paper_line_canonical,
     paper_line_parse,
 )
+from ballots.exceptions import BallotInvalid
+from ballots.models import Participation, VotingCode
 from tests.ballots.cast_support import build_voting, cast_ballot, cast_ballots
 
 pytestmark = pytest.mark.django_db

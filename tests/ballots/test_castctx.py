@@ -1,4 +1,5 @@
-"""The per-process cast context (ballots.castctx) never lets a cast use stale facts: the phase and the frozen
+"""The per-process cast context (ballots.casting.castctx) never lets a cast use stale facts: the phase and
+the frozen
 definition are re-read under the voter's lock on every cast, and a context that no longer matches is
 dropped and read again."""
 
@@ -8,10 +9,10 @@ import dataclasses
 import pytest
 from django.urls import reverse
 
-from ballots import castctx
+from ballots.casting import castctx
+from ballots.definition import definition_freeze
 from ballots.models import Participation
 from pb.core.models import Election, Phase
-from tally.services import definition_freeze
 from tests.ballots.cast_support import build_voting, cast_ballots, identify
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 from django.urls import reverse
 
-from ballots import roll
 from ballots.models import CodeStatus, VotingCode
+from ballots.roll import entries as roll
 from pb.core.models import AuditEvent, Phase
 from tests.ballots.roll_support import make_voter
 from tests.factories import ElectionFactory, PotFactory, UserFactory, official
@@ -350,7 +350,7 @@ def test_mailmerge_file_never_downloaded_expires(client, election, settings):
     import datetime as dt_
     import json
 
-    from ballots.services_roll import MAILMERGE_MAX_AGE
+    from ballots.roll.services import MAILMERGE_MAX_AGE
 
     client.force_login(official())
     _generate_pdf(client, election, election.pots.get(slug="wola"))

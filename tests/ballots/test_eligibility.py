@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from ballots import eligibility, identity
 from ballots.exceptions import NotEligible
+from ballots.roll import eligibility, identity
 from pb.core.models import Phase
 from tests.ballots.roll_support import make_voter
 from tests.factories import ElectionFactory, PotFactory

@@ -1,4 +1,5 @@
-"""Identification over HTTP: voting codes, roll match, booth; the session contract of ballots.identity."""
+"""Identification over HTTP: voting codes, roll match, booth; the session contract of
+ballots.roll.identity."""
 
 import datetime as dt
 
@@ -6,8 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from ballots import identity
 from ballots.models import CodeStatus, Participation, VotingCode
+from ballots.roll import identity
 from pb.core.models import AuditEvent, Phase
 from tests.ballots.roll_support import make_code, make_voter
 from tests.factories import ElectionFactory, PotFactory, UserFactory, official
@@ -183,7 +184,7 @@ def test_resident_cannot_claim_the_booth_method(client, setup):
 
 
 def _reissue(election, ref="AB-123"):
-    from ballots.services_roll import code_reissue
+    from ballots.roll.services import code_reissue
 
     return code_reissue(actor=official(), election=election, reference=ref).code
 
@@ -210,7 +211,7 @@ def test_replaced_twice_the_middle_code_also_says_replaced(client, setup):
 
 
 def test_voided_without_replacement_says_cancelled(client, setup):
-    from ballots.services_roll import code_void
+    from ballots.roll.services import code_void
 
     election, *_r, code = setup
     code_void(actor=official(), election=election, code=code)
@@ -241,8 +242,8 @@ def test_guesses_still_get_the_generic_message(client, setup):
 def test_replaced_code_counts_as_a_failed_attempt(setup):
     """Typing an old letter's code is not a free probe: it is throttled like any wrong code."""
     from ballots.exceptions import CodeInvalid
-    from ballots.models_roll import ThrottleBucket
-    from ballots.services_roll import voter_identify_code
+    from ballots.roll.models import ThrottleBucket
+    from ballots.roll.services import voter_identify_code
 
     election, *_r, code = setup
     _reissue(election)
@@ -253,7 +254,7 @@ def test_replaced_code_counts_as_a_failed_attempt(setup):
 
 
 def _mark_paper(election, voter, pots):
-    from ballots.services import paper_voter_mark
+    from ballots.casting.services import paper_voter_mark
 
     return paper_voter_mark(actor=official(), election=election, voter=voter, booth="Town hall", pots=pots)
 
@@ -317,7 +318,7 @@ def test_online_voter_still_hears_already_voted(client, setup):
 @pytest.mark.parametrize("typed", ["17/05/1990", "05/17/1990", "17.05.1990", "17 May 1990", "19900517x"])
 def test_roll_match_takes_iso_dates_only(client, setup, typed):
     """A date that could be read two ways is refused by the form (not guessed, not a throttle strike)."""
-    from ballots.models_roll import ThrottleBucket
+    from ballots.roll.models import ThrottleBucket
 
     election, *_r = setup
     r = client.post(

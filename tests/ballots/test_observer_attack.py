@@ -20,24 +20,29 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from ballots import services as casting
-from ballots.models import Ballot, Participation, PendingBallot
-from ballots.receipts import receipt_hash
-from ballots.selectors import turnout_public
-from ballots.validation import RawBallot
+from ballots.ballotbox import sealing
+from ballots.ballotbox.receipts import receipt_hash
+from ballots.ballotbox.sealing import SEAL_BATCH_MIN, log_problems, secrecy_summary
+from ballots.casting import services as casting
+from ballots.casting.selectors import turnout_public
+from ballots.casting.validation import RawBallot
+from ballots.definition import frozen_definition
+from ballots.models import Ballot, LogBatch, Participation, PendingBallot
 from pb.core.models import Phase
 from pb.core.services import election_advance
-from tally import pdf, services
+from tally.certification import pdf
+from tally.closing import close_confirm, close_request
+from tally.counting import tally_run_execute, tally_start
 from tally.engine import manifest as mf
 from tally.engine.canonical import sha256_hex
-from tally.models import LogBatch
+from tally.filestore import build_files
 from tests.ballots.roll_support import make_voter
 from tests.factories import ElectionFactory, PotFactory, ProposalFactory, official
 from tests.tally.conftest import keys  # noqa: F401 - the council key and a var dir of its own
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-K = services.SEAL_BATCH_MIN  # the default anonymity set, frozen into the definition
+K = SEAL_BATCH_MIN  # the default anonymity set, frozen into the definition
 
 
 class Observed:
@@ -94,8 +99,8 @@ class Observed:
             self.batch_after.setdefault(seq, len(self.casts))
 
     def close_and_count(self):
-        services.close_request(actor=self.o1, election=self.election)
-        self.election = services.close_confirm(actor=self.o2, election=self.election)
+        close_request(actor=self.o1, election=self.election)
+        self.election = close_confirm(actor=self.o2, election=self.election)
         self._look_at_log()
         if self.paper_voters:
             batch = casting.paper_batch_create(
@@ -105,8 +110,8 @@ class Observed:
             casting.paper_batch_enter(actor=self.o1, batch=batch, text=text)
             casting.paper_batch_enter(actor=self.o2, batch=batch, text=text)
             casting.paper_batch_accept(actor=self.o3, batch=batch)
-        run = services.tally_start(actor=self.o1, election=self.election)
-        run = services.tally_run_execute(run_id=run.pk)
+        run = tally_start(actor=self.o1, election=self.election)
+        run = tally_run_execute(run_id=run.pk)
         assert run.status == "done", run.error
         self._look_at_log()
         return run
@@ -158,7 +163,7 @@ def _page_items(table: str) -> list[tuple]:
 
 def check_published_log_narrows_no_ballot_below_k(observed):
     election = observed.election
-    files = services.build_files(election)
+    files = build_files(election)
     pot_of_hash = {}
     for pot in (observed.city, observed.north, observed.south):
         for line in files[mf.jsonl_file(pot.slug)].splitlines():
@@ -190,11 +195,11 @@ def check_published_log_narrows_no_ballot_below_k(observed):
         sealed_before[pot_id] += size
     # South had 8 voters: sealed as one batch of 8, and flagged in the manifest and on the results page.
     assert totals[observed.south.pk] == 8
-    assert services.secrecy_summary(services.frozen_definition(election)[0], observed.run.summary) == {
+    assert secrecy_summary(frozen_definition(election)[0], observed.run.summary) == {
         "anonymity_k": K,
         "pots_under_k": ["south"],
     }
-    pots = pdf.pot_views(election, observed.run, services.frozen_definition(election)[0])
+    pots = pdf.pot_views(election, observed.run, frozen_definition(election)[0])
     assert {p["slug"]: p["under_k"] for p in pots} == {"city": False, "north": False, "south": True}
 
 
@@ -333,7 +338,7 @@ def check_day_is_the_finest_time_a_participation_keeps(observed):
 def test_without_the_vacuum_the_dba_attack_would_work(monkeypatch):
     """The check above is not vacuous: skip the VACUUM after sealing and dead pending rows, written by the
     casts' transactions (so sharing their participations' ids), are still there for pageinspect to find."""
-    monkeypatch.setattr(services, "_vacuum_pending", lambda: None)
+    monkeypatch.setattr(sealing, "_vacuum_pending", lambda: None)
     world = Observed(north=30, south=0, paper=0)
     world.close_and_count()
     cast_xids = set(_xmins(Participation._meta.db_table))
@@ -381,11 +386,11 @@ def test_concurrent_casts_seal_every_ballot_once_in_batches_of_at_least_k():
     assert len(receipts) == 200
     during = [len(b.ballot_hashes) for b in LogBatch.objects.filter(election=world.election)]
     assert during and min(during) >= K  # sealed while casting, never a small batch
-    services.close_request(actor=world.o1, election=world.election)
-    services.close_confirm(actor=world.o2, election=world.election)
+    close_request(actor=world.o1, election=world.election)
+    close_confirm(actor=world.o2, election=world.election)
     batches = list(LogBatch.objects.filter(election=world.election).order_by("seq"))
     assert min(len(b.ballot_hashes) for b in batches) >= K
     sealed = [r for b in batches for r in b.receipts]
     assert sorted(sealed) == sorted(receipts)  # each ballot once, none lost, none twice
     assert not PendingBallot.objects.exists()
-    assert services.log_problems(world.election) == []
+    assert log_problems(world.election) == []

@@ -5,10 +5,8 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from ballots import selectors
-from ballots.exceptions import AlreadyVoted
-from ballots.models import Channel, CodeStatus, PaperBatchStatus, Participation, VotingCode
-from ballots.services import (
+from ballots.casting import selectors
+from ballots.casting.services import (
     PaperError,
     ballot_cast,
     paper_batch_accept,
@@ -17,7 +15,9 @@ from ballots.services import (
     paper_batch_enter,
     paper_voter_mark,
 )
-from ballots.validation import RawBallot
+from ballots.casting.validation import RawBallot
+from ballots.exceptions import AlreadyVoted
+from ballots.models import Channel, CodeStatus, PaperBatchStatus, Participation, VotingCode
 from pb.core.exceptions import PermissionDenied
 from pb.core.models import AuditEvent
 from tests.ballots.cast_support import build_voting, cast_ballots, identify

@@ -10,7 +10,8 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
-from ballots import pending
+from ballots.ballotbox import pending
+from ballots.casting.services import PaperError, paper_batch_enter
 from ballots.exceptions import ReconciliationError
 from ballots.models import (
     Ballot,
@@ -29,10 +30,10 @@ from ballots.reconciliation.services import (
     reconciliation_resolve_propose,
     reconciliation_resolve_withdraw,
 )
-from ballots.services import PaperError, paper_batch_enter
 from pb.core.exceptions import PermissionDenied, PhaseError
 from pb.core.models import AuditEvent, Phase
-from tally import services as tally
+from tally.closing import close_confirm, close_request
+from tally.counting import tally_start
 from tally.models import TallyRun
 from tests.ballots.reconciliation_support import Box
 from tests.factories import UserFactory
@@ -192,7 +193,7 @@ def test_a_paper_voter_without_a_ballot_blocks_the_count_until_two_officials_res
     box.close()  # a paper booth still short of ballots does not stop the close: paper is entered after it
     box.accept(box.batch("N1"))
     with pytest.raises(PhaseError) as exc:
-        tally.tally_start(actor=box.anna, election=box.election)
+        tally_start(actor=box.anna, election=box.election)
     assert "North, paper at Library: 1 ballot for 2 voters recorded (-1)" in exc.value.message
     assert not TallyRun.objects.exists()
 
@@ -206,7 +207,7 @@ def test_a_paper_voter_without_a_ballot_blocks_the_count_until_two_officials_res
     )
     # One official alone cannot: the count is still refused, and the proposer cannot confirm.
     with pytest.raises(PhaseError, match="paper at Library"):
-        tally.tally_start(actor=box.anna, election=box.election)
+        tally_start(actor=box.anna, election=box.election)
     with pytest.raises(ReconciliationError, match="second, different official"):
         reconciliation_resolve_confirm(actor=box.anna, election=box.election, resolution=res)
     # Nor can they through the database: the check constraint refuses the proposer as confirmer.
@@ -217,7 +218,7 @@ def test_a_paper_voter_without_a_ballot_blocks_the_count_until_two_officials_res
     with pytest.raises(ReconciliationError, match="already confirmed"):
         reconciliation_resolve_confirm(actor=box.carl, election=box.election, resolution=res.pk)
 
-    run = tally.tally_start(actor=box.anna, election=box.election)
+    run = tally_start(actor=box.anna, election=box.election)
     assert run.official
     # A resolution changes no ballot.
     assert Participation.objects.filter(channel=Channel.PAPER).count() == 2
@@ -260,9 +261,9 @@ def test_an_online_difference_blocks_closing(box):
         channel=Channel.ONLINE,
         day=Participation.objects.first().day,
     )
-    tally.close_request(actor=box.anna, election=box.election)
+    close_request(actor=box.anna, election=box.election)
     with pytest.raises(PhaseError) as exc:
-        tally.close_confirm(actor=box.bart, election=box.election)
+        close_confirm(actor=box.bart, election=box.election)
     assert "North, online: 3 ballots for 4 voters recorded (-1)" in exc.value.message
     box.election.refresh_from_db()
     assert box.election.phase == Phase.VOTING_OPEN
@@ -274,7 +275,7 @@ def test_an_online_difference_blocks_closing(box):
         reason="Investigated: see report 7.",
     )
     reconciliation_resolve_confirm(actor=box.carl, election=box.election, resolution=res)
-    box.election = tally.close_confirm(actor=box.bart, election=box.election)
+    box.election = close_confirm(actor=box.bart, election=box.election)
     assert box.election.phase == Phase.VOTING_CLOSED
 
 

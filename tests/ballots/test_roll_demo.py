@@ -6,8 +6,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from ballots import demo, identity
+from ballots import demo
 from ballots.models import VoterRollEntry, VotingCode
+from ballots.roll import identity
 from pb.core.models import Election, Phase
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from ballots import roll
 from ballots.models import ImportJob, VoterRollEntry
-from ballots.services_roll import roll_import
+from ballots.roll import entries as roll
+from ballots.roll.services import roll_import
 from pb.core.exceptions import PermissionDenied
 from pb.core.models import AuditEvent, Phase
 from tests.factories import ElectionFactory, PotFactory, UserFactory, official
@@ -188,7 +188,7 @@ def test_resident_cannot_open_roll_pages(client, election):
 
 
 def test_progress_partial_polls_while_running(client, election, var_dir):
-    from ballots import services_roll
+    from ballots.roll import services as services_roll
 
     client.force_login(official())
     job = ImportJob.objects.create(election=election, filename="big.csv", status=ImportJob.Status.IMPORTING)

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from ballots.models import VoterRollEntry
-from ballots.services_roll import roll_import
+from ballots.roll.services import roll_import
 from pb.core.models import Phase
 from tests.factories import ElectionFactory, PotFactory, official
 

@@ -15,8 +15,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Count
 from django.urls import reverse
 
-from ballots import roll
 from ballots.models import ImportJob, VoterRollEntry
+from ballots.roll import entries as roll
 from pb.core.models import AuditEvent, Phase
 from tests.core.test_task_worker import Workers, database_tasks  # noqa: F401 (a fixture)
 from tests.factories import ElectionFactory, PotFactory, official

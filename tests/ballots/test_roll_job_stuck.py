@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from ballots import services_roll
 from ballots.models import ImportJob, VoterRollEntry
+from ballots.roll import services as services_roll
 from pb.core.models import AuditEvent, Phase
 from tests.ballots.test_roll_import import GOOD, _csv
 from tests.factories import ElectionFactory, PotFactory, UserFactory, official

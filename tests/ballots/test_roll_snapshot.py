@@ -5,10 +5,10 @@ import hashlib
 
 import pytest
 
-from ballots import roll
 from ballots.exceptions import RollError
 from ballots.models import RollSnapshot
-from ballots.services_roll import roll_import
+from ballots.roll import entries as roll
+from ballots.roll.services import roll_import
 from pb.core.models import AuditEvent, Phase
 from pb.core.services import election_advance
 from tests.ballots.roll_support import make_voter

@@ -11,7 +11,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.db import models
 
+from ballots.ballotbox.sealing import secrecy_summary
+from ballots.definition import definition_changed, frozen_definition
 from ballots.models import Ballot, Participation, VoterRollEntry, VotingCode
+from tally.closing import close_confirm, close_request
 
 # Rows of these identify (or lead to) a person.
 PERSONAL = {VoterRollEntry, VotingCode, Participation, get_user_model(), Session}
@@ -118,7 +121,7 @@ def test_sealed_batch_is_not_null_in_the_database():
 
 
 def test_ciphertext_hides_content_and_size():
-    from ballots import pending
+    from ballots.ballotbox import pending
 
     small = pending.encrypt(
         election_id=1, pot_id=2, projects=["A"], points={}, is_paper=False, receipt_hash="0" * 64
@@ -143,7 +146,7 @@ def test_ciphertext_hides_content_and_size():
 
 @pytest.mark.parametrize("attack", ["flip", "other_pot", "other_election", "truncate", "garbage", "key"])
 def test_altered_or_moved_pending_ballot_is_refused_clearly(attack, settings):
-    from ballots import pending
+    from ballots.ballotbox import pending
 
     content = pending.encrypt(
         election_id=1, pot_id=2, projects=["A"], points={}, is_paper=False, receipt_hash="0" * 64
@@ -172,13 +175,13 @@ def test_altered_or_moved_pending_ballot_is_refused_clearly(attack, settings):
 def _simulate(casts: list[int], k: int, after: int, hold: set[int] = frozenset()) -> dict[int, list[int]]:
     """Batch sizes per pot for a sequence of casts (pot per cast), sealed as the cast hook and the close do
     (with SEAL_AFTER_CAST = `after`)."""
-    from tally import services
+    from ballots.ballotbox import sealing
 
-    saved, services.SEAL_AFTER_CAST = services.SEAL_AFTER_CAST, after
+    saved, sealing.SEAL_AFTER_CAST = sealing.SEAL_AFTER_CAST, after
     try:
-        return _batches(casts, k, hold, services._seal_count)
+        return _batches(casts, k, hold, sealing._seal_count)
     finally:
-        services.SEAL_AFTER_CAST = saved
+        sealing.SEAL_AFTER_CAST = saved
 
 
 def _batches(casts, k, hold, _seal_count) -> dict[int, list[int]]:
@@ -231,7 +234,7 @@ def test_51_voters_make_no_batch_under_k():
 
 
 def test_turnout_hiding_leaves_nothing_to_subtract():
-    from ballots.selectors import turnout_hidden
+    from ballots.casting.selectors import turnout_hidden
 
     assert turnout_hidden({"online": 100, "booth": 30, "paper": 0}, 20) == set()
     # One small cell alone could be worked out from the total: the smallest other one goes with it.
@@ -259,8 +262,8 @@ def test_turnout_hiding_leaves_nothing_to_subtract():
 def test_public_turnout_merges_small_booths_into_other():
     import datetime as dt
 
+    from ballots.casting.selectors import turnout_public
     from ballots.models import Channel, Participation
-    from ballots.selectors import turnout_public
     from tests.ballots.cast_support import build_voting
     from tests.ballots.roll_support import make_voter
 
@@ -303,24 +306,25 @@ def test_a_copied_or_moved_pending_row_stops_the_close_with_a_clear_error(settin
     it sealed: the close refuses, says why, and changes nothing."""
     from ballots.models import PendingBallot
     from pb.core.exceptions import DomainError
-    from tally import services
-    from tally.models import LogBatch
+
+    pass
+    from ballots.models import LogBatch
     from tests.tally.conftest import World
 
     settings.PB_VAR_DIR = tmp_path
     world = World(n_online=6, n_paper=0)
     row = PendingBallot.objects.filter(pot=world.north).first() or PendingBallot.objects.first()
     PendingBallot.objects.create(election=world.election, pot=row.pot, content=bytes(row.content))
-    services.close_request(actor=world.o1, election=world.election)
+    close_request(actor=world.o1, election=world.election)
     with pytest.raises(DomainError) as exc:
-        services.close_confirm(actor=world.o2, election=world.election)
+        close_confirm(actor=world.o2, election=world.election)
     assert "same receipt" in exc.value.message
     assert not LogBatch.objects.exists() and PendingBallot.objects.count() == 7
     PendingBallot.objects.filter(content=bytes(row.content)).exclude(pk=row.pk).delete()
     other = world.south if row.pot == world.north else world.north
     PendingBallot.objects.filter(pk=row.pk).update(pot=other)
     with pytest.raises(DomainError) as exc:
-        services.close_confirm(actor=world.o2, election=world.election)
+        close_confirm(actor=world.o2, election=world.election)
     assert "cannot be decrypted" in exc.value.message
     assert not LogBatch.objects.exists() and not Ballot.objects.exists()
 
@@ -331,25 +335,27 @@ def test_k_is_frozen_with_the_definition(settings, tmp_path):
     definition frozen before K existed means 20."""
     import json
 
-    from ballots import castctx, pending
-    from tally import services
-    from tally.models import DefinitionFreeze
+    from ballots.ballotbox import pending
+    from ballots.casting import castctx
+
+    pass
+    from ballots.models import DefinitionFreeze
     from tests.tally.conftest import World
 
     settings.PB_VAR_DIR = tmp_path
     settings.PB_ANONYMITY_K = 7
     world = World(n_online=0, n_paper=0)
-    definition, _sha = services.frozen_definition(world.election)
+    definition, _sha = frozen_definition(world.election)
     assert definition["secrecy"] == {"anonymity_k": 7}
     assert castctx.frozen_anonymity_k(world.election.pk) == 7
     settings.PB_ANONYMITY_K = 50
-    assert not services.definition_changed(world.election)
-    assert pending.anonymity_k(services.frozen_definition(world.election)[0]) == 7
+    assert not definition_changed(world.election)
+    assert pending.anonymity_k(frozen_definition(world.election)[0]) == 7
     # A definition frozen before the "secrecy" section existed.
     old = {k: v for k, v in definition.items() if k != "secrecy"}
     DefinitionFreeze.objects.filter(election=world.election).update(canonical=json.dumps(old))
     assert pending.anonymity_k(old) == pending.DEFAULT_ANONYMITY_K == 20
-    assert not services.definition_changed(world.election)
+    assert not definition_changed(world.election)
     assert castctx.frozen_anonymity_k(world.election.pk) == 20
 
 
@@ -357,7 +363,7 @@ def test_k_is_frozen_with_the_definition(settings, tmp_path):
 def test_a_straggler_batch_under_k_flags_its_pot(settings, tmp_path):
     """A cast that slipped in after the close's seal (it read "voting open" just before the close committed)
     is sealed at the count in a batch of its own: the pot is flagged, not silently weaker."""
-    from tally import services
+    pass
     from tests.tally.conftest import World
 
     settings.PB_VAR_DIR = tmp_path
@@ -370,7 +376,7 @@ def test_a_straggler_batch_under_k_flags_its_pot(settings, tmp_path):
     world.cast(world.north)  # the straggler: its participation and its pending ballot, after the close
     run = world.tally()
     assert run.status == "done", run.error
-    definition = services.frozen_definition(world.election)[0]
-    flagged = services.secrecy_summary(definition, run.summary, world.election)
+    definition = frozen_definition(world.election)[0]
+    flagged = secrecy_summary(definition, run.summary, world.election)
     assert flagged == {"anonymity_k": 20, "pots_under_k": ["north"]}
-    assert services.secrecy_summary(definition, run.summary)["pots_under_k"] == []  # totals alone miss it
+    assert secrecy_summary(definition, run.summary)["pots_under_k"] == []  # totals alone miss it

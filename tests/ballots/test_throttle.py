@@ -9,8 +9,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from ballots import identity, roll, throttle
 from ballots.models import ThrottleBucket
+from ballots.roll import entries as roll
+from ballots.roll import identity, throttle
 from pb.core.models import AuditEvent, Phase
 from tests.ballots.roll_support import make_code, make_voter
 from tests.factories import ElectionFactory, PotFactory, official

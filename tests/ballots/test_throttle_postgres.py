@@ -15,9 +15,10 @@ import urllib.request
 import pytest
 from django.db import connection
 
-from ballots import roll, throttle
 from ballots.exceptions import Throttled
 from ballots.models import ThrottleBucket
+from ballots.roll import entries as roll
+from ballots.roll import throttle
 from pb.core.models import AuditEvent, Phase
 from tests.ballots.roll_support import make_code, make_voter
 from tests.factories import ElectionFactory, PotFactory

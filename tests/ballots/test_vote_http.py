@@ -5,8 +5,8 @@ import re
 import pytest
 from django.urls import reverse
 
+from ballots.ballotbox.receipts import receipt_hash
 from ballots.models import Channel, Participation
-from ballots.receipts import receipt_hash
 from pb.core.models import Phase
 from tests.ballots.cast_support import build_voting, cast_ballot, cast_ballots, identify
 from tests.factories import UserFactory, council, official

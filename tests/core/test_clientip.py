@@ -3,7 +3,7 @@
 import pytest
 from django.test import RequestFactory
 
-from ballots import throttle
+from ballots.roll import throttle
 from pb.core.clientip import client_ip
 
 

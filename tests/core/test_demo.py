@@ -21,10 +21,19 @@ from django.test import TestCase
 from django.urls import reverse
 
 from ballots import demo
-from ballots.models import Ballot, Participation, PendingBallot, RollSnapshot, VoterRollEntry, VotingCode
+from ballots.models import (
+    Ballot,
+    DefinitionFreeze,
+    LogBatch,
+    Participation,
+    PendingBallot,
+    RollSnapshot,
+    VoterRollEntry,
+    VotingCode,
+)
 from pb.core.models import AuditEvent, BallotType, Election, Phase
 from proposals.models import Proposal, ProposalStatus
-from tally.models import Certification, DefinitionFreeze, LogBatch, TallyRun
+from tally.models import Certification, TallyRun
 from tests.ballots.cast_support import cast_ballots
 from tests.tally.test_tamper_pdf import FORGERIES, _forge
 

@@ -27,13 +27,13 @@ from django.utils import timezone
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
-from ballots import services_roll
 from ballots.models import ImportJob, VoterRollEntry
-from ballots.tasks import roll_job_check_task, roll_job_import_task
+from ballots.roll import services as services_roll
+from ballots.roll.tasks import roll_job_check_task, roll_job_import_task
 from pb.core.models import AuditEvent, Election, Phase
 from pb.worker import lease
 from pb.worker.models import WorkerHeartbeat
-from tally import services
+from tally.counting import tally_run_task, tally_start
 from tally.models import RunStatus, TallyRun
 from tests.factories import ElectionFactory, PotFactory, official
 from tests.tally.conftest import World, keys  # noqa: F401 (a fixture)
@@ -99,7 +99,7 @@ def test_production_settings_use_the_database_backend():
 
 
 def test_tasks_choose_their_queue():
-    assert services.tally_run_task.queue_name == "default"
+    assert tally_run_task.queue_name == "default"
     assert roll_job_check_task.queue_name == "default"
     assert roll_job_import_task.queue_name == "default"
 
@@ -177,7 +177,7 @@ def _closed_world() -> World:
 def test_worker_runs_the_official_count(db, database_tasks):
     world = _closed_world()
     with TestCase.captureOnCommitCallbacks(execute=True):
-        run = services.tally_start(actor=world.o1, election=world.election)
+        run = tally_start(actor=world.o1, election=world.election)
     run.refresh_from_db()
     assert run.status == RunStatus.PENDING  # queued, not run by the request
     task = DBTaskResult.objects.get()
@@ -197,7 +197,7 @@ def test_a_dead_workers_task_runs_again_once(db, database_tasks, settings):
     and counts it; a worker that still beats keeps its task."""
     world = _closed_world()
     with TestCase.captureOnCommitCallbacks(execute=True):
-        run = services.tally_start(actor=world.o1, election=world.election)
+        run = tally_start(actor=world.o1, election=world.election)
     # What a worker killed mid-count leaves: the task and the run both claimed.
     DBTaskResult.objects.update(
         status=TaskResultStatus.RUNNING, worker_ids=["gone"], started_at=timezone.now()
@@ -224,7 +224,7 @@ def test_a_dead_workers_task_runs_again_once(db, database_tasks, settings):
 def test_a_task_delivered_again_after_the_run_finished_counts_nothing(db, database_tasks):
     world = _closed_world()
     with TestCase.captureOnCommitCallbacks(execute=True):
-        run = services.tally_start(actor=world.o1, election=world.election)
+        run = tally_start(actor=world.o1, election=world.election)
     _run_worker_in_process()
     # The worker died between our commit and its own: the task comes back as a second attempt.
     DBTaskResult.objects.update(status=TaskResultStatus.READY, worker_ids=["gone"])
@@ -339,7 +339,7 @@ def _kill_while_waiting(workers: Workers, task_id) -> subprocess.Popen:
 @pytest.mark.usefixtures("keys")
 def test_worker_process_counts_killed_mid_count_another_finishes_once(workers):
     world = _closed_world()
-    run = services.tally_start(actor=world.o1, election=world.election)  # enqueued on commit
+    run = tally_start(actor=world.o1, election=world.election)  # enqueued on commit
     task_id = DBTaskResult.objects.get().pk
     lock = ElectionLock(workers.dsn, world.election.pk)
     try:

@@ -5,7 +5,7 @@ import re
 
 from playwright.sync_api import expect
 
-from ballots.receipts import receipt_new
+from ballots.ballotbox.receipts import receipt_new
 from tests.tally.conftest import KEYS, World
 
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from ballots.ballotbox.receipts import receipt_hash
 from ballots.models import Participation
-from ballots.receipts import receipt_hash
 from tests.ballots.cast_support import build_voting, cast_ballot, cast_ballots
 
 sync_api = pytest.importorskip("playwright.sync_api")

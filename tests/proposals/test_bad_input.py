@@ -178,7 +178,7 @@ def test_broken_import_files_get_a_specific_message(strict, election, name, cont
 
 
 def test_too_many_rows_are_refused_quickly(strict, election):
-    from proposals.resources import MAX_ROWS
+    from proposals.importing.resources import MAX_ROWS
 
     body = HEADER + "".join(f"P{i},d,north,parks,100,x\n" for i in range(MAX_ROWS + 1))
     r = _import(strict, election, "p.csv", body.encode())

@@ -16,8 +16,9 @@ from django_tasks_db.models import DBTaskResult
 
 from pb.core.models import AuditEvent
 from proposals import services
+from proposals.importing import services as import_services
+from proposals.importing.tasks import proposal_import_check_task, proposal_import_run_task
 from proposals.models import Proposal, ProposalImportJob
-from proposals.tasks import proposal_import_check_task, proposal_import_run_task
 from tests.proposals.test_import_export import GOOD_ROWS, csv_file
 
 pytestmark = pytest.mark.django_db
@@ -104,7 +105,7 @@ def test_upload_enqueues_the_worker_previews_confirm_imports_once(client, electi
     assert AuditEvent.objects.filter(action="proposal.import").count() == 1
 
     # The worker died between the import's commit and its own: the task is delivered again.
-    imported = DBTaskResult.objects.get(task_path="proposals.tasks.proposal_import_run_task")
+    imported = DBTaskResult.objects.get(task_path="proposals.importing.tasks.proposal_import_run_task")
     DBTaskResult.objects.filter(pk=imported.pk).update(status=TaskResultStatus.READY, worker_ids=["gone"])
     run_worker()
     imported.refresh_from_db()
@@ -122,14 +123,14 @@ def test_a_worker_killed_mid_import_leaves_nothing_and_the_next_delivery_imports
     confirm(client, election, job)
     # What a worker killed mid-import leaves: its transaction rolled back, the job still claimed, the task
     # running under a worker that is gone (pb.worker.lease queues it again).
-    task = DBTaskResult.objects.get(task_path="proposals.tasks.proposal_import_run_task")
+    task = DBTaskResult.objects.get(task_path="proposals.importing.tasks.proposal_import_run_task")
     DBTaskResult.objects.filter(pk=task.pk).update(status=TaskResultStatus.READY, worker_ids=["gone"])
     assert ProposalImportJob.objects.get().status == Status.IMPORTING
     run_worker()
     job.refresh_from_db()
     assert job.status == Status.DONE
     assert Proposal.objects.count() == 2
-    assert services.proposal_import_job_run(job_id=job.pk).status == Status.DONE  # once more: nothing
+    assert import_services.proposal_import_job_run(job_id=job.pk).status == Status.DONE  # once more: nothing
     assert Proposal.objects.count() == 2
     assert AuditEvent.objects.filter(action="proposal.import").count() == 1
 
@@ -150,7 +151,7 @@ def test_a_stalled_job_fails_with_a_reason_and_retry_checks_it_again(
     # No sign of life for longer than the roll jobs' setting allows.
     old = time.time() - 120
     ProposalImportJob.objects.filter(pk=job.pk).update(created_at=job.created_at - dt.timedelta(seconds=120))
-    progress = services.import_progress_path(job.pk)
+    progress = import_services.import_progress_path(job.pk)
     if progress.exists():
         os.utime(progress, (old, old))
     page = job_page(client, election, job)

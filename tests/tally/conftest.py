@@ -9,11 +9,17 @@ import secrets
 import pytest
 from django.test import TestCase
 
-from ballots import pending, roll
+from ballots.ballotbox import pending
+from ballots.ballotbox.sealing import ballots_seal_pending
 from ballots.models import Channel, Participation, PendingBallot, VoterRollEntry
+from ballots.roll import entries as roll
 from pb.core.models import Phase
 from pb.core.services import election_advance
-from tally import services
+from tally.certification.services import election_certify
+from tally.closing import close_confirm, close_request
+from tally.counting import tally_run_execute, tally_start
+from tally.publication import election_publish
+from tally.signoff import signoff_recount
 from tests.factories import ElectionFactory, PotFactory, ProposalFactory, council, official
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -56,7 +62,7 @@ class World:
             pot.slug: [
                 VoterRollEntry.objects.create(
                     election=self.election,
-                    # reference "<pot>-<i>", born 1980-01-01: a booth can identify them (ballots.roll)
+                    # reference "<pot>-<i>", born 1980-01-01: a booth can identify them (ballots.roll.entries)
                     ref_hash=roll.ref_hash(f"{pot.slug}-{i}"),
                     ref_dob_hash=roll.ref_dob_hash(f"{pot.slug}-{i}", "1980-01-01"),
                     district=pot,
@@ -100,37 +106,37 @@ class World:
             receipt_hash=receipt_hash or _receipt(),
         )
         PendingBallot.objects.create(id=row["id"], election=self.election, pot=pot, content=row["content"])
-        # what ballots.services does after each commit
-        services.ballots_seal_pending(election_id=self.election.pk)
+        # what ballots.casting.services does after each commit
+        ballots_seal_pending(election_id=self.election.pk)
 
     def close(self):
-        services.close_request(actor=self.o1, election=self.election)
-        self.election = services.close_confirm(actor=self.o2, election=self.election)
+        close_request(actor=self.o1, election=self.election)
+        self.election = close_confirm(actor=self.o2, election=self.election)
         for _ in range(self.n_paper):  # paper ballots are entered after the close
             self.cast(self.rng.choice([self.north, self.south]), paper=True)
 
     def tally(self):
-        run = services.tally_start(actor=self.o1, election=self.election)
-        run = services.tally_run_execute(run_id=run.pk) if run.status == "pending" else run
+        run = tally_start(actor=self.o1, election=self.election)
+        run = tally_run_execute(run_id=run.pk) if run.status == "pending" else run
         self.election.refresh_from_db()
         return run
 
     def signoffs(self):
-        services.signoff_recount(actor=self.o2, election=self.election)
-        services.signoff_recount(actor=self.o3, election=self.election)
+        signoff_recount(actor=self.o2, election=self.election)
+        signoff_recount(actor=self.o3, election=self.election)
 
     def certify(self):
         # The certified files are moved into place when the transaction commits; a test's transaction never
         # does, so run the commit hooks here as a real commit would.
         with TestCase.captureOnCommitCallbacks(execute=True):
-            cert = services.election_certify(actor=self.council, election=self.election)
+            cert = election_certify(actor=self.council, election=self.election)
         self.election.refresh_from_db()
         return cert
 
     def publish(self):
         # The publication record and the extended audit.jsonl are moved into place on commit, as for certify.
         with TestCase.captureOnCommitCallbacks(execute=True):
-            self.election = services.election_publish(actor=self.council, election=self.election)
+            self.election = election_publish(actor=self.council, election=self.election)
         return self.election
 
     def through_certify(self):

@@ -15,9 +15,12 @@ from django.urls import reverse
 from pb.core import services as core_services
 from pb.core.exceptions import PhaseError
 from pb.core.models import Phase
-from tally import services
+from tally.certification.services import certification_check, election_certify
+from tally.counting import official_run
 from tally.engine import manifest as mf
+from tally.filestore import election_dir
 from tally.models import Certification, ExportFile, SignOff
+from tally.signoff import signoff_recount, signoff_upload, signoff_withdraw
 from tests.factories import council
 from tests.tally.conftest import World
 from tests.tally.test_flow import verify_cli
@@ -27,7 +30,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 def _folder_state(election) -> dict[str, str]:
     """Every entry of the election's folder (hidden ones too) with the SHA-256 of its bytes."""
-    folder = services.election_dir(election)
+    folder = election_dir(election)
     return {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
         for p in sorted(folder.iterdir())
@@ -98,9 +101,9 @@ def test_ten_simultaneous_certify_requests_certify_once_and_the_files_verify(key
     assert after[cert.pdf_name] == cert.pdf_sha256
     assert ExportFile.objects.filter(election=w.election, name=mf.AUDIT_FILE).count() == 1
 
-    report = services.certification_check(w.election)
+    report = certification_check(w.election)
     assert report.ok, report
-    folder = services.election_dir(w.election)
+    folder = election_dir(w.election)
     proc = verify_cli(folder / cert.pdf_name, folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -120,7 +123,7 @@ def test_a_certification_that_fails_after_building_its_files_changes_nothing(key
     core_services.PHASE_HOOKS.append(refuse)
     try:
         with pytest.raises(PhaseError, match="test hook"):
-            services.election_certify(actor=w.council, election=w.election)
+            election_certify(actor=w.council, election=w.election)
     finally:
         core_services.PHASE_HOOKS.remove(refuse)
     assert _folder_state(w.election) == before  # no audit.jsonl, no PDF, no staging folder left
@@ -129,9 +132,9 @@ def test_a_certification_that_fails_after_building_its_files_changes_nothing(key
     w.election.refresh_from_db()
     assert w.election.phase == Phase.TALLIED
 
-    cert = services.election_certify(actor=w.council, election=w.election)  # and it can still be done
+    cert = election_certify(actor=w.council, election=w.election)  # and it can still be done
     assert set(_folder_state(w.election)) == set(before) | {mf.AUDIT_FILE, cert.pdf_name}
-    assert services.certification_check(w.election).ok
+    assert certification_check(w.election).ok
 
 
 def test_one_official_racing_themselves_signs_off_once(keys):
@@ -141,14 +144,14 @@ def test_one_official_racing_themselves_signs_off_once(keys):
     results = _race(
         6,
         lambda i: (
-            ("ok", services.signoff_recount(actor=w.o2, election=w.election).pk)
+            ("ok", signoff_recount(actor=w.o2, election=w.election).pk)
             if i % 2
             else (
                 "ok",
-                services.signoff_upload(
+                signoff_upload(
                     actor=w.o2,
                     election=w.election,
-                    data=json.dumps(services.official_run(w.election).summary).encode(),
+                    data=json.dumps(official_run(w.election).summary).encode(),
                 ).pk,
             )
         ),
@@ -171,9 +174,9 @@ def test_a_withdrawal_racing_the_certification_never_leaves_a_result_certified_o
 
         def work(i, w=w, mine=mine):
             if i == 0:
-                services.election_certify(actor=w.council, election=w.election)
+                election_certify(actor=w.council, election=w.election)
                 return ("certified", "")
-            services.signoff_withdraw(actor=w.o2, election=w.election, signoff_id=mine.pk, reason="race")
+            signoff_withdraw(actor=w.o2, election=w.election, signoff_id=mine.pk, reason="race")
             return ("withdrawn", "")
 
         results = _race(2, work)

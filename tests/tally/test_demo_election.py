@@ -9,12 +9,18 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import TestCase
 
-from ballots import services as casting
-from ballots.identity import eligible_pots
+from ballots.ballotbox.sealing import ballots_seal_pending
+from ballots.casting import services as casting
+from ballots.casting.validation import RawBallot
 from ballots.models import VoterRollEntry
-from ballots.validation import RawBallot
+from ballots.roll.identity import eligible_pots
 from pb.core.models import Election, Phase
-from tally import services
+from tally.certification.services import election_certify
+from tally.closing import close_confirm, close_request
+from tally.counting import tally_run_execute, tally_start
+from tally.filestore import election_dir
+from tally.publication import election_publish
+from tally.signoff import signoff_recount
 from tests.factories import official
 
 from .test_flow import verify_cli
@@ -53,15 +59,15 @@ def test_demo_election_end_to_end(db, keys, capsys):
             chosen = _choice(rnd, pot)
             raw = _raw(chosen, pot)
             casting.ballot_cast(actor=None, election=election, pot=pot, voter=voter, raw=raw)
-            services.ballots_seal_pending(election_id=election.pk)  # ballot_cast's on_commit hook
+            ballots_seal_pending(election_id=election.pk)  # ballot_cast's on_commit hook
             cast += 1
     booth_pot = eligible_pots(paper_voters[0])[0]  # the citywide pot
     for voter in paper_voters:
         casting.paper_voter_mark(
             actor=o1, election=election, voter=voter, booth="Town hall", pots=[booth_pot]
         )
-    services.close_request(actor=o1, election=election)
-    election = services.close_confirm(actor=o2, election=election)
+    close_request(actor=o1, election=election)
+    election = close_confirm(actor=o2, election=election)
     batch = casting.paper_batch_create(
         actor=o1, election=election, pot=booth_pot, booth="Town hall", label="1"
     )
@@ -70,22 +76,22 @@ def test_demo_election_end_to_end(db, keys, capsys):
     casting.paper_batch_enter(actor=o2, batch=batch, text=text)
     casting.paper_batch_accept(actor=o3, batch=batch)
 
-    run = services.tally_start(actor=o1, election=election)
-    run = services.tally_run_execute(run_id=run.pk)
+    run = tally_start(actor=o1, election=election)
+    run = tally_run_execute(run_id=run.pk)
     assert run.status == "done", run.error
     election.refresh_from_db()
-    services.signoff_recount(actor=o2, election=election)
-    services.signoff_recount(actor=o3, election=election)
+    signoff_recount(actor=o2, election=election)
+    signoff_recount(actor=o3, election=election)
     with TestCase.captureOnCommitCallbacks(execute=True):  # the files are published on commit
-        cert = services.election_certify(actor=council, election=election)
+        cert = election_certify(actor=council, election=election)
     election.refresh_from_db()
-    election = services.election_publish(actor=council, election=election)
+    election = election_publish(actor=council, election=election)
     assert election.phase == Phase.PUBLISHED
 
     manifest = json.loads(cert.manifest)
     assert manifest["ballot_log"]["ballots"] == cast + len(paper_voters)
     assert len(manifest["pots"]) == election.pots.count()
-    folder = services.election_dir(election)
+    folder = election_dir(election)
     proc = verify_cli(folder / cert.pdf_name, folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("PASS pot ") >= 5 * 4

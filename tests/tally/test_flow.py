@@ -5,11 +5,12 @@ import json
 import subprocess
 import sys
 
+from ballots.ballotbox.sealing import SEAL_BATCH_MIN, ballots_seal_pending
+from ballots.models import LogBatch
 from pb.core.models import Phase
 from pb.core.services import election_advance
-from tally import services
 from tally.engine import manifest as mf
-from tally.models import LogBatch
+from tally.filestore import election_dir
 
 from .conftest import KEYS, ROOT
 
@@ -26,7 +27,7 @@ def test_whole_election_verifies_offline(world):
     assert world.election.phase == Phase.CERTIFIED
     world.publish()
     assert world.election.phase == Phase.PUBLISHED
-    folder = services.election_dir(world.election)
+    folder = election_dir(world.election)
     proc = verify_cli(folder / cert.pdf_name, folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "RESULT: PASS" in proc.stdout
@@ -46,10 +47,11 @@ def test_whole_election_verifies_offline(world):
 
 
 def test_whole_election_cast_through_the_casting_services(db, keys):
-    """Online ballots through ballots.services.ballot_cast, paper ballots through the double-entered paper
+    """Online ballots through ballots.casting.services.ballot_cast, paper ballots through the double-entered
+    paper
     batch (after the close), then the whole chain to a published result that verifies offline."""
-    from ballots import services as casting
-    from ballots.validation import RawBallot
+    from ballots.casting import services as casting
+    from ballots.casting.validation import RawBallot
 
     from .conftest import World
 
@@ -72,7 +74,7 @@ def test_whole_election_cast_through_the_casting_services(db, keys):
             raw=RawBallot.of((c, "") for c in chosen),
         )
         receipts.append(result.receipt_code)
-        services.ballots_seal_pending(election_id=world.election.pk)  # what its on_commit hook does
+        ballots_seal_pending(election_id=world.election.pk)  # what its on_commit hook does
     # 20 in North and 10 in South: no pot reached K + max(K, SEAL_AFTER_CAST) pending, nothing sealed yet.
     assert not LogBatch.objects.filter(election=world.election).exists()
     for k in range(4):
@@ -103,11 +105,11 @@ def test_whole_election_cast_through_the_casting_services(db, keys):
     assert manifest["ballot_log"]["ballots"] == 34
     assert sorted(len(b.ballot_hashes) for b in LogBatch.objects.filter(election=world.election)) == [14, 20]
     # South had 14 ballots in all, fewer than K: one batch, and flagged.
-    assert manifest["secrecy"] == {"anonymity_k": services.SEAL_BATCH_MIN, "pots_under_k": ["south"]}
-    folder = services.election_dir(world.election)
+    assert manifest["secrecy"] == {"anonymity_k": SEAL_BATCH_MIN, "pots_under_k": ["south"]}
+    folder = election_dir(world.election)
     proc = verify_cli(folder / cert.pdf_name, folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    from ballots.receipts import receipt_hash
+    from ballots.ballotbox.receipts import receipt_hash
 
     listed = set((folder / mf.RECEIPTS_FILE).read_text().split())
     assert all(receipt_hash(code) in listed for code in receipts)
@@ -125,7 +127,7 @@ def test_ranked_and_points_pots_verify(db, keys):
     """Ordinal (ranked) and cumulative (points) ballots go through export, count and verification too."""
     import datetime as dt
 
-    from ballots import pending
+    from ballots.ballotbox import pending
     from ballots.models import Channel, Participation, PendingBallot, VoterRollEntry
     from pb.core.models import BallotType
     from tests.factories import PotFactory, ProposalFactory
@@ -178,12 +180,12 @@ def test_ranked_and_points_pots_verify(db, keys):
         cast(ranked, rnd.sample(["R1", "R2", "R3", "R4"], 3), {}, f"r{n:063d}")
         give = rnd.sample(["T1", "T2", "T3", "T4"], 2)
         cast(points, give, {give[0]: 5, give[1]: rnd.randint(1, 5)}, f"t{n:063d}")
-        services.ballots_seal_pending(election_id=election.pk)
+        ballots_seal_pending(election_id=election.pk)
     world.election = election
     world.codes = {"ranked": ["R1", "R2", "R3", "R4"], "points": ["T1", "T2", "T3", "T4"]}
     world.n_paper = 0
     cert = world.through_certify()
-    folder = services.election_dir(election)
+    folder = election_dir(election)
     assert "vote_type;ordinal" in (folder / "ballots-ranked.pb").read_text()
     assert "vote_type;cumulative" in (folder / "ballots-points.pb").read_text()
     proc = verify_cli(folder / cert.pdf_name, folder)

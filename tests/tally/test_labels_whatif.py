@@ -10,11 +10,13 @@ import subprocess
 import pytest
 from django.urls import reverse
 
-from ballots import pending
+from ballots.ballotbox import pending
+from ballots.ballotbox.sealing import ballots_seal_pending
 from ballots.models import Channel, Participation, PendingBallot, VoterRollEntry
 from pb.core.models import BallotType, Phase
 from pb.core.services import election_advance
-from tally import services
+from tally.counting import tally_run_execute, tally_start
+from tally.filestore import election_dir
 from tests.factories import ElectionFactory, PotFactory, ProposalFactory
 
 from .conftest import World
@@ -84,7 +86,7 @@ def _election(world: World, *, rule: str = "greedy"):
         give = rnd.sample(codes["harbour"], 2)
         cast(pots["harbour"], give, {give[0]: 5, give[1]: rnd.randint(1, 5)}, f"p{n:063d}")
         cast(pots["old-town"], rnd.sample(codes["old-town"], 3), {}, f"r{n:063d}")
-        services.ballots_seal_pending(election_id=election.pk)
+        ballots_seal_pending(election_id=election.pk)
     world.election = election
     world.codes = codes
     world.n_paper = 0
@@ -99,8 +101,8 @@ def counted(db, keys):
     world.close()
     official = world.tally()
     assert official.status == "done", official.error
-    run = services.tally_start(actor=world.o1, election=world.election, rule=SKIP_RULE)
-    whatif = services.tally_run_execute(run_id=run.pk)
+    run = tally_start(actor=world.o1, election=world.election, rule=SKIP_RULE)
+    whatif = tally_run_execute(run_id=run.pk)
     return world, official, whatif
 
 
@@ -182,7 +184,7 @@ def test_labels_on_results_page_and_pdf(counted, client):
     # The comparison with the "what if" rule says why Old Town has no result under it.
     assert f"{SKIP_RULE} cannot count ranked ballots: Old Town not counted" in html
 
-    pdf = services.election_dir(world.election) / cert.pdf_name
+    pdf = election_dir(world.election) / cert.pdf_name
     text = subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
     ).stdout

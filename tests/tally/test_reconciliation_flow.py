@@ -16,9 +16,14 @@ from django.urls import reverse
 from ballots.models import Channel, Participation
 from ballots.reconciliation.services import reconciliation_resolve_confirm, reconciliation_resolve_propose
 from pb.core.exceptions import PhaseError
-from tally import services
+from tally.certification.services import certification_check, election_certify
+from tally.counting import tally_run_execute, tally_start
 from tally.engine import manifest as mf
 from tally.engine import verify
+from tally.filestore import build_files, election_dir
+from tally.models import Certification
+from tally.publication import election_publish
+from tally.signoff import signoff_recount
 from tests.ballots.reconciliation_support import Box
 
 from .conftest import KEYS
@@ -28,17 +33,17 @@ REASON = "One voter left the Library booth without handing in the sheet (booth l
 
 
 def _count_and_signoff(box):
-    run = services.tally_start(actor=box.anna, election=box.election)
+    run = tally_start(actor=box.anna, election=box.election)
     if run.status == "pending":
-        services.tally_run_execute(run_id=run.pk)
+        tally_run_execute(run_id=run.pk)
     box.election.refresh_from_db()
-    services.signoff_recount(actor=box.bart, election=box.election)
-    services.signoff_recount(actor=box.carl, election=box.election)
+    signoff_recount(actor=box.bart, election=box.election)
+    signoff_recount(actor=box.carl, election=box.election)
 
 
 def _certify(box):
     with TestCase.captureOnCommitCallbacks(execute=True):
-        cert = services.election_certify(actor=box.council, election=box.election)
+        cert = election_certify(actor=box.council, election=box.election)
     box.election.refresh_from_db()
     return cert
 
@@ -79,13 +84,13 @@ def test_resolution_is_signed_published_and_verified(resolved, client, tmp_path)
         ],
     }
     assert manifest["reconciliation"]["south"]["resolutions"] == []
-    report = services.certification_check(box.election)
+    report = certification_check(box.election)
     assert report.ok, report.text()
     steps = {s.name: s for s in report.steps}
     assert steps["pot north: reconciliation"].status == "PASS"
     assert steps["pot north: reconciliation"].detail == "online 4/4, paper 2/3 (1 resolved)"
     # The PDF carries the same manifest (attachment) and prints the reason on its pages.
-    pdf = (services.election_dir(box.election) / cert.pdf_name).read_bytes()
+    pdf = (election_dir(box.election) / cert.pdf_name).read_bytes()
     assert (
         json.loads(verify.pdf_attachments(pdf)[mf.MANIFEST_FILE])["reconciliation"]
         == manifest["reconciliation"]
@@ -99,7 +104,7 @@ def test_resolution_is_signed_published_and_verified(resolved, client, tmp_path)
         assert "Ballots and voters, per channel" in text
         assert "booth log, page 3" in " ".join(text.split())
     with TestCase.captureOnCommitCallbacks(execute=True):
-        services.election_publish(actor=box.council, election=box.election)
+        election_publish(actor=box.council, election=box.election)
     html = client.get(reverse("tally:results", args=[box.election.slug])).content.decode()
     assert 'id="reconciliation-resolutions"' in html and "paper at Library" in html
     assert 'id="reconciliation-none"' not in html
@@ -109,7 +114,7 @@ def test_resolution_is_signed_published_and_verified(resolved, client, tmp_path)
 def test_forged_channel_counts_fail_even_when_re_signed_with_the_council_key(resolved, tmp_path):
     box = resolved
     cert = _certify(box)
-    files = services.build_files(box.election, audit_seq=json.loads(cert.manifest)["audit_log"]["seq"])
+    files = build_files(box.election, audit_seq=json.loads(cert.manifest)["audit_log"]["seq"])
     key = serialization.load_pem_private_key((KEYS / "test-council-ed25519.key").read_bytes(), password=None)
 
     def forged(change):
@@ -150,5 +155,5 @@ def test_a_participation_added_after_the_count_stops_certification(resolved):
         day=Participation.objects.first().day,
     )
     with pytest.raises(PhaseError, match="North, online: 4 ballots for 5 voters recorded"):
-        services.election_certify(actor=box.council, election=box.election)
-    assert not services.Certification.objects.exists()
+        election_certify(actor=box.council, election=box.election)
+    assert not Certification.objects.exists()

@@ -10,14 +10,25 @@ import sys
 import pytest
 from django.core.management import call_command
 
-from ballots.models import Ballot, PendingBallot
+from ballots.ballotbox.sealing import SEAL_AFTER_CAST, SEAL_BATCH_MIN, ballot_record_of, log_problems
+from ballots.definition import (
+    DefinitionFrozen,
+    definition_assert_editable,
+    definition_changed,
+    definition_is_frozen,
+)
+from ballots.models import Ballot, DefinitionFreeze, LogBatch, PendingBallot
 from pb.core.exceptions import DomainError, PermissionDenied, PhaseError
 from pb.core.models import Phase
 from pb.core.services import election_advance
 from proposals.models import Proposal
-from tally import pdf, services
+from tally.certification import pdf
+from tally.certification.services import election_certify
+from tally.closing import close_confirm, close_request
+from tally.counting import official_run
 from tally.engine.canonical import canonical_json, sha256_hex
-from tally.models import DefinitionFreeze, LogBatch
+from tally.filestore import election_dir
+from tally.signoff import AlreadySignedOff, signoff_recount, signoff_upload
 from tests.factories import ElectionFactory, PotFactory, official
 
 from .conftest import ROOT, World
@@ -36,24 +47,24 @@ def test_opening_freezes_the_definition(world):
         "seed": "",
         "options": {},
     }
-    assert services.definition_is_frozen(world.election)
-    with pytest.raises(services.DefinitionFrozen):
-        services.definition_assert_editable(world.election)
-    assert not services.definition_changed(world.election)
+    assert definition_is_frozen(world.election)
+    with pytest.raises(DefinitionFrozen):
+        definition_assert_editable(world.election)
+    assert not definition_changed(world.election)
     # A cost changed behind the services' back is detected, and never counted: the count uses the freeze.
     Proposal.objects.filter(code="N1").update(adjusted_cost=1)
-    assert services.definition_changed(world.election)
+    assert definition_changed(world.election)
     world.close()
     run = world.tally()
     assert run.results["north"]["budget"] == 100_000
-    pb_text = (services.election_dir(world.election) / "ballots-north.pb").read_text()
+    pb_text = (election_dir(world.election) / "ballots-north.pb").read_text()
     assert "N1;40000" in pb_text
 
 
 def test_editable_before_opening(db):
     election = ElectionFactory()
-    services.definition_assert_editable(election)
-    assert not services.definition_is_frozen(election)
+    definition_assert_editable(election)
+    assert not definition_is_frozen(election)
 
 
 def test_voting_cannot_open_without_projects(db):
@@ -71,7 +82,7 @@ def test_voting_cannot_open_without_projects(db):
 def test_ballots_are_sealed_per_pot_in_batches_of_at_least_k(db, keys):
     """Per pot: nothing sealed until K + max(K, SEAL_AFTER_CAST) are pending, then all but K (so the last
     batch is never small); the close seals the rest of each pot, the K kept back included."""
-    k, after = services.SEAL_BATCH_MIN, services.SEAL_AFTER_CAST
+    k, after = SEAL_BATCH_MIN, SEAL_AFTER_CAST
     world = World(n_online=0, n_paper=k + after)  # a roll big enough for the casts below
     world.n_paper = 0  # ... none of them on paper
     for _ in range(k + after - 1):
@@ -91,17 +102,17 @@ def test_ballots_are_sealed_per_pot_in_batches_of_at_least_k(db, keys):
     assert sorted(len(b.ballot_hashes) for b in batches.values()) == [5, k, after]
     assert batches[2].prev_hash == first.hash and batches[3].prev_hash == batches[2].hash
     assert not PendingBallot.objects.exists()
-    assert services.log_problems(world.election) == []
+    assert log_problems(world.election) == []
 
 
 def test_batch_order_is_not_insertion_order(db, keys):
-    world = World(n_online=0, n_paper=services.SEAL_BATCH_MIN + services.SEAL_AFTER_CAST)  # a roll big enough
+    world = World(n_online=0, n_paper=SEAL_BATCH_MIN + SEAL_AFTER_CAST)  # a roll big enough
     world.n_paper = 0
     codes = world.codes["north"]
     # Ballots in a known insertion order; the sealed batch (a random choice of all but K, shuffled) must keep
     # neither their order nor which came first (the K kept back are not the last K cast).
     singles = [[c] for c in codes] + [[a, b] for a in codes for b in codes if a < b]
-    n = services.SEAL_BATCH_MIN + services.SEAL_AFTER_CAST
+    n = SEAL_BATCH_MIN + SEAL_AFTER_CAST
     ballots = (singles * 10)[:n]
     receipts = [f"{i:064x}" for i in range(n)]
     for projects, receipt in zip(ballots, receipts, strict=True):
@@ -109,9 +120,7 @@ def test_batch_order_is_not_insertion_order(db, keys):
     batch = LogBatch.objects.get(election=world.election, seq=1)
     from tally.engine import manifest as mf
 
-    inserted = [
-        mf.ballot_hash(services.ballot_record_of(Ballot(projects=p), "north", "knapsack")) for p in ballots
-    ]
+    inserted = [mf.ballot_hash(ballot_record_of(Ballot(projects=p), "north", "knapsack")) for p in ballots]
     assert batch.ballot_hashes != inserted[: len(batch.ballot_hashes)]
     assert set(batch.receipts) != set(receipts[: len(batch.receipts)])  # 1 in C(70, 20) to fail by chance
 
@@ -119,14 +128,14 @@ def test_batch_order_is_not_insertion_order(db, keys):
 def test_closing_needs_two_different_officials(world):
     with pytest.raises(PhaseError):
         election_advance(actor=world.o1, election=world.election, to_phase=Phase.VOTING_CLOSED)
-    services.close_request(actor=world.o1, election=world.election)
+    close_request(actor=world.o1, election=world.election)
     with pytest.raises(DomainError):
-        services.close_request(actor=world.o1, election=world.election)
+        close_request(actor=world.o1, election=world.election)
     with pytest.raises(DomainError):
-        services.close_confirm(actor=world.o1, election=world.election)
+        close_confirm(actor=world.o1, election=world.election)
     with pytest.raises(PermissionDenied):
-        services.close_confirm(actor=world.council, election=world.election)
-    election = services.close_confirm(actor=world.o2, election=world.election)
+        close_confirm(actor=world.council, election=world.election)
+    election = close_confirm(actor=world.o2, election=world.election)
     assert election.phase == Phase.VOTING_CLOSED
 
 
@@ -134,27 +143,27 @@ def test_certification_needs_the_quorum_and_no_mismatch(world, settings):
     world.close()
     world.tally()
     with pytest.raises(PhaseError):
-        services.election_certify(actor=world.council, election=world.election)
-    services.signoff_recount(actor=world.o2, election=world.election)
-    with pytest.raises(services.AlreadySignedOff):  # the same official twice is refused (one per official)
-        services.signoff_recount(actor=world.o2, election=world.election)
+        election_certify(actor=world.council, election=world.election)
+    signoff_recount(actor=world.o2, election=world.election)
+    with pytest.raises(AlreadySignedOff):  # the same official twice is refused (one per official)
+        signoff_recount(actor=world.o2, election=world.election)
     with pytest.raises(PhaseError):
-        services.election_certify(actor=world.council, election=world.election)
-    run = services.official_run(world.election)
+        election_certify(actor=world.council, election=world.election)
+    run = official_run(world.election)
     wrong = {slug: {**s, "selected": s["selected"][:-1]} for slug, s in run.summary.items()}
-    bad = services.signoff_upload(actor=world.o3, election=world.election, data=json.dumps(wrong).encode())
+    bad = signoff_upload(actor=world.o3, election=world.election, data=json.dumps(wrong).encode())
     assert not bad.matched
     with pytest.raises(PhaseError, match="mismatch"):
-        services.election_certify(actor=world.council, election=world.election)
+        election_certify(actor=world.council, election=world.election)
     settings.PB_SIGNOFF_QUORUM = 1
     with pytest.raises(PhaseError):  # a mismatch blocks whatever the quorum
-        services.election_certify(actor=world.council, election=world.election)
+        election_certify(actor=world.council, election=world.election)
 
 
 def test_signoff_by_upload_of_offline_count(world, tmp_path):
     world.close()
     world.tally()
-    folder = services.election_dir(world.election)
+    folder = election_dir(world.election)
     outcomes = {}
     for slug in ("north", "south"):
         proc = subprocess.run(
@@ -166,16 +175,16 @@ def test_signoff_by_upload_of_offline_count(world, tmp_path):
             check=True,
         )
         outcomes[slug] = json.loads(proc.stdout)
-    s = services.signoff_upload(actor=world.o2, election=world.election, data=json.dumps(outcomes).encode())
+    s = signoff_upload(actor=world.o2, election=world.election, data=json.dumps(outcomes).encode())
     assert s.matched
     with pytest.raises(DomainError):
-        services.signoff_upload(actor=world.o3, election=world.election, data=b"not json")
+        signoff_upload(actor=world.o3, election=world.election, data=b"not json")
 
 
 def test_exported_files_are_read_only_and_content_ordered(world):
     world.close()
     world.tally()
-    folder = services.election_dir(world.election)
+    folder = election_dir(world.election)
     path = folder / "ballots-north.jsonl"
     assert not stat.S_IMODE(os.stat(path).st_mode) & 0o222
     lines = path.read_bytes().split(b"\n")[:-1]
@@ -187,7 +196,7 @@ def test_exported_files_are_read_only_and_content_ordered(world):
 def test_pdf_bytes_are_reproducible_without_pades(world):
     cert = world.through_certify()
     again = pdf.render_result_pdf(election=world.election, certification=cert, sign=False)
-    stored = (services.election_dir(world.election) / cert.pdf_name).read_bytes()
+    stored = (election_dir(world.election) / cert.pdf_name).read_bytes()
     # The PAdES signature is an incremental update: the unsigned rendering is the signed file's first bytes.
     assert len(stored) > len(again) and stored[: len(again)] == again
     from pyhanko.pdf_utils.reader import PdfFileReader
@@ -204,7 +213,7 @@ def test_council_keygen_writes_a_0600_key_and_prints_the_fingerprint(settings, t
     out = capsys.readouterr().out
     mode = stat.S_IMODE(os.stat(settings.PB_SIGNING_KEY_FILE).st_mode)
     assert mode == 0o600
-    from tally import signing
+    from tally.certification import signing
 
     assert signing.council_public_key().fingerprint in out
     from django.core.management.base import CommandError
@@ -222,7 +231,7 @@ def test_verifier_imports_no_django():
 def test_signing_key_from_the_environment(settings, monkeypatch, tmp_path):
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from tally import signing
+    from tally.certification import signing
 
     settings.PB_SIGNING_KEY_FILE = str(tmp_path / "absent.key")
     assert signing.council_public_key() is None

@@ -14,9 +14,21 @@ from django.utils import timezone
 
 from pb.core.exceptions import DomainError, PermissionDenied, PhaseError
 from pb.core.models import AuditEvent
-from tally import services
+from tally.certification.services import election_certify
+from tally.counting import official_run
 from tally.engine import manifest as mf
+from tally.engine.canonical import sha256_hex
+from tally.filestore import election_dir
 from tally.models import SignOff
+from tally.signoff import (
+    SIGNOFF_UPLOAD_MAX_BYTES,
+    AlreadySignedOff,
+    signoff_recount,
+    signoff_status,
+    signoff_upload,
+    signoff_withdraw,
+    summary_differences,
+)
 from tests.factories import UserFactory
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
@@ -30,7 +42,7 @@ def tallied(world):
 
 
 def _summary(world):
-    run = services.official_run(world.election)
+    run = official_run(world.election)
     return {
         slug: {"selected": s["selected"], "total_cost": s["total_cost"]} for slug, s in run.summary.items()
     }
@@ -54,19 +66,19 @@ def post(client, user, world, action, **data):
 
 def test_the_same_official_cannot_sign_off_twice(tallied):
     w = tallied
-    services.signoff_recount(actor=w.o2, election=w.election)
-    with pytest.raises(services.AlreadySignedOff, match="already signed off"):
-        services.signoff_recount(actor=w.o2, election=w.election)
-    with pytest.raises(services.AlreadySignedOff):
-        services.signoff_upload(actor=w.o2, election=w.election, data=json.dumps(_summary(w)).encode())
+    signoff_recount(actor=w.o2, election=w.election)
+    with pytest.raises(AlreadySignedOff, match="already signed off"):
+        signoff_recount(actor=w.o2, election=w.election)
+    with pytest.raises(AlreadySignedOff):
+        signoff_upload(actor=w.o2, election=w.election, data=json.dumps(_summary(w)).encode())
     assert SignOff.objects.filter(official=w.o2).count() == 1
-    status = services.signoff_status(w.election)
+    status = signoff_status(w.election)
     assert status["matched"] == 1 and len(status["signoffs"]) == 1 and not status["reached"]
 
 
 def test_the_database_refuses_a_second_standing_signoff_but_not_after_withdrawal(tallied):
     w = tallied
-    first = services.signoff_recount(actor=w.o2, election=w.election)
+    first = signoff_recount(actor=w.o2, election=w.election)
     fields = {
         "election": w.election,
         "run": first.run,
@@ -100,49 +112,47 @@ def test_double_post_over_http_lists_the_official_once(tallied, client):
 def test_a_mismatch_is_withdrawn_by_its_author_with_a_reason_and_a_recount_reaches_the_quorum(tallied):
     w = tallied
     wrong, _dropped, _added = _wrong(w)
-    bad = services.signoff_upload(actor=w.o3, election=w.election, data=json.dumps(wrong).encode())
-    services.signoff_recount(actor=w.o2, election=w.election)
+    bad = signoff_upload(actor=w.o3, election=w.election, data=json.dumps(wrong).encode())
+    signoff_recount(actor=w.o2, election=w.election)
     assert not bad.matched
     with pytest.raises(PhaseError, match="mismatch"):
-        services.election_certify(actor=w.council, election=w.election)
+        election_certify(actor=w.council, election=w.election)
 
     # not by another official, nor the council, nor without a reason
     with pytest.raises(PermissionDenied, match="Only the official who gave"):
-        services.signoff_withdraw(actor=w.o2, election=w.election, signoff_id=bad.pk, reason="not mine")
+        signoff_withdraw(actor=w.o2, election=w.election, signoff_id=bad.pk, reason="not mine")
     with pytest.raises(PermissionDenied):
-        services.signoff_withdraw(actor=w.council, election=w.election, signoff_id=bad.pk, reason="x")
+        signoff_withdraw(actor=w.council, election=w.election, signoff_id=bad.pk, reason="x")
     with pytest.raises(DomainError, match="Say why"):
-        services.signoff_withdraw(actor=w.o3, election=w.election, signoff_id=bad.pk, reason="   ")
+        signoff_withdraw(actor=w.o3, election=w.election, signoff_id=bad.pk, reason="   ")
     with pytest.raises(DomainError, match="under"):
-        services.signoff_withdraw(actor=w.o3, election=w.election, signoff_id=bad.pk, reason="x" * 1001)
+        signoff_withdraw(actor=w.o3, election=w.election, signoff_id=bad.pk, reason="x" * 1001)
     with pytest.raises(DomainError, match="no such sign-off"):
-        services.signoff_withdraw(actor=w.o3, election=w.election, signoff_id=bad.pk + 999, reason="x")
+        signoff_withdraw(actor=w.o3, election=w.election, signoff_id=bad.pk + 999, reason="x")
     bad.refresh_from_db()
     assert bad.withdrawn_at is None
 
-    services.signoff_withdraw(
-        actor=w.o3, election=w.election, signoff_id=bad.pk, reason="I counted last week's files"
-    )
+    signoff_withdraw(actor=w.o3, election=w.election, signoff_id=bad.pk, reason="I counted last week's files")
     bad.refresh_from_db()
     assert bad.withdrawn_at is not None and bad.withdrawn_reason == "I counted last week's files"
     event = AuditEvent.objects.filter(action="tally.signoff_withdrawn").get()
     assert event.actor_id == w.o3.pk and "last week" in json.dumps(event.data)
     with pytest.raises(DomainError, match="already withdrawn"):
-        services.signoff_withdraw(actor=w.o3, election=w.election, signoff_id=bad.pk, reason="again")
-    status = services.signoff_status(w.election)
+        signoff_withdraw(actor=w.o3, election=w.election, signoff_id=bad.pk, reason="again")
+    status = signoff_status(w.election)
     assert status["mismatched"] == [] and status["matched"] == 1 and not status["reached"]
     assert [s.pk for s in status["withdrawn"]] == [bad.pk]
 
     # the same official counts again, now matching: the quorum is reached and the council certifies
-    again = services.signoff_upload(actor=w.o3, election=w.election, data=json.dumps(_summary(w)).encode())
+    again = signoff_upload(actor=w.o3, election=w.election, data=json.dumps(_summary(w)).encode())
     assert again.matched
-    assert services.signoff_status(w.election)["reached"]
+    assert signoff_status(w.election)["reached"]
     cert = w.certify()
     signoffs = json.loads(cert.manifest)["signoffs"]
     assert sorted((s["method"], s["matched"]) for s in signoffs) == [("server", True), ("upload", True)]
     assert SignOff.objects.filter(official=w.o3).count() == 2  # the withdrawn row is kept
     if shutil.which("pdftotext"):  # the PDF says who re-counted how
-        pdf = services.election_dir(w.election) / cert.pdf_name
+        pdf = election_dir(w.election) / cert.pdf_name
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
         text = " ".join(text.split())
         assert "offline re-count of the published files, uploaded" in text
@@ -153,7 +163,7 @@ def test_a_mismatch_is_withdrawn_by_its_author_with_a_reason_and_a_recount_reach
 def test_withdraw_over_http_by_its_author_only(tallied, client):
     w = tallied
     wrong, _d, _a = _wrong(w)
-    bad = services.signoff_upload(actor=w.o3, election=w.election, data=json.dumps(wrong).encode())
+    bad = signoff_upload(actor=w.o3, election=w.election, data=json.dumps(wrong).encode())
     r = post(client, w.o2, w, "signoff-withdraw", signoff=bad.pk, reason="not mine")
     assert r.status_code == 403 and b"Only the official who gave" in r.content
     r = post(client, w.o3, w, "signoff-withdraw", signoff=bad.pk, reason="")
@@ -186,7 +196,7 @@ def test_upload_is_compared_pot_by_pot_and_the_difference_is_shown(tallied, clie
     assert not s.matched and s.method == SignOff.Method.UPLOAD
     assert "North" in s.detail and "South" not in s.detail  # South matched: only North is named
     assert dropped in s.detail and added in s.detail
-    diffs = services.summary_differences(_summary(w), s.summary)
+    diffs = summary_differences(_summary(w), s.summary)
     assert [d["pot"] for d in diffs] == ["north"]
     assert diffs[0]["missing"] == [dropped] and diffs[0]["extra"] == [added] and diffs[0]["recount_cost"] == 1
     html = client.get(reverse("tally:manage", args=[w.election.slug])).content.decode()
@@ -200,7 +210,7 @@ def test_the_same_projects_in_another_order_is_a_mismatch(tallied):
     good = _summary(w)
     pot = next(slug for slug, s in good.items() if len(s["selected"]) > 1)
     good[pot]["selected"] = list(reversed(good[pot]["selected"]))
-    s = services.signoff_upload(actor=w.o2, election=w.election, data=json.dumps(good).encode())
+    s = signoff_upload(actor=w.o2, election=w.election, data=json.dumps(good).encode())
     assert not s.matched and "another order" in s.detail
 
 
@@ -247,7 +257,7 @@ def test_garbage_uploads_get_a_clear_error_and_record_nothing(tallied, client, b
 def test_an_oversized_upload_is_refused_before_parsing(tallied, client):
     w = tallied
     client.force_login(w.o2)
-    body = b'{"north": "' + b"x" * services.SIGNOFF_UPLOAD_MAX_BYTES + b'"}'
+    body = b'{"north": "' + b"x" * SIGNOFF_UPLOAD_MAX_BYTES + b'"}'
     r = client.post(
         reverse("tally:action", args=[w.election.slug, "signoff-upload"]), {"result": _file("x.json", body)}
     )
@@ -311,12 +321,12 @@ def test_officials_and_council_download_exported_files_others_do_not(tallied, cl
     w = tallied
     name = mf.pb_file("north")
     url = reverse("tally:staff_file", args=[w.election.slug, name])
-    on_disk = (services.election_dir(w.election) / name).read_bytes()
+    on_disk = (election_dir(w.election) / name).read_bytes()
     for user in (w.o1, w.council):
         client.force_login(user)
         r = client.get(url)
         assert r.status_code == 200 and r.content == on_disk
-        assert r["X-Content-SHA256"] == services.sha256_hex(on_disk)
+        assert r["X-Content-SHA256"] == sha256_hex(on_disk)
         assert r["Content-Disposition"].startswith("attachment")
     client.logout()
     assert client.get(url).status_code == 302  # to the sign-in page
@@ -338,7 +348,7 @@ def test_officials_and_council_download_exported_files_others_do_not(tallied, cl
 def test_a_tampered_file_is_not_served(tallied, client):
     w = tallied
     name = mf.pb_file("south")
-    path = services.election_dir(w.election) / name
+    path = election_dir(w.election) / name
     path.chmod(0o644)
     path.write_bytes(path.read_bytes().replace(b"VOTES", b"VOTES ", 1))
     client.force_login(w.o1)
@@ -393,7 +403,7 @@ def test_offline_commands_carry_the_frozen_tie_break_seed(keys, db, client, tmp_
     w = TiedWorld()
     w.close()
     w.tally()
-    assert services.official_run(w.election).summary["town"]["selected"] == ["P2"]  # the seed decided
+    assert official_run(w.election).summary["town"]["selected"] == ["P2"]  # the seed decided
     client.force_login(w.o2)
     html = client.get(reverse("tally:manage", args=[w.election.slug])).content.decode()
     import html as htmllib
@@ -419,7 +429,7 @@ def test_offline_commands_carry_the_frozen_tie_break_seed(keys, db, client, tmp_
     without_seed = json.loads(offline([]))
     assert without_seed["selected"] == ["P1"]  # what the old instructions produced: a false mismatch
     with_seed = offline(commands.split(" --json ", 1)[1].split(" > ")[0].split())
-    s = services.signoff_upload(actor=w.o2, election=w.election, data=b'{"town": ' + with_seed + b"}")
+    s = signoff_upload(actor=w.o2, election=w.election, data=b'{"town": ' + with_seed + b"}")
     assert s.matched
 
 

@@ -8,12 +8,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ballots.ballotbox.sealing import log_problems
 from ballots.models import Ballot
 from pb.core.models import AuditEvent
-from tally import services
+from tally.certification.services import certification_check
 from tally.engine import manifest as mf
 from tally.engine import verify
 from tally.engine.canonical import canonical_json
+from tally.filestore import election_dir
 
 from .conftest import KEYS
 from .test_flow import verify_cli
@@ -25,7 +27,7 @@ PUB = verify.load_public_key((KEYS / "test-council-ed25519.pub").read_bytes())
 def certified(world, tmp_path):
     cert = world.through_certify()
     world.publish()
-    src = services.election_dir(world.election)
+    src = election_dir(world.election)
     dst = tmp_path / "published"
     shutil.copytree(src, dst)
     for p in dst.iterdir():
@@ -85,11 +87,11 @@ def test_one_ballot_in_the_pb_file_changed_fails_the_recount_check(certified):
 
 def test_one_row_of_the_ballot_table_changed_fails(certified):
     world, _cert, _folder = certified
-    assert services.certification_check(world.election).ok
+    assert certification_check(world.election).ok
     b = Ballot.objects.filter(election=world.election, pot=world.south).first()
     b.projects = ["S2"] if b.projects != ["S2"] else ["S1"]
     b.save(update_fields=["projects"])
-    report = services.certification_check(world.election)
+    report = certification_check(world.election)
     assert not report.ok
     assert "ballot files match sealed log" in failed(report)
 
@@ -99,7 +101,7 @@ def test_ballot_row_changed_after_sealing_stops_the_count(world):
     b = Ballot.objects.filter(election=world.election, sealed_batch__isnull=False).first()
     b.projects = [] if b.projects else [world.codes[b.pot.slug][0]]
     b.save(update_fields=["projects"])
-    assert any("no longer matches the sealed log" in p for p in services.log_problems(world.election))
+    assert any("no longer matches the sealed log" in p for p in log_problems(world.election))
     run = world.tally()
     assert run.status == "failed" and "sealed log" in run.error
     assert world.election.phase == "voting_closed"
@@ -107,11 +109,11 @@ def test_ballot_row_changed_after_sealing_stops_the_count(world):
 
 def test_one_audit_entry_changed_fails(certified):
     world, cert, folder = certified
-    assert services.certification_check(world.election).ok
+    assert certification_check(world.election).ok
     entry = AuditEvent.objects.get(seq=3)
     entry.data = {**entry.data, "forged": True}
     entry.save(update_fields=["data"])
-    report = services.certification_check(world.election)
+    report = certification_check(world.election)
     assert failed(report) == {
         "file hashes",
         "audit log chain",
@@ -140,7 +142,7 @@ def test_pdf_signed_with_another_key_fails(world, settings, tmp_path):
     )
     settings.PB_SIGNING_KEY_FILE = str(key_file)
     cert = world.through_certify()
-    folder = services.election_dir(world.election)
+    folder = election_dir(world.election)
     proc = verify_cli(folder / cert.pdf_name, folder)  # checked against the published council key
     assert proc.returncode == 1
     assert "FAIL council signature (Ed25519)" in proc.stdout

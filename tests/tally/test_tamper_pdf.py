@@ -20,9 +20,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from tally import services, signing
+from tally.certification import signing
+from tally.certification.services import election_certify
 from tally.engine import manifest as mf
 from tally.engine import verify
+from tally.filestore import election_dir
 from tally.models import Certification
 
 from .conftest import KEYS
@@ -38,7 +40,7 @@ def genuine(world, tmp_path):
     cert = world.through_certify()
     world.publish()
     dst = tmp_path / "published"
-    shutil.copytree(services.election_dir(world.election), dst)
+    shutil.copytree(election_dir(world.election), dst)
     for p in dst.iterdir():
         p.chmod(0o644)
     return cert, dst, (dst / cert.pdf_name).read_bytes()
@@ -340,7 +342,7 @@ def test_certification_refuses_without_a_certificate_and_names_the_command(world
     r = post(client, world.council, world, "certify")
     assert r.status_code == 409 and "manage.py council_certgen" in r.content.decode()
     with pytest.raises(signing.KeyMissing, match="council_certgen"):
-        services.election_certify(actor=world.council, election=world.election)
+        election_certify(actor=world.council, election=world.election)
     world.election.refresh_from_db()
     assert world.election.phase == "tallied"
     assert not Certification.objects.filter(election=world.election).exists()
@@ -387,7 +389,7 @@ def test_council_certgen_makes_a_certificate_that_certifies_and_verifies(world, 
         call_command("council_certgen", "--common-name", "x", "--country", "Netherlands", "--force")
     cert = world.through_certify()
     world.publish()
-    folder = services.election_dir(world.election)
+    folder = election_dir(world.election)
     proc = verify_cli(folder / cert.pdf_name, folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert info.sha256 in proc.stdout

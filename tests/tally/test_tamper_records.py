@@ -10,16 +10,17 @@ import shutil
 import pytest
 from django.urls import reverse
 
-from ballots import services as ballot_services
-from ballots import services_roll
+from ballots.casting import services as ballot_services
+from ballots.casting.validation import RawBallot
 from ballots.models import Ballot, Channel, Participation, VoterRollEntry
-from ballots.validation import RawBallot
+from ballots.roll import services as services_roll
 from pb.core.audit import audit_verify, entry_hash, entry_mac
 from pb.core.models import AuditCheckpoint, AuditEvent, AuditHead
-from tally import services
+from tally.certification.services import certification_check
 from tally.engine import auditlog, verify
 from tally.engine import manifest as mf
 from tally.engine.canonical import canonical_json
+from tally.filestore import election_dir
 
 from .conftest import KEYS
 from .test_flow import verify_cli
@@ -58,7 +59,7 @@ def published(world, tmp_path):
     cert = world.through_certify()
     world.publish()
     dst = tmp_path / "published"
-    shutil.copytree(services.election_dir(world.election), dst)
+    shutil.copytree(election_dir(world.election), dst)
     for p in dst.iterdir():
         p.chmod(0o644)
     return world, cert, dst, voter
@@ -69,7 +70,7 @@ def failed(report):
 
 
 def _check(world):
-    return services.certification_check(world.election)
+    return certification_check(world.election)
 
 
 RECORD_CHECKS = {

@@ -1,4 +1,5 @@
-"""The public verify page only queues its check: a task on the "public" queue (tally.verify_jobs) writes the
+"""The public verify page only queues its check: a task on the "public" queue (tally.verification.jobs)
+writes the
 report, and the result page (/results/verify/<token>/) polls until it is there. Here with the database backend
 and the real worker loop in this process (as tests/core/test_task_worker.py); the other verify-page tests run
 tasks immediately."""
@@ -16,8 +17,9 @@ from django.utils import timezone
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
-from tally import services, verify_jobs
+from tally.filestore import election_dir
 from tally.models import VerifyJob
+from tally.verification import jobs as verify_jobs
 
 URL = "/results/verify/"
 ADDR = "203.0.113.9"
@@ -46,7 +48,7 @@ def test_the_check_is_a_task_on_the_public_queue():
 def test_the_page_only_queues_the_check_and_the_worker_writes_the_report(world, database_tasks):
     cert = world.through_certify()
     world.publish()
-    folder = services.election_dir(world.election)
+    folder = election_dir(world.election)
     files = [
         SimpleUploadedFile(p.name, p.read_bytes()) for p in sorted(folder.iterdir()) if p.suffix != ".pdf"
     ]

@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ballots.models import ThrottleBucket
-from tally import verify_limits
 from tally.models import VerifyJob
+from tally.verification import limits as verify_limits
 
 URL = "/results/verify/"
 ADDR = "203.0.113.5"  # not a trusted proxy: its X-Forwarded-For is ignored
@@ -184,12 +184,12 @@ def test_concurrent_requests_from_one_client_each_count(keys, settings):
 def test_ballot_files_are_recounted_only_for_a_document_the_council_signed(world, settings):
     """An unsigned (or altered) document could ask the server for any amount of counting: the page checks
     the signatures first and re-counts only a signed document's files."""
-    from tally import services
+    from tally.filestore import election_dir
 
     settings.PB_VERIFY_RATE_COUNT = 100
     cert = world.through_certify()
     world.publish()
-    folder = services.election_dir(world.election)
+    folder = election_dir(world.election)
     files = [
         SimpleUploadedFile(p.name, p.read_bytes()) for p in sorted(folder.iterdir()) if p.suffix != ".pdf"
     ]

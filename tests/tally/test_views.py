@@ -6,9 +6,11 @@ import hashlib
 from django.test import TestCase
 from django.urls import reverse
 
-from ballots.receipts import receipt_new
-from tally import services
+from ballots.ballotbox.receipts import receipt_new
+from ballots.ballotbox.sealing import SEAL_AFTER_CAST
+from tally.counting import official_run, tally_run_execute
 from tally.engine import manifest as mf
+from tally.filestore import election_dir
 
 
 def post(client, user, world, action, **data):
@@ -35,8 +37,8 @@ def test_officials_close_count_signoff_and_council_certifies_over_http(world, cl
     assert r.status_code == 302
     world.election.refresh_from_db()
     if world.election.phase != "tallied":  # on_commit does not fire inside the test transaction
-        run = services.official_run(world.election) or world.election.tally_runs.first()
-        services.tally_run_execute(run_id=run.pk)
+        run = official_run(world.election) or world.election.tally_runs.first()
+        tally_run_execute(run_id=run.pk)
         world.election.refresh_from_db()
     assert world.election.phase == "tallied"
 
@@ -98,7 +100,7 @@ def test_what_if_runs_are_marked_not_official(world, client):
     world.tally()
     post(client, world.o1, world, "whatif", rule="greedy-no-skip")
     run = world.election.tally_runs.filter(official=False).first()
-    services.tally_run_execute(run_id=run.pk)
+    tally_run_execute(run_id=run.pk)
     page = client.get(reverse("tally:manage", args=[world.election.slug]))
     assert b"NOT OFFICIAL" in page.content
     # The count tables name the pots as officials know them, not by their slugs.
@@ -121,7 +123,7 @@ def test_residents_cannot_open_the_officials_page(world, client):
 
 def test_council_key_page_shows_fingerprint(keys, client, db):
     page = client.get(reverse("tally:key"))
-    from tally import signing
+    from tally.certification import signing
 
     assert signing.council_public_key().fingerprint.encode() in page.content
     pem = client.get(reverse("tally:key"), {"format": "pem"})
@@ -149,7 +151,7 @@ def test_public_verify_page_recounts_uploaded_files(world, client):
 
     cert = world.through_certify()
     world.publish()
-    folder = services.election_dir(world.election)
+    folder = election_dir(world.election)
     files = [
         SimpleUploadedFile(p.name, p.read_bytes()) for p in sorted(folder.iterdir()) if p.suffix != ".pdf"
     ]
@@ -173,7 +175,7 @@ def test_verify_page_refuses_oversized_uploads(db, keys, client, settings):
 
 def test_log_head_is_public_during_voting_for_observers(world, client):
     data = client.get(reverse("tally:log_json", args=[world.election.slug])).json()
-    from tally.models import BallotLog
+    from ballots.models import BallotLog
 
     log = BallotLog.objects.get(election=world.election)
     assert data == {
@@ -188,4 +190,4 @@ def test_log_head_is_public_during_voting_for_observers(world, client):
     while not BallotLog.objects.get(election=world.election).seq:  # until one pot does: all but K sealed
         world.cast(world.north)
     data = client.get(reverse("tally:log_json", args=[world.election.slug])).json()
-    assert data["batches"] == 1 and data["ballots"] == services.SEAL_AFTER_CAST
+    assert data["batches"] == 1 and data["ballots"] == SEAL_AFTER_CAST

@@ -6,7 +6,7 @@ manage.py roll_import riverton-2026 roll.csv --as official [--dry-run]
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from ballots.services_roll import roll_import
+from ballots.roll.services import roll_import
 from pb.core.exceptions import DomainError
 from pb.core.models import Election
 

@@ -9,7 +9,7 @@ next official who opens the page sees the reason at once.
 from django.core.management.base import BaseCommand
 
 from ballots.models import ImportJob
-from ballots.services_roll import RUNNING_STATUSES, roll_jobs_expire_stalled
+from ballots.roll.services import RUNNING_STATUSES, roll_jobs_expire_stalled
 from pb.core.models import Election
 
 

@@ -5,7 +5,7 @@ signed manifest names its SHA-256 fingerprint: that binds it to the council's Ed
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tally import signing
+from tally.certification import signing
 
 
 class Command(BaseCommand):

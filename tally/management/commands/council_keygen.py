@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tally import signing
+from tally.certification import signing
 
 
 class Command(BaseCommand):

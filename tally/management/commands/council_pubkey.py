@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tally import signing
+from tally.certification import signing
 
 
 class Command(BaseCommand):

@@ -1,0 +1,238 @@
+"""Reads for voting pages: the ballot of a pot, a voter's pots, turnout, paper reconciliation.
+
+Nothing here counts votes per project: before publication no page, export or admin may show partial
+results. Turnout counts come from `Participation` (who voted, per channel) only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q, Sum
+from django.utils.translation import gettext as _
+
+from ballots.casting.validation import BallotSpec, ProjectOption
+from ballots.models import Channel, PaperBatch, PaperBatchStatus, Participation, VoterRollEntry
+from pb.core.models import Election, Pot
+from proposals.models import Proposal, ProposalStatus
+
+
+def ballot_spec(pot: Pot) -> BallotSpec:
+    """The pot's rules and its projects (feasible proposals, by code), for every validation path."""
+    feasible = Proposal.objects.filter(election_id=pot.election_id, status=ProposalStatus.FEASIBLE)
+    projects: list[ProjectOption] = []
+    foreign: dict[str, str] = {}
+    for code, title, cost, adjusted, pot_id, pot_name in feasible.order_by("code").values_list(
+        "code", "title", "cost", "adjusted_cost", "pot_id", "pot__name"
+    ):
+        if pot_id == pot.pk:
+            projects.append(
+                ProjectOption(code=code, title=title, cost=adjusted if adjusted is not None else cost)
+            )
+        else:
+            foreign[code.upper()] = pot_name
+    return BallotSpec(
+        pot_id=pot.pk,
+        pot_name=pot.name,
+        ballot_type=pot.ballot_type,
+        budget=pot.budget,
+        currency=pot.election.currency,
+        min_selections=pot.min_selections,
+        max_selections=pot.max_selections,
+        points_total=pot.points_total,
+        points_max_per_project=pot.points_max_per_project,
+        min_spend_percent=pot.min_spend_percent,
+        projects=tuple(projects),
+        foreign=foreign,
+    )
+
+
+@dataclass
+class VoterPot:
+    pot: Pot
+    done: bool
+    channel: str = ""
+
+
+def voter_pots(voter: VoterRollEntry) -> list[VoterPot]:
+    """The pots this voter may vote in, with whether they already did (and how)."""
+    from ballots.roll.identity import eligible_pots
+
+    done = dict(Participation.objects.filter(voter=voter).values_list("pot_id", "channel"))
+    return [VoterPot(pot=p, done=p.pk in done, channel=done.get(p.pk, "")) for p in eligible_pots(voter)]
+
+
+# --- Turnout ------------------------------------------------------------------------------------------------
+
+
+def turnout_hidden(cells: dict, k: int) -> set:
+    """Which turnout cells to hide so that no cell of fewer than K voters can be read, nor worked out from
+    the exact total: every cell of 1..K-1, then, while the hidden ones add up to fewer than K, the smallest
+    of the others (zeros stay shown: they name nobody). With a total under K everything is hidden."""
+    hidden = {key for key, n in cells.items() if 0 < n < k}
+    others = sorted((n, str(key), key) for key, n in cells.items() if key not in hidden and n > 0)
+    held = sum(cells[key] for key in hidden)
+    while hidden and held < k and others:
+        n, _name, key = others.pop(0)
+        hidden.add(key)
+        held += n
+    return hidden
+
+
+@dataclass
+class PotTurnout:
+    pot: Pot
+    eligible: int
+    by_channel: dict[str, int] = field(default_factory=dict)
+    anonymity_k: int = 1  # cells under K are hidden (turnout_hidden)
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_channel.values())
+
+    @property
+    def percent(self) -> str:
+        if not self.eligible:
+            return "—"
+        return f"{100 * self.total / self.eligible:.1f}"
+
+    @property
+    def under_k(self) -> bool:
+        return 0 < self.total < self.anonymity_k
+
+    @property
+    def channels(self) -> list[tuple[str, int | str]]:
+        """(channel label, voters), a hidden cell as "fewer than K" (or "hidden" when hidden only so that the
+        small ones cannot be worked out from the total)."""
+        hidden = turnout_hidden(self.by_channel, self.anonymity_k)
+        out: list[tuple[str, int | str]] = []
+        for value, label in Channel.choices:
+            n = self.by_channel.get(value, 0)
+            if value not in hidden:
+                out.append((label, n))
+            elif n < self.anonymity_k:
+                out.append((label, _("fewer than %(k)s") % {"k": self.anonymity_k}))
+            else:
+                out.append((label, _("hidden")))
+        return out
+
+
+def turnout(election: Election, *, anonymity_k: int = 1) -> list[PotTurnout]:
+    """Participations per pot and channel, against the voters on the roll who may vote there; cells under
+    `anonymity_k` are hidden when shown (PotTurnout.channels), totals per pot stay exact.
+
+    `eligible` counts age-eligible roll entries of the district (all districts for a citywide pot); custom
+    eligibility rules are not applied to this count, so it is an upper bound when such rules exist."""
+    pots = list(election.pots.all())
+    counts: dict[tuple[int, str], int] = {
+        (pot_id, channel): n
+        for pot_id, channel, n in Participation.objects.filter(election=election)
+        .values_list("pot_id", "channel")
+        .annotate(n=Count("id"))
+        .order_by()
+    }
+    roll = VoterRollEntry.objects.filter(election=election, age_eligible=True)
+    per_district = dict(roll.values_list("district_id").annotate(n=Count("id")).order_by())
+    everyone = sum(per_district.values())
+    rows = []
+    for pot in pots:
+        eligible = everyone if pot.is_citywide else per_district.get(pot.pk, 0)
+        by_channel = {c: counts.get((pot.pk, c), 0) for c in Channel.values}
+        rows.append(PotTurnout(pot=pot, eligible=eligible, by_channel=by_channel, anonymity_k=anonymity_k))
+    return rows
+
+
+def turnout_public(election: Election, *, anonymity_k: int) -> list[dict]:
+    """Published turnout: voters per pot, channel and booth, no cell of fewer than K. Hidden cells
+    (turnout_hidden) are merged into one "other" row per pot; a pot with fewer than K voters in all is one
+    row, flagged. Rows: {"pot", "pot__name", "channel", "booth", "n", "merged", "under_k"} (a merged row also
+    "merged_channels"); totals per pot (the sum of its rows) are exact."""
+    pots = {p.pk: p for p in election.pots.all()}
+    cells: dict[int, dict[tuple[str, str], int]] = {pk: {} for pk in pots}
+    for pot_id, channel, booth, n in (
+        Participation.objects.filter(election=election)
+        .values_list("pot_id", "channel", "booth")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        cells[pot_id][(channel, booth if channel != Channel.ONLINE else "")] = n
+    rows = []
+    for pot in sorted(pots.values(), key=lambda p: (not p.is_citywide, p.name)):
+        pot_cells = cells[pot.pk]
+        hidden = turnout_hidden(pot_cells, anonymity_k)
+        base = {"pot": pot, "pot__name": pot.name}
+        for (channel, booth), n in sorted(pot_cells.items()):
+            if (channel, booth) not in hidden:
+                row = {"channel": channel, "booth": booth, "n": n, "merged": False, "under_k": False}
+                rows.append(base | row)
+        if hidden:
+            other = sum(pot_cells[key] for key in hidden)
+            row = {"channel": "", "booth": "", "n": other, "merged": True, "under_k": other < anonymity_k}
+            rows.append(base | row | {"merged_channels": sorted({channel for channel, _b in hidden})})
+    return rows
+
+
+# --- Paper ballots ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BoothReconciliation:
+    booth: str
+    pot: Pot
+    marked: int  # paper voters marked on the roll at this booth
+    entered: int  # paper ballots in accepted batches (valid + rejected lines)
+    valid: int
+    open_batches: int
+
+    @property
+    def rejected(self) -> int:
+        return self.entered - self.valid
+
+    @property
+    def difference(self) -> int:
+        return self.entered - self.marked
+
+
+def paper_reconciliation(election: Election) -> list[BoothReconciliation]:
+    """Per booth and pot: paper ballots entered against paper voters marked there; differences show."""
+    pots = {p.pk: p for p in election.pots.all()}
+    marked = dict(
+        ((booth, pot_id), n)
+        for booth, pot_id, n in Participation.objects.filter(election=election, channel=Channel.PAPER)
+        .values_list("booth", "pot_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    entered: dict[tuple[str, int], tuple[int, int, int]] = {}
+    for booth, pot_id, total, valid, open_n in (
+        PaperBatch.objects.filter(election=election)
+        .values_list("booth", "pot_id")
+        .annotate(
+            total=Sum("lines_total", filter=Q(status=PaperBatchStatus.ACCEPTED), default=0),
+            valid=Sum("lines_valid", filter=Q(status=PaperBatchStatus.ACCEPTED), default=0),
+            open_n=Count("id", filter=Q(status=PaperBatchStatus.OPEN)),
+        )
+        .order_by()
+    ):
+        entered[(booth, pot_id)] = (total, valid, open_n)
+    keys = sorted(set(marked) | set(entered), key=lambda k: (k[0], pots[k[1]].name))
+    return [
+        BoothReconciliation(
+            booth=booth,
+            pot=pots[pot_id],
+            marked=marked.get((booth, pot_id), 0),
+            entered=entered.get((booth, pot_id), (0, 0, 0))[0],
+            valid=entered.get((booth, pot_id), (0, 0, 0))[1],
+            open_batches=entered.get((booth, pot_id), (0, 0, 0))[2],
+        )
+        for booth, pot_id in keys
+    ]
+
+
+def paper_batches(election: Election):
+    return (
+        PaperBatch.objects.filter(election=election)
+        .select_related("pot", "created_by", "accepted_by")
+        .annotate(n_entries=Count("entries"))
+        .order_by("status", "booth", "label")
+    )

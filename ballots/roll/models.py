@@ -1,0 +1,116 @@
+"""The voter roll (keyed hashes only), its snapshot, voting codes, roll import jobs and identification
+throttling. Imported by ballots.models, where Django finds them."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from pb.core.models import Election, Pot
+
+
+class VoterRollEntry(models.Model):
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="roll")
+    # HMAC(voter reference): the roll-match key. Never the reference in clear.
+    ref_hash = models.CharField(max_length=64)
+    # HMAC(voter reference + date of birth): checked on roll match, so a leaked DB does not leak birth dates.
+    ref_dob_hash = models.CharField(max_length=64)
+    # Age eligibility is decided at import against the election's reference date; only the birth year is
+    # kept, to explain a refusal ("you must be 16 on 1 June 2026") without storing the full birth date.
+    birth_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    age_eligible = models.BooleanField(default=True)
+    district = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="roll_entries")
+    contact_hash = models.CharField(max_length=64, blank=True)
+    booth = models.CharField(max_length=80, blank=True)  # assigned polling place for paper voting
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["election", "ref_hash"], name="roll_ref_unique_per_election")
+        ]
+
+    def __str__(self) -> str:
+        return f"roll entry {self.pk}"
+
+
+class RollSnapshot(models.Model):
+    """Frozen when voting opens: count and hash of the roll (sorted entry hashes)."""
+
+    election = models.OneToOneField(Election, on_delete=models.PROTECT, related_name="roll_snapshot")
+    entries = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    taken_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"roll snapshot {self.sha256[:12]}"
+
+
+class CodeStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    USED = "used", _("Used")
+    VOID = "void", _("Void")
+
+
+class VotingCode(models.Model):
+    """A one-time voting code; stored only as a hash (HMAC)."""
+
+    election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="voting_codes")
+    voter = models.ForeignKey(VoterRollEntry, on_delete=models.PROTECT, related_name="codes")
+    code_hash = models.CharField(max_length=64, unique=True)
+    batch = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=8, choices=CodeStatus, default=CodeStatus.ACTIVE)
+
+    def __str__(self) -> str:
+        return f"code {self.pk} ({self.status})"
+
+
+class ImportJob(models.Model):
+    """One upload of a voter-roll file: preview (validation) then confirmed import, with progress.
+
+    The uploaded file is kept in PB_VAR_DIR/roll_uploads only between preview and import and deleted after
+    (it holds personal data in clear).
+    """
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        VALIDATING = "validating", _("Checking")
+        INVALID = "invalid", _("Has errors")
+        READY = "ready", _("Ready to import")
+        IMPORTING = "importing", _("Importing")
+        DONE = "done", _("Imported")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    election = models.ForeignKey(Election, on_delete=models.CASCADE, related_name="roll_imports")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    filename = models.CharField(max_length=200)
+    path = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=12, choices=Status, default=Status.UPLOADED)
+    rows_total = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    # The first errors only (row number, column, message); error_count has the full number.
+    errors = models.JSONField(default=list, blank=True)
+    imported = models.PositiveIntegerField(default=0)
+    seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"roll import {self.filename} ({self.status})"
+
+
+class ThrottleBucket(models.Model):
+    """Failed identification attempts per key ("ip:<hmac of IP>" or "space:<election id>:<method>").
+
+    A database row (locked with select_for_update while counting) so the limit holds across processes.
+    """
+
+    key = models.CharField(max_length=120, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    window_start = models.DateTimeField()
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"throttle {self.key}: {self.failures}"

@@ -1,0 +1,310 @@
+"""Throttling of voter identification that stops guessing without stopping voters.
+
+Kept in the database (`ThrottleBucket` rows, counted under a row lock) so it holds across every process and
+app server. The client address is `client_ip(request)` (pb.core.clientip: `PB_TRUSTED_PROXIES`, the
+right-most untrusted address of X-Forwarded-For); an IPv6 client is counted by its /64.
+
+Progressive delays, never a long lock-out
+-----------------------------------------
+Two kinds of bucket are charged for every identification attempt, per election:
+- the client address (HMAC of it, never the address in clear), all methods together;
+- the target: the voting code typed, or the voter reference of a roll match (HMAC of it), per method.
+
+A bucket allows `free` failures (`PB_THROTTLE_IP_FAILURES`, `PB_THROTTLE_TARGET_FAILURES`, default 5).
+From the `free`-th failure on, each further attempt must wait `PB_THROTTLE_DELAY` x 2^(n - free) seconds
+after the n-th failure (2, 4, 8, 16, 32 s ...), never more than `PB_THROTTLE_DELAY_MAX` (60 s). An attempt
+during the delay is refused with 429 and Retry-After (it is not counted, so it does not lengthen the wait);
+the same for a right code: a refusal that depended on the code would tell the guesser it was right. Once
+the delay has passed, a correct code is always accepted. A bucket forgets its failures after
+`PB_THROTTLE_WINDOW` seconds (900) without an attempt.
+
+So a household, a library PC or a carrier NAT whose users mistype codes waits at most 60 s, and a voter
+whose code or reference nobody else is failing on is never delayed by failures on other codes. (Someone
+who keeps failing on a voter's own reference can keep that voter's roll match waiting, up to 60 s at a
+time; the voter's code and the booth are not affected.)
+
+Each attempt is charged as a failure before it runs (under the bucket's row lock, the check and the charge
+in one step) and refunded if it succeeds: N requests sent at the same moment cannot get N attempts past a
+delay, only one of them.
+
+A whole code space under attack
+-------------------------------
+Per election and method, failures are counted in windows of `PB_THROTTLE_SPACE_WINDOW` seconds (60). When
+a window reaches `PB_THROTTLE_SPACE_FAILURES` (300), nobody is refused. Instead:
+- the space is "under attack" for one more window: every failing address gets its delay from its first
+  failure on (free = 1 instead of 5), so a voter typing a right code is not slowed at all;
+- an audit event `identify.alert` is written (at most one per window and method) with the number of
+  failures, the window, and the number of addresses that failed in it; the election's manage page shows it.
+
+The guess-rate bound, honestly
+------------------------------
+Voting codes carry 60 random bits (ballots.roll.entries). An address in its delay makes at most one attempt
+per
+`PB_THROTTLE_DELAY_MAX` seconds; with the free attempts after each idle `PB_THROTTLE_WINDOW`, under 100
+guesses an hour per address (IPv4 address or IPv6 /64). There is no cap over all addresses any more (it
+locked out every voter): the bound is per address. Each guess hits one of C valid codes with probability
+C / 2^60 = 8.7 x 10^-13 for C = 10^6. A botnet of 100,000 addresses guessing day and night through a 30-day
+vote makes at most 7.2 x 10^9 guesses: about a 0.6 % chance of finding one code, and the alert is raised in
+its first minute. (An IPv6 customer with a /48 holds 65,536 /64s: it counts as that many addresses. Each
+open election has its own buckets.) A roll match (reference + date of birth) is weaker: a known reference
+leaves ~30,000 birth dates, and the per-reference bucket allows about 60 attempts an hour from all
+addresses together, so a determined attacker who knows a reference could find the date in about ten days:
+use voting codes where references are not secret, and watch the alerts.
+
+Race note: the check and the charge hold the bucket's row lock; the attempt itself runs outside it. None is
+lost or doubled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import math
+import secrets
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import ngettext
+
+from ballots.exceptions import Throttled
+from ballots.models import ThrottleBucket
+from ballots.roll.entries import keyed_hash
+from pb.core.audit import audit_record
+from pb.core.clientip import client_ip
+from pb.core.models import Election
+
+__all__ = [
+    "ALERT_ACTION",
+    "Attempt",
+    "attempt_begin",
+    "attempt_failed",
+    "attempt_succeeded",
+    "client_ip",
+    "client_key",
+    "delay_for",
+    "throttle_sweep",
+]
+
+ALERT_ACTION = "identify.alert"
+
+
+def _setting(name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+@dataclass(frozen=True)
+class Limit:
+    key: str
+    per_ip: bool
+    free: int  # failures allowed before delays start
+
+
+@dataclass
+class _Charge:
+    key: str
+    at: dt.datetime
+    prev_window_start: dt.datetime
+    prev_locked: dt.datetime | None
+    set_locked: dt.datetime | None
+
+
+@dataclass
+class Attempt:
+    """One identification attempt: the buckets it was charged to (refunded if it succeeds)."""
+
+    election_id: int
+    method: str
+    charges: list[_Charge] = field(default_factory=list)
+
+
+def client_key(ip: str) -> str:
+    """The address a client is counted under: IPv4 as is; IPv6 by its /64 (one home or phone gets a whole
+    /64 and can pick any address in it)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip or "-"
+    if addr.version == 6:
+        if addr.ipv4_mapped:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr)
+
+
+def delay_for(failures: int, free: int) -> int:
+    """Seconds to wait after the `failures`-th failure (0 before `free`), at most PB_THROTTLE_DELAY_MAX."""
+    if failures < free:
+        return 0
+    base = _setting("PB_THROTTLE_DELAY", 2)
+    cap = _setting("PB_THROTTLE_DELAY_MAX", 60)
+    exponent = min(failures - free, 32)  # no huge powers
+    return max(0, math.ceil(min(base * 2**exponent, cap)))
+
+
+def _ip_key(election_id: int, ip: str) -> str:
+    return f"ip:{election_id}:{keyed_hash('ip', client_key(ip))[:40]}"
+
+
+def _target_key(election_id: int, method: str, target: str) -> str:
+    return f"t:{election_id}:{method}:{keyed_hash('target', target)[:40]}"
+
+
+def _space_key(election_id: int, method: str) -> str:
+    return f"space:{election_id}:{method}"
+
+
+def _message(limit: Limit, seconds: int) -> str:
+    if limit.per_ip:
+        return ngettext(
+            "Too many failed attempts from your connection. Please wait %(n)s second and try again.",
+            "Too many failed attempts from your connection. Please wait %(n)s seconds and try again.",
+            seconds,
+        ) % {"n": seconds}
+    return ngettext(
+        "Too many failed attempts with this code or reference. Please wait %(n)s second and try again.",
+        "Too many failed attempts with this code or reference. Please wait %(n)s seconds and try again.",
+        seconds,
+    ) % {"n": seconds}
+
+
+def _under_attack(election_id: int, method: str, now: dt.datetime) -> bool:
+    return ThrottleBucket.objects.filter(key=_space_key(election_id, method), locked_until__gt=now).exists()
+
+
+def attempt_begin(*, election_id: int, method: str, ip: str, target: str) -> Attempt:
+    """Check the address's and the target's buckets and charge the attempt to both, as if it failed.
+
+    Raises Throttled (with the seconds to wait) if either is in its delay; then nothing is charged."""
+    now = timezone.now()
+    attack = _under_attack(election_id, method, now)
+    limits = [
+        Limit(
+            _ip_key(election_id, ip),
+            per_ip=True,
+            free=1 if attack else int(_setting("PB_THROTTLE_IP_FAILURES", 5)),
+        ),
+        Limit(
+            _target_key(election_id, method, target),
+            per_ip=False,
+            free=int(_setting("PB_THROTTLE_TARGET_FAILURES", 5)),
+        ),
+    ]
+    forget = dt.timedelta(seconds=_setting("PB_THROTTLE_WINDOW", 900))
+    attempt = Attempt(election_id=election_id, method=method)
+    try:
+        for lim in limits:
+            with transaction.atomic():
+                bucket = _locked_bucket(lim.key, now)
+                if bucket.window_start + forget <= now:
+                    bucket.failures, bucket.locked_until = 0, None
+                if bucket.locked_until is not None and bucket.locked_until > now:
+                    wait = max(1, math.ceil((bucket.locked_until - now).total_seconds()))
+                    raise Throttled(_message(lim, wait), retry_after=wait)
+                charge = _Charge(lim.key, now, bucket.window_start, bucket.locked_until, None)
+                bucket.failures += 1
+                bucket.window_start = now  # the last attempt: failures are forgotten `forget` after it
+                wait = delay_for(bucket.failures, lim.free)
+                bucket.locked_until = now + dt.timedelta(seconds=wait) if wait else bucket.locked_until
+                charge.set_locked = bucket.locked_until
+                bucket.save(update_fields=["failures", "window_start", "locked_until"])
+                attempt.charges.append(charge)
+    except Throttled:
+        attempt_succeeded(attempt)  # give back what this attempt charged to the buckets checked first
+        raise
+    return attempt
+
+
+def attempt_succeeded(attempt: Attempt) -> None:
+    """The attempt was right (or never ran): refund its charges and lift the delay it set."""
+    for charge in attempt.charges:
+        with transaction.atomic():
+            bucket = ThrottleBucket.objects.select_for_update().filter(key=charge.key).first()
+            if bucket is None:
+                continue
+            fields = ["failures"]
+            bucket.failures = max(0, bucket.failures - 1)
+            if bucket.locked_until == charge.set_locked:  # no later attempt has moved it since
+                bucket.locked_until = charge.prev_locked
+                fields.append("locked_until")
+            if bucket.failures == 0 and (bucket.locked_until is None or bucket.locked_until <= charge.at):
+                # Nothing left to remember (a voter who got in at once): no row per voter and address.
+                bucket.delete()
+                continue
+            if bucket.window_start == charge.at:
+                bucket.window_start = charge.prev_window_start
+                fields.append("window_start")
+            bucket.save(update_fields=fields)
+    attempt.charges = []
+
+
+def attempt_failed(attempt: Attempt) -> None:
+    """The attempt was wrong: its charges stay; count it in the code space, alert officials if attacked."""
+    now = timezone.now()
+    window = dt.timedelta(seconds=_setting("PB_THROTTLE_SPACE_WINDOW", 60))
+    limit = int(_setting("PB_THROTTLE_SPACE_FAILURES", 300))
+    alert = None
+    with transaction.atomic():
+        space = _locked_bucket(_space_key(attempt.election_id, attempt.method), now)
+        if space.window_start + window <= now:
+            space.failures, space.window_start = 0, now
+        space.failures += 1
+        if space.failures >= limit:
+            space.locked_until = now + window  # under attack until a window passes below the limit
+            alert = space.failures
+        space.save(update_fields=["failures", "window_start", "locked_until"])
+    if alert is not None:
+        _alert(attempt, failures=alert, window=window, now=now)
+    if secrets.randbelow(200) == 0:  # now and then (a failed guess leaves a row)
+        throttle_sweep(now)
+
+
+def throttle_sweep(now: dt.datetime | None = None) -> int:
+    """Delete the address and target buckets whose failures are forgotten anyway (idle for
+    PB_THROTTLE_WINDOW, not in a delay), and any bucket idle for a day. Returns how many."""
+    now = now or timezone.now()
+    forget = now - dt.timedelta(seconds=_setting("PB_THROTTLE_WINDOW", 900))
+    mine = Q(key__startswith="ip:") | Q(key__startswith="t:")
+    n, _ = ThrottleBucket.objects.filter(mine, window_start__lt=forget).exclude(locked_until__gt=now).delete()
+    stale = now - dt.timedelta(days=1)  # any other kind of bucket (e.g. the verify page's)
+    m, _ = ThrottleBucket.objects.filter(window_start__lt=stale).exclude(locked_until__gt=now).delete()
+    return n + m
+
+
+@transaction.atomic
+def _alert(attempt: Attempt, *, failures: int, window: dt.timedelta, now: dt.datetime) -> None:
+    """One audited alert per window and method (the alert bucket's window_start: the last alert)."""
+    bucket = _locked_bucket(f"alert:{attempt.election_id}:{attempt.method}", now - 2 * window)
+    if bucket.window_start + window > now:
+        return
+    bucket.window_start = now
+    bucket.failures += 1
+    bucket.save(update_fields=["window_start", "failures"])
+    addresses = ThrottleBucket.objects.filter(
+        key__startswith=f"ip:{attempt.election_id}:", window_start__gt=now - window, failures__gt=0
+    ).count()
+    audit_record(
+        actor=None,
+        action=ALERT_ACTION,
+        election=Election(pk=attempt.election_id),
+        data={
+            "method": attempt.method,
+            "failures": failures,
+            "window": int(window.total_seconds()),
+            "addresses": addresses,
+        },
+    )
+
+
+def _locked_bucket(key: str, now) -> ThrottleBucket:
+    # Row lock: concurrent attempts from many processes are counted one after the other, none is lost.
+    bucket = ThrottleBucket.objects.select_for_update().filter(key=key).first()
+    if bucket is not None:
+        return bucket
+    try:
+        with transaction.atomic():
+            return ThrottleBucket.objects.create(key=key, window_start=now)
+    except IntegrityError:  # created by a concurrent request meanwhile
+        return ThrottleBucket.objects.select_for_update().get(key=key)

@@ -37,8 +37,7 @@ from ballots.roll.models import (
 from pb.core.models import Election, Pot
 
 # The models of the app's domains live in their sub-packages (roll: ballots.roll.models; the ballot box:
-# ballots.ballotbox.models); they are named here so Django finds them and callers have one place to import
-# from.
+# ballots.ballotbox.models); they are named here so Django finds them and callers import from one place.
 __all__ = [
     "Ballot",
     "BallotLog",

@@ -227,8 +227,8 @@ PB_REQUEST_MAX_BYTES = int(os.environ.get("PB_REQUEST_MAX_BYTES", 6 * 1024 * 102
 # The public verify page: the result PDF plus the optional published files, in all (bigger: the CLI).
 PB_VERIFY_MAX_BYTES = int(os.environ.get("PB_VERIFY_MAX_BYTES", 8 * 1024 * 1024))
 # Per client address (ballots.roll.throttle.client_ip): at most COUNT verifications per WINDOW seconds,
-# and at most CONCURRENCY verifications at once on the whole site, so verifying never takes the workers
-# from voters.
+# and at most CONCURRENCY verifications at once on the whole site, so verifying never takes the workers from
+# voters.
 PB_VERIFY_RATE_COUNT = int(os.environ.get("PB_VERIFY_RATE_COUNT", 10))
 PB_VERIFY_RATE_WINDOW = int(os.environ.get("PB_VERIFY_RATE_WINDOW", 600))
 PB_VERIFY_CONCURRENCY = int(os.environ.get("PB_VERIFY_CONCURRENCY", 2))

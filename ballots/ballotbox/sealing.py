@@ -36,8 +36,7 @@ from tally.engine import manifest as mf
 from tally.engine.canonical import sha256_hex
 
 # The anonymity set K (ballots.ballotbox.pending; settings.PB_ANONYMITY_K, frozen into the definition): no
-# batch holds
-# fewer than K ballots, every batch holds ballots of one pot. SEAL_BATCH_MIN is the default K.
+# batch holds fewer than K ballots, every batch holds ballots of one pot. SEAL_BATCH_MIN is the default K.
 SEAL_BATCH_MIN = DEFAULT_ANONYMITY_K
 
 

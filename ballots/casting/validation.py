@@ -59,8 +59,8 @@ class BallotSpec:
 
     @property
     def min_count(self) -> int:
-        # A ballot with nothing on it is refused (it would be indistinguishable from a mistake); a pot can
-        # ask for more.
+        # A ballot with nothing on it is refused (it would be indistinguishable from a mistake); a pot can ask
+        # for more.
         return max(1, self.min_selections)
 
     @property

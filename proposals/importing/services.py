@@ -70,8 +70,7 @@ def proposals_export(*, actor, election: Election, file_format: str) -> bytes:
     return data
 
 
-# --- Import jobs (background check and import; proposals.importing.tasks)
-# ------------------------------------------
+# --- Import jobs (background check and import; proposals.importing.tasks) -----------------------------
 
 Job = ProposalImportJob
 RUNNING_STATUSES = (Job.Status.UPLOADED, Job.Status.VALIDATING, Job.Status.IMPORTING)

@@ -240,8 +240,7 @@ def certification_check(election: Election):
     if stored_problem:
         report.add(_("stored publication record"), False, stored_problem)
     # The records behind the ballots, recomputed from the tables (tally.certification.records), and the whole
-    # audit log
-    # with its keys and signed checkpoints (pb.core.audit.audit_verify).
+    # audit log with its keys and signed checkpoints (pb.core.audit.audit_verify).
     for name, ok, detail in records.record_checks(election, manifest):
         report.add(name, ok, detail)
     _head, count, problems = audit_verify()

@@ -197,7 +197,7 @@ def attempt_begin(*, election_id: int, method: str, ip: str, target: str) -> Att
     try:
         for lim in limits:
             with transaction.atomic():
-                bucket = _locked_bucket(lim.key, now)
+                bucket = locked_bucket(lim.key, now)
                 if bucket.window_start + forget <= now:
                     bucket.failures, bucket.locked_until = 0, None
                 if bucket.locked_until is not None and bucket.locked_until > now:
@@ -247,7 +247,7 @@ def attempt_failed(attempt: Attempt) -> None:
     limit = int(_setting("PB_THROTTLE_SPACE_FAILURES", 300))
     alert = None
     with transaction.atomic():
-        space = _locked_bucket(_space_key(attempt.election_id, attempt.method), now)
+        space = locked_bucket(_space_key(attempt.election_id, attempt.method), now)
         if space.window_start + window <= now:
             space.failures, space.window_start = 0, now
         space.failures += 1
@@ -276,7 +276,7 @@ def throttle_sweep(now: dt.datetime | None = None) -> int:
 @transaction.atomic
 def _alert(attempt: Attempt, *, failures: int, window: dt.timedelta, now: dt.datetime) -> None:
     """One audited alert per window and method (the alert bucket's window_start: the last alert)."""
-    bucket = _locked_bucket(f"alert:{attempt.election_id}:{attempt.method}", now - 2 * window)
+    bucket = locked_bucket(f"alert:{attempt.election_id}:{attempt.method}", now - 2 * window)
     if bucket.window_start + window > now:
         return
     bucket.window_start = now
@@ -298,7 +298,9 @@ def _alert(attempt: Attempt, *, failures: int, window: dt.timedelta, now: dt.dat
     )
 
 
-def _locked_bucket(key: str, now) -> ThrottleBucket:
+def locked_bucket(key: str, now) -> ThrottleBucket:
+    """The counter row for `key`, created if need be, locked until the transaction ends (also used by the
+    public verify page's limits, tally.verification.limits)."""
     # Row lock: concurrent attempts from many processes are counted one after the other, none is lost.
     bucket = ThrottleBucket.objects.select_for_update().filter(key=key).first()
     if bucket is not None:

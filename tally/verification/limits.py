@@ -17,14 +17,13 @@ import datetime as dt
 import math
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ballots.exceptions import Throttled
-from ballots.models import ThrottleBucket
 from ballots.roll.entries import keyed_hash
-from ballots.roll.throttle import client_ip, client_key
+from ballots.roll.throttle import client_ip, client_key, locked_bucket
 from tally.models import VerifyJob
 from tally.verification.jobs import verify_jobs_purge
 
@@ -37,17 +36,6 @@ class VerifyBusy(Throttled):
     """Too many verifications: from this client (rate) or on the site right now (concurrency)."""
 
 
-def _bucket(key: str, now) -> ThrottleBucket:
-    bucket = ThrottleBucket.objects.select_for_update().filter(key=key).first()
-    if bucket is not None:
-        return bucket
-    try:
-        with transaction.atomic():
-            return ThrottleBucket.objects.create(key=key, window_start=now)
-    except IntegrityError:  # created by a concurrent request meanwhile
-        return ThrottleBucket.objects.select_for_update().get(key=key)
-
-
 def verify_rate_count(request) -> None:
     """Count one verification for the request's client; raise VerifyBusy if over the limit."""
     limit = int(settings.PB_VERIFY_RATE_COUNT)
@@ -55,7 +43,7 @@ def verify_rate_count(request) -> None:
     key = "verify:" + keyed_hash("ip", client_key(client_ip(request)))[:40]
     now = timezone.now()
     with transaction.atomic():
-        bucket = _bucket(key, now)  # row lock: concurrent requests from one client each count
+        bucket = locked_bucket(key, now)  # row lock: concurrent requests from one client each count
         if bucket.window_start + window <= now:
             bucket.failures, bucket.window_start = 0, now
         if bucket.failures >= limit:
@@ -78,7 +66,7 @@ def verify_job_reserve() -> VerifyJob:
     verify_jobs_purge()
     now = timezone.now()
     with transaction.atomic():
-        _bucket("verify-jobs", now)  # row lock: concurrent requests count and reserve one after another
+        locked_bucket("verify-jobs", now)  # row lock: concurrent requests count and reserve one after another
         active = VerifyJob.objects.filter(
             status__in=[VerifyJob.Status.QUEUED, VerifyJob.Status.RUNNING], created_at__gt=now - STALE
         )

@@ -15,7 +15,6 @@ from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
 from pb.core.models import AuditEvent
-from proposals import services
 from proposals.importing import services as import_services
 from proposals.importing.tasks import proposal_import_check_task, proposal_import_run_task
 from proposals.models import Proposal, ProposalImportJob
@@ -183,7 +182,7 @@ def test_an_unexpected_failure_shows_a_reason_and_retry(client, election, off, d
     def crash(**kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(services, "proposals_import", crash)
+    monkeypatch.setattr(import_services, "proposals_import", crash)
     run_worker()
     job.refresh_from_db()
     assert job.status == Status.FAILED

@@ -6,8 +6,13 @@ class ProposalsConfig(AppConfig):
 
     def ready(self) -> None:
         from pb.core import navigation
+        from pb.core.services import PHASE_HOOKS
         from proposals.selectors import dashboard_context
+        from proposals.supports.services import supports_phase_hook
 
         # The official's dashboard (pb.core) shows the review queue and the import/export buttons.
         if dashboard_context not in navigation.DASHBOARD_HOOKS:
             navigation.DASHBOARD_HOOKS.append(dashboard_context)
+        # Leaving the supports phase for review decides which proposals go on (proposals.supports).
+        if supports_phase_hook not in PHASE_HOOKS:
+            PHASE_HOOKS.append(supports_phase_hook)

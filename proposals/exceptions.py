@@ -2,7 +2,15 @@
 
 from pb.core.exceptions import DomainError, PermissionDenied, PhaseError
 
-__all__ = ["DomainError", "ImportInvalid", "ImportJobConflict", "NotAuthor", "NotEditable", "ProposalInvalid"]
+__all__ = [
+    "DomainError",
+    "ImportInvalid",
+    "ImportJobConflict",
+    "NotAuthor",
+    "NotEditable",
+    "ProposalInvalid",
+    "SupportRefused",
+]
 
 
 class ProposalInvalid(DomainError):
@@ -35,5 +43,11 @@ class ImportInvalid(DomainError):
 
 class ImportJobConflict(DomainError):
     """An import job is not in the state the action needs (not ready, already retried, file gone)."""
+
+    status_code = 409
+
+
+class SupportRefused(DomainError):
+    """A support that cannot be given or taken back (already given, over the limit, another district...)."""
 
     status_code = 409

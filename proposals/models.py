@@ -16,6 +16,8 @@ class ProposalStatus(models.TextChoices):
     FEASIBLE = "feasible", _("Feasible")
     NOT_FEASIBLE = "not_feasible", _("Not feasible")
     MERGED = "merged", _("Merged into another proposal")
+    # Left behind by the supports phase: too few supports to go on to review (proposals.supports).
+    NOT_SELECTED = "not_selected", _("Not enough support")
 
 
 class Proposal(models.Model):
@@ -52,6 +54,10 @@ class Proposal(models.Model):
     merged_into = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged_from"
     )
+    # What the supports phase decided, with its figures (proposals.supports.services.supports_decide):
+    # {"advanced": bool, "supports": n, "rule": "threshold" | "top_n" | "none", and per rule
+    # "threshold", or "top_n", "rank" and "cutoff" (the supports of the last proposal that went on)}.
+    supports_decision = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -108,3 +114,7 @@ class ProposalImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"proposal import {self.filename} ({self.status})"
+
+
+# Supports (the optional supports phase) live in their own sub-package; named here so Django finds them.
+from proposals.supports.models import Support, SupportDistrict  # noqa: E402, F401

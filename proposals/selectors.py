@@ -52,4 +52,5 @@ def dashboard_context(user, election: Election) -> dict:
         "can_review": allowed(user, "proposal.review", election),
         "can_import": allowed(user, "proposal.import", election),
         "can_export": allowed(user, "proposal.export", election),
+        "can_edit_supports": allowed(user, "election.edit", election),
     }

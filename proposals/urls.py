@@ -2,6 +2,7 @@ from django.urls import path, register_converter
 
 from proposals import views
 from proposals.importing import views as importing_views
+from proposals.supports import views as supports_views
 
 
 class FormatConverter:
@@ -30,10 +31,12 @@ urlpatterns = [
     path(
         "<slug:slug>/import/<uuid:job_id>/retry/", importing_views.proposals_import_retry, name="import_retry"
     ),
+    path("<slug:slug>/supports/", supports_views.supports_settings, name="supports_settings"),
     path("<slug:slug>/export.<fmt:fmt>", importing_views.proposals_export, name="export"),
     path("<slug:slug>/<str:code>/", views.proposal_detail, name="detail"),
     path("<slug:slug>/<str:code>/edit/", views.proposal_edit, name="edit"),
     path("<slug:slug>/<str:code>/submit/", views.proposal_submit, name="submit"),
     path("<slug:slug>/<str:code>/review/", views.proposal_review, name="review"),
     path("<slug:slug>/<str:code>/merge/", views.proposal_merge, name="merge"),
+    path("<slug:slug>/<str:code>/support/", supports_views.proposal_support, name="support"),
 ]

@@ -16,6 +16,7 @@ from proposals import selectors, services
 from proposals.exceptions import NotAuthor, ProposalInvalid
 from proposals.forms import FilterForm, MergeForm, ProposalForm, ReviewForm
 from proposals.models import Proposal, ProposalStatus
+from proposals.supports.selectors import support_box, with_support_counts
 
 PAGE_SIZE = 12
 
@@ -50,9 +51,10 @@ def proposal_list(request, slug):
         status = 400
     # cleaned_data holds only the valid filters: a mistyped cost must not throw away the search and district.
     filters = form.cleaned_data if form.is_bound else {}
-    page = Paginator(selectors.proposals_public(election=election, filters=filters), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    proposals = selectors.proposals_public(election=election, filters=filters)
+    if election.supports_enabled:
+        proposals = with_support_counts(proposals)
+    page = Paginator(proposals, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     ctx = {
@@ -83,6 +85,7 @@ def proposal_detail(request, slug, code):
         "merged_from": proposal.merged_from.all(),
         "can_edit": is_author and proposal.status == ProposalStatus.DRAFT,
         "can_review": allowed(request.user, "proposal.review", election),
+        "support": support_box(request.user, proposal),
     }
     return render(request, "proposals/proposal_detail.html", ctx)
 

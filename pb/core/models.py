@@ -11,6 +11,9 @@ from django.utils.translation import gettext_lazy as _
 class Phase(models.TextChoices):
     DRAFT = "draft", _("Draft")
     PROPOSALS_OPEN = "proposals_open", _("Proposals open")
+    # Optional (Election.supports_enabled): residents support submitted proposals; the election's rule
+    # (threshold or top N per pot) decides which go on to review. Skipped when the election has none.
+    SUPPORTS = "supports", _("Supports")
     REVIEW = "review", _("Review")
     VOTING_OPEN = "voting_open", _("Voting open")
     VOTING_CLOSED = "voting_closed", _("Voting closed")
@@ -19,7 +22,8 @@ class Phase(models.TextChoices):
     PUBLISHED = "published", _("Published")
 
 
-# The only order phases may take; each change moves exactly one step forward.
+# The only order phases may take; each change moves exactly one step forward (the supports phase is left
+# out of elections that have none: pb.core.services.next_phase).
 PHASE_ORDER: tuple[str, ...] = tuple(p.value for p in Phase)
 
 
@@ -53,12 +57,26 @@ class Election(models.Model):
     rule = models.CharField(_("counting rule"), max_length=60, default="greedy")
     tie_break = models.CharField(_("tie-break"), max_length=200, default="cost,score,order")
     tie_break_seed = models.CharField(_("tie-break seed"), max_length=120, blank=True)
+    # The supports phase (optional) and its rules, fixed before it starts (election.edit: draft and proposals
+    # open only): how many proposals one resident may support, and which proposals go on to review — those
+    # with at least `supports_threshold` supports, or the `supports_top_n` most supported of each pot (all
+    # proposals tied with the last one go on too). Neither set: every submitted proposal goes on.
+    supports_enabled = models.BooleanField(_("supports phase"), default=False)
+    supports_per_resident = models.PositiveSmallIntegerField(
+        _("supports per resident"), null=True, blank=True
+    )
+    supports_threshold = models.PositiveIntegerField(_("supports needed"), null=True, blank=True)
+    supports_top_n = models.PositiveSmallIntegerField(_("most supported per pot"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(phase__in=PHASE_ORDER), name="election_phase_valid")
+            models.CheckConstraint(condition=models.Q(phase__in=PHASE_ORDER), name="election_phase_valid"),
+            models.CheckConstraint(
+                condition=models.Q(supports_threshold__isnull=True) | models.Q(supports_top_n__isnull=True),
+                name="election_supports_one_rule",
+            ),
         ]
 
     def __str__(self) -> str:

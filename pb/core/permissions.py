@@ -26,6 +26,8 @@ MATRIX: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "election.edit": (frozenset({Role.OFFICIAL}), frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN})),
     "election.manage": (frozenset({Role.OFFICIAL}), ANY),
     "proposal.submit": (frozenset({RESIDENT, Role.OFFICIAL}), frozenset({Phase.PROPOSALS_OPEN})),
+    # Residents support submitted proposals in the supports phase (proposals.supports).
+    "proposal.support": (frozenset({RESIDENT}), frozenset({Phase.SUPPORTS})),
     "proposal.review": (
         frozenset({Role.OFFICIAL}),
         frozenset({Phase.PROPOSALS_OPEN, Phase.REVIEW}),
@@ -41,11 +43,11 @@ MATRIX: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "proposal.export": (frozenset({Role.OFFICIAL}), ANY),
     "roll.import": (
         frozenset({Role.OFFICIAL}),
-        frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN, Phase.REVIEW}),
+        frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN, Phase.SUPPORTS, Phase.REVIEW}),
     ),
     "codes.manage": (
         frozenset({Role.OFFICIAL}),
-        frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN, Phase.REVIEW, Phase.VOTING_OPEN}),
+        frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN, Phase.SUPPORTS, Phase.REVIEW, Phase.VOTING_OPEN}),
     ),
     "ballot.cast": (
         frozenset({RESIDENT, Role.OFFICIAL, Role.COUNCIL}),

@@ -21,9 +21,23 @@ ADVANCE_ACTION: dict[str, str] = {
 }
 
 
+def _phases(election: Election) -> tuple[str, ...]:
+    """The phases this election goes through, in order (the supports phase only if it has one)."""
+    if election.supports_enabled:
+        return PHASE_ORDER
+    return tuple(p for p in PHASE_ORDER if p != Phase.SUPPORTS)
+
+
+def election_phases(election: Election) -> tuple[str, ...]:
+    return _phases(election)
+
+
 def next_phase(election: Election) -> str | None:
-    idx = PHASE_ORDER.index(election.phase)
-    return PHASE_ORDER[idx + 1] if idx + 1 < len(PHASE_ORDER) else None
+    phases = _phases(election)
+    if election.phase not in phases:  # in the supports phase with supports switched off: cannot happen
+        return None
+    idx = phases.index(election.phase)
+    return phases[idx + 1] if idx + 1 < len(phases) else None
 
 
 @transaction.atomic
@@ -32,8 +46,7 @@ def election_advance(*, actor, election: Election, to_phase: str) -> Election:
     # Lock the row: two officials clicking at once must not both advance (or skip a phase).
     election = Election.objects.select_for_update().get(pk=election.pk)
     require(actor, ADVANCE_ACTION.get(to_phase, "election.advance"), election)
-    current = PHASE_ORDER.index(election.phase)
-    if to_phase not in PHASE_ORDER or PHASE_ORDER.index(to_phase) != current + 1:
+    if to_phase not in PHASE_ORDER or to_phase != next_phase(election):
         raise PhaseError(
             _("Cannot go from “%(from)s” to “%(to)s”: phases change one step at a time, in order.")
             % {

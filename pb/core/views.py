@@ -13,7 +13,13 @@ from pb.core.models import PHASE_ORDER, Election, Phase
 from pb.core.permissions import allowed, require
 
 # What a visitor can do now comes first: vote, then propose; finished editions last.
-_HOME_ORDER = {Phase.VOTING_OPEN: 0, Phase.PROPOSALS_OPEN: 1, Phase.REVIEW: 2, Phase.PUBLISHED: 4}
+_HOME_ORDER = {
+    Phase.VOTING_OPEN: 0,
+    Phase.PROPOSALS_OPEN: 1,
+    Phase.SUPPORTS: 1,
+    Phase.REVIEW: 2,
+    Phase.PUBLISHED: 4,
+}
 
 
 def home(request):
@@ -28,6 +34,7 @@ def home(request):
 
 def _phase_context(request, election: Election) -> dict:
     to_phase = services.next_phase(election)
+    phases = services.election_phases(election)
     can_advance = to_phase is not None and allowed(
         request.user, services.ADVANCE_ACTION.get(to_phase, "election.advance"), election
     )
@@ -38,8 +45,8 @@ def _phase_context(request, election: Election) -> dict:
         "advance_url": navigation.phase_page(election, to_phase),
         "next_phase_label": Phase(to_phase).label if to_phase else "",
         "can_advance": can_advance,
-        "phases": [(p, Phase(p).label) for p in PHASE_ORDER],
-        "current_index": PHASE_ORDER.index(election.phase),
+        "phases": [(p, Phase(p).label) for p in phases],
+        "current_index": phases.index(election.phase),
         "voting_started": PHASE_ORDER.index(election.phase) >= PHASE_ORDER.index(Phase.VOTING_OPEN),
     }
 

@@ -33,6 +33,7 @@ from ballots.models import (
 )
 from pb.core.models import AuditEvent, BallotType, Election, Phase
 from proposals.models import Proposal, ProposalStatus
+from proposals.supports.models import Support
 from tally.models import Certification, TallyRun
 from tests.ballots.cast_support import cast_ballots
 from tests.tally.test_tamper_pdf import FORGERIES, _forge
@@ -57,7 +58,7 @@ def _counts() -> dict:
     }
 
 
-def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
+def test_demo_load_four_elections_vote_and_verify(settings, tmp_path, client):
     settings.PB_VAR_DIR = tmp_path / "var"
     key_file = tmp_path / "keys" / "council.key"
     settings.PB_SIGNING_KEY_FILE = str(key_file)
@@ -109,6 +110,14 @@ def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
     assert Proposal.objects.filter(election=ideas, status=ProposalStatus.SUBMITTED).count() >= 6
     assert Proposal.objects.filter(election=ideas, status=ProposalStatus.FEASIBLE).count() >= 1
 
+    # --- riverton-youth-2027: supports phase, with supports given and the rules set ----------------------
+    youth = Election.objects.get(slug="riverton-youth-2027")
+    assert youth.phase == Phase.SUPPORTS and youth.supports_enabled and youth.supports_top_n == 2
+    assert Support.objects.filter(election=youth).count() >= 10
+    assert Support.objects.filter(election=youth, user__username="resident").count() == 1
+    page = client.get(reverse("proposals:list", args=[youth.slug])).content.decode()
+    assert "4 supports" in page
+
     # --- riverton-2025: published --------------------------------------------------------------------------
     past = Election.objects.get(slug="riverton-2025")
     assert past.phase == Phase.PUBLISHED and past.rule == "equalshares/add1"
@@ -131,7 +140,7 @@ def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
     again = io.StringIO()
     call_command("demo_load", stdout=again)
     assert _counts() == before
-    assert again.getvalue().count("already loaded") == 3
+    assert again.getvalue().count("already loaded") == 4
     call_command("audit_verify")
 
     # A README code identifies and votes over HTTP (anonymous visitor, no account).

@@ -12,12 +12,14 @@ from tests.factories import ElectionFactory, UserFactory, council, official
 
 ROLES = ("anonymous", RESIDENT, "official", "council")
 ALL = set(PHASE_ORDER)
-PRE_VOTE = {"draft", "proposals_open", "review"}
+PRE_VOTE = {"draft", "proposals_open", "supports", "review"}
 
 # action -> {role: set of phases where that role may do it}. Signed-in officials and council members are
 # residents too (they may propose and vote like anyone), so RESIDENT rights carry over to them.
 EXPECTED: dict[str, dict[str, set[str]]] = {
-    "election.advance": {"official": {"draft", "proposals_open", "review", "voting_open", "voting_closed"}},
+    "election.advance": {
+        "official": {"draft", "proposals_open", "supports", "review", "voting_open", "voting_closed"}
+    },
     "election.publish": {"council": {"certified"}},
     "election.edit": {"official": {"draft", "proposals_open"}},
     "election.manage": {"official": ALL},
@@ -26,6 +28,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "official": {"proposals_open"},
         "council": {"proposals_open"},
     },
+    "proposal.support": {RESIDENT: {"supports"}, "official": {"supports"}, "council": {"supports"}},
     "proposal.review": {"official": {"proposals_open", "review"}},
     "proposal.merge": {"official": {"proposals_open", "review"}},
     "proposal.import": {"official": {"proposals_open", "review"}},

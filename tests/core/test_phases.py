@@ -16,7 +16,7 @@ def test_officials_and_council_walk_the_whole_machine_one_step_at_a_time(monkeyp
 
     # The machine alone: other apps' hooks (roll snapshot, freeze, tally) need a whole election's data.
     monkeypatch.setattr(services, "PHASE_HOOKS", [])
-    election = ElectionFactory(phase=Phase.DRAFT)
+    election = ElectionFactory(phase=Phase.DRAFT, supports_enabled=True)  # every phase, supports included
     off, coun = official(), council()
     for to_phase in PHASE_ORDER[1:]:
         actor = coun if to_phase in (Phase.CERTIFIED, Phase.PUBLISHED) else off
@@ -87,3 +87,18 @@ def test_a_failing_phase_hook_rolls_the_change_back():
     election.refresh_from_db()
     assert election.phase == Phase.REVIEW
     assert not AuditEvent.objects.exists()
+
+
+def test_an_election_without_a_supports_phase_goes_from_proposals_to_review(monkeypatch):
+    from pb.core import services
+
+    monkeypatch.setattr(services, "PHASE_HOOKS", [])
+    election = ElectionFactory(phase=Phase.PROPOSALS_OPEN)
+    assert services.next_phase(election) == Phase.REVIEW
+    with pytest.raises(PhaseError):
+        election_advance(actor=official(), election=election, to_phase=Phase.SUPPORTS)
+    election = election_advance(actor=official(), election=election, to_phase=Phase.REVIEW)
+    assert election.phase == Phase.REVIEW
+    with_supports = ElectionFactory(phase=Phase.PROPOSALS_OPEN, supports_enabled=True)
+    with pytest.raises(PhaseError):  # the supports phase is not skipped when the election has one
+        election_advance(actor=official(), election=with_supports, to_phase=Phase.REVIEW)

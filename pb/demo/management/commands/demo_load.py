@@ -35,6 +35,7 @@ from pb.core.secretfiles import write_secret
 from pb.core.services import election_advance
 from proposals import services as proposals
 from proposals.models import Proposal, ProposalStatus
+from proposals.supports.demo import load_supports_demo
 
 FIXTURES = Path(settings.BASE_DIR) / "fixtures"
 FIXTURE = FIXTURES / "demo_riverton.json"
@@ -64,7 +65,10 @@ def _with_decimals(row: dict) -> dict:
 
 
 class Command(BaseCommand):
-    help = "Load the Riverton demo: one election open for voting, one for proposals, one published."
+    help = (
+        "Load the Riverton demo: one election open for voting, one for proposals, one in the supports phase, "
+        "one published."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--fixture", default=str(FIXTURE), help="JSON of the election open for voting")
@@ -80,12 +84,16 @@ class Command(BaseCommand):
         current, current_new = self._current(data, users)
         ideas, ideas_new = self._ideas(users)
         past, past_new, past_info = self._past(users)
+        youth, youth_new = load_supports_demo(
+            official=users["official"], users=users, create_election=self._create
+        )
         self._summary(
             users=users,
             key_note=key_note,
             current=(current, current_new),
             ideas=(ideas, ideas_new),
             past=(past, past_new, past_info),
+            youth=(youth, youth_new),
             seconds=time.perf_counter() - started,
         )
 
@@ -361,7 +369,7 @@ class Command(BaseCommand):
 
     # --- output -------------------------------------------------------------------------------------------
 
-    def _summary(self, *, users, key_note, current, ideas, past, seconds) -> None:
+    def _summary(self, *, users, key_note, current, ideas, past, youth, seconds) -> None:
         from tally.filestore import election_dir
 
         w = self.stdout.write
@@ -370,7 +378,7 @@ class Command(BaseCommand):
         w(f"pb demo ready in {seconds:.1f} s. Sign in at {base}/accounts/login/")
         for username, password, _role in DEMO_USERS:
             w(f"  account {username} / {password}")
-        for e, new in ((e26, new26), (e27, new27), (e25, new25)):
+        for e, new in ((e26, new26), (e27, new27), (e25, new25), youth):
             state = (
                 new if isinstance(new, str) else "loaded now" if new else "already loaded (left unchanged)"
             )
@@ -385,6 +393,7 @@ class Command(BaseCommand):
         ref, dob = ballots_demo.UNDERAGE
         w(f"  too young to vote (to see the refusal): {ref}  {dob.isoformat()}")
         w(f"Submit a proposal to {e27.slug} (as resident): {base}/proposals/{e27.slug}/new/")
+        w(f"Support proposals in {youth[0].slug} (as resident): {base}/proposals/{youth[0].slug}/")
         if e25.phase == Phase.PUBLISHED:
             folder = election_dir(e25)
             pdf = folder / f"result-{e25.slug}.pdf"

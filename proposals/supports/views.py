@@ -31,13 +31,13 @@ def proposal_support(request, slug, code):
         Proposal.objects.select_related("election", "pot"), election__slug=slug, code=code
     )
     action = request.POST.get("action", "")
-    error, status = "", 200
+    error = ""
     try:
         if action not in ACTIONS:
             raise DomainError(_("Choose to support the proposal or to take your support back."))
         ACTIONS[action](actor=request.user, proposal=proposal)
     except DomainError as exc:
-        error, status = exc.message, exc.status_code
+        error = exc.message
     if not request.htmx:
         (messages.error if error else messages.success)(request, error or DONE[action])
         return redirect("proposals:detail", slug=slug, code=code)
@@ -48,7 +48,8 @@ def proposal_support(request, slug, code):
         "support_error": error,
         "support_done": "" if error else DONE[action],
     }
-    return render(request, "proposals/proposal_detail.html#support-box", ctx, status=status)
+    # 200 even for a refusal: htmx swaps only 2xx answers; the refusal shows inside the box (role=alert).
+    return render(request, "proposals/proposal_detail.html#support-box", ctx)
 
 
 @login_required

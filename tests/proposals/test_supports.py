@@ -194,13 +194,15 @@ def test_over_http_with_and_without_javascript(client):
     assert "Your support is counted." in page and "1 resident supports this proposal." in page
     assert "You have used 1 of your 3 supports." in page and "Take my support back" in page
     r = client.post(url, {"action": "support"}, headers={"HX-Request": "true"})
-    assert r.status_code == 409 and "You already support this proposal." in r.content.decode()
+    assert (
+        r.status_code == 200 and "You already support this proposal." in r.content.decode()
+    )  # htmx swaps 2xx
     assert 'id="support-box"' in r.content.decode() and "<html" not in r.content.decode()
     r = client.post(url, {"action": "withdraw"}, headers={"HX-Request": "true"})
     assert r.status_code == 200 and "0 residents support this proposal." in r.content.decode()
     for garbage in ({"action": "vote"}, {}, {"action": "support\x00"}):
         r = client.post(url, garbage, headers={"HX-Request": "true"})
-        assert r.status_code in (400, 409) and Support.objects.count() == 0
+        assert "Choose to support" in r.content.decode() and Support.objects.count() == 0
     assert (
         client.post(
             reverse("proposals:support", args=[w.election.slug, "P999"]), {"action": "support"}

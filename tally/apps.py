@@ -12,9 +12,11 @@ class TallyConfig(AppConfig):
         from pb.core.models import Phase
         from tally.phases import tally_phase_hook
         from tally.selectors import todo_for
+        from tally.tracking.services import tracking_phase_hook
 
-        if tally_phase_hook not in core_services.PHASE_HOOKS:
-            core_services.PHASE_HOOKS.append(tally_phase_hook)
+        for hook in (tally_phase_hook, tracking_phase_hook):  # publishing starts tracking the funded projects
+            if hook not in core_services.PHASE_HOOKS:
+                core_services.PHASE_HOOKS.append(hook)
         if todo_for not in navigation.TODO_HOOKS:
             navigation.TODO_HOOKS.append(todo_for)
         # Every step after the vote is taken on the tally page: closing needs two officials, the tally phase

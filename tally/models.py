@@ -170,3 +170,7 @@ class VerifyJob(models.Model):
 
     def __str__(self) -> str:
         return f"verification {self.pk} ({self.status})"
+
+
+# Tracking of funded projects after publication lives in its own sub-package; named here so Django finds it.
+from tally.tracking.models import Milestone, ProjectTracking, TrackingStatus, TrackingUpdate  # noqa: E402, F401

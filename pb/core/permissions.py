@@ -67,6 +67,8 @@ MATRIX: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "tally.run": (frozenset({Role.OFFICIAL}), frozenset({Phase.VOTING_CLOSED, Phase.TALLIED})),
     "tally.signoff": (frozenset({Role.OFFICIAL}), frozenset({Phase.TALLIED})),
     "tally.certify": (frozenset({Role.COUNCIL}), frozenset({Phase.TALLIED})),
+    # After publication officials record what happens to the funded projects (tally.tracking).
+    "tracking.edit": (frozenset({Role.OFFICIAL}), frozenset({Phase.PUBLISHED})),
 }
 
 

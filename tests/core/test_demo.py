@@ -35,6 +35,7 @@ from pb.core.models import AuditEvent, BallotType, Election, Phase
 from proposals.models import Proposal, ProposalStatus
 from proposals.supports.models import Support
 from tally.models import Certification, TallyRun
+from tally.tracking.models import ProjectTracking, TrackingUpdate
 from tests.ballots.cast_support import cast_ballots
 from tests.tally.test_tamper_pdf import FORGERIES, _forge
 
@@ -135,6 +136,12 @@ def test_demo_load_four_elections_vote_and_verify(settings, tmp_path, client):
     assert not PendingBallot.objects.filter(election=past).exists()
     cert = Certification.objects.get(election=past)
     assert TallyRun.objects.filter(election=past, official=False, rule="greedy").exists()  # a "what if"
+    # What happened to the funded projects since (tally.tracking): every one tracked, at different stages.
+    tracked = ProjectTracking.objects.filter(election=past)
+    funded = {code for pot in cert.run.summary.values() for code in pot["selected"]}
+    assert set(tracked.values_list("proposal__code", flat=True)) == funded
+    assert tracked.values("status").distinct().count() >= 3 and TrackingUpdate.objects.exists()
+    assert client.get(reverse("tracking:projects")).status_code == 200
 
     before = _counts()
     again = io.StringIO()

@@ -43,7 +43,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "tally.run": {"official": {"voting_closed", "tallied"}},
     "tally.signoff": {"official": {"tallied"}},
     "tally.certify": {"council": {"tallied"}},
-    "tally.close": {"official": {"voting_open"}},  # registered by tally/apps.py
+    "tally.close": {"official": {"voting_open"}},
+    "tracking.edit": {"official": {"published"}},  # registered by tally/apps.py
 }
 
 

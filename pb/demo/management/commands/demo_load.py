@@ -14,6 +14,7 @@ An election that exists already is left as it is, except that a riverton-2026 lo
 real election's database.
 """
 
+import datetime as dt
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from pb.core.services import election_advance
 from proposals import services as proposals
 from proposals.models import Proposal, ProposalStatus
 from proposals.supports.demo import load_supports_demo
+from tally.tracking.demo import load_tracking_demo
 
 FIXTURES = Path(settings.BASE_DIR) / "fixtures"
 FIXTURE = FIXTURES / "demo_riverton.json"
@@ -352,6 +354,8 @@ class Command(BaseCommand):
             cert = election_certify(actor=council, election=election)
             election.refresh_from_db()
             election = election_publish(actor=council, election=election)
+            # What happened to the funded projects since (tally.tracking).
+            load_tracking_demo(election=election, official=o1, start=dt.date(2025, 9, 1))
         # Receipts are shown once to the voter; the demo keeps two (public demo data) for the README.
         path = self._receipts_file(election)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,79 @@
+"""An official records progress and a milestone with a photo on a funded project; the public tracking page,
+the "what we built" list and the Atom feed show it; the pages pass axe at 390 and 1280 px."""
+
+import io
+import threading
+
+import pytest
+from django.db import connection
+from PIL import Image
+from playwright.sync_api import expect
+
+from tally.tracking.models import ProjectTracking
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def published(base_url, settings, tmp_path):
+    from tests.tally.conftest import KEYS, World
+
+    settings.PB_VAR_DIR = tmp_path / "var"
+    settings.PB_SIGNING_KEY_FILE = str(KEYS / "test-council-ed25519.key")
+    settings.PB_SIGNING_CERT_FILE = str(KEYS / "test-pades-cert.pem")
+    settings.PB_SIGNING_CERT_KEY_FILE = str(KEYS / "test-pades-key.pem")
+    settings.PB_SIGNOFF_QUORUM = 2
+    settings.MEDIA_ROOT = tmp_path / "media"
+    built: dict = {}
+
+    def build():  # off this thread: Playwright's event loop runs here; signing the PDF runs its own
+        try:
+            w = World(n_online=20, n_paper=2)
+            w.through_certify()
+            w.publish()
+            built["world"] = w
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    worker.join()
+    return built["world"]
+
+
+def test_an_official_records_progress_and_residents_see_it(
+    page, base_url, login, published, accessible, tmp_path
+):
+    t = ProjectTracking.objects.select_related("proposal", "election").first()
+    photo = tmp_path / "site.jpg"
+    buf = io.BytesIO()
+    Image.new("RGB", (80, 60), (200, 120, 40)).save(buf, "JPEG")
+    photo.write_bytes(buf.getvalue())
+    login(page, published.o1.username)
+    page.goto(f"{base_url}/projects/{t.election.slug}/{t.proposal.code}/")
+    page.get_by_role("link", name="Record progress").click()
+    accessible(page)
+    page.locator("#id_status").select_option(label="Under construction")
+    page.get_by_label("Progress (%)").fill("45")
+    page.get_by_label("Responsible department").fill("Public works")
+    page.get_by_role("button", name="Save status").click()
+    expect(page.locator(".messages")).to_contain_text("Saved")
+    page.locator("#id_title").fill("Foundations poured")
+    page.get_by_label("Reached on (YYYY-MM-DD)").fill("2026-10-01")
+    page.get_by_role("button", name="Add milestone").click()
+    page.locator("#id_text").fill("The foundations are in.")
+    page.get_by_label("Photo (JPEG, PNG or WebP)").set_input_files(str(photo))
+    page.get_by_label("What the photo shows (for people who cannot see it)").fill("Concrete foundations")
+    page.get_by_role("button", name="Post update").click()
+    expect(page.locator(".messages")).to_contain_text("Saved")
+
+    page.goto(f"{base_url}/projects/{t.election.slug}/{t.proposal.code}/")
+    expect(page.locator("#tracking-status")).to_have_text("Under construction")
+    expect(page.locator("#milestones")).to_contain_text("Foundations poured")
+    expect(page.get_by_role("img", name="Concrete foundations")).to_be_visible()
+    accessible(page)
+    page.goto(f"{base_url}/projects/")
+    expect(page.locator(".tracked-project", has_text=t.proposal.title)).to_contain_text("45%")
+    accessible(page)
+    feed = page.request.get(f"{base_url}/projects/feed.atom")
+    assert feed.ok and "The foundations are in." in feed.text()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from tally.engine import model
+from tally.engine import model, reasons, unsupported
 from tally.engine.mes.add1 import Add1Result, add1
 from tally.engine.mes.comparison import _greedy_by_score, _greedy_outcome, comparison_counts
 from tally.engine.mes.data import APPROVAL_TYPES, MES_VOTE_TYPES, MesData, MesRun, prepare
@@ -30,12 +30,12 @@ from tally.engine.ties import TieBreak
 def _outcome(
     rule_id: str, data: MesData, run: MesRun, details: dict, extra_selected: list[int] | None = None
 ) -> Outcome:
-    rounds, unfunded = explain(data, run)
+    rounds, unfunded_why = explain(data, run)
     selected = [data.ids[c] for c in run.winners]
     for c in extra_selected or []:
         pid = data.ids[c]
         selected.append(pid)
-        unfunded.pop(pid, None)
+        unfunded_why.pop(pid, None)
     total = sum(data.costs[data.index[p]] for p in selected)
     details.setdefault("per_voter_budget", _fmt(run.per_voter))
     details["exact_rounds"] = run.exact_rounds
@@ -47,10 +47,18 @@ def _outcome(
         total_cost=total,
         rounds=rounds,
         tie_breaks=list(run.ties),
-        unfunded=unfunded,
+        unfunded={p: reasons.render(w) for p, w in unfunded_why.items()},
+        unfunded_why=unfunded_why,
         details=details,
         scores={data.ids[c]: data.scores[c] for c in range(data.P)},
     )
+
+
+def _settled(out: Outcome, data: MesData, tie_break: TieBreak, options: dict) -> Outcome:
+    """The option `unsupported` applied to the finished outcome (`tally.engine.unsupported`)."""
+    nobody = [data.ids[c] for c in range(data.P) if len(data.supporters[c]) == 0]
+    unsupported.settle(out, nobody, dict(zip(data.ids, data.costs, strict=True)), tie_break, options)
+    return out
 
 
 def _add1_details(res: Add1Result) -> dict:
@@ -77,9 +85,11 @@ def _stop_option(options: dict) -> str:
 def equalshares(election: model.Election, *, tie_break: TieBreak, options: dict) -> Outcome:
     data = prepare(election)
     if data.n == 0:
-        return _outcome("equalshares", data, MesRun(Fraction(0), [], []), {})
+        return _settled(
+            _outcome("equalshares", data, MesRun(Fraction(0), [], []), {}), data, tie_break, options
+        )
     run = mes_run(data, Fraction(data.budget, data.n), tie_break)
-    return _outcome("equalshares", data, run, {})
+    return _settled(_outcome("equalshares", data, run, {}), data, tie_break, options)
 
 
 @rule(
@@ -90,7 +100,7 @@ def equalshares(election: model.Election, *, tie_break: TieBreak, options: dict)
 def equalshares_add1(election: model.Election, *, tie_break: TieBreak, options: dict) -> Outcome:
     data = prepare(election)
     res = add1(data, tie_break, stop=_stop_option(options))
-    return _outcome("equalshares/add1", data, res.run, _add1_details(res))
+    return _settled(_outcome("equalshares/add1", data, res.run, _add1_details(res)), data, tie_break, options)
 
 
 @rule(
@@ -105,18 +115,30 @@ def equalshares_add1u(election: model.Election, *, tie_break: TieBreak, options:
     details = _add1_details(res)
     details["completion"] = {"added": [data.ids[c] for c in added]}
     out = _outcome("equalshares/add1u", data, res.run, details, extra_selected=added)
+    left = data.budget - res.run.total_cost
     for r, c in enumerate(added, start=len(out.rounds) + 1):
+        cost = data.costs[c]
+        why = reasons.why(
+            "funded_completion",
+            round=r,
+            cost=cost,
+            score=data.scores[c],
+            remaining_before=left,
+            remaining_after=left - cost,
+        )
+        left -= cost
         out.rounds.append(
             {
                 "round": r,
                 "project": data.ids[c],
                 "decision": "funded_by_completion",
-                "cost": data.costs[c],
+                "cost": cost,
                 "score": data.scores[c],
-                "reason": "utilitarian completion: highest score among projects that still fit",
+                "why": why,
+                "reason": reasons.render(why),
             }
         )
-    return out
+    return _settled(out, data, tie_break, options)
 
 
 @rule(
@@ -150,9 +172,8 @@ def equalshares_add1_comparison(election: model.Election, *, tie_break: TieBreak
     if pg > pm:
         out.selected = list(greedy_ids)
         out.total_cost = sum(data.costs[index[p]] for p in greedy_ids)
-        out.unfunded = {
-            p: "not selected by greedy, whose outcome replaced MES in the comparison step"
-            for p in data.ids
-            if p not in set(greedy_ids)
-        }
-    return out
+        kept = set(greedy_ids)
+        why = reasons.why("replaced_by_greedy", measure=how, prefer_mes=pm, prefer_greedy=pg)
+        out.unfunded_why = {p: dict(why) for p in data.ids if p not in kept}
+        out.unfunded = {p: reasons.render(w) for p, w in out.unfunded_why.items()}
+    return _settled(out, data, tie_break, options)

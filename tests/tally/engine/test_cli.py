@@ -24,6 +24,8 @@ def test_run_json_has_the_documented_keys():
         "budget",
         "rounds",
         "tie_breaks",
+        "unfunded",
+        "unfunded_why",
         "engine",
         "metrics",
         "tie_break",
@@ -40,8 +42,17 @@ def test_run_json_has_the_documented_keys():
         "decision": "funded",
         "remaining_before": 1260803,
         "remaining_after": 1140803,
+        "why": {
+            "code": "funded_fits",
+            "position": 1,
+            "score": 1203,
+            "cost": 120000,
+            "remaining_before": 1260803,
+            "remaining_after": 1140803,
+        },
         "reason": "fits: cost 120000 of 1260803 remaining",
     }
+    assert out["details"]["unsupported"] == "never"
 
 
 def test_run_table_and_rule_option():

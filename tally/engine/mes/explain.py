@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from tally.engine import reasons
 from tally.engine.mes.data import MesData, MesRun
 from tally.engine.mes.exact import _ExactState
@@ -76,12 +78,13 @@ def explain(data: MesData, run: MesRun) -> tuple[list[dict], dict[str, dict[str,
         entry["reason"] = reasons.render(entry["why"])
         rounds.append(entry)
     unfunded: dict[str, dict[str, Any]] = {}
+    shared_with = _shared_with(data, run.winners)
     for c in range(data.P):
         n_sup = len(data.supporters[c])
         if c in funded or n_sup == 0:
             continue
         cost = data.costs[c]
-        shared = _shared_with(data, run.winners, c)
+        shared = shared_with[c]
         if run.per_voter * n_sup < cost:
             unfunded[data.ids[c]] = reasons.why(
                 "short_at_start",
@@ -103,11 +106,21 @@ def explain(data: MesData, run: MesRun) -> tuple[list[dict], dict[str, dict[str,
     return rounds, unfunded
 
 
-def _shared_with(data: MesData, winners: list[int], c: int) -> dict[str, Any]:
-    """The funded project sharing the most supporters with c, its round and that number (None, 0 if none)."""
-    best, best_round, best_n = None, None, 0
-    for r, w in enumerate(winners, start=1):
-        n = int(data.overlap(w)[c])
-        if n > best_n:
-            best, best_round, best_n = data.ids[w], r, n
-    return {"shared_with": best, "shared_with_round": best_round, "shared_supporters": best_n}
+def _shared_with(data: MesData, winners: list[int]) -> dict[int, dict[str, Any]]:
+    """Per project c: the funded project sharing the most supporters with c, its round and that number
+    (None, None, 0 when none shares any). One (rounds x projects) matrix of the overlaps the run cached."""
+    if not winners:
+        return {
+            c: {"shared_with": None, "shared_with_round": None, "shared_supporters": 0} for c in range(data.P)
+        }
+    overlaps = np.stack([data.overlap(w) for w in winners])
+    first_max = np.argmax(overlaps, axis=0).tolist()  # the earliest round on equal counts
+    counts = overlaps.max(axis=0).astype(np.int64).tolist()
+    return {
+        c: {
+            "shared_with": data.ids[winners[r]] if n else None,
+            "shared_with_round": r + 1 if n else None,
+            "shared_supporters": n,
+        }
+        for c, (r, n) in enumerate(zip(first_max, counts, strict=True))
+    }

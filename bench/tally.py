@@ -405,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.process:
                 note += f" process {statistics.median(process_cpu(path, rule_id, max(1, args.repeat))):.3f}s"
             if "add1" in out.details:
-                note = f" b={out.details['add1']['per_voter_budget']} steps={out.details['add1']['steps']}"
+                note += f" b={out.details['add1']['per_voter_budget']} steps={out.details['add1']['steps']}"
             if "comparison" in out.details:
                 c = out.details["comparison"]
                 note += f" prefer mes/greedy={c['prefer_mes']}/{c['prefer_greedy']}"

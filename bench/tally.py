@@ -1,12 +1,17 @@
 """Time pb's tally engine per rule on real Pabulib files, and pabutools on the same rule where it can run.
 
     .venv/bin/python bench/tally.py [FILE.pb ...] [--rules greedy,equalshares/add1] [--pabutools-limit 120]
-                                    [--pabutools-add1 search|final] [--no-pabutools]
+                                    [--pabutools-add1 search|final] [--no-pabutools] [--repeat 5]
+                                    [--pabutools-repeat 3] [--process] [--no-add1-figures]
 
-Default files: Poland_Warszawa_2026.pb, Poland_Lodz_2022.pb, Poland_Wieliczka_2023_Green_Budget.pb under
-../shared/pabulib (when present). Prints figures; asserts nothing about time. Times are CPU seconds of the
-process (time.process_time), for pb and for pabutools alike: the machine is shared, and wall time mostly
-measures the neighbours. The pabutools limit is wall time.
+Default files: Poland_Warszawa_2026.pb, Poland_Lodz_2022.pb, Poland_Krakow_2024.pb under ../shared/pabulib
+(when present). Prints figures; asserts nothing about time. Times are CPU seconds of the process
+(time.process_time), for pb and for pabutools alike, the median of `--repeat` (pb) and `--pabutools-repeat`
+runs: the machine is shared, and wall time mostly measures the neighbours. The pabutools limit is wall time.
+`--process` adds the CPU time of whole `python -m tally run --json` processes (the user's figure: start,
+imports, read, count, explanation, JSON). Kraków's ballots are ordinal: pb's greedy scores ranks 3, 2, 1,
+and pabutools' greedy gets the same points through a PositionalSatisfaction (points x cost, as it orders by
+satisfaction / cost); MES and Phragmén do not count ordinal ballots.
 
 pabutools runs in a subprocess (fresh interpreter, killed at the limit: "> limit"), timing only the rule, not
 its parser. `--pabutools-add1 final`: when the Add1 search hits the limit, pabutools' MES also runs at pb's
@@ -42,6 +47,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -55,7 +62,7 @@ from tally.engine.model import Ballot, Election, Instance, Profile, Project  # n
 from tally.engine.ties import TieBreak  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "pabulib"
-DEFAULT_FILES = ["Poland_Warszawa_2026.pb", "Poland_Lodz_2022.pb", "Poland_Wieliczka_2023_Green_Budget.pb"]
+DEFAULT_FILES = ["Poland_Warszawa_2026.pb", "Poland_Lodz_2022.pb", "Poland_Krakow_2024.pb"]
 RULES = [
     "greedy",
     "greedy-threshold",
@@ -145,6 +152,18 @@ if len(sys.argv) > 3:  # Add1 at pb's first and final per-voter budgets only: ME
         t = time.process_time()
         extra["prefer"], sel = comparison(sel)
         extra["final"]["comparison_time"] = time.process_time() - t
+elif rule == "greedy" and instance.meta.get("vote_type") == "ordinal":
+    # pb's points per rank k - i (k = max_length; Krakow: 3, 2, 1); pabutools' greedy orders by
+    # satisfaction / cost, so the satisfaction is points x cost
+    from pabutools.election import PositionalSatisfaction
+    k = int(instance.meta.get("max_length") or max(len(b) for b in profile))
+    class Points_Sat(PositionalSatisfaction):
+        def __init__(self, instance, profile, ballot):
+            PositionalSatisfaction.__init__(
+                self, instance, profile, ballot, lambda b, p: (k - b.index(p)) * p.cost if p in b else 0, sum
+            )
+    t0 = time.process_time()
+    sel = names(greedy_utilitarian_welfare(instance, profile, sat_class=Points_Sat))
 elif rule == "greedy":
     sel = names(greedy_utilitarian_welfare(instance, profile, sat_class=Cost_Sat))
 elif rule == "equalshares":
@@ -164,6 +183,37 @@ print(json.dumps({"selected": sel, "time": time.process_time() - t0, "parse": pa
 """
 
 PABUTOOLS_RULES = {"greedy", "equalshares", "equalshares/add1", "equalshares/add1-comparison", "phragmen"}
+
+
+def process_cpu(path: Path, rule_id: str, repeat: int) -> list[float]:
+    """CPU seconds (user + system) of whole `python -m tally run FILE --rule RULE --json` processes: the
+    interpreter's start, the imports, reading the file, the count, its explanation and the JSON."""
+    times = []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(
+            [sys.executable, "-m", "tally", "run", str(path), "--rule", rule_id, "--json"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return times
+
+
+def run_pabutools_median(path: Path, rule_id: str, limit: float, repeat: int) -> dict:
+    """`run_pabutools` `repeat` times (stopping at the first timeout or error); "time" is the median."""
+    runs = []
+    for _ in range(max(1, repeat)):
+        pt = run_pabutools(path, rule_id, limit)
+        if "time" not in pt:
+            return pt
+        runs.append(pt)
+    out = dict(runs[0])
+    out["time"] = statistics.median(r["time"] for r in runs)
+    out["runs"] = len(runs)
+    return out
 
 
 def run_pabutools(path: Path, rule_id: str, limit: float, final_b: int | None = None) -> dict:
@@ -242,8 +292,6 @@ def _timed_add1(data: mes.MesData, method: str, repeat: int) -> tuple[list[float
 
 def add1_figures(repeat: int) -> None:
     """The Add1 search by jumping (and by stepping where that finishes in seconds)."""
-    import statistics
-
     cases = [
         (
             "generated 100 voters, 8 projects, budget 10^12",
@@ -295,11 +343,21 @@ def main(argv: list[str] | None = None) -> int:
         "--pabutools-final-limit", type=float, default=900.0, help="seconds for the two runs of 'final'"
     )
     ap.add_argument("--no-pabutools", action="store_true")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per rule (best time is shown)")
+    ap.add_argument("--repeat", type=int, default=5, help="pb runs per rule (the median is shown)")
+    ap.add_argument(
+        "--pabutools-repeat", type=int, default=1, help="pabutools runs per rule (the median is shown)"
+    )
+    ap.add_argument(
+        "--process",
+        action="store_true",
+        help="also time whole `python -m tally run` processes per rule (CPU, median of --repeat)",
+    )
+    ap.add_argument("--no-add1-figures", action="store_true", help="skip the Add1 figures printed first")
     ap.add_argument("--add1-repeat", type=int, default=5, help="runs per Add1 figure (median is shown)")
     ap.add_argument("--add1-only", action="store_true", help="print the Add1 figures only")
     args = ap.parse_args(argv)
-    add1_figures(max(1, args.add1_repeat))
+    if not args.no_add1_figures:
+        add1_figures(max(1, args.add1_repeat))
     if args.add1_only:
         return 0
     files = args.files or [SHARED / f for f in DEFAULT_FILES if (SHARED / f).exists()]
@@ -307,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
         print("no files: give .pb paths (../shared/pabulib is absent)")
         return 2
     rules = [r.strip() for r in args.rules.split(",") if r.strip()]
+    print(
+        "CPU seconds, median of runs. pb: the rule alone, in this process (--repeat runs); pabutools:\n"
+        "the rule alone in a fresh subprocess, after its parser (--pabutools-repeat runs). n: projects pb\n"
+        "funds. match: the same set of projects. process: a whole `python -m tally run --json` (start,\n"
+        "imports, read, count, explanation, JSON; --process)."
+    )
     print(f"{'file':38} {'rule':29} {'pb':>9} {'n':>3} {'pabutools':>11} {'match':>6} {'speed-up':>9}")
     for path in files:
         t0 = time.process_time()
@@ -323,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             if inst.vote_type not in info.vote_types:
                 print(f"{'':38} {rule_id:29} {'-':>9}  (does not count {inst.vote_type})")
                 continue
-            best = float("inf")
+            times = []
             out = None
             for _ in range(max(1, args.repeat)):
                 t0 = time.process_time()
@@ -331,20 +395,24 @@ def main(argv: list[str] | None = None) -> int:
                     out = registry.run(rule_id, election)
                 except ValueError as exc:
                     print(f"{'':38} {rule_id:29} {'-':>9}  ({exc})")
+                    out = None
                     break
-                best = min(best, time.process_time() - t0)
+                times.append(time.process_time() - t0)
             if out is None:
                 continue
+            best = statistics.median(times)  # the figure compared (the median, despite the name)
             note = ""
+            if args.process:
+                note += f" process {statistics.median(process_cpu(path, rule_id, max(1, args.repeat))):.3f}s"
             if "add1" in out.details:
-                note = f" b={out.details['add1']['per_voter_budget']} steps={out.details['add1']['steps']}"
+                note += f" b={out.details['add1']['per_voter_budget']} steps={out.details['add1']['steps']}"
             if "comparison" in out.details:
                 c = out.details["comparison"]
                 note += f" prefer mes/greedy={c['prefer_mes']}/{c['prefer_greedy']}"
             if args.no_pabutools:
                 print(f"{'':38} {rule_id:29} {best:8.3f}s {len(out.selected):3}{note}")
                 continue
-            pt = run_pabutools(path, rule_id, args.pabutools_limit)
+            pt = run_pabutools_median(path, rule_id, args.pabutools_limit, args.pabutools_repeat)
             if pt.get("na"):
                 ptime, match, ratio = "n/a", "", ""
             elif pt.get("timeout"):

@@ -5,17 +5,19 @@
                       (or the option `threshold`): Warsaw, Łódź.
 - `greedy-no-skip`    the same as greedy, but stop at the first project that does not fit.
 
-Scores: see `tally.engine.scoring`. A project with score 0 is never funded. Projects with equal scores are
-ordered only by the declared tie-break (`ties.TieBreak`), and every such tie is recorded.
+Scores: see `tally.engine.scoring`. A project with score 0 is never funded unless option
+`unsupported=fund_if_money_left`. Projects with equal scores are ordered only by the declared tie-break
+(`ties.TieBreak`), and every such tie is recorded.
 
 Rounds: one per project, in the order considered, with keys `position`, `project`, `score`, `cost`,
-`decision` (funded / skipped / under_threshold / not_reached / zero_score), `remaining_before`,
-`remaining_after` and a readable `reason`.
+`decision` (funded / skipped / under_threshold / not_reached / zero_score / funded_unsupported),
+`remaining_before`, `remaining_after`, the structured `why` (`tally.engine.reasons`) and its English `reason`.
+Projects nobody supported (score 0): option `unsupported` (`tally.engine.unsupported`).
 """
 
 from __future__ import annotations
 
-from tally.engine import model
+from tally.engine import model, reasons, unsupported
 from tally.engine.registry import rule
 from tally.engine.result import Outcome, TieBreakRecord
 from tally.engine.scoring import project_scores
@@ -80,33 +82,61 @@ def _greedy(
     scores, how = project_scores(election, options)
     order, ties = score_order(scores, costs, tie_break)
 
+    how_unsupported = unsupported.mode(options)
+    if how_unsupported == unsupported.FUND_IF_MONEY_LEFT:
+        # the projects nobody supported come last (score 0), in the tie-break order
+        zero = [p for p in order if scores[p] <= 0]
+        zero_order, zero_ties = unsupported.order(zero, costs, tie_break)
+        order = [p for p in order if scores[p] > 0] + zero_order
+        ties += zero_ties
+
     selected: list[str] = []
     rounds: list[dict] = []
     unfunded: dict[str, str] = {}
+    unfunded_why: dict[str, dict] = {}
     remaining = budget
     stopped_at: str | None = None
     for pos, pid in enumerate(order, start=1):
         s, c = scores[pid], costs[pid]
         before = remaining
-        if s <= 0:
-            decision, reason = "zero_score", "no votes: a project with score 0 is never funded"
+        if s <= 0 and threshold is not None and threshold > 0 and how_unsupported != unsupported.NEVER:
+            decision = "under_threshold"
+            why = reasons.why("under_threshold", score=s, threshold=threshold, cost=c)
+        elif s <= 0:
+            why = unsupported.decide(how_unsupported, c, remaining, stopped=stopped_at is not None)
+            decision = "funded_unsupported" if why["code"] == "funded_unsupported" else "zero_score"
         elif threshold is not None and s < threshold:
-            decision, reason = "under_threshold", f"score {s} is under the threshold {threshold}"
+            decision = "under_threshold"
+            why = reasons.why("under_threshold", score=s, threshold=threshold, cost=c)
         elif stopped_at is not None:
             decision = "not_reached"
-            reason = f"not reached: counting stopped at project {stopped_at}, which did not fit"
+            why = reasons.why(
+                "not_reached", stopped_at=stopped_at, stopped_at_cost=costs[stopped_at], remaining=remaining
+            )
         elif c <= remaining:
-            decision, reason = "funded", f"fits: cost {c} of {remaining} remaining"
+            decision = "funded"
+            why = reasons.why(
+                "funded_fits",
+                position=pos,
+                score=s,
+                cost=c,
+                remaining_before=remaining,
+                remaining_after=remaining - c,
+            )
+        else:
+            decision = "skipped"
+            why = reasons.why(
+                "did_not_fit", position=pos, score=s, cost=c, remaining=remaining, stops_counting=not skip
+            )
+            if not skip:
+                stopped_at = pid
+        reason = reasons.render(why)
+        if why["code"] in reasons.FUNDED_CODES:
             selected.append(pid)
             remaining -= c
         else:
-            decision = "skipped"
-            reason = f"did not fit: {remaining} remaining, cost {c}"
-            if not skip:
-                stopped_at = pid
-                reason += "; counting stops here (no skipping)"
-        if decision != "funded":
             unfunded[pid] = reason
+            unfunded_why[pid] = why
         rounds.append(
             {
                 "position": pos,
@@ -116,10 +146,11 @@ def _greedy(
                 "decision": decision,
                 "remaining_before": before,
                 "remaining_after": remaining,
+                "why": why,
                 "reason": reason,
             }
         )
-    details: dict = {"score": how, "skip": skip}
+    details: dict = {"score": how, "skip": skip, unsupported.OPTION: how_unsupported}
     if threshold is not None:
         details["threshold"] = threshold
     return Outcome(
@@ -130,6 +161,7 @@ def _greedy(
         rounds=rounds,
         tie_breaks=ties,
         unfunded=unfunded,
+        unfunded_why=unfunded_why,
         details=details,
         scores=scores,
     )

@@ -8,7 +8,9 @@ projects tied at the least load does not fit, counting stops. Projects costing m
 candidates (pabutools drops them at the start).
 
 Differences from pabutools, on purpose: a project nobody approved is never a candidate (pabutools gives it an
-infinite load, so it could only be bought last, when every other project is gone); ties are broken by the
+infinite load, so it could only be bought last, when every other project is gone); option
+`unsupported=fund_if_money_left` (`tally.engine.unsupported`) funds those that fit once counting ends without
+stopping; ties are broken by the
 declared `TieBreak` chain (pabutools: lexicographic by name) and every tie broken is recorded.
 
 Exact: loads are rationals, kept as integer numerators over one common denominator. A voter's load is the load
@@ -16,7 +18,8 @@ set by the last funded project they approved, so voters are grouped by that proj
 O(projects x funded projects) integer operations.
 
 Rounds: `round`, `project`, `decision` ("funded" / "stopped"), `cost`, `supporters`, `new_load` ("p/q") and
-`new_load_decimal`, `total_cost_after`, `reason`.
+`new_load_decimal`, `total_cost_after`, the structured `why` (`tally.engine.reasons`) and its English
+`reason`.
 """
 
 from __future__ import annotations
@@ -26,25 +29,24 @@ from fractions import Fraction
 
 import numpy as np
 
-from tally.engine import mes, model
+from tally.engine import mes, model, reasons, unsupported
 from tally.engine.registry import rule
 from tally.engine.result import Outcome, TieBreakRecord
 from tally.engine.ties import TieBreak
 
-
-def _fmt(x: Fraction) -> str:
-    return str(x.numerator) if x.denominator == 1 else f"{x.numerator}/{x.denominator}"
+_fmt = reasons.exact
 
 
 def _dec(x: Fraction, places: int = 4) -> str:
-    q = round(x * 10**places)
-    return f"{q // 10**places}.{q % 10**places:0{places}d}"
+    return reasons.decimal(x, places)
 
 
 def sequential_phragmen(
     election: model.Election, tie_break: TieBreak
-) -> tuple[list[str], list[dict], list[TieBreakRecord], dict[str, str], str, dict[str, int]]:
-    """(selected ids in order, rounds, tie records, unfunded reasons, stop reason, approvals per project)."""
+) -> tuple[list[str], list[dict], list[TieBreakRecord], dict[str, dict], str, dict[str, int]]:
+    """(selected ids in order, rounds, tie records, structured reasons of the unfunded projects nobody
+    left out for lack of support, stop reason, approvals per project). Projects nobody approved are left to
+    `tally.engine.unsupported`."""
     inst = election.instance
     ids = list(inst.projects)
     index = {p: k for k, p in enumerate(ids)}
@@ -65,13 +67,13 @@ def sequential_phragmen(
     L = 1
     group_num: dict[int, int] = {P: 0}
     sum_num = [0] * P  # sum of the supporters' load numerators, per project
-    unfunded: dict[str, str] = {}
+    unfunded: dict[str, dict] = {}
     remaining = set()
     for c in range(P):
         if votes[c] == 0:
-            unfunded[ids[c]] = "no votes: a project nobody approved is never funded"
-        elif costs[c] > budget:
-            unfunded[ids[c]] = f"costs {costs[c]:,}, more than the whole budget {budget:,}"
+            continue
+        if costs[c] > budget:
+            unfunded[ids[c]] = reasons.why("over_budget", cost=costs[c], budget=budget)
         else:
             remaining.add(c)
     selected: list[int] = []
@@ -79,6 +81,7 @@ def sequential_phragmen(
     ties: list[TieBreakRecord] = []
     total = 0
     stop = "every approved project that fits was funded"
+    stopped: dict | None = None  # the stop, as the fields of a `not_reached` reason
     while remaining:
         # new load of c = (sum of loads + cost) / votes = (sum_num + cost * L) / (votes * L)
         new_load = {c: Fraction(sum_num[c] + costs[c] * L, votes[c] * L) for c in remaining}
@@ -91,6 +94,18 @@ def sequential_phragmen(
                 f"project {ids[c]} has the least new load {_dec(best)} but costs {costs[c]:,} with "
                 f"{budget - total:,} left: counting stops (sequential Phragmén does not skip)"
             )
+            load = reasons.amount("new_load", best, 4)
+            why = reasons.why(
+                "stopped_least_load",
+                round=len(rounds) + 1,
+                cost=costs[c],
+                remaining=budget - total,
+                supporters=int(votes[c]),
+                **load,
+            )
+            unfunded[ids[c]] = why
+            remaining.discard(c)
+            stopped = {"stopped_at": ids[c], "stopped_at_cost": costs[c], "remaining": budget - total, **load}
             rounds.append(
                 {
                     "round": len(rounds) + 1,
@@ -101,7 +116,8 @@ def sequential_phragmen(
                     "new_load": _fmt(best),
                     "new_load_decimal": _dec(best),
                     "total_cost_after": total,
-                    "reason": stop,
+                    "why": why,
+                    "reason": reasons.render(why),
                 }
             )
             break
@@ -140,6 +156,14 @@ def sequential_phragmen(
         selected.append(w)
         remaining.discard(w)
         total += costs[w]
+        why = reasons.why(
+            "funded_least_load",
+            round=len(rounds) + 1,
+            cost=costs[w],
+            supporters=int(votes[w]),
+            **reasons.amount("new_load", best, 4),
+            total_cost_after=total,
+        )
         rounds.append(
             {
                 "round": len(rounds) + 1,
@@ -150,11 +174,13 @@ def sequential_phragmen(
                 "new_load": _fmt(best),
                 "new_load_decimal": _dec(best),
                 "total_cost_after": total,
-                "reason": f"least new load {_dec(best)} (its {int(votes[w]):,} supporters share its cost)",
+                "why": why,
+                "reason": reasons.render(why),
             }
         )
     for c in remaining:
-        unfunded[ids[c]] = f"not reached: {stop}"
+        unfunded[ids[c]] = reasons.why("not_reached", **(stopped or {}))
+    unfunded = {p: unfunded[p] for p in ids if p in unfunded}
     return [ids[c] for c in selected], rounds, ties, unfunded, stop, dict(zip(ids, votes, strict=True))
 
 
@@ -164,16 +190,22 @@ def sequential_phragmen(
     vote_types=("approval", "choose-1"),
 )
 def phragmen(election: model.Election, *, tie_break: TieBreak, options: dict) -> Outcome:
-    selected, rounds, ties, unfunded, stop, votes = sequential_phragmen(election, tie_break)
+    selected, rounds, ties, unfunded_why, stop, votes = sequential_phragmen(election, tie_break)
     inst = election.instance
-    return Outcome(
+    out = Outcome(
         rule="phragmen",
         selected=selected,
         budget=inst.budget,
         total_cost=sum(inst.projects[p].cost for p in selected),
         rounds=rounds,
         tie_breaks=ties,
-        unfunded=unfunded,
+        unfunded={p: reasons.render(w) for p, w in unfunded_why.items()},
+        unfunded_why=unfunded_why,
         details={"stop_reason": stop},
         scores=votes,
     )
+    costs = {p: inst.projects[p].cost for p in inst.projects}
+    nobody = [p for p in inst.projects if votes[p] == 0]
+    stopped = any(r["decision"] == "stopped" for r in rounds)
+    unsupported.settle(out, nobody, costs, tie_break, options, stopped=stopped)
+    return out

@@ -32,12 +32,15 @@ class Outcome:
     budget: int
     total_cost: int
     # JSON-able explanation, one dict per round/decision; rules document their own keys, but every round
-    # has "project" and "decision" ("funded", "skipped", "under_threshold", "not_affordable", ...) and a
-    # human-readable "reason".
+    # has "project" and "decision" ("funded", "skipped", "under_threshold", "not_affordable", ...), a
+    # structured "why" ({"code": ..., numbers...}: `tally.engine.reasons`) and its English "reason".
     rounds: list[dict[str, Any]] = field(default_factory=list)
     tie_breaks: list[TieBreakRecord] = field(default_factory=list)
-    # project id -> why it was not funded (every unfunded project has an entry).
+    # project id -> why it was not funded (every unfunded project has an entry), in English, rendered from
+    # `unfunded_why` by `tally.engine.reasons.render`.
     unfunded: dict[str, str] = field(default_factory=dict)
+    # project id -> the structured reason: {"code": ..., numbers...} (codes: `tally.engine.reasons`).
+    unfunded_why: dict[str, dict[str, Any]] = field(default_factory=dict)
     # rule-specific facts: e.g. {"add1": {"per_voter_budget": "315"}}, {"comparison": {...}}; JSON-able,
     # exact rationals as strings "p/q".
     details: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +55,7 @@ class Outcome:
             "rounds": self.rounds,
             "tie_breaks": [t.to_json() for t in self.tie_breaks],
             "unfunded": self.unfunded,
+            "unfunded_why": self.unfunded_why,
             "details": self.details,
             "scores": self.scores,
             "engine": {"name": ENGINE_NAME, "version": ENGINE_VERSION},

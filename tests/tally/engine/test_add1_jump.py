@@ -11,7 +11,7 @@ import random
 import pytest
 
 from tally.engine import mes
-from tally.engine.add1_jump import affine_run
+from tally.engine.mes.add1_jump import affine_run
 from tally.engine.model import Ballot, Election, Instance, Profile, Project
 from tally.engine.ties import TieBreak
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from tally.engine import pabulib
-from tests.tally.engine.support import FIXTURES_PB, run_cli
+from tests.tally.engine.support import FIXTURES_PB, ROOT, run_cli
 
 KRAKOW = FIXTURES_PB / "Poland_Krakow_2022_Stare_Miasto.pb"
 CZESTOCHOWA = FIXTURES_PB / "Poland_Czestochowa_2024_Mirow.pb"
@@ -24,6 +26,8 @@ def test_run_json_has_the_documented_keys():
         "budget",
         "rounds",
         "tie_breaks",
+        "unfunded",
+        "unfunded_why",
         "engine",
         "metrics",
         "tie_break",
@@ -40,8 +44,17 @@ def test_run_json_has_the_documented_keys():
         "decision": "funded",
         "remaining_before": 1260803,
         "remaining_after": 1140803,
+        "why": {
+            "code": "funded_fits",
+            "position": 1,
+            "score": 1203,
+            "cost": 120000,
+            "remaining_before": 1260803,
+            "remaining_after": 1140803,
+        },
         "reason": "fits: cost 120000 of 1260803 remaining",
     }
+    assert out["details"]["unsupported"] == "never"
 
 
 def test_run_table_and_rule_option():
@@ -165,3 +178,20 @@ def test_rule_not_counting_this_vote_type(tmp_path):
     assert proc.returncode == 2
     assert "does not count 'ordinal' ballots" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_counting_commands_do_not_import_the_verifier_but_its_commands_work():
+    """`run` and the other built-in commands skip importing verify/signoff (25 ms); `verify` and `--help`
+    still find them."""
+    probe = (
+        "import sys; from tally.engine import cli; "
+        "code = cli.main(['rules']); "
+        "print(code, 'tally.engine.verify' in sys.modules, 'tally.engine.signoff' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "0 False False", proc.stderr
+    assert "verify" in run_cli("--help").stdout
+    helped = run_cli("verify", "--help")
+    assert helped.returncode == 0 and "--key" in helped.stdout

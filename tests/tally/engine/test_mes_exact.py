@@ -115,7 +115,7 @@ def _fraction_replay(data: mes.MesData, per_voter: Fraction, winners: list[int])
 def price_path(request, monkeypatch):
     """Run a test through both paths of _int_price: the float guess checked exactly (forced even for a few
     groups) and the all-integer walk used for few groups."""
-    monkeypatch.setattr(mes, "_SMALL", 0 if request.param == "numpy" else 24)
+    monkeypatch.setattr(mes.exact, "_SMALL", 0 if request.param == "numpy" else 24)
     return request.param
 
 

@@ -32,10 +32,11 @@ is the true money and every decision equals the one at b, so the winners are the
 unaffordable project is not a decision that matters: at a fixed budget money only falls, so an unaffordable
 project never becomes affordable later in the run.
 
-The winners come from the fast MES run at b (`mes.mes_run`, exact decisions) and are checked here
-exactly: each round's winner must be affordable, no other project strictly cheaper, tied projects must lose
-the TieBreak to it, and nothing may be affordable at the end; otherwise the run is reported inconsistent
-(`consistent=False`: the caller steps one unit; the tests require that it never happens). Two passes: first
+The winners come from the fast MES run at b (`tally.engine.mes.fast.mes_run`, exact decisions) and are
+checked here exactly: each round's winner must be affordable, no other project strictly cheaper, tied
+projects must lose the TieBreak to it, and nothing may be affordable at the end; otherwise the run is
+reported inconsistent (`consistent=False`: the caller steps one unit; the tests require that it never
+happens). Two passes: first
 the winners' price formulas, one project a round (on large electorates some voter's "pays all or not"
 usually flips within a unit, and the analysis gives up there, cheaply); then every other project in every
 round. A losing project is first screened in floats: upper bounds of G_c(0) and of its right slope (any
@@ -57,14 +58,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tally.engine.mes.data import MesData
 from tally.engine.ties import TieBreak
-
-if TYPE_CHECKING:
-    from tally.engine.mes import MesData
 
 _Group = tuple[Fraction, Fraction, int, int, int]
 NEVER = math.inf  # no condition can fail: the outcome is the same at every larger budget

@@ -498,3 +498,21 @@ def test_email_goes_to_the_console_by_default_and_smtp_from_the_environment():
     }
     ssl = _mail_settings({"EMAIL_HOST": "mail.example.org", "EMAIL_USE_SSL": "1"})["OPTIONS"]
     assert (ssl["port"], ssl["use_ssl"], ssl["use_tls"]) == (465, True, False)
+
+
+def test_production_without_an_smtp_server_fails_the_deploy_check():
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_"))}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
+        cwd=ROOT,
+        env={
+            **env,
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "k" * 64,
+            "DJANGO_ALLOWED_HOSTS": "pb.example.org",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and "mail.E001" in result.stdout + result.stderr

@@ -31,6 +31,7 @@ class SignupForm(AllauthSignupForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["email"].max_length = 254
+        self.fields["email"].widget.attrs["maxlength"] = "254"
         self.fields["email"].validators.append(MaxLengthValidator(254))
 
 

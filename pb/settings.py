@@ -211,7 +211,17 @@ LOGOUT_REDIRECT_URL = "core:home"
 # in with their username (pb.core.accounts.stages). Sign-in lock-out is axes' alone (above), for every
 # account: allauth's own sign-in limits are off; its limits on sign-up, reset and e-mail sending stay.
 ACCOUNT_ADAPTER = "pb.core.accounts.adapter.AccountAdapter"
-ACCOUNT_FORMS = {"login": "pb.core.accounts.forms.LoginForm", "signup": "pb.core.accounts.forms.SignupForm"}
+ACCOUNT_FORMS = {
+    name: f"pb.core.accounts.forms.{cls}"
+    for name, cls in [
+        ("login", "LoginForm"),
+        ("signup", "SignupForm"),
+        ("reset_password", "ResetPasswordForm"),
+        ("reset_password_from_key", "ResetPasswordKeyForm"),
+        ("change_password", "ChangePasswordForm"),
+        ("add_email", "AddEmailForm"),
+    ]
+}
 ACCOUNT_LOGIN_METHODS = {"username", "email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"

@@ -516,3 +516,18 @@ def test_production_without_an_smtp_server_fails_the_deploy_check():
         check=False,
     )
     assert result.returncode != 0 and "mail.E001" in result.stdout + result.stderr
+
+
+def test_pb_core_accounts_imports_no_higher_app():
+    """Deletion and export reach proposals only through the hooks proposals registers (no upward import)."""
+    import ast
+
+    for path in (ROOT / "pb" / "core" / "accounts").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            for name in names:
+                assert name.split(".")[0] not in {"proposals", "ballots", "tally"}, f"{path.name}: {name}"

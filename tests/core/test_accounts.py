@@ -199,6 +199,26 @@ def test_officials_made_by_administrators_still_sign_in_with_their_username(clie
     assert not mail.outbox
 
 
+def test_an_official_who_adds_an_address_is_not_locked_out_by_it(client):
+    clerk = official(username="clerk")
+    client.force_login(clerk)
+    r = client.post(reverse("account_email"), {"action_add": "", "email": "clerk.new@example.org"})
+    assert r.status_code == 302
+    assert EmailAddress.objects.filter(user=clerk, verified=False).exists()
+    c = Client()
+    assert _sign_in(c, "clerk", FACTORY_PASSWORD).status_code == 302
+    assert c.session["_auth_user_id"] == str(clerk.pk)
+
+
+def test_a_resident_who_never_confirmed_stays_out_even_by_username(client):
+    _sign_up(client)
+    rosa = User.objects.get()
+    c = Client()
+    r = _sign_in(c, rosa.username)
+    assert r.status_code == 302 and r["Location"] == reverse("account_email_verification_sent")
+    assert "_auth_user_id" not in c.session
+
+
 def test_sign_in_page_and_signup_page_in_every_language(client):
     for lang in ("en", "vi", "zh-hans"):
         c = Client(headers={"accept-language": lang})

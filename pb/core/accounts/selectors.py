@@ -8,12 +8,19 @@ from allauth.account.models import EmailAddress
 from django.utils import timezone
 
 from pb.core.accounts.hooks import account_data_hooks
+from pb.core.models import user_roles_anywhere
 
 EXPORT_FORMAT = "pb-account-data/1"
 
 
 def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def account_administered(user) -> bool:
+    """An official's, a council member's or an administrator's account: made and removed by administrators,
+    never held to e-mail confirmation, never deleted by its holder (what they did must keep naming them)."""
+    return bool(user.is_staff or user.is_superuser or user_roles_anywhere(user))
 
 
 def account_export(*, user) -> dict[str, Any]:

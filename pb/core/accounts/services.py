@@ -9,9 +9,9 @@ from django.db.models import ProtectedError
 from django.utils.translation import gettext as _
 
 from pb.core.accounts.hooks import account_data_hooks
+from pb.core.accounts.selectors import account_administered
 from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError, PermissionDenied
-from pb.core.models import user_roles_anywhere
 
 
 class AccountNotDeletable(DomainError):
@@ -21,7 +21,7 @@ class AccountNotDeletable(DomainError):
 def account_deletable(user) -> bool:
     """Residents delete their own account; official and council accounts (and administrators) are removed by
     an administrator, since what they did (reviews, counts, sign-offs) must keep naming them."""
-    return not (user.is_staff or user.is_superuser or user_roles_anywhere(user))
+    return not account_administered(user)
 
 
 @transaction.atomic

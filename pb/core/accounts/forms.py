@@ -47,6 +47,7 @@ class LoginForm(_Relabelled, allauth_forms.LoginForm):
             kwargs["data"] = data
         super().__init__(*args, **kwargs)
         self._relabel()
+        self.fields["password"].help_text = ""  # the page links to the reset itself, once
         self.fields["login"].max_length = EMAIL_MAX_LENGTH
         self.fields["login"].widget.attrs["autocomplete"] = "username"
 

@@ -26,6 +26,10 @@ PB_TASKS_BACKEND    "database" (default): background jobs are rows in this datab
                     `manage.py task_worker` processes; "immediate": run inside the request (no worker)
 PB_HEALTH_MAX_QUEUE_AGE  /healthz answers 503 once a queued task has waited longer than this (seconds, 300)
 PB_WORKER_LOST_SECONDS   a worker silent this long is dead: its running task is queued again (seconds, 60)
+EMAIL_HOST          SMTP server for account e-mail (sign-up confirmation, password reset); unset: e-mail is
+                    printed on the console (the demo). EMAIL_PORT (587; 465 with EMAIL_USE_SSL),
+                    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS (STARTTLS, on unless EMAIL_USE_SSL),
+                    EMAIL_USE_SSL, EMAIL_TIMEOUT (10 s), DEFAULT_FROM_EMAIL; see docs/deploy.md "E-mail"
 """
 
 import datetime as dt
@@ -108,6 +112,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "import_export",
+    "allauth",  # residents' accounts: sign-up with a confirmed e-mail, password reset (ACCOUNT_* below)
+    "allauth.account",
     "pb.core",
     "proposals",
     "ballots",
@@ -135,6 +141,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a lock-out into our page
 ]
 
@@ -182,9 +189,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # Sign-in throttling (django-axes): 10 wrong passwords for one username from one address lock that pair for
 # 15 minutes; the account stays open from other addresses, other accounts from this address. The first
 # backend refuses a locked pair before the password is checked (pb.core.loginthrottle).
+# The second checks the password for a username or a resident's e-mail address (allauth's, a ModelBackend).
 AUTHENTICATION_BACKENDS = [
     "pb.core.loginthrottle.LoginThrottleBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 AXES_FAILURE_LIMIT = int(os.environ.get("PB_LOGIN_FAILURES", "10"))
 AXES_COOLOFF_TIME = dt.timedelta(minutes=float(os.environ.get("PB_LOGIN_LOCKOUT_MINUTES", "15")))
@@ -198,6 +206,57 @@ AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "core:home"
 LOGOUT_REDIRECT_URL = "core:home"
+
+# Residents' accounts (django-allauth; our part in pb.core.accounts). Residents sign up with an e-mail address
+# they must confirm before they can sign in; officials and council members are made by administrators and sign
+# in with their username (pb.core.accounts.stages). Sign-in lock-out is axes' alone (above), for every
+# account: allauth's own sign-in limits are off; its limits on sign-up, reset and e-mail sending stay.
+ACCOUNT_ADAPTER = "pb.core.accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {
+    name: f"pb.core.accounts.forms.{cls}"
+    for name, cls in [
+        ("login", "LoginForm"),
+        ("signup", "SignupForm"),
+        ("reset_password", "ResetPasswordForm"),
+        ("reset_password_from_key", "ResetPasswordKeyForm"),
+        ("change_password", "ChangePasswordForm"),
+        ("add_email", "AddEmailForm"),
+    ]
+}
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CHANGE_EMAIL = True  # one address per account: a new one replaces the old once confirmed
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False  # the link opens a page with a button: mail scanners do not confirm
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[pb] "
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+ACCOUNT_RATE_LIMITS = {"login": None, "login_failed": None}
+ACCOUNT_SESSION_REMEMBER = None  # a "Remember me" box: unticked, the session ends with the browser
+
+# E-mail (Django's mailers): printed on the console unless an SMTP server is configured (EMAIL_HOST). Tests
+# get Django's in-memory outbox instead (pytest-django sets it up).
+_EMAIL_HOST = os.environ.get("EMAIL_HOST", "").strip()
+_EMAIL_USE_SSL = _env_bool("EMAIL_USE_SSL", False)  # implicit TLS (port 465); otherwise STARTTLS (587)
+MAILERS = {
+    "default": {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": _EMAIL_HOST,
+            "port": int(os.environ.get("EMAIL_PORT", "465" if _EMAIL_USE_SSL else "587")),
+            "username": os.environ.get("EMAIL_HOST_USER", ""),
+            "password": os.environ.get("EMAIL_HOST_PASSWORD", ""),
+            "use_ssl": _EMAIL_USE_SSL,
+            "use_tls": _env_bool("EMAIL_USE_TLS", not _EMAIL_USE_SSL),
+            "timeout": int(os.environ.get("EMAIL_TIMEOUT", "10")),
+        },
+    }
+    if _EMAIL_HOST
+    else {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "pb <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("vi", _("Vietnamese")), ("zh-hans", _("Simplified Chinese"))]

@@ -1,8 +1,9 @@
+from allauth.account import views as account_views
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from pb.worker.health import healthz
 
@@ -14,8 +15,12 @@ urlpatterns = [
     path("results/", include("tally.urls")),
     path("projects/", include("tally.tracking.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # One sign-in page for residents and officials (allauth's view, axes' lock-out: pb.core.loginthrottle).
+    path("accounts/login/", account_views.login, name="login"),
+    path("accounts/logout/", account_views.logout, name="logout"),
+    path("accounts/password_reset/", RedirectView.as_view(pattern_name="account_reset_password")),
+    path("accounts/", include("pb.core.accounts.urls")),
+    path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]
 if settings.DEBUG:

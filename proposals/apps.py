@@ -6,7 +6,9 @@ class ProposalsConfig(AppConfig):
 
     def ready(self) -> None:
         from pb.core import navigation
+        from pb.core.accounts.hooks import account_data_register
         from pb.core.services import PHASE_HOOKS
+        from proposals import accountdata
         from proposals.selectors import dashboard_context
         from proposals.supports.services import supports_phase_hook
 
@@ -16,3 +18,14 @@ class ProposalsConfig(AppConfig):
         # Leaving the supports phase for review decides which proposals go on (proposals.supports).
         if supports_phase_hook not in PHASE_HOOKS:
             PHASE_HOOKS.append(supports_phase_hook)
+        # A resident's account: their proposals in the data download, and anonymised when they delete it.
+        account_data_register(
+            name="proposals",
+            export=accountdata.proposals_export_for_account,
+            erase=accountdata.proposals_erase_for_account,
+        )
+        account_data_register(
+            name="supports",
+            export=accountdata.supports_export_for_account,
+            erase=accountdata.supports_erase_for_account,
+        )

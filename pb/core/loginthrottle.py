@@ -5,16 +5,22 @@ Settings (pb/settings.py): AXES_FAILURE_LIMIT (PB_LOGIN_FAILURES, 10) failures o
 address (`pb.core.clientip.client_ip`, the same address the identification throttle uses) lock that pair
 for AXES_COOLOFF_TIME (PB_LOGIN_LOCKOUT_MINUTES, 15). Other addresses can still sign in to the account and
 other accounts from the address: a guesser cannot lock an official out of their own office.
+
+One lock-out for every sign-in path: the sign-in page (allauth's view, for residents and officials alike), the
+admin's, and the password check before an account is deleted. A resident may type their username or their
+e-mail address: both count against the account's username, so switching between them gains no guesses.
 """
 
 from __future__ import annotations
 
 import math
 
+from allauth.account.models import EmailAddress
 from axes.backends import AxesStandaloneBackend
 from axes.helpers import get_cool_off
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth import get_user_model
 from django.shortcuts import render
+from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 
@@ -30,13 +36,26 @@ class LoginThrottleBackend(AxesStandaloneBackend):
         return super().authenticate(request, username=username, password=password, **kwargs)
 
 
+def _account_username(email: str) -> str | None:
+    """The username of the one account with this e-mail address (confirmed or not), if there is one."""
+    names = set(
+        EmailAddress.objects.filter(email__iexact=email).values_list("user__username", flat=True)[:2]
+    ) | set(get_user_model().objects.filter(email__iexact=email).values_list("username", flat=True)[:2])
+    return names.pop() if len(names) == 1 else None
+
+
 def login_username(request, credentials) -> str:
-    """The username axes records (AXES_USERNAME_CALLABLE): at most 150 characters, Django's longest
-    username. A longer one cannot be an account; stored whole it overflowed axes' column (a 500)."""
-    name = (credentials or {}).get("username")
+    """The username axes records (AXES_USERNAME_CALLABLE): the account's username, also when an e-mail address
+    was typed (see above); otherwise what was typed, cut to 254 characters (the longest e-mail address; a
+    longer one cannot be an account, and stored whole it overflowed axes' column: a 500)."""
+    credentials = credentials or {}
+    name = credentials.get("username") or credentials.get("email")
     if name is None and request is not None:
-        name = request.POST.get("username", "")
-    return str(name or "")[:150]
+        name = request.POST.get("login") or request.POST.get("username", "")
+    name = str(name or "").strip()[:254]
+    if "@" in name:
+        name = _account_username(name) or name.lower()
+    return name
 
 
 def lockout_message(request) -> str:
@@ -53,15 +72,20 @@ def lockout_message(request) -> str:
 
 def lockout_response(request, original_response=None, credentials=None):
     """The sign-in page again, with the lock-out and its length (429 and Retry-After)."""
+    from pb.core.accounts.forms import LoginForm
+
     cool_off = get_cool_off(request)
     seconds = int(cool_off.total_seconds()) if cool_off else 900
-    username = (credentials or {}).get("username") or request.POST.get("username", "")
-    form = AuthenticationForm(request, initial={"username": username})
+    typed = request.POST.get("login") or request.POST.get("username", "")
+    form = LoginForm(request=request, initial={"login": typed[:254]})
+    next_url = request.POST.get("next") or request.GET.get("next", "")
     ctx = {
         "form": form,
         "locked_out": lockout_message(request),
-        "next": request.POST.get("next") or request.GET.get("next", ""),
+        "redirect_field": format_html('<input type="hidden" name="next" value="{}">', next_url)
+        if next_url
+        else "",
     }
-    response = render(request, "registration/login.html", ctx, status=429)
+    response = render(request, "account/login.html", ctx, status=429)
     response["Retry-After"] = str(seconds)
     return response

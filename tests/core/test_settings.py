@@ -40,6 +40,7 @@ def test_check_deploy_is_clean_with_production_environment():
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
         DJANGO_ALLOWED_HOSTS="pb.example.org",
+        EMAIL_HOST="smtp.example.org",  # without it, account e-mail would only reach the console (mail.E001)
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

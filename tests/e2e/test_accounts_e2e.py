@@ -1,0 +1,201 @@
+"""A new resident in the browser: sign up, confirm the e-mail (link from the test outbox: the live server runs
+in this process), sign in, propose; password reset; deletion keeps the submitted proposal without its author.
+Every new page is checked with axe-core at phone and desktop width, in all three languages, by keyboard."""
+
+import re
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.core.cache import cache
+from playwright.sync_api import expect
+
+from pb.core.models import Phase
+from proposals.models import Proposal, ProposalStatus
+from tests.factories import CategoryFactory, ElectionFactory, PotFactory
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "Correct-Horse-7-Battery"
+LINK = re.compile(r"https?://[^/\s]+(/accounts/[^\s]+)")
+WIDTHS = (390, 1280)
+PASSWORD_LABEL = re.compile(r"^Password:?$")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def election(base_url):
+    e = ElectionFactory(phase=Phase.PROPOSALS_OPEN, slug="riverton", name="Riverton PB")
+    PotFactory(election=e, slug="south", name="Riverside South")
+    CategoryFactory(election=e, slug="parks", name="Parks")
+    return e
+
+
+def _mail_link(index=-1) -> str:
+    found = LINK.findall(mail.outbox[index].body)
+    assert len(found) == 1, mail.outbox[index].body
+    return found[0]
+
+
+def _serious(page) -> list[str]:
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def _check_widths(page, where: str):
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        assert _serious(page) == [], f"{where} at {width}px"
+        # Nothing wider than the screen at phone width.
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, f"{where} scrolls sideways at {width}px ({scroll}px)"
+
+
+def _sign_in(page, base_url, login, password=PASSWORD):
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Username or e-mail address").fill(login)
+    page.get_by_label(PASSWORD_LABEL).fill(password)
+    page.locator("main").get_by_role("button", name="Sign in").click()
+
+
+def test_new_resident_signs_up_confirms_signs_in_and_proposes(page, base_url, election):
+    page.goto(base_url)
+    page.get_by_role("link", name="Create an account").click()
+    _check_widths(page, "sign-up")
+    page.get_by_label("E-mail address").fill("rosa@example.org")
+    page.get_by_label(PASSWORD_LABEL).fill(PASSWORD)
+    page.get_by_label(re.compile(r"^Password again")).fill("not the same")
+    page.locator("main").get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("alert")).to_contain_text("correct the errors")
+    _check_widths(page, "sign-up with errors")
+    page.get_by_label(PASSWORD_LABEL).fill(PASSWORD)
+    page.get_by_label(re.compile(r"^Password again")).fill(PASSWORD)
+    page.locator("main").get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Confirm your e-mail address"))
+    _check_widths(page, "verification sent")
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["rosa@example.org"]
+
+    page.goto(base_url + _mail_link())
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Confirm your e-mail address"))
+    _check_widths(page, "confirm e-mail")
+    page.get_by_role("button", name="Confirm").click()
+
+    _sign_in(page, base_url, "rosa@example.org")
+    user = get_user_model().objects.get(email="rosa@example.org")
+    expect(page.get_by_role("button", name=f"Sign out ({user.username})")).to_be_visible()
+    page.goto(f"{base_url}/elections/riverton/")
+    page.get_by_role("link", name="Propose a project").click()
+    page.get_by_label("Title").fill("Benches on the towpath")
+    page.get_by_label("Description").fill("Ten benches with backrests along the canal towpath.")
+    page.get_by_label("District").select_option(label="Riverside South")
+    page.get_by_label("Category").select_option(label="Parks")
+    page.get_by_label("Estimated cost").fill("12000")
+    page.get_by_label("Location (address or place)").fill("Canal towpath")
+    page.get_by_role("button", name="Submit for review").click()
+    expect(page.locator("#proposal-status")).to_have_text("Submitted")
+    p = Proposal.objects.get(title="Benches on the towpath")
+    assert (p.author_id, p.status) == (user.pk, ProposalStatus.SUBMITTED)
+
+    # Account pages: overview, e-mail change, password change, deletion (then carried out).
+    page.get_by_role("link", name="Your account").click()
+    _check_widths(page, "account overview")
+    page.get_by_role("link", name="Change your e-mail address").click()
+    _check_widths(page, "e-mail change")
+    page.go_back()
+    page.get_by_role("link", name="Change your password").click()
+    _check_widths(page, "password change")
+    page.go_back()
+    page.get_by_role("link", name="Delete your account").click()
+    _check_widths(page, "delete account")
+    page.get_by_label("Your password").fill("wrong password")
+    page.get_by_label("I understand").check()
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.locator(".field-error")).to_contain_text("not your password")
+    _check_widths(page, "delete account with errors")
+    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_label("I understand").check()
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.get_by_role("status")).to_contain_text("Your account has been deleted.")
+    expect(page.get_by_role("link", name="Sign in")).to_be_visible()
+    p.refresh_from_db()
+    assert p.author_id is None and p.status == ProposalStatus.SUBMITTED
+    assert not get_user_model().objects.filter(pk=user.pk).exists()
+
+
+def test_password_reset_in_the_browser(page, base_url, election):
+    page.goto(f"{base_url}/accounts/signup/")
+    page.get_by_label("E-mail address").fill("ana@example.org")
+    page.get_by_label(PASSWORD_LABEL).fill(PASSWORD)
+    page.get_by_label(re.compile(r"^Password again")).fill(PASSWORD)
+    page.locator("main").get_by_role("button", name="Create account").click()
+    page.goto(base_url + _mail_link())
+    page.get_by_role("button", name="Confirm").click()
+    mail.outbox.clear()
+    cache.clear()
+
+    page.goto(f"{base_url}/accounts/login/")
+    _check_widths(page, "sign-in")
+    page.get_by_role("link", name="Forgot your password?").first.click()
+    _check_widths(page, "password reset")
+    page.get_by_label("E-mail address").fill("ana@example.org")
+    page.locator("main").get_by_role("button", name="Send the link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Check your e-mail"))
+    _check_widths(page, "password reset sent")
+    page.goto(base_url + _mail_link())
+    _check_widths(page, "set a new password")
+    new = "Brand-New-Secret-58"
+    page.get_by_label(re.compile(r"^New password:?$")).fill(new)
+    page.get_by_label(re.compile(r"^New password again")).fill(new)
+    page.locator("main").get_by_role("button", name="Save the new password").click()
+    _check_widths(page, "password changed")
+    _sign_in(page, base_url, "ana@example.org", new)
+    expect(page.get_by_role("link", name="Your account")).to_be_visible()
+
+
+def test_sign_up_by_keyboard_alone(page, base_url, election):
+    page.goto(f"{base_url}/accounts/signup/")
+    page.locator("#main").focus()
+    for _ in range(10):  # past the links above the form
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.name") == "email":
+            break
+    assert page.evaluate("document.activeElement.name") == "email"
+    page.keyboard.type("kim@example.org")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Confirm your e-mail address"))
+    assert get_user_model().objects.filter(email="kim@example.org").exists()
+
+
+@pytest.mark.parametrize("lang", ["vi", "zh-hans"])
+def test_account_pages_in_vietnamese_and_chinese(browser, base_url, election, lang):
+    context = browser.new_context(locale="vi-VN" if lang == "vi" else "zh-CN")
+    page = context.new_page()
+    try:
+        for path in ("/accounts/signup/", "/accounts/login/", "/accounts/password/reset/"):
+            page.goto(base_url + path)
+            assert page.locator("html").get_attribute("lang") == lang
+            _check_widths(page, f"{path} in {lang}")
+    finally:
+        context.close()
+
+
+def test_the_axe_check_would_catch_an_unlabelled_field(page, base_url):
+    page.goto(f"{base_url}/accounts/signup/")
+    page.evaluate("document.querySelector('label[for=id_email]').remove()")
+    page.evaluate("document.querySelector('#id_email').removeAttribute('placeholder')")
+    assert any(v.startswith("label ") for v in _serious(page))

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from ninja import Schema
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 
 class ErrorOut(Schema):
@@ -84,7 +84,7 @@ class ProposalPage(Schema):
     next: str | None
 
 
-class Round(Schema):
+class Round(BaseModel):
     """One decision of the count as the engine explained it; rules add keys of their own (exact amounts,
     structured `why`), passed through as published."""
 
@@ -94,7 +94,7 @@ class Round(Schema):
     reason: str | None = None
 
 
-class TieBreakOut(Schema):
+class TieBreakOut(BaseModel):
     model_config = ConfigDict(extra="allow")
     candidates: list[str]
     winner: str

@@ -46,7 +46,9 @@ CSV_RESPONSE = {
 
 
 class PageQuery(Schema):
-    cursor: str | None = Field(None, max_length=300, description="The `next` of the previous page.")
+    cursor: str | None = Field(
+        None, max_length=300, description="Opaque; taken from the previous page's `next` link."
+    )
     limit: int = Field(50, ge=1, le=200)
 
 

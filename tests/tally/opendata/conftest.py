@@ -17,8 +17,10 @@ AUTHOR = "zqx-author-never-public"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Rate-limit counters and cached results live in the (local-memory) cache: each test starts empty."""
+def _fresh_cache(settings):
+    """Rate-limit counters and cached results live in the (local-memory) cache: each test starts empty.
+    The walks below make hundreds of requests from one address: the rate-limit tests set their own."""
+    settings.PB_API_RATE_COUNT = 100_000
     cache.clear()
     yield
     cache.clear()

@@ -26,6 +26,8 @@ PB_TASKS_BACKEND    "database" (default): background jobs are rows in this datab
                     `manage.py task_worker` processes; "immediate": run inside the request (no worker)
 PB_HEALTH_MAX_QUEUE_AGE  /healthz answers 503 once a queued task has waited longer than this (seconds, 300)
 PB_WORKER_LOST_SECONDS   a worker silent this long is dead: its running task is queued again (seconds, 60)
+PB_API_RATE_COUNT, PB_API_RATE_WINDOW  the open data API's limit per client address: COUNT requests per
+                    WINDOW seconds (120 per 60; docs/api.md)
 """
 
 import datetime as dt
@@ -230,6 +232,9 @@ PB_VERIFY_MAX_BYTES = int(os.environ.get("PB_VERIFY_MAX_BYTES", 8 * 1024 * 1024)
 PB_VERIFY_RATE_COUNT = int(os.environ.get("PB_VERIFY_RATE_COUNT", 10))
 PB_VERIFY_RATE_WINDOW = int(os.environ.get("PB_VERIFY_RATE_WINDOW", 600))
 PB_VERIFY_CONCURRENCY = int(os.environ.get("PB_VERIFY_CONCURRENCY", 2))
+# The open data API (tally.opendata.http): requests per client address per window, counted in the cache.
+PB_API_RATE_COUNT = int(os.environ.get("PB_API_RATE_COUNT", 120))
+PB_API_RATE_WINDOW = int(os.environ.get("PB_API_RATE_WINDOW", 60))
 PB_PROPOSAL_IMPORT_MAX_BYTES = int(os.environ.get("PB_PROPOSAL_IMPORT_MAX_BYTES", 5 * 1024 * 1024))
 PB_ROLL_IMPORT_MAX_BYTES = int(os.environ.get("PB_ROLL_IMPORT_MAX_BYTES", 60 * 1024 * 1024))
 PB_UPLOAD_LIMITS = {

@@ -28,7 +28,7 @@ READ_METHODS = ("GET", "HEAD")
 
 
 def _limits() -> tuple[int, int]:
-    return int(getattr(settings, "PB_API_RATE_COUNT", 120)), int(getattr(settings, "PB_API_RATE_WINDOW", 60))
+    return int(settings.PB_API_RATE_COUNT), max(1, int(settings.PB_API_RATE_WINDOW))
 
 
 def rate_limit_wait(request) -> int:

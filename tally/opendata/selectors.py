@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import Http404
 from django.urls import reverse
 
@@ -33,7 +33,10 @@ class BadCursor(ValueError):
 
 
 def published_elections() -> QuerySet[Election]:
-    return Election.objects.filter(phase=Phase.PUBLISHED)
+    # The manifest hash rides along: it keys the cached results (one query a cached request, not two).
+    return Election.objects.filter(phase=Phase.PUBLISHED).annotate(
+        published_manifest=F("certification__manifest_sha256")
+    )
 
 
 def published_election(slug: str) -> Election:
@@ -46,7 +49,14 @@ def published_election(slug: str) -> Election:
 
 
 def _certification(election: Election) -> Certification:
-    cert = Certification.objects.filter(election=election).select_related("run").first()
+    """The certification's public facts, without the manifest text and the run's large JSON columns (read
+    on every request: loading them cost most of a cached request's time)."""
+    cert = (
+        Certification.objects.filter(election=election)
+        .select_related("run")
+        .only("election_id", "manifest_sha256", "key_fingerprint", "certified_at", "pdf_name", "run__rule")
+        .first()
+    )
     if cert is None:  # published implies certified (tally.services.election_publish); never serve half
         raise Http404("No certified result.")
     return cert
@@ -177,8 +187,11 @@ def proposal_by_code(election: Election, code: str) -> Proposal:
 # --- results and turnout -----------------------------------------------------------------------------------
 
 
-def _cached(kind: str, cert: Certification, build) -> Any:
-    key = f"pb-opendata:{kind}:{cert.election_id}:{cert.manifest_sha256}"
+def cached(kind: str, election: Election, build) -> Any:
+    """`build()`, kept in the cache under the election's certification (its manifest hash): for what is
+    fixed once the result is published (the count, the turnout, their JSON)."""
+    manifest = getattr(election, "published_manifest", None) or _certification(election).manifest_sha256
+    key = f"pb-opendata:{kind}:{election.pk}:{manifest}"
     value = cache.get(key)
     if value is None:
         value = build()
@@ -190,13 +203,13 @@ def results_public(election: Election) -> dict[str, Any]:
     """The certified result per pot, as the results page shows it: funded and unfunded projects with cost,
     score and the reason, the rounds and tie-breaks as the engine explained them (passed through, including
     any structured `why` the engine adds), the share of voters with a funded project and the budget used."""
-    cert = _certification(election)
-    return _cached("results", cert, lambda: _results_build(election, cert))
+    return cached("results", election, lambda: _results_build(election))
 
 
-def _results_build(election: Election, cert: Certification) -> dict[str, Any]:
+def _results_build(election: Election) -> dict[str, Any]:
     from tally import pdf
 
+    cert = Certification.objects.select_related("run").get(election=election)
     definition = json.loads(election.definition_freeze.canonical)
     run = cert.run
     pots = []
@@ -257,8 +270,7 @@ def _number(value) -> float | None:
 def turnout_public(election: Election) -> dict[str, Any]:
     """Voters per pot, channel and booth as the results page shows them: cells under K merged into one row
     per pot (ballots.selectors.turnout_public), so no published count narrows anyone to fewer than K."""
-    cert = _certification(election)
-    return _cached("turnout", cert, lambda: _turnout_build(election))
+    return cached("turnout", election, lambda: _turnout_build(election))
 
 
 def _turnout_build(election: Election) -> dict[str, Any]:

@@ -23,9 +23,10 @@ from proposals.models import Proposal, ProposalStatus
 from tally.models import Certification
 
 # Published results do not change (publication is the last phase, the count is certified): their JSON is
-# kept in the cache under the certification's manifest hash, so a busy results page costs one cache read
-# instead of the ballot and turnout counts (bench/api.py measures both).
-CACHE_SECONDS = 24 * 3600
+# kept in the cache under the certification's manifest hash, without expiry (a new certification is a new
+# key), so a busy results page costs one cache read instead of the ballot and turnout counts (bench/api.py
+# measures both).
+CACHE_SECONDS = None
 
 
 class BadCursor(ValueError):

@@ -248,3 +248,9 @@ def turnout_csv(request, slug: str):
     data = selectors.turnout_public(selectors.published_election(slug))
     rows = ([r[k] for k in TURNOUT_COLUMNS] for r in data["rows"])
     return _csv(f"{slug}-turnout.csv", TURNOUT_COLUMNS, rows)
+
+
+# --- tracking ----------------------------------------------------------------------------------------------
+# Tracking of funded projects (issue #13) goes here once pb records it: /elections/{slug}/tracking and
+# tracking.csv, from a selector that returns only what its public page shows, for published elections only
+# (docs/api.md, "Not yet: tracking"). No route until there is data: an empty endpoint would promise a shape.

@@ -149,7 +149,7 @@ def proposals_public(election: Election) -> QuerySet[Proposal]:
     return (
         Proposal.objects.filter(election=election)
         .exclude(status=ProposalStatus.DRAFT)
-        .select_related("pot", "category", "merged_into")
+        .select_related("election", "pot", "category", "merged_into")
     )
 
 

@@ -234,3 +234,15 @@ def test_a_signed_in_user_sees_exactly_what_anyone_sees(published, client):
     anonymous = get(client, url).content
     client.force_login(published.o1)  # an official, who can see drafts on the site
     assert get(client, url).content == anonymous
+
+
+def test_a_page_of_proposals_costs_the_same_few_queries_however_long(
+    published, client, django_assert_max_num_queries
+):
+    from tests.factories import ProposalFactory
+
+    for i in range(30):
+        ProposalFactory(pot=published.north, election=published.election, code=f"Q{i:02d}")
+    with django_assert_max_num_queries(3):
+        r = get(client, f"/api/v1/elections/{published.election.slug}/proposals?limit=200")
+    assert len(json.loads(r.content)["results"]) > 30

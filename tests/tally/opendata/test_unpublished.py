@@ -107,3 +107,14 @@ def test_a_published_election_does_not_open_another_ones_data(world, client, pha
     slug = world.election.slug
     assert client.get(f"/api/v1/elections/{slug}/proposals/S9").status_code == 404
     assert client.get(reverse("tally:embed", args=[slug, "zqx-second"])).status_code == 404
+
+
+def test_a_published_phase_without_certification_shows_nothing_and_breaks_nothing(client, db):
+    """A row that skipped certification (only a broken database or a hand edit makes one) is left out."""
+    doc = openapi_doc(client)
+    broken = ElectionFactory(name="Zqx Uncertified", phase=Phase.PUBLISHED)
+    PotFactory(election=broken, slug="zqx-un", name="Zqx Un Pot")
+    assert client.get("/api/v1/elections").status_code == 200
+    assert_nothing_of(
+        client, doc, broken, code="P1", pots=["zqx-un"], secrets=[broken.slug, broken.name, "Zqx Un Pot"]
+    )

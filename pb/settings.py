@@ -30,6 +30,8 @@ EMAIL_HOST          SMTP server for account e-mail (sign-up confirmation, passwo
                     printed on the console (the demo). EMAIL_PORT (587; 465 with EMAIL_USE_SSL),
                     EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS (STARTTLS, on unless EMAIL_USE_SSL),
                     EMAIL_USE_SSL, EMAIL_TIMEOUT (10 s), DEFAULT_FROM_EMAIL; see docs/deploy.md "E-mail"
+PB_API_RATE_COUNT, PB_API_RATE_WINDOW  the open data API's limit per client address: COUNT requests per
+                    WINDOW seconds (120 per 60; docs/api.md)
 """
 
 import datetime as dt
@@ -291,6 +293,9 @@ PB_VERIFY_MAX_BYTES = int(os.environ.get("PB_VERIFY_MAX_BYTES", 8 * 1024 * 1024)
 PB_VERIFY_RATE_COUNT = int(os.environ.get("PB_VERIFY_RATE_COUNT", 10))
 PB_VERIFY_RATE_WINDOW = int(os.environ.get("PB_VERIFY_RATE_WINDOW", 600))
 PB_VERIFY_CONCURRENCY = int(os.environ.get("PB_VERIFY_CONCURRENCY", 2))
+# The open data API (tally.opendata.http): requests per client address per window, counted in the cache.
+PB_API_RATE_COUNT = int(os.environ.get("PB_API_RATE_COUNT", 120))
+PB_API_RATE_WINDOW = int(os.environ.get("PB_API_RATE_WINDOW", 60))
 PB_PROPOSAL_IMPORT_MAX_BYTES = int(os.environ.get("PB_PROPOSAL_IMPORT_MAX_BYTES", 5 * 1024 * 1024))
 PB_ROLL_IMPORT_MAX_BYTES = int(os.environ.get("PB_ROLL_IMPORT_MAX_BYTES", 60 * 1024 * 1024))
 PB_UPLOAD_LIMITS = {

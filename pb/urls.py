@@ -14,6 +14,7 @@ urlpatterns = [
     path("vote/", include("ballots.urls")),
     path("results/", include("tally.urls")),
     path("projects/", include("tally.tracking.urls")),
+    path("api/v1/", include("tally.opendata.urls")),  # open data (docs/api.md)
     path("i18n/", include("django.conf.urls.i18n")),
     # One sign-in page for residents and officials (allauth's view, axes' lock-out: pb.core.loginthrottle).
     path("accounts/login/", account_views.login, name="login"),

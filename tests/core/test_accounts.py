@@ -351,7 +351,7 @@ def test_download_your_data(client, election):
 
 
 def test_proposals_register_their_account_hook():
-    assert [h.name for h in account_data_hooks()] == ["proposals"]
+    assert [h.name for h in account_data_hooks()] == ["proposals", "supports"]
 
 
 # ------------------------------------------------------------------------------------------- deletion

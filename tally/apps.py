@@ -10,9 +10,11 @@ class TallyConfig(AppConfig):
         from pb.core import navigation
         from pb.core import services as core_services
         from pb.core.models import Phase
+        from tally import jobs
         from tally.phases import tally_phase_hook
         from tally.selectors import todo_for
 
+        jobs.register()  # certification, sign-off re-counts and publication run as jobs (pb.core.jobs)
         if tally_phase_hook not in core_services.PHASE_HOOKS:
             core_services.PHASE_HOOKS.append(tally_phase_hook)
         if todo_for not in navigation.TODO_HOOKS:

@@ -115,6 +115,8 @@ def job_retry(*, actor, job_id: uuid.UUID | str) -> Job:
     job, such as a sign-off, only to the official who started it); the precheck runs again."""
     job = Job.objects.select_related("election").get(pk=job_id)
     spec = job_kind(job)
+    if job.status != Job.Status.FAILED:  # said first: once done, the phase has moved on and refuses too
+        raise PhaseError(_("Only a failed job can be retried."))
     require(actor, spec.permission, job.election)
     if spec.personal and job.started_by_id != actor.pk:
         raise PermissionDenied(_("Only the official who started this job can retry it."))

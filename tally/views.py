@@ -19,8 +19,8 @@ from ballots.definition import definition_changed, definition_is_frozen, frozen_
 from pb.core.audit import audit_latest_checkpoint
 from pb.core.audit_keys import audit_public_key
 from pb.core.exceptions import DomainError
-from pb.core.jobs import job_start
-from pb.core.models import Election, Pot
+from pb.core.jobs import KINDS, job_start
+from pb.core.models import Election, Job, Pot
 from pb.core.permissions import allowed, is_council, is_official
 from tally import jobs, selectors
 from tally.certification import signing
@@ -93,7 +93,11 @@ def _manage_context(request, election: Election, **extra) -> dict:
         "upload_form": SignOffUploadForm(),
         "withdraw_form": SignOffWithdrawForm(),
         "files": selectors.export_files(election),
+        # The latest sign-off, certification and publication jobs, with links to their pages (pb.core.jobs).
+        "jobs": list(Job.objects.filter(election=election).select_related("started_by")[:5]),
     }
+    for j in ctx["jobs"]:
+        j.label = KINDS[j.kind].label if j.kind in KINDS else j.kind
     names = dict(Pot.objects.filter(election=election).values_list("slug", "name"))
     if ctx["official"] is not None:
         # The offline re-count, pot by pot, exactly as the upload expects it (tally.signoff.signoff_upload).

@@ -100,6 +100,12 @@ def test_a_failed_certification_says_why_and_is_retried_from_its_page(signed_off
     assert job.status == "failed" and "north" in job.failure and "changed after the count" in job.failure
     html = client.get(r["Location"]).content.decode()
     assert 'id="job-failure"' in html and 'id="job-retry"' in html
+    # The manage page links to it, with the reason.
+    manage = client.get(reverse("tally:manage", args=[w.election.slug])).content.decode()
+    assert (
+        f'<li data-status="failed"><a href="{r["Location"]}">' in manage
+        and "changed after the count" in manage
+    )
     assert not Certification.objects.exists()
     assert _phase(w) == Phase.TALLIED
     retry = reverse("core:job_retry", args=[job.pk])

@@ -16,6 +16,7 @@ is already there (a certification, a sign-off, a publication): a retry or a cras
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -156,13 +157,20 @@ def job_can_view(user, job: Job) -> bool:
 # --- Progress ----------------------------------------------------------------------------------------------
 
 
+_side = threading.local()  # a connection belongs to one thread
+
+
 def _progress_connection():
     """A second connection of the worker's own, in autocommit: the work runs in one transaction, and the page
     (another process) must see its progress before that commits. PostgreSQL only: SQLite has one writer."""
-    conn = getattr(_progress_connection, "conn", None)
+    conn = getattr(_side, "conn", None)
     if conn is None:
         conn = connections.create_connection("default")
-        _progress_connection.conn = conn
+        with conn.cursor() as cursor:
+            # The job's row may be locked by the work's own transaction (a retry run by the immediate
+            # backend updated it): give up at once rather than wait for a transaction that waits for us.
+            cursor.execute("SET lock_timeout = '200ms'")
+        _side.conn = conn
     return conn
 
 
@@ -186,8 +194,12 @@ def job_progress(job: Job, *, phase: str, done: int | None = None, total: int | 
                 f'UPDATE "{Job._meta.db_table}" SET {sets} WHERE "id" = %s',  # noqa: S608 (our own names)
                 [*values.values(), job.pk],
             )
+            seen = cursor.rowcount
     except Exception:
-        logger.warning("job %s: progress not recorded", job.pk, exc_info=True)
+        logger.info("job %s: progress recorded in the job's own transaction", job.pk, exc_info=True)
+        seen = 0
+    if not seen:  # the row is not committed yet (the immediate backend, in the request that made it)
+        Job.objects.filter(pk=job.pk).update(**values)
 
 
 # --- The task ----------------------------------------------------------------------------------------------
@@ -226,6 +238,7 @@ def job_run(*, job_id: str, taken_back: bool = False) -> Job | None:
                 result=result or {},
                 phase="",
                 done=job.total,
+                total=job.total,
                 finished_at=now,
                 updated_at=now,
             )

@@ -174,6 +174,13 @@ def _progress_connection():
     return conn
 
 
+def _progress_connection_close() -> None:
+    conn = getattr(_side, "conn", None)
+    if conn is not None:
+        _side.conn = None
+        conn.close()
+
+
 def job_progress(job: Job, *, phase: str, done: int | None = None, total: int | None = None) -> None:
     """Record where a job is (best effort: progress never fails the job it reports on)."""
     values: dict[str, Any] = {"phase": str(phase)[:200], "updated_at": timezone.now()}
@@ -255,5 +262,7 @@ def job_run(*, job_id: str, taken_back: bool = False) -> Job | None:
             % {"error": type(exc).__name__},
         )
         raise
+    finally:
+        _progress_connection_close()
     job.refresh_from_db()
     return job

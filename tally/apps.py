@@ -10,10 +10,12 @@ class TallyConfig(AppConfig):
         from pb.core import navigation
         from pb.core import services as core_services
         from pb.core.models import Phase
+        from tally import jobs
         from tally.phases import tally_phase_hook
         from tally.selectors import todo_for
         from tally.tracking.services import tracking_phase_hook
 
+        jobs.register()  # certification, sign-off re-counts and publication run as jobs (pb.core.jobs)
         for hook in (tally_phase_hook, tracking_phase_hook):  # publishing starts tracking the funded projects
             if hook not in core_services.PHASE_HOOKS:
                 core_services.PHASE_HOOKS.append(hook)

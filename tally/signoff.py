@@ -6,6 +6,7 @@ withdrawn with a reason; every step is audited."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -39,10 +40,21 @@ class AlreadySignedOff(DomainError):
 WITHDRAW_REASON_MAX = 1000
 
 
-def _recount(election: Election) -> dict[str, Any]:
+def _noop(**_kw) -> None:
+    pass
+
+
+def _recount(election: Election, progress: Callable[..., None] = _noop) -> dict[str, Any]:
     definition, _sha = frozen_definition(election)
     summary = {}
-    for pot_def in definition["pots"]:
+    pots = definition["pots"]
+    for k, pot_def in enumerate(pots):
+        progress(
+            phase=_("Re-counting %(pot)s (%(k)s of %(n)s)")
+            % {"pot": pot_def["name"], "k": k + 1, "n": len(pots)},
+            done=k,
+            total=len(pots),
+        )
         data = stored_file(election, mf.pb_file(pot_def["slug"]))
         summary[pot_def["slug"]] = mf.pot_result(*count_pot(definition, data))
     return summary
@@ -147,12 +159,23 @@ def _signoff(actor, election, run, method, summary) -> SignOff:
     return s
 
 
+def signoff_recount_precheck(*, actor, election: Election) -> None:
+    """What refuses a re-count at once, on the locked election row, before a job is queued for it
+    (tally.jobs): no permission, no official count, or a standing sign-off of this official."""
+    require(actor, "tally.signoff", election)
+    run = official_run(election)
+    if run is None:
+        raise PhaseError(_("There is no official count to sign off."))
+    _refuse_second_signoff(actor, run)
+
+
 @transaction.atomic
-def signoff_recount(*, actor, election: Election) -> SignOff:
-    """An official re-counts from the exported files on the server and signs off if the result matches."""
+def signoff_recount(*, actor, election: Election, progress: Callable[..., None] = _noop) -> SignOff:
+    """An official re-counts from the exported files on the server and signs off if the result matches.
+    `progress(phase=..., done=..., total=...)` is told each pot (tally.jobs runs this as a job)."""
     election, run = _signoff_locked(actor, election)
     _refuse_second_signoff(actor, run)  # before a count that would be thrown away
-    return _signoff(actor, election, run, SignOff.Method.SERVER, _recount(election))
+    return _signoff(actor, election, run, SignOff.Method.SERVER, _recount(election, progress))
 
 
 # An offline result is a few kilobytes per pot; anything far bigger is not one.

@@ -19,11 +19,11 @@ from ballots.definition import definition_changed, definition_is_frozen, frozen_
 from pb.core.audit import audit_latest_checkpoint
 from pb.core.audit_keys import audit_public_key
 from pb.core.exceptions import DomainError
-from pb.core.models import Election, Pot
+from pb.core.jobs.services import KINDS, job_start
+from pb.core.models import Election, Job, Pot
 from pb.core.permissions import allowed, is_council, is_official
-from tally import selectors
+from tally import jobs, selectors
 from tally.certification import signing
-from tally.certification.services import election_certify
 from tally.closing import close_cancel, close_confirm, close_request
 from tally.counting import tally_start
 from tally.engine import manifest as mf
@@ -31,8 +31,7 @@ from tally.engine.canonical import sha256_hex
 from tally.filestore import election_dir, stored_file
 from tally.forms import ReceiptForm, SignOffUploadForm, SignOffWithdrawForm, VerifyForm, WhatIfForm
 from tally.models import CloseRequest, ExportFile, VerifyJob
-from tally.publication import election_publish
-from tally.signoff import signoff_recount, signoff_status, signoff_upload, signoff_withdraw
+from tally.signoff import signoff_status, signoff_upload, signoff_withdraw
 from tally.verification import jobs as verify_jobs
 from tally.verification import limits as verify_limits
 
@@ -94,7 +93,11 @@ def _manage_context(request, election: Election, **extra) -> dict:
         "upload_form": SignOffUploadForm(),
         "withdraw_form": SignOffWithdrawForm(),
         "files": selectors.export_files(election),
+        # The latest sign-off, certification and publication jobs, with links to their pages (pb.core.jobs).
+        "jobs": list(Job.objects.filter(election=election).select_related("started_by")[:5]),
     }
+    for j in ctx["jobs"]:
+        j.label = KINDS[j.kind].label if j.kind in KINDS else j.kind
     names = dict(Pot.objects.filter(election=election).values_list("slug", "name"))
     if ctx["official"] is not None:
         # The offline re-count, pot by pot, exactly as the upload expects it (tally.signoff.signoff_upload).
@@ -180,13 +183,6 @@ def _do(request, election, action):
             raise DomainError(_("Choose a counting rule."))
         tally_start(actor=user, election=election, rule=form.cleaned_data["rule"])
         return _("The “what if” count has started. It is not the official result.")
-    if action == "signoff-recount":
-        s = signoff_recount(actor=user, election=election)
-        return (
-            _("Your re-count matches the official count.")
-            if s.matched
-            else _("Your re-count does NOT match the official count.")
-        )
     if action == "signoff-upload":
         form = SignOffUploadForm(request.POST, request.FILES)
         if not form.is_valid():
@@ -209,13 +205,12 @@ def _do(request, election, action):
             reason=form.cleaned_data["reason"],
         )
         return _("Your sign-off is withdrawn; you may re-count and sign off again.")
-    if action == "certify":
-        election_certify(actor=user, election=election)
-        return _("Certified and signed. Check the PDF below before publishing.")
-    if action == "publish":
-        election_publish(actor=user, election=election)
-        return _("The results are published.")
     raise Http404
+
+
+# The buttons whose work is long: the request only queues a job (pb.core.jobs, tally.jobs) and sends the
+# official to its page.
+JOB_ACTIONS = {"certify": jobs.CERTIFY, "signoff-recount": jobs.SIGNOFF_RECOUNT, "publish": jobs.PUBLISH}
 
 
 @login_required
@@ -223,6 +218,9 @@ def _do(request, election, action):
 def manage_action(request, slug, action):
     election = get_object_or_404(Election, slug=slug)
     try:
+        if action in JOB_ACTIONS:
+            job = job_start(actor=request.user, election=election, kind=JOB_ACTIONS[action])
+            return redirect("core:job", pk=job.pk)
         done = _do(request, election, action)
     except DomainError as exc:
         election.refresh_from_db()

@@ -3,6 +3,8 @@
 Money is an integer number of whole currency units (PB budgets and Pabulib files use whole units).
 """
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -289,3 +291,65 @@ def user_roles_anywhere(user) -> set[str]:
     for granted in (getattr(user, "_pb_election_roles", None) or {}).values():
         roles |= granted
     return roles
+
+
+class Job(models.Model):
+    """One long piece of work started from a page (a certification, a sign-off re-count, a publication), run
+    by a task worker (pb.core.jobs): what the page polls (status, done / total, phase text), why it failed in
+    words an official can act on, and what it produced (`result`, e.g. {"certification": 7})."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=40)
+    election = models.ForeignKey(
+        Election, on_delete=models.CASCADE, null=True, blank=True, related_name="jobs"
+    )
+    # What may run only once at a time ("tally.certify:<election>", or per official for a sign-off): unique
+    # among queued and running jobs, so a double click or two officials at once start one job, not two.
+    active_key = models.CharField(max_length=120)
+    status = models.CharField(max_length=8, choices=Status, default=Status.QUEUED)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    phase = models.CharField(max_length=200, blank=True)
+    failure = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    retries = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()  # the last sign of life: a change of status or progress
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "running", "done", "failed"]),
+                name="job_status_valid",
+            ),
+            models.UniqueConstraint(
+                fields=["active_key"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="job_one_active_per_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def percent(self) -> int:
+        return min(100, (100 * self.done) // self.total) if self.total else 0

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from pb.core import views
+from pb.core.jobs import views as jobs_views
 
 app_name = "core"
 urlpatterns = [
@@ -8,4 +9,6 @@ urlpatterns = [
     path("elections/<slug:slug>/", views.election_detail, name="election"),
     path("elections/<slug:slug>/manage/", views.election_manage, name="manage"),
     path("elections/<slug:slug>/phase/", views.election_advance_view, name="advance"),
+    path("jobs/<uuid:pk>/", jobs_views.job_detail, name="job"),
+    path("jobs/<uuid:pk>/retry/", jobs_views.job_retry_view, name="job_retry"),
 ]

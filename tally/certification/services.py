@@ -7,6 +7,7 @@ certified election's records on the server."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from django.db import transaction
 from django.utils import timezone
@@ -113,16 +114,21 @@ def _refuse_if_certified(actor, election: Election) -> None:
     )
 
 
-@transaction.atomic
-def election_certify(*, actor, election: Election) -> Certification:
-    from tally.certification import pdf, signing
+def certify_precheck(*, actor, election: Election) -> None:
+    """What refuses a certification at once, checked on the locked election row before a job is queued for
+    it (tally.jobs): already certified, no permission, no quorum of matching re-counts, differences not
+    resolved, no council key or PDF certificate. The job checks all of it again, and the files."""
+    from tally.certification import signing
 
-    # Lock the row FIRST, then look: council members certifying at once queue here, and all but the first
-    # find the certification and stop before building anything (the phase used to be read before the lock,
-    # and a losing request rewrote the published audit.jsonl, then failed with a 500).
-    election = Election.objects.select_for_update().get(pk=election.pk)
     _refuse_if_certified(actor, election)
     require(actor, "tally.certify", election)
+    _require_quorum(election)
+    reconciliation_require_resolved(election)
+    signing.load_private_key()
+    signing.load_pades_certificate()
+
+
+def _require_quorum(election: Election):
     run = official_run(election)
     status = signoff_status(election)
     if run is None or not status["reached"]:
@@ -134,7 +140,28 @@ def election_certify(*, actor, election: Election) -> Certification:
                 "x": _(", with a mismatch to resolve") if status["mismatched"] else "",
             }
         )
+    return run
+
+
+def _noop(**_kw) -> None:
+    pass
+
+
+@transaction.atomic
+def election_certify(*, actor, election: Election, progress: Callable[..., None] = _noop) -> Certification:
+    """Certify and sign the result. `progress(phase=..., done=..., total=...)` is told each step (the job
+    page shows it; tally.jobs runs this as a job)."""
+    from tally.certification import pdf, signing
+
+    # Lock the row FIRST, then look: council members certifying at once queue here, and all but the first
+    # find the certification and stop before building anything (the phase used to be read before the lock,
+    # and a losing request rewrote the published audit.jsonl, then failed with a 500).
+    election = Election.objects.select_for_update().get(pk=election.pk)
+    _refuse_if_certified(actor, election)
+    require(actor, "tally.certify", election)
+    run = _require_quorum(election)
     reconciliation_require_resolved(election)
+    progress(phase=_("Checking the audit log and the counted files"), done=0, total=4)
     # The ballot table was checked against the sealed log when the files were exported; what is certified is
     # those files, re-checked here by hash (certification_check re-checks the table at any time).
     problems = []
@@ -179,6 +206,7 @@ def election_certify(*, actor, election: Election) -> Certification:
         at,
         pdf_certificate.manifest_entry(),
     )
+    progress(phase=_("Signing the result manifest"), done=1)
     body = mf.manifest_bytes(manifest)
     signature = key.sign(body).hex()
     cert = Certification.objects.create(
@@ -191,7 +219,9 @@ def election_certify(*, actor, election: Election) -> Certification:
         certified_by=actor,
         certified_at=at,
     )
+    progress(phase=_("Rendering and signing the result PDF"), done=2)
     pdf_bytes = pdf.render_result_pdf(election=election, certification=cert)
+    progress(phase=_("Storing the certified files"), done=3)
     name = f"result-{election.slug}.pdf"
     # Both files are written to a staging folder now and moved into place only on commit: a request that
     # fails from here on (or whose transaction is rolled back) leaves the published folder untouched.

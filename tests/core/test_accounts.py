@@ -384,7 +384,11 @@ def test_delete_account_keeps_submitted_proposals_without_personal_data(client, 
     assert not Proposal.objects.filter(pk=draft.pk).exists()
     assert Proposal.objects.filter(pk=others.pk, author__isnull=False).exists()
     event = AuditEvent.objects.get(action="account.delete")
-    assert event.data == {"proposals.drafts_deleted": 1, "proposals.submitted_kept_anonymous": 2}
+    assert event.data == {
+        "proposals.drafts_deleted": 1,
+        "proposals.submitted_kept_anonymous": 2,
+        "supports.supports_deleted": 0,
+    }
     assert "rosa" not in json.dumps(event.data) and "rosa" not in event.actor_name
     # The old session and password are worth nothing now.
     assert client.get(reverse("accounts:home"))["Location"].startswith("/accounts/login/")

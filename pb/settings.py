@@ -26,6 +26,8 @@ PB_TASKS_BACKEND    "database" (default): background jobs are rows in this datab
                     `manage.py task_worker` processes; "immediate": run inside the request (no worker)
 PB_HEALTH_MAX_QUEUE_AGE  /healthz answers 503 once a queued task has waited longer than this (seconds, 300)
 PB_WORKER_LOST_SECONDS   a worker silent this long is dead: its running task is queued again (seconds, 60)
+PB_MAP_TILE_URL     base map tiles, e.g. https://tile.example.org/{z}/{x}/{y}.png (default empty: the maps
+                    draw the district shapes alone); PB_MAP_TILE_ATTRIBUTION: the tile provider's credit
 """
 
 import datetime as dt
@@ -242,12 +244,21 @@ PB_UPLOAD_LIMITS = {
 # A roll-import job with no progress for this long (its worker died or hangs) is marked failed (retryable).
 PB_ROLL_JOB_STALL_SECONDS = int(os.environ.get("PB_ROLL_JOB_STALL_SECONDS", 300))
 
+PB_MAP_TILE_URL = os.environ.get("PB_MAP_TILE_URL", "").strip()
+PB_MAP_TILE_ATTRIBUTION = os.environ.get("PB_MAP_TILE_ATTRIBUTION", "").strip()
+PB_DISTRICT_SHAPE_MAX_BYTES = int(os.environ.get("PB_DISTRICT_SHAPE_MAX_BYTES", 2 * 1024 * 1024))
+# The tile server's origin ("{s}" subdomains become a wildcard) is the only other place images come from.
+_TILE_ORIGIN = urlparse(PB_MAP_TILE_URL)
+_TILE_HOSTS = (
+    [f"{_TILE_ORIGIN.scheme}://{_TILE_ORIGIN.netloc.replace('{s}', '*')}"] if _TILE_ORIGIN.netloc else []
+)
+
 # Content Security Policy (Django 6 built-in): no inline script, htmx is vendored.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.NONCE],
-    "img-src": [CSP.SELF, "data:"],
+    "img-src": [CSP.SELF, "data:", *_TILE_HOSTS],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.SELF],

@@ -10,9 +10,12 @@ class TallyConfig(AppConfig):
         from pb.core import navigation
         from pb.core import services as core_services
         from pb.core.models import Phase
+        from proposals import selectors as proposal_selectors
         from tally.phases import tally_phase_hook
-        from tally.selectors import todo_for
+        from tally.selectors import funded_codes, todo_for
 
+        if funded_codes not in proposal_selectors.FUNDED_HOOKS:
+            proposal_selectors.FUNDED_HOOKS.append(funded_codes)
         if tally_phase_hook not in core_services.PHASE_HOOKS:
             core_services.PHASE_HOOKS.append(tally_phase_hook)
         if todo_for not in navigation.TODO_HOOKS:

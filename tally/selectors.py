@@ -40,6 +40,17 @@ def official_run(election: Election) -> TallyRun | None:
     return TallyRun.objects.filter(election=election, official=True, status=RunStatus.DONE).first()
 
 
+def funded_codes(election: Election) -> set[str] | None:
+    """The project ids funded by the official count once the results are published (None before): the
+    proposals map and list offer "funded projects only" (registered in proposals.selectors.FUNDED_HOOKS)."""
+    if election.phase != Phase.PUBLISHED:
+        return None
+    run = official_run(election)
+    if run is None:
+        return None
+    return {code for result in (run.results or {}).values() for code in (result or {}).get("selected", [])}
+
+
 def whatif_runs(election: Election) -> list[TallyRun]:
     return list(TallyRun.objects.filter(election=election, official=False, status=RunStatus.DONE))
 

@@ -96,6 +96,11 @@ def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
     assert proposals.filter(status=ProposalStatus.FEASIBLE).count() > proposals.count() / 2
     assert proposals.filter(status=ProposalStatus.MERGED).get().merged_into.status == ProposalStatus.FEASIBLE
     assert set(proposals.values_list("language", flat=True)) >= {"en", "vi", "zh-hans"}
+    # The maps draw every district at first run, with no tile server; search ignores diacritics.
+    assert all(p.shape and p.shape["features"] for p in current.pots.all())
+    assert client.get(f"/elections/{current.slug}/districts.geojson").json()["features"]
+    vi = proposals.filter(language="vi").first()
+    assert vi.search_text and vi.search_text.isascii()
     codes = [demo.demo_code(i) for i in range(1, demo.CODES + 1)]
     assert codes[0] == "R5GH-G887-H8S8" and all(c in text for c in codes)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

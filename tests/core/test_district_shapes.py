@@ -147,7 +147,7 @@ def test_an_oversized_upload_is_refused_without_reading_it_all(client, pot, sett
 
 
 def test_demo_shapes_cover_the_demo_districts(pot):
-    from pb.core.demo_maps import demo_shapes_load
+    from proposals.demo_maps import demo_shapes_load
 
     northbank = PotFactory(election=pot.election, slug="northbank", name="Northbank")
     assert demo_shapes_load(actor=official(), slug_prefix="riverton") == 1  # "north" is not a demo district

@@ -30,11 +30,11 @@ from django.db import transaction
 
 from ballots import demo as ballots_demo
 from pb.core.audit import audit_record
-from pb.core.demo_maps import demo_shapes_load
 from pb.core.models import Category, Election, Phase, Pot, Role
 from pb.core.secretfiles import write_secret
 from pb.core.services import election_advance
 from proposals import services as proposals
+from proposals.demo_maps import demo_maps_load
 from proposals.models import Proposal, ProposalStatus
 
 FIXTURES = Path(settings.BASE_DIR) / "fixtures"
@@ -81,7 +81,7 @@ class Command(BaseCommand):
         current, current_new = self._current(data, users)
         ideas, ideas_new = self._ideas(users)
         past, past_new, past_info = self._past(users)
-        demo_shapes_load(actor=users["official"])  # district outlines for the maps (no tiles needed)
+        demo_maps_load(actor=users["official"])  # district outlines for the maps, diacritic-blind search
         self._summary(
             users=users,
             key_note=key_note,

@@ -1,5 +1,5 @@
-"""The demo's district outlines (fixtures/demo/district_shapes.json), so its maps show Riverton's districts
-at first run without any tile server."""
+"""The demo's maps at first run: Riverton's district outlines (fixtures/demo/district_shapes.json, drawn
+without any tile server) and the folded search text of the proposals the demo writes from its fixtures."""
 
 import json
 from pathlib import Path
@@ -8,6 +8,8 @@ from django.conf import settings
 
 from pb.core.districtmaps import pot_shape_set
 from pb.core.models import Pot
+from proposals.models import Proposal
+from proposals.search import search_text_refresh
 
 SHAPES = Path(settings.BASE_DIR) / "fixtures" / "demo" / "district_shapes.json"
 
@@ -24,3 +26,8 @@ def demo_shapes_load(*, actor, slug_prefix: str = "riverton-") -> int:
         pot_shape_set(actor=actor, pot=pot, raw=json.dumps(shapes[pot.slug]))
         count += 1
     return count
+
+
+def demo_maps_load(*, actor, slug_prefix: str = "riverton-") -> None:
+    demo_shapes_load(actor=actor, slug_prefix=slug_prefix)
+    search_text_refresh(Proposal.objects.filter(election__slug__startswith=slug_prefix, search_text=""))

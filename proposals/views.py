@@ -118,11 +118,6 @@ def proposal_detail(request, slug, code):
     return render(request, "proposals/proposal_detail.html", ctx)
 
 
-def _warn_over_budget(request, proposal: Proposal) -> None:
-    if selectors.over_pot_budget(proposal):
-        messages.warning(request, _over_budget_text(proposal))
-
-
 def _over_budget_text(proposal: Proposal) -> str:
     return _(
         "The cost of %(code)s (%(cost)s %(currency)s) is more than the whole budget of %(pot)s "
@@ -166,7 +161,6 @@ def proposal_create(request, slug):
                     )
                 else:
                     messages.success(request, _("Draft %(code)s saved.") % {"code": proposal.code})
-                _warn_over_budget(request, proposal)
                 return redirect("proposals:detail", slug=slug, code=proposal.code)
         ctx = {"election": election, "form": form, "map": maps.map_settings(election)}
         return render(request, "proposals/proposal_form.html", ctx, status=400)
@@ -197,7 +191,6 @@ def proposal_edit(request, slug, code):
                 return domain_error_page(request, exc)
             else:
                 messages.success(request, _("Proposal %(code)s saved.") % {"code": code})
-                _warn_over_budget(request, proposal)
                 return redirect("proposals:detail", slug=slug, code=code)
         return render(request, "proposals/proposal_form.html", ctx, status=400)
     try:

@@ -117,6 +117,15 @@ def test_demo_load_three_elections_vote_and_verify(settings, tmp_path, client):
     # --- riverton-2025: published --------------------------------------------------------------------------
     past = Election.objects.get(slug="riverton-2025")
     assert past.phase == Phase.PUBLISHED and past.rule == "equalshares/add1"
+    # After the vote the map and the list offer the funded projects only (tally's FUNDED_HOOKS).
+    from proposals.selectors import funded_codes
+
+    funded = funded_codes(past)
+    assert funded and funded < set(Proposal.objects.filter(election=past).values_list("code", flat=True))
+    page = client.get(f"/proposals/{past.slug}/", {"funded": "on"}).content.decode()
+    listed = set(re.findall(r"/proposals/riverton-2025/(P\d+)/", page))
+    assert listed and listed <= funded
+    assert 'id="funded-map-link"' in client.get(f"/results/{past.slug}/").content.decode()
     assert VoterRollEntry.objects.filter(election=past).count() == demo.PAST_VOTERS
     online = Ballot.objects.filter(election=past, is_paper=False).count()
     assert 200 <= online <= 400 and Ballot.objects.filter(election=past, is_paper=True).count() == 12

@@ -36,7 +36,8 @@ def home(request):
         election.todo = navigation.todo_for(request.user, election)
         groups.setdefault(election.phase, []).append(election)
     phases = [(phase, Phase(phase).label, items) for phase, items in groups.items() if items]
-    return render(request, "core/home.html", {"phases": phases})
+    ordered = [election for _phase, _label, items in phases for election in items]
+    return render(request, "core/home.html", {"phases": phases, "elections": ordered})
 
 
 def _audit_lines(events) -> list:

@@ -32,6 +32,8 @@ EMAIL_HOST          SMTP server for account e-mail (sign-up confirmation, passwo
                     EMAIL_USE_SSL, EMAIL_TIMEOUT (10 s), DEFAULT_FROM_EMAIL; see docs/deploy.md "E-mail"
 PB_API_RATE_COUNT, PB_API_RATE_WINDOW  the open data API's limit per client address: COUNT requests per
                     WINDOW seconds (120 per 60; docs/api.md)
+PB_MAP_TILE_URL     base map tiles, e.g. https://tile.example.org/{z}/{x}/{y}.png (default empty: the maps
+                    draw the district shapes alone); PB_MAP_TILE_ATTRIBUTION: the tile provider's credit
 """
 
 import datetime as dt
@@ -306,12 +308,21 @@ PB_UPLOAD_LIMITS = {
 # A roll-import job with no progress for this long (its worker died or hangs) is marked failed (retryable).
 PB_ROLL_JOB_STALL_SECONDS = int(os.environ.get("PB_ROLL_JOB_STALL_SECONDS", 300))
 
+PB_MAP_TILE_URL = os.environ.get("PB_MAP_TILE_URL", "").strip()
+PB_MAP_TILE_ATTRIBUTION = os.environ.get("PB_MAP_TILE_ATTRIBUTION", "").strip()
+PB_DISTRICT_SHAPE_MAX_BYTES = int(os.environ.get("PB_DISTRICT_SHAPE_MAX_BYTES", 2 * 1024 * 1024))
+# The tile server's origin ("{s}" subdomains become a wildcard) is the only other place images come from.
+_TILE_ORIGIN = urlparse(PB_MAP_TILE_URL)
+_TILE_HOSTS = (
+    [f"{_TILE_ORIGIN.scheme}://{_TILE_ORIGIN.netloc.replace('{s}', '*')}"] if _TILE_ORIGIN.netloc else []
+)
+
 # Content Security Policy (Django 6 built-in): no inline script, htmx is vendored.
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.NONCE],
-    "img-src": [CSP.SELF, "data:"],
+    "img-src": [CSP.SELF, "data:", *_TILE_HOSTS],
     "form-action": [CSP.SELF],
     "frame-ancestors": [CSP.NONE],
     "base-uri": [CSP.SELF],

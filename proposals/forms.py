@@ -56,6 +56,15 @@ class ProposalForm(forms.ModelForm):
         validators=[validate_image],
         widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
     )
+    image_alt = forms.CharField(
+        label=_("What the picture shows"),
+        required=False,
+        max_length=250,
+        help_text=_(
+            "Required with a picture: a short description for people who cannot see it, "
+            "for example “The broken bench by the pond”."
+        ),
+    )
 
     class Meta:
         model = Proposal
@@ -69,6 +78,7 @@ class ProposalForm(forms.ModelForm):
             "latitude",
             "longitude",
             "image",
+            "image_alt",
         ]
         labels = {
             "title": _("Title"),
@@ -93,6 +103,15 @@ class ProposalForm(forms.ModelForm):
         self.fields["cost"].help_text = _(
             "In whole %(currency)s, without decimals or spaces, for example 25000."
         ) % {"currency": election.currency}
+
+    def clean(self):
+        data = super().clean()
+        has_image = bool(data.get("image")) or bool(self.instance.image)
+        if has_image and not (data.get("image_alt") or "").strip():
+            self.add_error(
+                "image_alt", _("Describe the picture in a few words for people who cannot see it.")
+            )
+        return data
 
     def _post_clean(self):
         # Model validation happens in the service (proposal_create/update): it is the authority.
@@ -166,6 +185,7 @@ class FilterForm(forms.Form):
         max_value=MAX_COST,
         widget=forms.TextInput(attrs=MONEY_WIDGET_ATTRS),
     )
+    funded = forms.BooleanField(label=_("Funded projects only"), required=False)
 
     def __init__(self, *args, election: Election, **kwargs):
         super().__init__(*args, **kwargs)

@@ -47,6 +47,12 @@ class Proposal(models.Model):
     latitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     longitude = models.DecimalField(max_digits=9, decimal_places=6, null=True, blank=True)
     image = models.ImageField(_("image"), upload_to="proposals/", blank=True)
+    # A small copy for list cards and ballot entries, made when the picture is uploaded (proposals.images).
+    image_thumb = models.ImageField(_("thumbnail"), upload_to="proposals/thumbs/", blank=True)
+    image_alt = models.CharField(_("image description"), max_length=250, blank=True)
+    # Title, description, location and code folded for search (no case, accents or diacritics: "đèn" ->
+    # "den"); written by the services with proposals.search.fold: the same on SQLite and PostgreSQL.
+    search_text = models.TextField(blank=True, default="", editable=False)
     status = models.CharField(
         _("status"), max_length=16, choices=ProposalStatus, default=ProposalStatus.DRAFT
     )

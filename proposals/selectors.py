@@ -6,6 +6,19 @@ from django.db.models.functions import Coalesce
 from pb.core.models import Election
 from pb.core.permissions import allowed
 from proposals.models import Proposal, ProposalStatus
+from proposals.search import fold
+
+# Registered at start-up by a higher layer (tally): hook(election) -> the project ids funded by the published
+# result, or None while there is no published result. Proposals cannot import tally (layers point one way).
+FUNDED_HOOKS: list = []
+
+
+def funded_codes(election: Election) -> set[str] | None:
+    for hook in FUNDED_HOOKS:
+        codes = hook(election)
+        if codes is not None:
+            return set(codes)
+    return None
 
 
 def proposals_public(*, election: Election, filters: dict) -> QuerySet[Proposal]:
@@ -17,7 +30,11 @@ def proposals_public(*, election: Election, filters: dict) -> QuerySet[Proposal]
         .annotate(effective_cost=Coalesce("adjusted_cost", "cost"))
     )
     if q := (filters.get("q") or "").strip():
-        qs = qs.filter(Q(title__icontains=q) | Q(description__icontains=q) | Q(code__iexact=q))
+        # search_text is folded (no case, accents or diacritics): "den nang luong" finds "Đèn năng lượng".
+        # The plain lookups keep finding rows written before the folded column existed.
+        plain = Q(title__icontains=q) | Q(description__icontains=q)
+        folded = fold(q)  # "" for a query of accents alone: that must not match everything
+        qs = qs.filter(Q(search_text__contains=folded) | plain if folded else plain)
     if filters.get("pot"):
         qs = qs.filter(pot=filters["pot"])
     if filters.get("category"):
@@ -28,7 +45,14 @@ def proposals_public(*, election: Election, filters: dict) -> QuerySet[Proposal]
         qs = qs.filter(effective_cost__gte=filters["cost_min"])
     if filters.get("cost_max") is not None:
         qs = qs.filter(effective_cost__lte=filters["cost_max"])
+    if filters.get("funded"):
+        qs = qs.filter(code__in=funded_codes(election) or ())
     return qs.order_by("code")
+
+
+def over_pot_budget(proposal: Proposal) -> bool:
+    """The cost alone is more than the district's whole budget: it could never be funded as it is."""
+    return proposal.final_cost > proposal.pot.budget
 
 
 def proposal_visible(proposal: Proposal, user) -> bool:

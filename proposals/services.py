@@ -17,8 +17,9 @@ from pb.core.audit import audit_record
 from pb.core.models import Category, Election, Pot
 from pb.core.permissions import require
 from proposals.exceptions import NotAuthor, NotEditable, ProposalInvalid
-from proposals.images import image_for_storage
+from proposals.images import image_for_storage, thumbnail_for_storage
 from proposals.models import Proposal, ProposalStatus
+from proposals.search import search_text_for
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ EDITABLE_FIELDS = (
     "latitude",
     "longitude",
     "image",
+    "image_alt",
 )
 MAX_COST = 10**12
 _CODE_RE = re.compile(r"^P(\d+)$")
@@ -57,9 +59,13 @@ def _invalid(errors: dict[str, list[str]]) -> ProposalInvalid:
     return ProposalInvalid(first, errors)
 
 
-def _check_fields(proposal: Proposal, election: Election) -> None:
+def _check_fields(proposal: Proposal, election: Election, *, has_image: bool = False) -> None:
     """Domain checks the model cannot express, then the model's own validation (lengths, cost range)."""
     errors: dict[str, list[str]] = {}
+    proposal.image_alt = " ".join((proposal.image_alt or "").split())
+    if (has_image or proposal.image) and not proposal.image_alt:
+        # Screen-reader users hear this instead of seeing the picture: only the author knows what it shows.
+        errors["image_alt"] = [_("Describe the picture in a few words for people who cannot see it.")]
     limit = Proposal._meta.get_field("description").max_length
     if len(proposal.description or "") > limit:
         # TextField.max_length is not a model validator, so the service enforces it.
@@ -90,11 +96,20 @@ def _check_fields(proposal: Proposal, election: Election) -> None:
         raise _invalid(exc.message_dict) from exc
 
 
-def _stored_image(upload):
+def _store_image(proposal: Proposal, upload) -> None:
+    """The re-encoded picture (no EXIF) and its thumbnail, both under random names."""
     try:
-        return image_for_storage(upload)
+        stored = image_for_storage(upload)
+        thumb = thumbnail_for_storage(stored)
     except ValidationError as exc:
         raise _invalid({"image": exc.messages}) from exc
+    except Exception as exc:  # a picture that re-encoded but will not shrink: refuse it, never a 500
+        raise _invalid(
+            {"image": [_("This file is not an image we can read. Use a JPEG, PNG or WebP picture.")]}
+        ) from exc
+    stored.seek(0)
+    proposal.image.save(stored.name, stored, save=False)
+    proposal.image_thumb.save(thumb.name, thumb, save=False)
 
 
 def _ensure_author(actor, proposal: Proposal) -> None:
@@ -123,6 +138,7 @@ def proposal_create(
     latitude: Decimal | None = None,
     longitude: Decimal | None = None,
     image: Any = None,
+    image_alt: str = "",
     language: str | None = None,
     submit: bool = False,
 ) -> Proposal:
@@ -141,12 +157,14 @@ def proposal_create(
         location=location or "",
         latitude=latitude,
         longitude=longitude,
+        image_alt=image_alt or "",
         language=(language or translation.get_language() or "en")[:10],
         status=ProposalStatus.SUBMITTED if submit else ProposalStatus.DRAFT,
     )
-    _check_fields(proposal, election)
+    _check_fields(proposal, election, has_image=bool(image))
     if image:
-        proposal.image = _stored_image(image)
+        _store_image(proposal, image)
+    proposal.search_text = search_text_for(proposal)
     proposal.save()
     audit_record(
         actor=actor,
@@ -172,12 +190,13 @@ def proposal_update(*, actor, proposal: Proposal, **changes: Any) -> Proposal:
     for name, value in changes.items():
         if name == "image":
             continue  # handled after validation
-        if value is None and name in ("title", "description", "location"):
+        if value is None and name in ("title", "description", "location", "image_alt"):
             value = ""
         setattr(proposal, name, value)
-    _check_fields(proposal, election)
+    _check_fields(proposal, election, has_image=bool(changes.get("image")))
     if changes.get("image"):
-        proposal.image = _stored_image(changes["image"])
+        _store_image(proposal, changes["image"])
+    proposal.search_text = search_text_for(proposal)
     proposal.save()
     audit_record(
         actor=actor,
@@ -268,8 +287,12 @@ def proposal_review(
 @transaction.atomic
 def proposal_merge(*, actor, duplicate: Proposal, keep: Proposal, reason: str = "") -> Proposal:
     """Mark `duplicate` as merged into `keep`; proposals merged earlier into the duplicate follow it."""
-    duplicate = Proposal.objects.select_for_update().select_related("election").get(pk=duplicate.pk)
-    keep = Proposal.objects.select_for_update().get(pk=keep.pk)
+    duplicate = (
+        Proposal.objects.select_for_update(of=("self",))
+        .select_related("election", "pot")
+        .get(pk=duplicate.pk)
+    )
+    keep = Proposal.objects.select_for_update(of=("self",)).select_related("pot").get(pk=keep.pk)
     require(actor, "proposal.merge", duplicate.election)
     if keep.pk == duplicate.pk:
         raise ProposalInvalid(
@@ -277,11 +300,22 @@ def proposal_merge(*, actor, duplicate: Proposal, keep: Proposal, reason: str = 
         )
     if keep.election_id != duplicate.election_id:
         raise ProposalInvalid(_("Both proposals must belong to the same election."))
-    if keep.status in (ProposalStatus.MERGED, ProposalStatus.DRAFT):
+    if keep.pot_id != duplicate.pot_id:
+        # A merge moves the duplicate's supporters to `keep`: across districts they could not vote for it.
         raise ProposalInvalid(
-            _("Proposal %(code)s is “%(status)s”: merge into a submitted proposal.")
+            _("Proposal %(code)s is in %(pot)s, not in %(dup_pot)s: merge only within the same district.")
+            % {"code": keep.code, "pot": keep.pot.name, "dup_pot": duplicate.pot.name},
+            {"keep": [_("Choose a proposal of the same district.")]},
+        )
+    if keep.status not in (ProposalStatus.SUBMITTED, ProposalStatus.FEASIBLE):
+        # Merging into a rejected or merged proposal would silently drop the duplicate from the ballot.
+        raise ProposalInvalid(
+            _(
+                "Proposal %(code)s is “%(status)s”: merge only into a proposal that is feasible or still "
+                "under review."
+            )
             % {"code": keep.code, "status": keep.get_status_display()},
-            {"keep": [_("Choose a submitted proposal.")]},
+            {"keep": [_("Choose a feasible proposal or one still under review.")]},
         )
     if duplicate.status in (ProposalStatus.MERGED, ProposalStatus.DRAFT):
         raise NotEditable(

@@ -22,6 +22,7 @@ urlpatterns = [
     path("<slug:slug>/", views.proposal_list, name="list"),
     path("<slug:slug>/new/", views.proposal_create, name="create"),
     path("<slug:slug>/mine/", views.proposals_mine, name="mine"),
+    path("<slug:slug>/map/", views.proposal_map, name="map"),
     path("<slug:slug>/import/", importing_views.proposals_import, name="import"),
     path(
         "<slug:slug>/import/template.csv", importing_views.proposals_import_template, name="import_template"

@@ -12,7 +12,7 @@ from pb.core.errorpages import domain_error_page
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Phase
 from pb.core.permissions import allowed, require
-from proposals import selectors, services
+from proposals import maps, selectors, services
 from proposals.exceptions import NotAuthor, ProposalInvalid
 from proposals.forms import FilterForm, MergeForm, ProposalForm, ReviewForm
 from proposals.models import Proposal, ProposalStatus
@@ -63,8 +63,9 @@ def proposal_list(request, slug):
         "page": page,
         "query": query.urlencode(),
         "filters_active": any(
-            request.GET.get(k) for k in ("pot", "category", "status", "cost_min", "cost_max")
+            request.GET.get(k) for k in ("pot", "category", "status", "cost_min", "cost_max", "funded")
         ),
+        "results_published": selectors.funded_codes(election) is not None,
         # Anonymous visitors see the link too: it leads through sign-in to the form.
         "can_propose": allowed(request.user, "proposal.submit", election)
         or (not request.user.is_authenticated and election.phase == Phase.PROPOSALS_OPEN),
@@ -75,19 +76,62 @@ def proposal_list(request, slug):
     return render(request, template, ctx, status=status)
 
 
+def proposal_map(request, slug):
+    """The proposals (after the vote: the funded projects) on a map, filtered like the list, with the same
+    proposals listed below the map for keyboard and screen-reader users."""
+    election = get_object_or_404(Election.objects.prefetch_related("pots", "categories"), slug=slug)
+    form = FilterForm(request.GET or None, election=election)
+    valid = not form.is_bound or form.is_valid()
+    funded = selectors.funded_codes(election)
+    proposals = list(
+        selectors.proposals_public(election=election, filters=form.cleaned_data if form.is_bound else {})[
+            : maps.MAX_MARKERS
+        ]
+    )
+    ctx = {
+        "election": election,
+        "form": form,
+        "proposals": proposals,
+        "markers": maps.map_markers(proposals, slug=slug, funded=funded),
+        "map": maps.map_settings(election),
+        "funded": funded or set(),
+        "results_published": funded is not None,
+        "query": request.GET.urlencode(),
+    }
+    return render(request, "proposals/proposal_map.html", ctx, status=200 if valid else 400)
+
+
 def proposal_detail(request, slug, code):
     proposal = _get_proposal(request, slug, code)
     election = proposal.election
     is_author = request.user.is_authenticated and proposal.author_id == request.user.pk
+    can_review = allowed(request.user, "proposal.review", election)
     ctx = {
         "election": election,
         "proposal": proposal,
         "merged_from": proposal.merged_from.all(),
         "can_edit": is_author and proposal.status == ProposalStatus.DRAFT,
-        "can_review": allowed(request.user, "proposal.review", election),
         "support": support_box(request.user, proposal),
+        "can_review": can_review,
+        # The author and the reviewers are told; the public page does not single the proposal out.
+        "over_budget": (is_author or can_review) and selectors.over_pot_budget(proposal),
+        "markers": maps.proposal_marker(proposal),
+        "map": maps.map_settings(election),
     }
     return render(request, "proposals/proposal_detail.html", ctx)
+
+
+def _over_budget_text(proposal: Proposal) -> str:
+    return _(
+        "The cost of %(code)s (%(cost)s %(currency)s) is more than the whole budget of %(pot)s "
+        "(%(budget)s %(currency)s): as it is, it cannot be funded."
+    ) % {
+        "code": proposal.code,
+        "cost": f"{proposal.final_cost:,}",
+        "budget": f"{proposal.pot.budget:,}",
+        "currency": proposal.election.currency,
+        "pot": proposal.pot.name,
+    }
 
 
 @login_required
@@ -121,10 +165,10 @@ def proposal_create(request, slug):
                 else:
                     messages.success(request, _("Draft %(code)s saved.") % {"code": proposal.code})
                 return redirect("proposals:detail", slug=slug, code=proposal.code)
-        return render(
-            request, "proposals/proposal_form.html", {"election": election, "form": form}, status=400
-        )
-    return render(request, "proposals/proposal_form.html", {"election": election, "form": form})
+        ctx = {"election": election, "form": form, "map": maps.map_settings(election)}
+        return render(request, "proposals/proposal_form.html", ctx, status=400)
+    ctx = {"election": election, "form": form, "map": maps.map_settings(election)}
+    return render(request, "proposals/proposal_form.html", ctx)
 
 
 @login_required
@@ -137,7 +181,7 @@ def proposal_edit(request, slug, code):
             request, NotAuthor(_("Only the author of proposal %(code)s can change it.") % {"code": code})
         )
     form = ProposalForm(request.POST or None, request.FILES or None, instance=proposal, election=election)
-    ctx = {"election": election, "form": form, "proposal": proposal}
+    ctx = {"election": election, "form": form, "proposal": proposal, "map": maps.map_settings(election)}
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -191,15 +235,21 @@ def proposal_review(request, slug, code):
         require(request.user, "proposal.review", election)
     except DomainError as exc:
         return domain_error_page(request, exc)
+    # No decision is preselected, not even for a proposal reviewed before: saving must be a choice.
     initial = {
-        "decision": "not_feasible" if proposal.status == ProposalStatus.NOT_FEASIBLE else "feasible",
         "reason": proposal.review_reason,
         "adjusted_cost": proposal.adjusted_cost,
         "cost_note": proposal.cost_note,
     }
     form = ReviewForm(request.POST or None, initial=initial)
     merge_form = MergeForm()
-    ctx = {"election": election, "proposal": proposal, "form": form, "merge_form": merge_form}
+    ctx = {
+        "election": election,
+        "proposal": proposal,
+        "form": form,
+        "merge_form": merge_form,
+        "over_budget_text": _over_budget_text(proposal) if selectors.over_pot_budget(proposal) else "",
+    }
     if request.method == "POST":
         if form.is_valid():
             try:
@@ -230,7 +280,13 @@ def proposal_merge(request, slug, code):
     duplicate = _get_proposal(request, slug, code)
     election = duplicate.election
     merge_form = MergeForm(request.POST)
-    ctx = {"election": election, "proposal": duplicate, "form": ReviewForm(), "merge_form": merge_form}
+    ctx = {
+        "election": election,
+        "proposal": duplicate,
+        "form": ReviewForm(),
+        "merge_form": merge_form,
+        "over_budget_text": _over_budget_text(duplicate) if selectors.over_pot_budget(duplicate) else "",
+    }
     if merge_form.is_valid():
         # Officials type "p012" as often as "P012"; project ids are unique per election, case aside.
         keep = Proposal.objects.filter(

@@ -10,12 +10,16 @@ class TallyConfig(AppConfig):
         from pb.core import navigation
         from pb.core import services as core_services
         from pb.core.models import Phase
+        from proposals import selectors as proposal_selectors
         from tally import jobs
         from tally.phases import tally_phase_hook
-        from tally.selectors import todo_for
+        from tally.selectors import funded_codes, todo_for
         from tally.tracking.services import tracking_phase_hook
 
         jobs.register()  # certification, sign-off re-counts and publication run as jobs (pb.core.jobs)
+        # The proposals' "funded only" filter and map ask the certified count which projects were funded.
+        if funded_codes not in proposal_selectors.FUNDED_HOOKS:
+            proposal_selectors.FUNDED_HOOKS.append(funded_codes)
         for hook in (tally_phase_hook, tracking_phase_hook):  # publishing starts tracking the funded projects
             if hook not in core_services.PHASE_HOOKS:
                 core_services.PHASE_HOOKS.append(hook)

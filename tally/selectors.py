@@ -40,6 +40,22 @@ def official_run(election: Election) -> TallyRun | None:
     return TallyRun.objects.filter(election=election, official=True, status=RunStatus.DONE).first()
 
 
+def certified_funded_codes(election: Election) -> list[str]:
+    """The project ids the certified count funded, pot by pot in funding order ([] before certification)."""
+    cert = Certification.objects.select_related("run").filter(election=election).first()
+    if cert is None:
+        return []
+    return [code for pot in sorted(cert.run.summary) for code in cert.run.summary[pot].get("selected", [])]
+
+
+def funded_codes(election: Election) -> set[str] | None:
+    """The project ids funded once the results are published (None before): the proposals map and list offer
+    "funded projects only" (registered in proposals.selectors.FUNDED_HOOKS)."""
+    if election.phase != Phase.PUBLISHED:
+        return None
+    return set(certified_funded_codes(election))
+
+
 def whatif_runs(election: Election) -> list[TallyRun]:
     return list(TallyRun.objects.filter(election=election, official=False, status=RunStatus.DONE))
 

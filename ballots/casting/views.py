@@ -11,6 +11,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -115,13 +116,15 @@ def _ballot_context(election, pot, spec, raw, status=None):
 def _with_descriptions(ctx: dict, pot: Pot) -> dict:
     """Give each ballot row its proposal's description, shown in a disclosure so a voter can read what a
     project is without leaving the ballot (the live bar's partial does not need them)."""
-    texts = dict(
-        Proposal.objects.filter(pot=pot, code__in=[r.code for r in ctx["rows"]]).values_list(
-            "code", "description"
-        )
-    )
+    texts = {
+        code: (description, thumb, alt)
+        for code, description, thumb, alt in Proposal.objects.filter(
+            pot=pot, code__in=[r.code for r in ctx["rows"]]
+        ).values_list("code", "description", "image_thumb", "image_alt")
+    }
     for row in ctx["rows"]:
-        row.description = texts.get(row.code, "")
+        row.description, thumb, row.thumb_alt = texts.get(row.code, ("", "", ""))
+        row.thumb_url = default_storage.url(thumb) if thumb else ""  # the proposal's picture, small
     return ctx
 
 

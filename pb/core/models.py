@@ -103,6 +103,9 @@ class Pot(models.Model):
         _("maximum points per project"), null=True, blank=True
     )
     min_spend_percent = models.PositiveSmallIntegerField(_("minimum percentage of budget"), default=0)
+    # The district's outline for the maps: a GeoJSON FeatureCollection of polygons, written only by
+    # pb.core.districts.shapes.pot_shape_set (validated there: size, polygons only, coordinates in range).
+    shape = models.JSONField(_("district shape"), null=True, blank=True)
 
     class Meta:
         ordering = ["-is_citywide", "name"]

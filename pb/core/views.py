@@ -1,5 +1,6 @@
 import datetime as dt
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,24 +13,52 @@ from pb.core.exceptions import DomainError
 from pb.core.models import PHASE_ORDER, Election, Phase
 from pb.core.permissions import allowed, require
 
-# What a visitor can do now comes first: vote, then propose; finished editions last.
-_HOME_ORDER = {
-    Phase.VOTING_OPEN: 0,
-    Phase.PROPOSALS_OPEN: 1,
-    Phase.SUPPORTS: 1,
-    Phase.REVIEW: 2,
-    Phase.PUBLISHED: 4,
-}
+# What a visitor can do now comes first: vote, then propose; then the count; finished editions last.
+_HOME_ORDER = (
+    Phase.VOTING_OPEN,
+    Phase.PROPOSALS_OPEN,
+    Phase.SUPPORTS,
+    Phase.REVIEW,
+    Phase.VOTING_CLOSED,
+    Phase.TALLIED,
+    Phase.CERTIFIED,
+    Phase.PUBLISHED,
+)
+# Entries about these objects are named on the dashboard ("P011 Eastfield playground", a district's name).
+# Only these: other entries may be about voters, whose names and codes never appear there.
+_NAMED_IN_LOG = ("proposals.proposal", "core.pot", "core.category")
 
 
 def home(request):
-    elections = sorted(
-        Election.objects.exclude(phase=Phase.DRAFT).prefetch_related("pots"),
-        key=lambda e: _HOME_ORDER.get(e.phase, 3),  # stable: newest first within a group
-    )
+    """Elections grouped by phase (in _HOME_ORDER), newest first within a phase."""
+    elections = Election.objects.exclude(phase=Phase.DRAFT).prefetch_related("pots").order_by("-created_at")
+    groups: dict[str, list] = {phase: [] for phase in _HOME_ORDER}
     for election in elections:  # what awaits an official or council member here (nothing for residents)
         election.todo = navigation.todo_for(request.user, election)
-    return render(request, "core/home.html", {"elections": elections})
+        groups.setdefault(election.phase, []).append(election)
+    phases = [(phase, Phase(phase).label, items) for phase, items in groups.items() if items]
+    ordered = [election for _phase, _label, items in phases for election in items]
+    return render(request, "core/home.html", {"phases": phases, "elections": ordered})
+
+
+def _audit_lines(events) -> list:
+    """The dashboard's recent entries with their object's name instead of a raw id; models are looked up by
+    label, so pb.core imports no app above it."""
+    events = list(events)
+    names: dict[tuple[str, str], str] = {}
+    for label in _NAMED_IN_LOG:
+        ids = {e.object_id for e in events if e.object_type == label and e.object_id.isdigit()}
+        if not ids:
+            continue
+        try:
+            model = apps.get_model(label)
+        except LookupError:
+            continue
+        for obj in model._default_manager.filter(pk__in=ids):
+            names[(label, str(obj.pk))] = str(obj)
+    for e in events:
+        e.object_name = names.get((e.object_type, e.object_id), "")
+    return events
 
 
 def _phase_context(request, election: Election) -> dict:
@@ -87,7 +116,7 @@ def election_manage(request, slug):
     ctx.update(navigation.dashboard_context(request.user, election))  # proposals: review queue, import/export
     ctx.update(
         {
-            "recent_events": election.audit_events.order_by("-seq")[:10],
+            "recent_events": _audit_lines(election.audit_events.order_by("-seq")[:10]),
             "identify_alerts": _identify_alerts(election),
         }
     )

@@ -29,6 +29,7 @@ from import_export.fields import Field
 from pb.core.models import Category, Election, Pot
 from pb.core.spreadsheet import safe_dataset
 from proposals.models import Proposal, ProposalStatus
+from proposals.search import search_text_for
 from proposals.services import MAX_COST, next_code
 
 FORMATS = ("csv", "xlsx")
@@ -250,6 +251,7 @@ class ProposalResource(resources.ModelResource):
             self._next_number = max(self._next_number, int(m.group(1)) + 1)
         if not instance.code:
             instance.code = self._next_code()
+        instance.search_text = search_text_for(instance)  # found by search without accents, like the rest
         # The model's own validation (lengths, choices, cost range), without its per-row queries: the foreign
         # keys were resolved by the widgets from this election's rows (one query per import) and the one
         # constraint (a unique code per election) is checked above and held by the database. Halves the time

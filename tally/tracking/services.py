@@ -19,7 +19,7 @@ from pb.core.models import Election, Phase
 from pb.core.permissions import require
 from proposals.images import image_for_storage
 from proposals.models import Proposal
-from tally.models import Certification
+from tally.selectors import certified_funded_codes
 from tally.tracking.models import Milestone, ProjectTracking, TrackingStatus, TrackingUpdate
 
 MAX_MONEY = 10**15
@@ -37,16 +37,10 @@ def _announce(tracking: ProjectTracking, event: str, text: str) -> None:
         transaction.on_commit(lambda listener=listener: listener(tracking=tracking, event=event, text=text))
 
 
-def funded_codes(election: Election) -> list[str]:
-    """The project codes the certified count funded, pot by pot in funding order."""
-    cert = Certification.objects.select_related("run").get(election=election)
-    return [code for pot in sorted(cert.run.summary) for code in cert.run.summary[pot].get("selected", [])]
-
-
 def tracking_create_for(*, election: Election) -> int:
     """One tracking record per funded project (idempotent: a second call creates nothing)."""
     made = 0
-    proposals = Proposal.objects.filter(election=election, code__in=funded_codes(election))
+    proposals = Proposal.objects.filter(election=election, code__in=certified_funded_codes(election))
     for proposal in proposals:
         _obj, created = ProjectTracking.objects.get_or_create(
             proposal=proposal, defaults={"election": election, "voted_cost": proposal.final_cost}

@@ -98,6 +98,11 @@ def test_demo_load_four_elections_vote_and_verify(settings, tmp_path, client):
     assert proposals.filter(status=ProposalStatus.FEASIBLE).count() > proposals.count() / 2
     assert proposals.filter(status=ProposalStatus.MERGED).get().merged_into.status == ProposalStatus.FEASIBLE
     assert set(proposals.values_list("language", flat=True)) >= {"en", "vi", "zh-hans"}
+    # The maps draw every district at first run, with no tile server; search ignores diacritics.
+    assert all(p.shape and p.shape["features"] for p in current.pots.all())
+    assert client.get(f"/elections/{current.slug}/districts.geojson").json()["features"]
+    vi = proposals.filter(language="vi").first()
+    assert vi.search_text and vi.search_text.isascii()
     codes = [demo.demo_code(i) for i in range(1, demo.CODES + 1)]
     assert codes[0] == "R5GH-G887-H8S8" and all(c in text for c in codes)
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -122,6 +127,15 @@ def test_demo_load_four_elections_vote_and_verify(settings, tmp_path, client):
     # --- riverton-2025: published --------------------------------------------------------------------------
     past = Election.objects.get(slug="riverton-2025")
     assert past.phase == Phase.PUBLISHED and past.rule == "equalshares/add1"
+    # After the vote the map and the list offer the funded projects only (tally's FUNDED_HOOKS).
+    from proposals.selectors import funded_codes
+
+    funded = funded_codes(past)
+    assert funded and funded < set(Proposal.objects.filter(election=past).values_list("code", flat=True))
+    page = client.get(f"/proposals/{past.slug}/", {"funded": "on"}).content.decode()
+    listed = set(re.findall(r"/proposals/riverton-2025/(P\d+)/", page))
+    assert listed and listed <= funded
+    assert 'id="funded-map-link"' in client.get(f"/results/{past.slug}/").content.decode()
     assert VoterRollEntry.objects.filter(election=past).count() == demo.PAST_VOTERS
     online = Ballot.objects.filter(election=past, is_paper=False).count()
     assert 200 <= online <= 400 and Ballot.objects.filter(election=past, is_paper=True).count() == 12

@@ -85,7 +85,10 @@ def test_a_truncated_image_is_never_a_500(strict, election, settings, tmp_path):
     Image.new("RGB", (400, 300), "green").save(buf, "JPEG")
     image = SimpleUploadedFile("cut.jpg", buf.getvalue()[:700], content_type="image/jpeg")
     strict.force_login(UserFactory())
-    r = strict.post(reverse("proposals:create", args=[election.slug]), {**_form(election), "image": image})
+    r = strict.post(
+        reverse("proposals:create", args=[election.slug]),
+        {**_form(election), "image": image, "image_alt": "Green"},
+    )
     if r.status_code == 400:
         assert "not an image we can read" in r.content.decode()
     else:

@@ -79,6 +79,7 @@ def test_preview_then_confirm_imports_every_row(client, election, off, make):
         ("P008", "Library garden", "north", "parks", 15000, ProposalStatus.SUBMITTED),
         ("P009", "Bus shelter", "south", "roads", 42000, ProposalStatus.SUBMITTED),
     ]
+    assert "library garden" in imported[0].search_text  # found by the diacritic-blind search too
     event = AuditEvent.objects.get(action="proposal.import")
     assert event.data["codes"] == ["P008", "P009"] and event.actor_id == off.pk
 

@@ -60,7 +60,9 @@ def test_resident_submits_a_proposal_with_an_image(client, election, form_data, 
     url = reverse("proposals:create", args=[election.slug])
     assert client.get(url).status_code == 200
     resp = client.post(
-        url, {**form_data, "image": image_file("WEBP", "pic.webp"), "submit": "1"}, HTTP_ACCEPT_LANGUAGE="vi"
+        url,
+        {**form_data, "image": image_file("WEBP", "pic.webp"), "image_alt": "Bare street", "submit": "1"},
+        HTTP_ACCEPT_LANGUAGE="vi",
     )
     assert resp.status_code == 302
     p = Proposal.objects.get()
@@ -334,7 +336,10 @@ def test_stored_images_lose_their_metadata_and_file_name(client, election, form_
     Image.new("RGB", (64, 48), "blue").save(buf, "JPEG", exif=exif)
     upload = SimpleUploadedFile("IMG_home_street_42.jpg", buf.getvalue(), content_type="image/jpeg")
     client.force_login(UserFactory())
-    resp = client.post(reverse("proposals:create", args=[election.slug]), {**form_data, "image": upload})
+    resp = client.post(
+        reverse("proposals:create", args=[election.slug]),
+        {**form_data, "image": upload, "image_alt": "Blue wall"},
+    )
     assert resp.status_code == 302
     p = Proposal.objects.get()
     assert "home_street" not in p.image.name and p.image.name.endswith(".jpg")

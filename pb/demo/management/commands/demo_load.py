@@ -35,6 +35,7 @@ from pb.core.models import Category, Election, Phase, Pot, Role
 from pb.core.secretfiles import write_secret
 from pb.core.services import election_advance
 from proposals import services as proposals
+from proposals.demo_maps import demo_maps_load
 from proposals.models import Proposal, ProposalStatus
 from proposals.supports.demo import load_supports_demo
 from tally.tracking.demo import load_tracking_demo
@@ -89,6 +90,7 @@ class Command(BaseCommand):
         youth, youth_new = load_supports_demo(
             official=users["official"], users=users, create_election=self._create
         )
+        demo_maps_load(actor=users["official"])  # district outlines for the maps, diacritic-blind search
         self._summary(
             users=users,
             key_note=key_note,

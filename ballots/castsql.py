@@ -15,7 +15,6 @@ from functools import cache
 from django.db import connection
 
 from ballots.models import CodeStatus, Participation, PendingBallot, VoterRollEntry, VotingCode
-from pb.core.dbfast import prepared_cursor
 from pb.core.models import Election
 
 
@@ -54,7 +53,7 @@ def voter_lock(election_id: int, voter_id: int):
     """Lock the voter's roll entry; returns (voter instance, election phase, (freeze id, sha) | None) or
     None if the voter is not on this election's roll."""
     sql, fields = _voter_lock_sql(connection.vendor, connection.features.has_select_for_update_of)
-    with prepared_cursor() as cur:
+    with connection.cursor() as cur:
         cur.execute(sql, [voter_id, election_id])
         row = cur.fetchone()
     if row is None:
@@ -76,7 +75,7 @@ def _voted_sql(vendor: str) -> str:
 def voted_pot_ids(voter_id: int) -> set[int]:
     """Pots this voter has a participation in (any channel). Run after `voter_lock`: a statement started
     after the lock sees every participation committed by a request that held the lock before."""
-    with prepared_cursor() as cur:
+    with connection.cursor() as cur:
         cur.execute(_voted_sql(connection.vendor), [voter_id])
         return {r[0] for r in cur.fetchall()}
 
@@ -99,7 +98,7 @@ def insert(model, values: dict, *, returning: bool = False):
     can_return = connection.features.can_return_columns_from_insert
     sql, fields = _insert_sql(connection.vendor, returning and can_return, model, tuple(values))
     params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
-    with prepared_cursor() as cur:
+    with connection.cursor() as cur:
         cur.execute(sql, params)
         if returning:
             return cur.fetchone()[0] if can_return else cur.lastrowid
@@ -116,7 +115,7 @@ def _codes_used_sql(vendor: str) -> str:
 
 
 def codes_mark_used(voter_id: int) -> int:
-    with prepared_cursor() as cur:
+    with connection.cursor() as cur:
         params = [CodeStatus.USED.value, voter_id, CodeStatus.ACTIVE.value]
         cur.execute(_codes_used_sql(connection.vendor), params)
         return cur.rowcount
@@ -132,7 +131,7 @@ def _pending_sql(vendor: str) -> str:
 
 def pending_at_least(election_id: int, pot_id: int, n: int) -> bool:
     """Whether the pot has at least n ballots waiting to be sealed (index "pending_ballot_pot")."""
-    with prepared_cursor() as cur:
+    with connection.cursor() as cur:
         cur.execute(_pending_sql(connection.vendor), [election_id, pot_id, n])
         return cur.fetchone()[0] >= n
 
@@ -165,7 +164,7 @@ def write_cast(participation: dict, pending: dict, *, mark_codes: bool, seal_at:
     voter_id = participation["voter"]
     params += [CodeStatus.USED.value, voter_id, CodeStatus.ACTIVE.value, bool(mark_codes)]
     params += [pending["election"], pending["pot"], seal_at]
-    with prepared_cursor() as cur:
+    with connection.cursor() as cur:
         cur.execute(sql, params)
         pid, others = cur.fetchone()
     return pid, others

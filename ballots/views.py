@@ -48,11 +48,11 @@ def voter_required(view):
 
     @wraps(view)
     def inner(request, slug, *args, **kwargs):
-        election = get_object_or_404(Election, slug=slug)
-        voter = identity.current_voter(request, election)
+        voter = identity.session_voter(request, slug)  # the voter with their election, in one query
         if voter is None:
+            get_object_or_404(Election, slug=slug)
             return redirect("ballots:identify", slug=slug)
-        return view(request, election, voter, *args, **kwargs)
+        return view(request, voter.election, voter, *args, **kwargs)
 
     return inner
 

@@ -34,7 +34,6 @@ from ballots.validation import RawBallot, ballot_status, money
 from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import BallotType, Election, Phase, Pot
 from pb.core.permissions import allowed, require
-from pb.core.shells import render_with_holes
 from proposals.models import Proposal
 
 
@@ -206,16 +205,13 @@ def ballot_cast(request, slug: str, pot_slug: str):
         return render(request, "ballots/ballot_form.html", form_page, status=400)
     except DomainError as exc:
         return _error(request, exc, election)
-    # The receipt page is the same for every voter of this pot but for the code (and the CSRF token): it is
-    # rendered once per process and language and filled in (pb.core.shells), for anonymous voters.
-    page = {"election": election, "pot": pot, "pots_left": result.pots_left > 0}
-    return render_with_holes(
-        request,
-        "ballots/ballot_receipt.html",
-        page,
-        holes={"receipt": result.receipt_code},
-        key=(pot.pk, result.pots_left > 0),
-    )
+    ctx = {
+        "election": election,
+        "pot": pot,
+        "pots_left": result.pots_left > 0,
+        "receipt": result.receipt_code,
+    }
+    return render(request, "ballots/ballot_receipt.html", ctx)
 
 
 @voter_required

@@ -41,13 +41,11 @@ def _test_audit_key(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cast_context():
-    """Each test starts with empty per-process caches (ballots.castctx, pb.core.shells): test databases
-    roll back and may reuse ids, which a long-running server never does."""
+    """Each test starts with an empty per-process cast context (ballots.castctx): test databases roll back
+    and may reuse ids, which a long-running server never does."""
     yield
     try:
         from ballots import castctx
-        from pb.core import shells
     except Exception:  # engine-only runs may not have Django set up
         return
     castctx.clear()
-    shells.clear()

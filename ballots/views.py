@@ -146,6 +146,7 @@ def ballot(request, election: Election, voter, pot_slug: str):
     raw = raw_ballot_from_post(pot.ballot_type, request.POST) if request.method == "POST" else RawBallot()
     ctx = _with_descriptions(_ballot_context(election, pot, spec, raw), pot)
     if request.method == "GET" or "edit" in request.POST:
+        ctx["blank"] = request.method == "GET"  # nothing marked yet: the project list is cached
         return render(request, "ballots/ballot_form.html", ctx)
     if not ctx["status"].ok:
         ctx["show_problems"] = True

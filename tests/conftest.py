@@ -41,11 +41,14 @@ def _test_audit_key(settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_cast_context():
-    """Each test starts with an empty per-process cast context (ballots.castctx): test databases roll back
-    and may reuse ids, which a long-running server never does."""
+    """Each test starts with an empty per-process cast context (ballots.castctx) and cache (template
+    fragments): test databases roll back and may reuse ids, which a long-running server never does."""
     yield
     try:
+        from django.core.cache import cache
+
         from ballots import castctx
     except Exception:  # engine-only runs may not have Django set up
         return
     castctx.clear()
+    cache.clear()

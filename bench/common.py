@@ -100,7 +100,7 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def wait_http(host: str, port: int, proc: subprocess.Popen, seconds: float = 30) -> None:
+def wait_http(host: str, port: int, proc: subprocess.Popen, seconds: float = 120) -> None:
     deadline = time.time() + seconds
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -113,7 +113,7 @@ def wait_http(host: str, port: int, proc: subprocess.Popen, seconds: float = 30)
             return
         except OSError:
             time.sleep(0.2)
-    sys.exit("gunicorn did not answer within 30 s")
+    sys.exit(f"gunicorn did not answer within {seconds:.0f} s")
 
 
 def gunicorn_start(
@@ -133,7 +133,11 @@ def gunicorn_start(
         "warning",
     ]
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True)
-    wait_http(host, port, proc)
+    try:
+        wait_http(host, port, proc)
+    except BaseException:  # never leave a server behind
+        gunicorn_stop(proc)
+        raise
     return proc, host, port
 
 

@@ -32,6 +32,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -43,6 +44,7 @@ from common import (  # bench/common.py, next to this file
     RECEIPT_RE,
     ROOT,
     Client,
+    audit_key,
     children,
     cpu,
     cpu_delta,
@@ -51,6 +53,7 @@ from common import (  # bench/common.py, next to this file
     free_port,
     pct,
     recreate_db,
+    server_env,
     wait_http,
     xacts,
 )
@@ -189,17 +192,9 @@ def main() -> None:
         sys.exit("use 2 or more gunicorn workers")
 
     admin_url, bench_url, db_name = _db_urls(os.environ.get("DATABASE_URL", ""))
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=bench_url,
-        DJANGO_SETTINGS_MODULE="pb.settings",
-        DJANGO_SECRET_KEY="bench-secret-key-" + "x" * 40,
-        DJANGO_DEBUG="0",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DJANGO_LOG_LEVEL="ERROR",
-        PYTHONPATH=str(ROOT),
-    )
+    env = server_env(bench_url)
+    keys = tempfile.TemporaryDirectory(prefix="pb-bench-keys-")
+    audit_key(env, keys.name)  # opening voting with DEBUG off signs an audit checkpoint
     print(f"database {db_name}: creating and migrating …", flush=True)
     recreate_db(admin_url, db_name)
     gunicorn = None
@@ -379,6 +374,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(gunicorn.pid, signal.SIGKILL)
                 gunicorn.wait()
+        keys.cleanup()
         if not args.keep_db:
             recreate_db(admin_url, db_name, drop_only=True)
 

@@ -164,8 +164,8 @@ def ballot_cast(
     """Cast one ballot in one pot for one identified voter; returns the receipt code (shown once).
 
     `voter`: the roll entry or its id; it is (re-)read under its row lock here either way. Raises
-    VoterRollEntry.DoesNotExist if it is not on this election's roll. `context`: the pot's cached
-    `castctx.PotContext` (the cast view passes it; other callers get a fresh one).
+    VoterRollEntry.DoesNotExist if it is not on this election's roll. `context`: the pot's
+    `castctx.PotContext` if the caller has read it (the cast view does); otherwise it is read here.
 
     Statements: the voter's row lock (which also reads the election's phase and frozen definition), the
     voter's participations, then the writes: the participation, the ballot and, after the voter's last pot,
@@ -193,9 +193,7 @@ def ballot_cast(
     phase = voter.phase
     freeze = (voter.freeze_id, voter.freeze_sha) if voter.freeze_id is not None else None
     ctx = context if context is not None and context.pot.pk == pot.pk else None
-    if ctx is None or ctx.freeze != freeze:
-        if ctx is not None:
-            castctx.forget(ctx)  # stale (another definition): read the pot afresh
+    if ctx is None or ctx.freeze != freeze:  # read before another definition was frozen: read it again
         ctx = castctx.build(Pot.objects.select_related("election").get(pk=pot.pk))
     election, pot = ctx.election, ctx.pot
     if channel == Channel.BOOTH:

@@ -167,17 +167,10 @@ def ballot_check(request, election: Election, voter, pot_slug: str):
 @never_cache
 @require_POST
 def ballot_cast(request, slug: str, pot_slug: str):
-    """Cast the reviewed ballot; the response is the receipt, shown this once.
-
-    The hot path of election day: the pot, its election and its ballot spec come from the per-process
-    `castctx` (read once while voting is open); the voter's roll entry is read once, under its lock, inside
-    `services.ballot_cast`, in the statement that also re-reads the election's phase."""
+    """Cast the reviewed ballot; the response is the receipt, shown this once. The voter's roll entry is read
+    once, under its lock, inside `services.ballot_cast`, in the statement that also re-reads the election's
+    phase and frozen definition."""
     ctx = castctx.pot_context(slug, pot_slug)
-    if ctx is not None and identity.session_election_id(request) not in (None, ctx.election.pk):
-        # The voter identified in an election this process's cached context does not know under this slug
-        # (e.g. the demo was reloaded while the server ran): read it afresh.
-        castctx.forget(ctx)
-        ctx = castctx.pot_context(slug, pot_slug)
     if ctx is None:
         raise Http404("No such pot.")
     election, pot = ctx.election, ctx.pot

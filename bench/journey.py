@@ -26,10 +26,32 @@ the same migrations. The client threads share the machine's cores with gunicorn 
 is a lower bound of what the server alone would do. Never asserts on time: it prints.
 
 Figures (2-core machine, 6 sync workers, 50 concurrent voters, half by roll match; CPU per voter = gunicorn
-workers + PostgreSQL backends):
+workers + PostgreSQL backends). The machine was shared with other jobs (load average 15-17 on 2 cores during
+the 2026-12-07 runs): voters/s and latencies there measure the neighbours as much as pb; CPU per voter holds
+up better, but single runs still spread by about +-15 %.
 
-    run                                  voters/s   p50       p95       errors   CPU per voter   PG xacts/voter
-    baseline (6b39b69, 300 voters)       13.0       3763 ms   4187 ms   0        81.1 ms         30.6
+    run (2026-12-07, 300 voters, one run each)   voters/s  p95        errors  CPU/voter  PG xacts/voter
+    base (6b39b69: castsql, shells, castctx,     2.4       22148 ms   0       85.5 ms    31.5
+      dbfast, 37 statements to identify)
+    idiomatic (ddd1789)                          2.4       21850 ms   0       91.6 ms    27.8
+    idiomatic + castsql (its commit reverted)    2.5       25624 ms   0       77.8 ms    26.9
+    idiomatic + render_with_holes                2.4       24599 ms   0       82.6 ms    27.9
+    idiomatic, castctx not caching               2.0       27904 ms   0       103.7 ms   31.9
+    (an earlier run on a less loaded machine, baseline only: 13.0 voters/s, p95 4187 ms, 81.1 ms CPU/voter)
+
+The same trees measured in one process with django.test.Client (no HTTP server, no neighbours' scheduling;
+gunicorn-free Python CPU per step, ms, 60 voters each, identify by code):
+
+    tree                          identify  pots   ballot  review  cast   statements identify/cast
+    base                          31.0      9.0    13.5    12.8    6.0    37 / 6.3
+    idiomatic (ddd1789)           26.9      9.7    13.9    14.2    14.2   24 / 9.3
+    idiomatic + castsql           29.8      10.7   15.6    15.9    9.4    24 / 6.3
+    idiomatic + render_with_holes 31.9      11.0   16.1    16.5    14.9   24 / 9.3
+    castctx not caching           28.1      9.7    13.8    14.0    20.9   24 / 13.3
+
+Per fast path, on the cast step where it acts: castsql -4.8 ms, render_with_holes no measurable change,
+castctx's cache -6.7 ms, i.e. 6 %, 0 % and 8 % of a voter's ~85 ms: under the 15 % that would keep one, so
+all three went (and dbfast, for Django's own OPTIONS server_side_binding / prepare_threshold).
 """
 
 from __future__ import annotations

@@ -26,43 +26,41 @@ of what the server alone would do. Never asserts on time: it prints.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import queue
 import random
-import re
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlparse, urlunparse
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
-CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-RECEIPT_RE = re.compile(r'id="receipt-code">([0-9A-Z-]+)<')
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (  # bench/common.py, next to this file
+    CSRF_RE,
+    PY,
+    RECEIPT_RE,
+    ROOT,
+    Client,
+    audit_key,
+    children,
+    cpu,
+    cpu_delta,
+    db_backends,
+    db_urls,
+    free_port,
+    pct,
+    recreate_db,
+    server_env,
+    wait_http,
+    xacts,
+)
 
 
 def _db_urls(base_url: str) -> tuple[str, str, str]:
-    parsed = urlparse(base_url)
-    if parsed.scheme not in {"postgres", "postgresql"}:
-        sys.exit("bench/cast.py needs DATABASE_URL=postgres://… (PostgreSQL)")
-    name = (parsed.path.lstrip("/") or "pb") + "_bench_cast"
-    admin = urlunparse(parsed._replace(path="/postgres"))
-    bench = urlunparse(parsed._replace(path="/" + name))
-    return admin, bench, name
-
-
-def _recreate_db(admin_url: str, name: str, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
+    return db_urls(base_url, "bench_cast")
 
 
 SETUP = r"""
@@ -116,69 +114,6 @@ print(json.dumps({"ballots": cast, "participations": Participation.objects.count
 """
 
 
-class Client:
-    """A tiny cookie-keeping HTTP/1.1 client over a plain socket (one per voter; a new connection per
-    request, `Connection: close`, as a browser behind a proxy would look to gunicorn). Deliberately lean:
-    the load generator shares the machine's cores with the server, so every millisecond it spends parsing
-    (http.client parses headers with the email package) is taken from the server being measured."""
-
-    def __init__(self, host: str, port: int):
-        self.host, self.port = host, port
-        self.cookies: dict[str, str] = {}
-        # Each voter comes from an address of their own, as behind the site's proxy (127.0.0.1 is a trusted
-        # proxy by default): otherwise the identification throttle sees one address doing everything.
-        self.addr = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
-
-    def request(self, method: str, path: str, form: list[tuple[str, str]] | None = None):
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: close"]
-        head.append(f"X-Forwarded-For: {self.addr}")
-        if self.cookies:
-            head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
-        body = b""
-        if form is not None:
-            body = urlencode(form).encode()
-            head.append("Content-Type: application/x-www-form-urlencoded")
-            head.append(f"Content-Length: {len(body)}")
-        data = ("\r\n".join(head) + "\r\n\r\n").encode() + body
-        with socket.create_connection((self.host, self.port), timeout=30) as sock:
-            sock.sendall(data)
-            chunks = []
-            while True:
-                got = sock.recv(65536)
-                if not got:
-                    break
-                chunks.append(got)
-        raw = b"".join(chunks)
-        header_bytes, _, payload = raw.partition(b"\r\n\r\n")
-        lines = header_bytes.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        location, chunked = "", False
-        for line in lines[1:]:
-            key, _, value = line.partition(":")
-            key, value = key.strip().lower(), value.strip()
-            if key == "set-cookie":
-                name, _, rest = value.partition("=")
-                self.cookies[name.strip()] = rest.split(";", 1)[0]
-            elif key == "location":
-                location = value
-            elif key == "transfer-encoding" and "chunked" in value.lower():
-                chunked = True
-        if chunked:
-            payload = _dechunk(payload)
-        return status, location, payload.decode("utf-8", "replace")
-
-
-def _dechunk(data: bytes) -> bytes:
-    out, pos = [], 0
-    while True:
-        end = data.index(b"\r\n", pos)
-        size = int(data[pos:end].split(b";")[0], 16)
-        if size == 0:
-            return b"".join(out)
-        out.append(data[end + 2 : end + 2 + size])
-        pos = end + 2 + size + 2
-
-
 class Voter:
     def __init__(self, host: str, port: int, code: str):
         self.client = Client(host, port)
@@ -230,82 +165,6 @@ def _cast(voter: Voter, setup, rng, full: bool, stats, lock) -> None:
         stats["latency"].append(t_cast)
 
 
-def _pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
-
-
-def _cpu(pids) -> dict[int, float]:
-    """User + system CPU seconds of each of these processes so far (Linux /proc; gone processes left out)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return out
-
-
-def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU spent between two readings: by processes seen both times, plus all of those that started since."""
-    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
-
-
-def _children(ppid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == ppid:
-            out.append(int(stat.parent.name))
-    return out
-
-
-def _db_backends(admin_url: str, name: str) -> list[int]:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
-
-
-def _xacts(admin_url: str, name: str) -> int:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", (name,)
-        )
-        return int(row.fetchone()[0])
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(host: str, port: int, proc: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            sys.exit("gunicorn exited during start-up")
-        try:
-            conn = http.client.HTTPConnection(host, port, timeout=2)
-            conn.request("GET", "/")
-            conn.getresponse().read()
-            conn.close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit("gunicorn did not answer within 30 s")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--voters", type=int, default=3000, help="voters on the roll (each casts once)")
@@ -333,19 +192,11 @@ def main() -> None:
         sys.exit("use 2 or more gunicorn workers")
 
     admin_url, bench_url, db_name = _db_urls(os.environ.get("DATABASE_URL", ""))
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=bench_url,
-        DJANGO_SETTINGS_MODULE="pb.settings",
-        DJANGO_SECRET_KEY="bench-secret-key-" + "x" * 40,
-        DJANGO_DEBUG="0",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DJANGO_LOG_LEVEL="ERROR",
-        PYTHONPATH=str(ROOT),
-    )
+    env = server_env(bench_url)
+    keys = tempfile.TemporaryDirectory(prefix="pb-bench-keys-")
+    audit_key(env, keys.name)  # opening voting with DEBUG off signs an audit checkpoint
     print(f"database {db_name}: creating and migrating …", flush=True)
-    _recreate_db(admin_url, db_name)
+    recreate_db(admin_url, db_name)
     gunicorn = None
     try:
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -362,7 +213,7 @@ def main() -> None:
         )
 
         host = "127.0.0.1"
-        port = args.port or _free_port(host)
+        port = args.port or free_port(host)
         cmd = [
             str(Path(PY).parent / "gunicorn"),
             "pb.wsgi:application",
@@ -378,7 +229,7 @@ def main() -> None:
             "warning",
         ]
         gunicorn = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-        _wait_http(host, port, gunicorn)
+        wait_http(host, port, gunicorn)
         print(
             f"gunicorn: {args.workers} workers x {args.threads} thread(s) on {host}:{port}; "
             f"{args.concurrency} concurrent voters; phase 1 identifies every voter"
@@ -423,23 +274,23 @@ def main() -> None:
             this database's PostgreSQL backends) and this load generator spent on it."""
             stats: dict[str, list] = {"latency": [], "done": []}
             errors: list[str] = []
-            app0, db0, me0 = _cpu(_children(gunicorn.pid)), _cpu(_db_backends(admin_url, db_name)), os.times()
-            x0 = _xacts(admin_url, db_name)
+            app0, db0, me0 = cpu(children(gunicorn.pid)), cpu(db_backends(admin_url, db_name)), os.times()
+            x0 = xacts(admin_url, db_name)
             elapsed = run(step, batch, time.perf_counter() + seconds, stats, errors)
             me1 = os.times()
-            app1, db1 = _cpu(_children(gunicorn.pid)), _cpu(_db_backends(admin_url, db_name))
+            app1, db1 = cpu(children(gunicorn.pid)), cpu(db_backends(admin_url, db_name))
             return {
                 "n": len(stats["done"]),
                 "elapsed": elapsed,
                 "latency": stats["latency"],
                 "done": stats["done"],
                 "errors": errors,
-                "app_cpu": _cpu_delta(app0, app1),
+                "app_cpu": cpu_delta(app0, app1),
                 # backends that appeared during the phase count in full (they started in it); the bench's own
                 # short admin connections are negligible
-                "db_cpu": _cpu_delta(db0, db1),
+                "db_cpu": cpu_delta(db0, db1),
                 "client_cpu": (me1.user - me0.user) + (me1.system - me0.system),
-                "xacts": _xacts(admin_url, db_name) - x0,
+                "xacts": xacts(admin_url, db_name) - x0,
             }
 
         # Phase 0, not reported: a few voters identify and cast so every worker has imported and compiled
@@ -463,7 +314,7 @@ def main() -> None:
             print(f"  done                {n} in {r['elapsed']:.2f} s, {args.concurrency} concurrent clients")
             print(f"  rate                {n / r['elapsed'] if r['elapsed'] else 0:.1f} /s")
             print(
-                f"  latency             p50 {_pct(lat, 50) * ms:.1f} ms   p95 {_pct(lat, 95) * ms:.1f} ms   "
+                f"  latency             p50 {pct(lat, 50) * ms:.1f} ms   p95 {pct(lat, 95) * ms:.1f} ms   "
                 f"max {max(lat, default=0) * ms:.1f} ms"
             )
             if n:
@@ -498,7 +349,7 @@ def main() -> None:
         lat = cast["latency"]
         print(
             f"ballots/s {cast['n'] / cast['elapsed'] if cast['elapsed'] else 0:.1f}   "
-            f"p50 {_pct(lat, 50) * 1000:.1f} ms   p95 {_pct(lat, 95) * 1000:.1f} ms   "
+            f"p50 {pct(lat, 50) * 1000:.1f} ms   p95 {pct(lat, 95) * 1000:.1f} ms   "
             f"errors {len(cast['errors'])}   (cast step only; target >= 300/s, p95 < 250 ms, 0 errors)"
         )
         print(
@@ -523,8 +374,9 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(gunicorn.pid, signal.SIGKILL)
                 gunicorn.wait()
+        keys.cleanup()
         if not args.keep_db:
-            _recreate_db(admin_url, db_name, drop_only=True)
+            recreate_db(admin_url, db_name, drop_only=True)
 
 
 if __name__ == "__main__":

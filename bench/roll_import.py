@@ -40,7 +40,7 @@ import time
 import uuid
 from pathlib import Path
 
-from cast import Client, _free_port, _pct, _recreate_db, _wait_http  # bench/cast.py, next to this file
+from common import Client, free_port, pct, recreate_db, wait_http  # bench/common.py, next to this file
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -190,13 +190,13 @@ def main() -> None:
         print(f"upload limit PB_ROLL_IMPORT_MAX_BYTES {limit / 2**20:.0f} MiB: the file fits, unchanged")
 
     print(f"database {db_name}: creating and migrating …", flush=True)
-    _recreate_db(admin_url, db_name)
+    recreate_db(admin_url, db_name)
     procs: list[subprocess.Popen] = []
     try:
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         subprocess.run([PY, "-c", SETUP, PASSWORD, ",".join(DISTRICTS)], cwd=ROOT, env=env, check=True)
         host = "127.0.0.1"
-        port = _free_port(host)
+        port = free_port(host)
         gunicorn = subprocess.Popen(
             [str(Path(PY).parent / "gunicorn"), "pb.wsgi:application", "--bind", f"{host}:{port}",
              "--workers", str(args.workers), "--timeout", "120", "--log-level", "warning"],
@@ -214,7 +214,7 @@ def main() -> None:
                 start_new_session=True,
             )
         )
-        _wait_http(host, port, gunicorn)
+        wait_http(host, port, gunicorn)
         print(f"gunicorn: {args.workers} sync workers on {host}:{port}; 1 task_worker process", flush=True)
 
         me = Official(host, port)
@@ -312,10 +312,10 @@ def main() -> None:
               f"status: {state}")  # fmt: skip
         print(f"check + import       {check + imp:.1f} s (goal: under 60 s for 1,000,000 rows)")
         print(
-            f"home page            p50 {_pct(busy, 50) * ms:.1f} ms  p95 {_pct(busy, 95) * ms:.1f} ms  "
+            f"home page            p50 {pct(busy, 50) * ms:.1f} ms  p95 {pct(busy, 95) * ms:.1f} ms  "
             f"max {max(busy, default=0) * ms:.1f} ms over {len(busy)} GETs during upload+check+import, "
             f"{sum(1 for x in busy if x > 0.2)} over 200 ms "
-            f"(quiet before: p50 {_pct(home[:quiet], 50) * ms:.1f} ms); errors {len(home_errors)} "
+            f"(quiet before: p50 {pct(home[:quiet], 50) * ms:.1f} ms); errors {len(home_errors)} "
             "(goal: p95 under 200 ms)"
         )
         print(
@@ -340,7 +340,7 @@ def main() -> None:
                     os.killpg(p.pid, signal.SIGKILL)
                     p.wait()
         if not args.keep_db:
-            _recreate_db(admin_url, db_name, drop_only=True)
+            recreate_db(admin_url, db_name, drop_only=True)
         import shutil
 
         shutil.rmtree(tmp, ignore_errors=True)

@@ -36,20 +36,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-# bench/cast.py: the same set-up, client and voter steps
-from cast import (
-    PY,
-    ROOT,
-    SETUP,
-    Voter,
-    _cast,
-    _db_urls,
-    _free_port,
-    _identify,
-    _pct,
-    _recreate_db,
-    _wait_http,
-)
+# bench/cast.py: the same set-up and voter steps; bench/common.py: the server and client helpers
+from cast import SETUP, Voter, _cast, _db_urls, _identify
+from common import PY, ROOT, free_port, pct, recreate_db, wait_http
 
 KEYS = ROOT / "fixtures" / "keys"
 
@@ -136,7 +125,7 @@ def main() -> None:
     if args.open_limits:
         env.update(PB_VERIFY_RATE_COUNT="1000000", PB_VERIFY_CONCURRENCY="1000")
     print(f"database {db_name}: creating and migrating …", flush=True)
-    _recreate_db(admin_url, db_name)
+    recreate_db(admin_url, db_name)
     gunicorn = None
     try:
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -145,11 +134,11 @@ def main() -> None:
         ).stdout
         setup = json.loads(out)
         host = "127.0.0.1"
-        port = _free_port(host)
+        port = free_port(host)
         cmd = [str(Path(PY).parent / "gunicorn"), "pb.wsgi:application", "--bind", f"{host}:{port}"]
         cmd += ["--workers", str(args.workers), "--timeout", "60", "--log-level", "warning"]
         gunicorn = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-        _wait_http(host, port, gunicorn)
+        wait_http(host, port, gunicorn)
         print(f"gunicorn: {args.workers} sync workers on {host}:{port}", flush=True)
 
         voters = [Voter(host, port, code) for code in setup["codes"]]
@@ -210,7 +199,7 @@ def main() -> None:
         )
 
         def line(name: str, lat: list[float]) -> str:
-            p50, p95, top = _pct(lat, 50) * 1000, _pct(lat, 95) * 1000, max(lat, default=0) * 1000
+            p50, p95, top = pct(lat, 50) * 1000, pct(lat, 95) * 1000, max(lat, default=0) * 1000
             return f"{name:34} n={len(lat):5}  p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  max {top:7.1f} ms"
 
         print()
@@ -230,7 +219,7 @@ def main() -> None:
             os.killpg(gunicorn.pid, 15)
             gunicorn.wait(timeout=30)
         if not args.keep_db:
-            _recreate_db(admin_url, db_name, drop_only=True)
+            recreate_db(admin_url, db_name, drop_only=True)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,14 @@ def _database_from_url(url: str) -> dict:
             "PORT": str(parsed.port or ""),
             "CONN_MAX_AGE": int(os.environ.get("DJANGO_CONN_MAX_AGE", "60")),
             "TEST": {"NAME": (unquote(parsed.path.lstrip("/")) or "pb") + "_test"},
+            # Parameters bound on the server, and a statement run twice on a connection is prepared (parsed
+            # and planned once from then on): the voter journey runs the same few queries on every request.
+            # DJANGO_DB_PREPARE=0 behind a transaction-pooling PgBouncer older than 1.21 (no prepared
+            # statements there).
+            "OPTIONS": {
+                "server_side_binding": True,
+                "prepare_threshold": 2 if _env_bool("DJANGO_DB_PREPARE", True) else None,
+            },
         }
     raise ImproperlyConfigured(f"DATABASE_URL scheme {parsed.scheme!r} is not supported")
 
@@ -329,10 +337,6 @@ SECURE_CSP = {
     "object-src": [CSP.NONE],
 }
 
-# The cast's few hot statements are prepared on PostgreSQL (pb.core.dbfast); turn off behind a
-# transaction-pooling proxy that cannot keep prepared statements (PgBouncer < 1.21).
-PB_DB_PREPARE = _env_bool("DJANGO_DB_PREPARE", True)
-
 # The client's address (pb.core.clientip): X-Forwarded-For is read only from these proxies.
 PB_TRUSTED_PROXIES = [
     p.strip() for p in os.environ.get("PB_TRUSTED_PROXIES", "127.0.0.1,::1").split(",") if p.strip()
@@ -351,8 +355,8 @@ PB_THROTTLE_SPACE_WINDOW = int(os.environ.get("PB_THROTTLE_SPACE_WINDOW", "60"))
 # Django's technical 404/500 pages (URLconf listing, tracebacks) only when asked for, even with DEBUG on.
 PB_TECHNICAL_ERRORS = _env_bool("PB_TECHNICAL_ERRORS", False)
 SESSION_COOKIE_HTTPONLY = True
-# Database sessions (Django's), read with one precompiled statement: every voter request reads its session.
-SESSION_ENGINE = "pb.core.sessions"
+# Database sessions (Django's default engine): ending a session (a voter done, a booth device handed over,
+# an official signing out) deletes it on the server, so a copy of the cookie is worth nothing afterwards.
 CSRF_FAILURE_VIEW = "pb.core.errorpages.csrf_failure"  # an expired form, said plainly (also in the demo)
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the <body hx-headers>, not the cookie
 X_FRAME_OPTIONS = "DENY"

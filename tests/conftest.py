@@ -40,15 +40,13 @@ def _test_audit_key(settings):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cast_context():
-    """Each test starts with empty per-process caches (ballots.casting.castctx, pb.core.shells): test
-    databases
-    roll back and may reuse ids, which a long-running server never does."""
+def _fresh_cache():
+    """Each test starts with an empty cache (template fragments): test databases roll back and may reuse
+    ids, which a long-running server never does."""
     yield
     try:
-        from ballots.casting import castctx
-        from pb.core import shells
+        from django.core.cache import cache
+
+        cache.clear()
     except Exception:  # engine-only runs may not have Django set up
         return
-    castctx.clear()
-    shells.clear()

@@ -127,7 +127,7 @@ def decrypt(*, election_id: int, pot_id: int, content: bytes) -> OpenedBallot:
 def row(
     *, election_id: int, pot_id: int, projects: list, points: dict, is_paper: bool, receipt_hash: str
 ) -> dict:
-    """The values of one PendingBallot row (for castsql's insert or the ORM)."""
+    """The values of one PendingBallot row."""
     return {
         "id": uuid.uuid4(),
         "election": election_id,

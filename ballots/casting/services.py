@@ -27,6 +27,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -34,7 +35,7 @@ from django.utils.translation import ngettext
 from ballots.ballotbox import pending as pending_ballots
 from ballots.ballotbox.receipts import receipt_new, receipt_unshown_hash
 from ballots.ballotbox.sealing import SEAL_AFTER_CAST, ballots_seal_pending
-from ballots.casting import castctx, castsql
+from ballots.casting import castctx
 from ballots.casting.selectors import ballot_spec
 from ballots.casting.validation import (
     RawBallot,
@@ -46,12 +47,14 @@ from ballots.casting.validation import (
 from ballots.exceptions import AlreadyVoted, BallotInvalid
 from ballots.models import (
     Channel,
+    CodeStatus,
     PaperBatch,
     PaperBatchStatus,
     PaperEntry,
     Participation,
     PendingBallot,
     VoterRollEntry,
+    VotingCode,
 )
 from ballots.reconciliation.services import paper_batch_excess
 from ballots.roll import eligibility, identity
@@ -102,12 +105,17 @@ def _seal_after_commit(
     def seal() -> None:
         # Cheap, unlocked look first (index "pending_ballot_pot"): sealing takes the chain's row lock, and
         # taking it after every cast would queue all casts of the election behind one another.
-        if pending is not None or not seal_at or castsql.pending_at_least(election_id, pot_id, seal_at):
+        if pending is not None or not seal_at or _pending_at_least(election_id, pot_id, seal_at):
             ballots_seal_pending(election_id=election_id, pot_id=pot_id)
 
     # robust: a sealing failure must not turn a committed cast into an error page; the next cast or the
     # freeze at closing seals what is pending.
     transaction.on_commit(seal, robust=True)
+
+
+def _pending_at_least(election_id: int, pot_id: int, n: int) -> bool:
+    """Whether the pot has at least n ballots waiting to be sealed (index "pending_ballot_pot")."""
+    return PendingBallot.objects.filter(election_id=election_id, pot_id=pot_id)[:n].count() >= n
 
 
 def _mark_code_used(voter: VoterRollEntry) -> None:
@@ -161,26 +169,36 @@ def ballot_cast(
     """Cast one ballot in one pot for one identified voter; returns the receipt code (shown once).
 
     `voter`: the roll entry or its id; it is (re-)read under its row lock here either way. Raises
-    VoterRollEntry.DoesNotExist if it is not on this election's roll. `context`: the pot's cached
-    `castctx.PotContext` (the cast view passes it; other callers get a fresh one).
+    VoterRollEntry.DoesNotExist if it is not on this election's roll. `context`: the pot's
+    `castctx.PotContext` if the caller has read it (the cast view does); otherwise it is read here.
 
     Statements: the voter's row lock (which also reads the election's phase and frozen definition), the
     voter's participations, then the writes: the participation, the ballot and, after the voter's last pot,
-    marking their codes used (one statement on PostgreSQL, which also counts the unsealed ballots; three on
-    SQLite). All written once per process (`castsql`), none compiled per request."""
+    marking their codes used; after the commit, a count of the pot's unsealed ballots (up to the sealing
+    threshold)."""
     if channel not in (Channel.ONLINE, Channel.BOOTH):
         raise ValueError("paper ballots are entered with paper_batch_accept")
     if pot.election_id != election.pk:
         raise BallotInvalid(_("This pot is not part of this election."))
     voter_id = voter if isinstance(voter, int) else voter.pk
-    locked = castsql.voter_lock(election.pk, voter_id)
-    if locked is None:
+    # The voter's row lock (see _lock_voter), reading in the same statement the election's phase and its
+    # frozen definition as they are now (the cached context is checked against them).
+    voter = (
+        VoterRollEntry.objects.select_for_update(of=("self",))
+        .annotate(
+            phase=F("election__phase"),
+            freeze_id=F("election__definition_freeze__id"),
+            freeze_sha=F("election__definition_freeze__sha256"),
+        )
+        .filter(pk=voter_id, election_id=election.pk)
+        .first()
+    )
+    if voter is None:
         raise VoterRollEntry.DoesNotExist("this voter is not on the election's roll")
-    voter, phase, freeze = locked
+    phase = voter.phase
+    freeze = (voter.freeze_id, voter.freeze_sha) if voter.freeze_id is not None else None
     ctx = context if context is not None and context.pot.pk == pot.pk else None
-    if ctx is None or ctx.freeze != freeze:
-        if ctx is not None:
-            castctx.forget(ctx)  # stale (another definition): read the pot afresh
+    if ctx is None or ctx.freeze != freeze:  # read before another definition was frozen: read it again
         ctx = castctx.build(Pot.objects.select_related("election").get(pk=pot.pk))
     election, pot = ctx.election, ctx.pot
     if channel == Channel.BOOTH:
@@ -192,7 +210,8 @@ def ballot_cast(
     if district is not None:
         voter.district = district
     identity.check_eligible(voter, pot)
-    voted = castsql.voted_pot_ids(voter.pk)  # after the lock: sees participations committed before
+    # After the lock: a statement started now sees every participation committed before it.
+    voted = set(Participation.objects.filter(voter_id=voter.pk).values_list("pot_id", flat=True))
     if pot.pk in voted:
         raise _already_voted(pot)
     clean = ballot_validate(ctx.spec, raw)
@@ -206,14 +225,6 @@ def ballot_cast(
     ]
     day = timezone.localdate()
     booth = booth if channel == Channel.BOOTH else ""
-    participation = {
-        "election": election.pk,
-        "pot": pot.pk,
-        "voter": voter.pk,
-        "channel": channel,
-        "booth": booth,
-        "day": day,
-    }
     code, digest = receipt_new()
     # Not a Ballot yet: the ballot waits, encrypted, until it is sealed with at least K others of its pot.
     ballot = pending_ballots.row(
@@ -225,22 +236,24 @@ def ballot_cast(
         receipt_hash=digest,
     )
     seal_at = pending_ballots.seal_threshold(ctx.anonymity_k, SEAL_AFTER_CAST)
-    pending = None
     # No savepoint needed: on a violation of the one-participation constraint nothing more runs in this
     # transaction, the re-raised error leaves the atomic block and rolls it back.
     try:
-        if castsql.single_statement_writes():
-            participation_id, others = castsql.write_cast(
-                participation, ballot, mark_codes=not left, seal_at=seal_at
+        participation_id = Participation.objects.create(
+            election_id=election.pk,
+            pot_id=pot.pk,
+            voter_id=voter.pk,
+            channel=channel,
+            booth=booth,
+            day=day,
+        ).pk
+        PendingBallot.objects.create(
+            id=ballot["id"], election_id=election.pk, pot_id=pot.pk, content=ballot["content"]
+        )
+        if not left:  # their last pot: the voter's codes are used up
+            VotingCode.objects.filter(voter_id=voter.pk, status=CodeStatus.ACTIVE).update(
+                status=CodeStatus.USED
             )
-            pending = others + 1
-        else:
-            participation_id = castsql.insert(
-                Participation, participation, returning=channel == Channel.BOOTH
-            )
-            castsql.insert(PendingBallot, ballot)
-            if not left:
-                castsql.codes_mark_used(voter.pk)
     except IntegrityError as exc:  # the backstop: a writer that slipped past the lock (e.g. no row locks)
         raise _already_voted(pot) from exc
     if channel == Channel.BOOTH:
@@ -260,7 +273,7 @@ def ballot_cast(
             data={"pot": pot.slug},
             private={"booth": booth},  # the booth and the participation id would name the voter
         )
-    _seal_after_commit(election.pk, pot.pk, seal_at=seal_at, pending=pending)
+    _seal_after_commit(election.pk, pot.pk, seal_at=seal_at)
     return CastResult(pot=pot, receipt_code=code, pots_left=len(left))
 
 

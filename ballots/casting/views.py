@@ -37,7 +37,6 @@ from ballots.roll import services as services_roll
 from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import BallotType, Election, Phase, Pot
 from pb.core.permissions import allowed, require
-from pb.core.shells import render_with_holes
 from proposals.models import Proposal
 
 
@@ -51,11 +50,11 @@ def voter_required(view):
 
     @wraps(view)
     def inner(request, slug, *args, **kwargs):
-        election = get_object_or_404(Election, slug=slug)
-        voter = identity.current_voter(request, election)
+        voter = identity.session_voter(request, slug)  # the voter with their election, in one query
         if voter is None:
+            get_object_or_404(Election, slug=slug)
             return redirect("ballots:identify", slug=slug)
-        return view(request, election, voter, *args, **kwargs)
+        return view(request, voter.election, voter, *args, **kwargs)
 
     return inner
 
@@ -152,6 +151,7 @@ def ballot(request, election: Election, voter, pot_slug: str):
     raw = raw_ballot_from_post(pot.ballot_type, request.POST) if request.method == "POST" else RawBallot()
     ctx = _with_descriptions(_ballot_context(election, pot, spec, raw), pot)
     if request.method == "GET" or "edit" in request.POST:
+        ctx["blank"] = request.method == "GET"  # nothing marked yet: the project list is cached
         return render(request, "ballots/ballot_form.html", ctx)
     if not ctx["status"].ok:
         ctx["show_problems"] = True
@@ -172,17 +172,10 @@ def ballot_check(request, election: Election, voter, pot_slug: str):
 @never_cache
 @require_POST
 def ballot_cast(request, slug: str, pot_slug: str):
-    """Cast the reviewed ballot; the response is the receipt, shown this once.
-
-    The hot path of election day: the pot, its election and its ballot spec come from the per-process
-    `castctx` (read once while voting is open); the voter's roll entry is read once, under its lock, inside
-    `services.ballot_cast`, in the statement that also re-reads the election's phase."""
+    """Cast the reviewed ballot; the response is the receipt, shown this once. The voter's roll entry is read
+    once, under its lock, inside `services.ballot_cast`, in the statement that also re-reads the election's
+    phase and frozen definition."""
     ctx = castctx.pot_context(slug, pot_slug)
-    if ctx is not None and identity.session_election_id(request) not in (None, ctx.election.pk):
-        # The voter identified in an election this process's cached context does not know under this slug
-        # (e.g. the demo was reloaded while the server ran): read it afresh.
-        castctx.forget(ctx)
-        ctx = castctx.pot_context(slug, pot_slug)
     if ctx is None:
         raise Http404("No such pot.")
     election, pot = ctx.election, ctx.pot
@@ -211,16 +204,13 @@ def ballot_cast(request, slug: str, pot_slug: str):
         return render(request, "ballots/ballot_form.html", form_page, status=400)
     except DomainError as exc:
         return _error(request, exc, election)
-    # The receipt page is the same for every voter of this pot but for the code (and the CSRF token): it is
-    # rendered once per process and language and filled in (pb.core.shells), for anonymous voters.
-    page = {"election": election, "pot": pot, "pots_left": result.pots_left > 0}
-    return render_with_holes(
-        request,
-        "ballots/ballot_receipt.html",
-        page,
-        holes={"receipt": result.receipt_code},
-        key=(pot.pk, result.pots_left > 0),
-    )
+    ctx = {
+        "election": election,
+        "pot": pot,
+        "pots_left": result.pots_left > 0,
+        "receipt": result.receipt_code,
+    }
+    return render(request, "ballots/ballot_receipt.html", ctx)
 
 
 @voter_required

@@ -47,6 +47,7 @@ __all__ = [
     "pots_left",
     "pots_state",
     "session_election_id",
+    "session_voter",
 ]
 
 
@@ -81,6 +82,20 @@ def current_voter(request, election: Election) -> VoterRollEntry | None:
     return (
         VoterRollEntry.objects.select_related("district", "election")
         .filter(pk=data.get("voter"), election=election)
+        .first()
+    )
+
+
+def session_voter(request, slug: str) -> VoterRollEntry | None:
+    """The voter this session identified in the election `slug`, with that election and their district
+    joined: the one query a voter's page needs to start."""
+    data = request.session.get(SESSION_KEY)
+    voter_id, election_id = (data.get("voter"), data.get("election")) if isinstance(data, dict) else (0, 0)
+    if not isinstance(voter_id, int) or not isinstance(election_id, int) or not voter_id:
+        return None
+    return (
+        VoterRollEntry.objects.select_related("district", "election")
+        .filter(pk=voter_id, election_id=election_id, election__slug=slug)
         .first()
     )
 

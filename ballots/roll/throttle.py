@@ -194,36 +194,46 @@ def attempt_begin(*, election_id: int, method: str, ip: str, target: str) -> Att
     ]
     forget = dt.timedelta(seconds=_setting("PB_THROTTLE_WINDOW", 900))
     attempt = Attempt(election_id=election_id, method=method)
-    try:
-        for lim in limits:
-            with transaction.atomic():
-                bucket = locked_bucket(lim.key, now)
-                if bucket.window_start + forget <= now:
-                    bucket.failures, bucket.locked_until = 0, None
-                if bucket.locked_until is not None and bucket.locked_until > now:
-                    wait = max(1, math.ceil((bucket.locked_until - now).total_seconds()))
-                    raise Throttled(_message(lim, wait), retry_after=wait)
-                charge = _Charge(lim.key, now, bucket.window_start, bucket.locked_until, None)
-                bucket.failures += 1
-                bucket.window_start = now  # the last attempt: failures are forgotten `forget` after it
-                wait = delay_for(bucket.failures, lim.free)
-                bucket.locked_until = now + dt.timedelta(seconds=wait) if wait else bucket.locked_until
-                charge.set_locked = bucket.locked_until
-                bucket.save(update_fields=["failures", "window_start", "locked_until"])
-                attempt.charges.append(charge)
-    except Throttled:
-        attempt_succeeded(attempt)  # give back what this attempt charged to the buckets checked first
-        raise
+    by_key = {lim.key: lim for lim in limits}
+    with transaction.atomic():
+        # Both buckets in one transaction, created if missing (a concurrent creator's row is kept) and locked
+        # in key order, the same order in every request (so two attempts never wait on each other in a
+        # cycle). The address is checked first ("ip:" sorts before "t:"); a refusal rolls everything back,
+        # so nothing is charged.
+        keys = sorted(by_key)
+        ThrottleBucket.objects.bulk_create(
+            [ThrottleBucket(key=key, window_start=now) for key in keys], ignore_conflicts=True
+        )
+        buckets = list(ThrottleBucket.objects.select_for_update().filter(key__in=keys).order_by("key"))
+        for bucket in buckets:
+            if bucket.window_start + forget <= now:
+                bucket.failures, bucket.locked_until = 0, None
+            if bucket.locked_until is not None and bucket.locked_until > now:
+                wait = max(1, math.ceil((bucket.locked_until - now).total_seconds()))
+                raise Throttled(_message(by_key[bucket.key], wait), retry_after=wait)
+        for bucket in buckets:
+            charge = _Charge(bucket.key, now, bucket.window_start, bucket.locked_until, None)
+            bucket.failures += 1
+            bucket.window_start = now  # the last attempt: failures are forgotten `forget` after it
+            wait = delay_for(bucket.failures, by_key[bucket.key].free)
+            bucket.locked_until = now + dt.timedelta(seconds=wait) if wait else bucket.locked_until
+            charge.set_locked = bucket.locked_until
+            attempt.charges.append(charge)
+        ThrottleBucket.objects.bulk_update(buckets, ["failures", "window_start", "locked_until"])
     return attempt
 
 
 def attempt_succeeded(attempt: Attempt) -> None:
     """The attempt was right (or never ran): refund its charges and lift the delay it set."""
-    for charge in attempt.charges:
-        with transaction.atomic():
-            bucket = ThrottleBucket.objects.select_for_update().filter(key=charge.key).first()
-            if bucket is None:
-                continue
+    if not attempt.charges:
+        return
+    charges = {charge.key: charge for charge in attempt.charges}
+    with transaction.atomic():
+        gone = []
+        for bucket in (
+            ThrottleBucket.objects.select_for_update().filter(key__in=sorted(charges)).order_by("key")
+        ):
+            charge = charges[bucket.key]
             fields = ["failures"]
             bucket.failures = max(0, bucket.failures - 1)
             if bucket.locked_until == charge.set_locked:  # no later attempt has moved it since
@@ -231,12 +241,14 @@ def attempt_succeeded(attempt: Attempt) -> None:
                 fields.append("locked_until")
             if bucket.failures == 0 and (bucket.locked_until is None or bucket.locked_until <= charge.at):
                 # Nothing left to remember (a voter who got in at once): no row per voter and address.
-                bucket.delete()
+                gone.append(bucket.pk)
                 continue
             if bucket.window_start == charge.at:
                 bucket.window_start = charge.prev_window_start
                 fields.append("window_start")
             bucket.save(update_fields=fields)
+        if gone:
+            ThrottleBucket.objects.filter(pk__in=gone).delete()
     attempt.charges = []
 
 

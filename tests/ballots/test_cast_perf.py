@@ -17,18 +17,17 @@ from tests.ballots.cast_support import build_voting, cast_ballots, identify
 
 pytestmark = pytest.mark.django_db
 
-# session read, voter row lock (with the election's phase and frozen definition), the voter's participations,
-# then the writes: on PostgreSQL one statement (participation, ballot, codes used after the last pot, and the
-# unsealed count); elsewhere the participation insert and the ballot insert, plus marking the voter's code
-# used after their last pot. The pot, its election, its projects and the election's pots are read once per
-# process while voting is open (ballots.casting.castctx), not per cast.
-ON_POSTGRES = connection.vendor == "postgresql"
-CAST_QUERIES = 4 if ON_POSTGRES else 5
-LAST_CAST_QUERIES = 4 if ON_POSTGRES else 6
+# the pot with its election, the election's pots, the frozen definition and the pot's projects (the cast
+# context), the session read, the voter row lock (with the election's phase and frozen definition), the
+# voter's participations, then the writes: the participation insert and the ballot insert, plus marking the
+# voter's code used after their last pot (the count of unsealed ballots runs after the commit).
+CAST_QUERIES = 9
+LAST_CAST_QUERIES = 10
 
 
 def _sql(logged: str) -> str:
-    """Django logs statements bound on the server (pb.core.dbfast) as "QUERY = '...' - PARAMS = (...)"."""
+    """Django logs statements bound on the server (PostgreSQL's OPTIONS server_side_binding) as
+    "QUERY = '...' - PARAMS = (...)"."""
     if logged.startswith("QUERY = '") and "' - PARAMS = " in logged:
         return logged[len("QUERY = '") : logged.rindex("' - PARAMS = ")]
     return logged
@@ -40,8 +39,7 @@ def _statements(ctx) -> list[str]:
 
 def _cast(client, v, pot, data):
     url = reverse("ballots:ballot_cast", args=[v.election.slug, pot.slug])
-    # As in production: voting opened through the phase change, which froze the definition; the pot's
-    # context is then read once per process (warmed here), not per cast.
+    # As in production: voting opened through the phase change, which froze the definition.
     definition_freeze(election=v.election)
     assert castctx.pot_context(v.election.slug, pot.slug).freeze is not None
     with CaptureQueriesContext(connection) as ctx:

@@ -1,0 +1,282 @@
+"""What the HTTP benches share: their own PostgreSQL database, gunicorn, a lean browser-like client, and the
+server's CPU read from /proc (gunicorn workers + this database's PostgreSQL backends).
+
+Used by bench/cast.py, bench/journey.py, bench/roll_import.py and bench/verify_upload_load.py (each run as a
+script: this directory is first on sys.path).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode, urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+RECEIPT_RE = re.compile(r'id="receipt-code">([0-9A-Z-]+)<')
+
+
+# --- Database -----------------------------------------------------------------------------------------------
+
+
+def db_urls(base_url: str, suffix: str) -> tuple[str, str, str]:
+    """(admin URL, the bench database's URL, its name `<name>_<suffix>`) from DATABASE_URL."""
+    parsed = urlparse(base_url)
+    if parsed.scheme not in {"postgres", "postgresql"}:
+        sys.exit(f"{Path(sys.argv[0]).name} needs DATABASE_URL=postgres://… (PostgreSQL)")
+    name = (parsed.path.lstrip("/") or "pb") + "_" + suffix
+    admin = urlunparse(parsed._replace(path="/postgres"))
+    bench = urlunparse(parsed._replace(path="/" + name))
+    return admin, bench, name
+
+
+def recreate_db(admin_url: str, name: str, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def db_backends(admin_url: str, name: str) -> list[int]:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
+
+
+def xacts(admin_url: str, name: str) -> int:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", (name,)
+        )
+        return int(row.fetchone()[0])
+
+
+def server_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of the bench's Django processes: DEBUG off, plain HTTP, quiet logs."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        DJANGO_SETTINGS_MODULE="pb.settings",
+        DJANGO_SECRET_KEY="bench-secret-key-" + "x" * 40,
+        DJANGO_DEBUG="0",
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_LOG_LEVEL="ERROR",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+def audit_key(env: dict[str, str], directory: str) -> None:
+    """Point the bench's processes at an audit key of their own in `directory` (with DEBUG off, opening
+    voting signs an audit checkpoint and refuses without a key) and make it."""
+    env["PB_AUDIT_KEY_FILE"] = str(Path(directory) / "audit.key")
+    subprocess.run(
+        [PY, "manage.py", "audit_keygen"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
+
+
+# --- gunicorn -----------------------------------------------------------------------------------------------
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_http(host: str, port: int, proc: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            sys.exit("gunicorn exited during start-up")
+        try:
+            conn = http.client.HTTPConnection(host, port, timeout=2)
+            conn.request("GET", "/")
+            conn.getresponse().read()
+            conn.close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit(f"gunicorn did not answer within {seconds:.0f} s")
+
+
+def gunicorn_start(
+    env: dict[str, str], *, workers: int, threads: int = 1, host: str = "127.0.0.1", port: int = 0, cwd=ROOT
+) -> tuple[subprocess.Popen, str, int]:
+    """Start gunicorn (its own process group) serving pb from `cwd`; wait until it answers."""
+    port = port or free_port(host)
+    cmd = [str(Path(PY).parent / "gunicorn"), "pb.wsgi:application", "--bind", f"{host}:{port}"]
+    cmd += [
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--backlog",
+        "2048",
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True)
+    try:
+        wait_http(host, port, proc)
+    except BaseException:  # never leave a server behind
+        gunicorn_stop(proc)
+        raise
+    return proc, host, port
+
+
+def gunicorn_stop(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+# --- CPU from /proc -----------------------------------------------------------------------------------------
+
+
+def cpu(pids) -> dict[int, float]:
+    """User + system CPU seconds of each of these processes so far (Linux /proc; gone processes left out)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return out
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two readings: by processes seen both times, plus all of those that started since."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+
+def children(ppid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == ppid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+class ServerCPU:
+    """CPU spent by gunicorn's workers and the bench database's backends, and by this process, between
+    `start()` and `stop()` (backends that appeared meanwhile count in full: they started in the window)."""
+
+    def __init__(self, gunicorn: subprocess.Popen, admin_url: str, db_name: str):
+        self.gunicorn, self.admin_url, self.db_name = gunicorn, admin_url, db_name
+
+    def start(self) -> None:
+        self.app0 = cpu(children(self.gunicorn.pid))
+        self.db0 = cpu(db_backends(self.admin_url, self.db_name))
+        self.me0 = os.times()
+        self.x0 = xacts(self.admin_url, self.db_name)
+
+    def stop(self) -> dict[str, float]:
+        me1 = os.times()
+        app1, db1 = cpu(children(self.gunicorn.pid)), cpu(db_backends(self.admin_url, self.db_name))
+        return {
+            "app_cpu": cpu_delta(self.app0, app1),
+            "db_cpu": cpu_delta(self.db0, db1),
+            "client_cpu": (me1.user - self.me0.user) + (me1.system - self.me0.system),
+            "xacts": xacts(self.admin_url, self.db_name) - self.x0,
+        }
+
+
+# --- Client -------------------------------------------------------------------------------------------------
+
+
+class Client:
+    """A tiny cookie-keeping HTTP/1.1 client over a plain socket (one per voter; a new connection per
+    request, `Connection: close`, as a browser behind a proxy would look to gunicorn). Deliberately lean:
+    the load generator shares the machine's cores with the server, so every millisecond it spends parsing
+    (http.client parses headers with the email package) is taken from the server being measured."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.cookies: dict[str, str] = {}
+        # Each voter comes from an address of their own, as behind the site's proxy (127.0.0.1 is a trusted
+        # proxy by default): otherwise the identification throttle sees one address doing everything.
+        self.addr = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
+
+    def request(self, method: str, path: str, form: list[tuple[str, str]] | None = None):
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: close"]
+        head.append(f"X-Forwarded-For: {self.addr}")
+        if self.cookies:
+            head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        body = b""
+        if form is not None:
+            body = urlencode(form).encode()
+            head.append("Content-Type: application/x-www-form-urlencoded")
+            head.append(f"Content-Length: {len(body)}")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode() + body
+        with socket.create_connection((self.host, self.port), timeout=30) as sock:
+            sock.sendall(data)
+            chunks = []
+            while True:
+                got = sock.recv(65536)
+                if not got:
+                    break
+                chunks.append(got)
+        raw = b"".join(chunks)
+        header_bytes, _, payload = raw.partition(b"\r\n\r\n")
+        lines = header_bytes.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        location, chunked = "", False
+        for line in lines[1:]:
+            key, _, value = line.partition(":")
+            key, value = key.strip().lower(), value.strip()
+            if key == "set-cookie":
+                name, _, rest = value.partition("=")
+                self.cookies[name.strip()] = rest.split(";", 1)[0]
+            elif key == "location":
+                location = value
+            elif key == "transfer-encoding" and "chunked" in value.lower():
+                chunked = True
+        if chunked:
+            payload = _dechunk(payload)
+        return status, location, payload.decode("utf-8", "replace")
+
+
+def _dechunk(data: bytes) -> bytes:
+    out, pos = [], 0
+    while True:
+        end = data.index(b"\r\n", pos)
+        size = int(data[pos:end].split(b";")[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(data[end + 2 : end + 2 + size])
+        pos = end + 2 + size + 2
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]

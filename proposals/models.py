@@ -108,3 +108,8 @@ class ProposalImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"proposal import {self.filename} ({self.status})"
+
+
+# Comments and follows live in sub-packages but belong to this app's migrations.
+from proposals.comments.models import Comment, CommentReport  # noqa: E402, F401
+from proposals.follows.models import Follow  # noqa: E402, F401

@@ -271,3 +271,11 @@ def user_roles_anywhere(user) -> set[str]:
     for granted in (getattr(user, "_pb_election_roles", None) or {}).values():
         roles |= granted
     return roles
+
+
+# Notifications live in their own sub-package (pb.core.notifications) but belong to this app's migrations.
+from pb.core.notifications.models import (  # noqa: E402, F401
+    Notification,
+    NotificationKind,
+    NotificationSettings,
+)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("proposals/", include("proposals.urls")),
     path("vote/", include("ballots.urls")),
     path("results/", include("tally.urls")),
+    path("notifications/", include("pb.core.notifications.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

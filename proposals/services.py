@@ -21,8 +21,11 @@ from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError
 from pb.core.jobprogress import ProgressFiles, stall_after, stall_reason
 from pb.core.models import Category, Election, Pot
+from pb.core.notifications.models import NotificationKind
 from pb.core.permissions import require
 from proposals.exceptions import ImportInvalid, ImportJobConflict, NotAuthor, NotEditable, ProposalInvalid
+from proposals.follows.models import Follow
+from proposals.follows.services import followers_move, followers_notify
 from proposals.images import image_for_storage
 from proposals.models import Proposal, ProposalImportJob, ProposalStatus
 
@@ -154,6 +157,7 @@ def proposal_create(
     if image:
         proposal.image = _stored_image(image)
     proposal.save()
+    Follow.objects.create(user=actor, proposal=proposal)  # authors follow their own proposals
     audit_record(
         actor=actor,
         action="proposal.create",
@@ -192,6 +196,7 @@ def proposal_update(*, actor, proposal: Proposal, **changes: Any) -> Proposal:
         obj=proposal,
         data={"code": proposal.code, "fields": sorted(changes)},
     )
+    followers_notify(proposal=proposal, kind=NotificationKind.CHANGED, actor=actor)
     return proposal
 
 
@@ -268,6 +273,9 @@ def proposal_review(
             "cost_note": proposal.cost_note,
         },
     )
+    followers_notify(
+        proposal=proposal, kind=NotificationKind.REVIEWED, actor=actor, feasible=feasible, reason=reason
+    )
     return proposal
 
 
@@ -307,6 +315,8 @@ def proposal_merge(*, actor, duplicate: Proposal, keep: Proposal, reason: str = 
         obj=duplicate,
         data={"code": duplicate.code, "into": keep.code, "followers": followers},
     )
+    followers_notify(proposal=duplicate, kind=NotificationKind.MERGED, actor=actor, into=keep.code)
+    followers_move(duplicate=duplicate, keep=keep)
     return duplicate
 
 

@@ -29,7 +29,7 @@ class Notification(models.Model):
     url = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
-    # Set once the e-mail went out (or was deliberately not sent): a second delivery of the task sends nothing.
+    # Set once the e-mail went out (or was deliberately not sent): a second delivery sends nothing.
     emailed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

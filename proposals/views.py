@@ -14,6 +14,7 @@ from pb.core.exceptions import DomainError
 from pb.core.models import Election, Phase
 from pb.core.permissions import allowed, require
 from proposals import selectors, services
+from proposals.comments.views import comments_context
 from proposals.exceptions import ImportInvalid, NotAuthor, ProposalInvalid
 from proposals.forms import FilterForm, ImportForm, MergeForm, ProposalForm, ReviewForm
 from proposals.models import Proposal, ProposalImportJob, ProposalStatus
@@ -89,6 +90,7 @@ def proposal_detail(request, slug, code):
         "merged_from": proposal.merged_from.all(),
         "can_edit": is_author and proposal.status == ProposalStatus.DRAFT,
         "can_review": allowed(request.user, "proposal.review", election),
+        **comments_context(request, proposal),
     }
     return render(request, "proposals/proposal_detail.html", ctx)
 

@@ -83,12 +83,20 @@ def comment_create(request, slug, code):
         except DomainError as exc:
             return _error(request, exc)
         else:
+            if request.htmx:  # the section again, with the new comment and an empty form
+                ctx = {
+                    "election": proposal.election,
+                    "proposal": proposal,
+                    **comments_context(request, proposal),
+                }
+                return render(request, "proposals/proposal_detail.html#comments", {**ctx, "posted": comment})
             messages.success(request, _("Your comment was posted."))
             return redirect(_anchor(comment))
     ctx = {"election": proposal.election, "proposal": proposal, **comments_context(request, proposal, form)}
-    template = "proposals/proposal_detail.html#comments" if request.htmx else "proposals/proposal_detail.html"
-    ctx.setdefault("merged_from", proposal.merged_from.all())
-    return render(request, template, ctx, status=400)
+    if request.htmx:  # htmx swaps only 2xx answers: the form with its errors comes back as 200
+        return render(request, "proposals/proposal_detail.html#comments", ctx)
+    ctx["merged_from"] = proposal.merged_from.all()
+    return render(request, "proposals/proposal_detail.html", ctx, status=400)
 
 
 @login_required

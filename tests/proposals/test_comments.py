@@ -229,9 +229,15 @@ def test_post_over_http_and_redirect_to_the_comment(client, proposal, resident):
     assert r.status_code == 400
     r = client.post(url, {"body": "Reply", "parent": "999999"})
     assert r.status_code == 400 and Comment.objects.count() == 1
-    # HTMX gets the comments section back.
+    # HTMX gets the comments section back: with the new comment, or with the form's error (as a 200, since
+    # htmx swaps only successful answers).
     r = client.post(url, {"body": "Via htmx"}, headers={"HX-Request": "true"})
-    assert r.status_code == 302
+    html = r.content.decode()
+    assert r.status_code == 200 and html.startswith('<section id="comments"') and "Via htmx" in html
+    assert "Your comment was posted." in html and "<html" not in html
+    r = client.post(url, {"body": " "}, headers={"HX-Request": "true"})
+    assert r.status_code == 200 and 'role="alert"' in r.content.decode()
+    assert Comment.objects.count() == 2
 
 
 def test_http_garbage_never_500(client, proposal, resident):

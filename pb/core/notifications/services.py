@@ -63,6 +63,7 @@ def notify(
     payload = dict(data)
     if election is not None:
         payload.setdefault("election", election.slug)
+        payload.setdefault("election_name", election.name)
     for user in users:
         uid = getattr(user, "pk", user)
         if uid is None or uid == exclude_id or uid in seen:

@@ -16,7 +16,9 @@ def notification_list(request):
     prefs = services.notification_settings_of(request.user)
     form = NotificationSettingsForm(request.POST or None, instance=prefs)
     if request.method == "POST" and form.is_valid():
-        services.notification_settings_update(actor=request.user, **form.cleaned_data)
+        services.notification_settings_update(
+            actor=request.user, ballot_reminders=prefs.ballot_reminders, **form.cleaned_data
+        )
         messages.success(request, _("Your e-mail choices were saved."))
         return redirect("notifications:list")
     items = [(n, notification_text(n)) for n in selectors.notifications_of(user=request.user)]

@@ -75,6 +75,15 @@ def test_event_email_is_sent_once_however_often_the_task_runs(ana, django_captur
     assert "will be funded" in mail.outbox[0].subject
 
 
+def test_line_breaks_in_a_title_do_not_break_the_subject(ana, django_capture_on_commit_callbacks):
+    title = "Trees\r\nBcc: victim@example.org" + "x" * 300
+    with django_capture_on_commit_callbacks(execute=True):
+        services.notify(users=[ana], kind=NotificationKind.CHANGED, data={"code": "P1", "title": title})
+    (msg,) = mail.outbox
+    assert "\n" not in msg.subject and len(msg.subject) <= 150 and msg.to == ["ana@example.org"]
+    assert "victim" not in str(msg.message()["Bcc"])
+
+
 def test_no_email_when_switched_off_or_no_address(ana, ben, django_capture_on_commit_callbacks):
     NotificationSettings.objects.create(user=ana, email_events=False)
     ben.email = ""

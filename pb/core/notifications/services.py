@@ -177,6 +177,7 @@ def _absolute(url: str) -> str:
 
 def _message(*, user, subject: str, body: str, scope: str) -> EmailMessage:
     link = unsubscribe_url(user, scope)
+    subject = " ".join(subject.split())[:150]  # a title with a line break must not break the header
     footer = _("To stop these e-mails, open this link (no sign-in needed):")
     return EmailMessage(
         subject=subject,
@@ -204,7 +205,7 @@ def notifications_email(*, notification_ids: list[int]) -> int:
         with translation.override(settings.LANGUAGE_CODE):
             text = notification_text(n)
             body = f"{text}\n\n{_absolute(n.url)}" if n.url else text
-            _message(user=n.user, subject=text[:150], body=body, scope="events").send()
+            _message(user=n.user, subject=text, body=body, scope="events").send()
         sent += 1
     return sent
 

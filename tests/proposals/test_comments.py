@@ -298,3 +298,26 @@ def test_moderation_todo_for_officials(client, proposal, resident, off):
     services.comment_hide(actor=off, comment=c, reason="r")
     html = client.get(reverse("core:election", args=[proposal.election.slug])).content.decode()
     assert "reported comment" not in html
+
+
+def test_proposal_page_queries_do_not_grow_with_comments(client, proposal, resident, other, off):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(off)  # the fullest page: report counts and hide links
+    url = detail_url(proposal)
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    top = services.comment_post(actor=resident, proposal=proposal, body="first")
+    services.comment_post(actor=other, proposal=proposal, body="reply", parent=top)
+    few = count()
+    many_authors = [UserFactory(username=f"u{i}") for i in range(20)]
+    for u in many_authors:
+        t = services.comment_post(actor=u, proposal=proposal, body=f"by {u.username}")
+        services.comment_post(actor=u, proposal=proposal, body="and a reply", parent=t)
+        services.comment_report(actor=resident, comment=t)
+    assert count() == few

@@ -15,6 +15,7 @@ urlpatterns = [
     path("results/", include("tally.urls")),
     path("projects/", include("tally.tracking.urls")),
     path("api/v1/", include("tally.opendata.urls")),  # open data (docs/api.md)
+    path("notifications/", include("pb.core.notifications.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     # One sign-in page for residents and officials (allauth's view, axes' lock-out: pb.core.loginthrottle).
     path("accounts/login/", account_views.login, name="login"),

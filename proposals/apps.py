@@ -9,6 +9,8 @@ class ProposalsConfig(AppConfig):
         from pb.core.accounts.hooks import account_data_register
         from pb.core.services import PHASE_HOOKS
         from proposals import accountdata
+        from proposals.comments.selectors import moderation_todo
+        from proposals.follows.services import ballot_opened_hook
         from proposals.selectors import dashboard_context
         from proposals.supports.services import supports_phase_hook
 
@@ -29,3 +31,9 @@ class ProposalsConfig(AppConfig):
             export=accountdata.supports_export_for_account,
             erase=accountdata.supports_erase_for_account,
         )
+        # Followers are told when the proposals they follow go on the ballot (voting opens).
+        if ballot_opened_hook not in PHASE_HOOKS:
+            PHASE_HOOKS.append(ballot_opened_hook)
+        # Officials see reported comments waiting for them on the home and election pages.
+        if moderation_todo not in navigation.TODO_HOOKS:
+            navigation.TODO_HOOKS.append(moderation_todo)

@@ -123,4 +123,7 @@ class ProposalImportJob(models.Model):
 
 
 # Supports (the optional supports phase) live in their own sub-package; named here so Django finds them.
+# Comments and follows live in sub-packages but belong to this app's migrations.
+from proposals.comments.models import Comment, CommentReport  # noqa: E402, F401
+from proposals.follows.models import Follow  # noqa: E402, F401
 from proposals.supports.models import Support, SupportDistrict  # noqa: E402, F401

@@ -15,8 +15,11 @@ from django.utils.translation import gettext as _
 
 from pb.core.audit import audit_record
 from pb.core.models import Category, Election, Pot
+from pb.core.notifications.models import NotificationKind
 from pb.core.permissions import require
 from proposals.exceptions import NotAuthor, NotEditable, ProposalInvalid
+from proposals.follows.models import Follow
+from proposals.follows.services import followers_move, followers_notify
 from proposals.images import image_for_storage, thumbnail_for_storage
 from proposals.models import Proposal, ProposalStatus
 from proposals.search import search_text_for
@@ -166,6 +169,7 @@ def proposal_create(
         _store_image(proposal, image)
     proposal.search_text = search_text_for(proposal)
     proposal.save()
+    Follow.objects.create(user=actor, proposal=proposal)  # authors follow their own proposals
     audit_record(
         actor=actor,
         action="proposal.create",
@@ -205,6 +209,7 @@ def proposal_update(*, actor, proposal: Proposal, **changes: Any) -> Proposal:
         obj=proposal,
         data={"code": proposal.code, "fields": sorted(changes)},
     )
+    followers_notify(proposal=proposal, kind=NotificationKind.CHANGED, actor=actor)
     return proposal
 
 
@@ -281,6 +286,9 @@ def proposal_review(
             "cost_note": proposal.cost_note,
         },
     )
+    followers_notify(
+        proposal=proposal, kind=NotificationKind.REVIEWED, actor=actor, feasible=feasible, reason=reason
+    )
     return proposal
 
 
@@ -335,4 +343,6 @@ def proposal_merge(*, actor, duplicate: Proposal, keep: Proposal, reason: str = 
         obj=duplicate,
         data={"code": duplicate.code, "into": keep.code, "followers": followers},
     )
+    followers_notify(proposal=duplicate, kind=NotificationKind.MERGED, actor=actor, into=keep.code)
+    followers_move(duplicate=duplicate, keep=keep)
     return duplicate

@@ -13,6 +13,7 @@ from pb.core.exceptions import DomainError
 from pb.core.models import Election, Phase
 from pb.core.permissions import allowed, require
 from proposals import maps, selectors, services
+from proposals.comments.views import comments_context
 from proposals.exceptions import NotAuthor, ProposalInvalid
 from proposals.forms import FilterForm, MergeForm, ProposalForm, ReviewForm
 from proposals.models import Proposal, ProposalStatus
@@ -117,6 +118,7 @@ def proposal_detail(request, slug, code):
         "over_budget": (is_author or can_review) and selectors.over_pot_budget(proposal),
         "markers": maps.proposal_marker(proposal),
         "map": maps.map_settings(election),
+        **comments_context(request, proposal),
     }
     return render(request, "proposals/proposal_detail.html", ctx)
 

@@ -356,3 +356,11 @@ class Job(models.Model):
     @property
     def percent(self) -> int:
         return min(100, (100 * self.done) // self.total) if self.total else 0
+
+
+# Notifications live in their own sub-package (pb.core.notifications) but belong to this app's migrations.
+from pb.core.notifications.models import (  # noqa: E402, F401
+    Notification,
+    NotificationKind,
+    NotificationSettings,
+)

@@ -41,6 +41,10 @@ MATRIX: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({Phase.PROPOSALS_OPEN, Phase.REVIEW}),
     ),
     "proposal.export": (frozenset({Role.OFFICIAL}), ANY),
+    # Comments on proposals (proposals.comments): any signed-in person comments once proposals exist;
+    # officials hide comments, with a public reason, at any time.
+    "comment.post": (frozenset({RESIDENT, Role.OFFICIAL, Role.COUNCIL}), ANY - {Phase.DRAFT}),
+    "comment.moderate": (frozenset({Role.OFFICIAL}), ANY),
     "roll.import": (
         frozenset({Role.OFFICIAL}),
         frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN, Phase.SUPPORTS, Phase.REVIEW}),

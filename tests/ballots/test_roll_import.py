@@ -164,7 +164,7 @@ def test_xlsx_upload(client, election):
 
 @pytest.mark.parametrize(
     ("phase", "allowed"),
-    [(p, p in {Phase.DRAFT, Phase.PROPOSALS_OPEN, Phase.REVIEW}) for p in Phase.values],
+    [(p, p in {Phase.DRAFT, Phase.PROPOSALS_OPEN, Phase.SUPPORTS, Phase.REVIEW}) for p in Phase.values],
 )
 def test_permission_matrix(election, tmp_path, phase, allowed):
     election.phase = phase

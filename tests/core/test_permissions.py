@@ -33,6 +33,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "proposal.merge": {"official": {"proposals_open", "review"}},
     "proposal.import": {"official": {"proposals_open", "review"}},
     "proposal.export": {"official": ALL},
+    "comment.post": {r: ALL - {"draft"} for r in (RESIDENT, "official", "council")},
+    "comment.moderate": {"official": ALL},
     "roll.import": {"official": PRE_VOTE},
     "codes.manage": {"official": PRE_VOTE | {"voting_open"}},
     "ballot.cast": {r: {"voting_open"} for r in (RESIDENT, "official", "council")},

@@ -23,11 +23,13 @@ from pb.core.audit import audit_checkpoint, checkpoint_public
 from pb.core.models import AuditHead, Election, Phase
 from pb.core.permissions import require
 from pb.core.services import election_advance
+from proposals.follows.services import followers_notify_result
 from tally.engine import auditlog
 from tally.engine import manifest as mf
 from tally.engine.canonical import canonical_json, sha256_hex
 from tally.filestore import audit_file, election_dir, files_store, staging_discard, staging_publish_on_commit
 from tally.models import Certification
+from tally.selectors import certified_funded_codes
 
 
 def audit_log_anchor(*, election: Election, seq: int, head: str) -> dict[str, Any]:
@@ -76,6 +78,8 @@ def election_publish(*, actor, election: Election) -> Election:
     published audit.jsonl is extended up to it; the files move into place when the transaction commits."""
     require(actor, "election.publish", election)
     election = election_advance(actor=actor, election=election, to_phase=Phase.PUBLISHED)
+    # Followers of every project on the ballot learn whether it was funded (once per election).
+    followers_notify_result(election=election, funded_codes=certified_funded_codes(election))
     # A staging folder of our own, without staging_open's clean-up: certifying and publishing in one
     # transaction (the demo) must not discard the certification's files still waiting for the commit.
     staging = election_dir(election) / f".staging-{secrets.token_hex(8)}"

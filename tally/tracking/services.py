@@ -1,22 +1,23 @@
 """Stage 8, after publication: following the money. Each funded project of a published election gets a
 tracking record (created when the election is published, from the certified count: nothing else decides
 what was funded); officials record its status, progress, department, actual spend, milestones and public
-updates. Every change is audited and announced to whoever listens (`LISTENERS`: the followers'
-notifications register there)."""
+updates. Every change is audited, and the project's followers are notified (proposals.follows)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Phase
+from pb.core.notifications.models import NotificationKind
 from pb.core.permissions import require
+from proposals.follows.services import followers_notify
 from proposals.images import image_for_storage
 from proposals.models import Proposal
 from tally.selectors import certified_funded_codes
@@ -24,17 +25,20 @@ from tally.tracking.models import Milestone, ProjectTracking, TrackingStatus, Tr
 
 MAX_MONEY = 10**15
 
-# listener(tracking=..., event="status" | "milestone" | "update", text=str): called after the change commits.
-LISTENERS: list[Callable[..., None]] = []
-
 
 class TrackingInvalid(DomainError):
     status_code = 400
 
 
-def _announce(tracking: ProjectTracking, event: str, text: str) -> None:
-    for listener in LISTENERS:
-        transaction.on_commit(lambda listener=listener: listener(tracking=tracking, event=event, text=text))
+def _announce(tracking: ProjectTracking, actor, text: str) -> None:
+    """Tell the project's followers (in the change's transaction: nothing is sent if it rolls back)."""
+    followers_notify(
+        proposal=tracking.proposal,
+        kind=NotificationKind.PROGRESS,
+        actor=actor,
+        url=reverse("tracking:project", args=[tracking.election.slug, tracking.proposal.code]),
+        what=text,
+    )
 
 
 def tracking_create_for(*, election: Election) -> int:
@@ -111,7 +115,7 @@ def tracking_update(
             "actual_spend": actual_spend,
         },
     )
-    _announce(tracking, "status", f"{TrackingStatus(status).label}, {progress}%")
+    _announce(tracking, actor, f"{TrackingStatus(status).label}, {progress}%")
     return tracking
 
 
@@ -141,7 +145,7 @@ def milestone_add(
             "done_on": done_on.isoformat() if done_on else None,
         },
     )
-    _announce(tracking, "milestone", title)
+    _announce(tracking, actor, title)
     return milestone
 
 
@@ -172,5 +176,5 @@ def update_post(
         obj=tracking.proposal,
         data={"code": tracking.proposal.code, "update": update.pk, "photo": bool(photo)},
     )
-    _announce(tracking, "update", text[:200])
+    _announce(tracking, actor, text[:200])
     return update

@@ -15,9 +15,12 @@ from PIL import Image
 
 from pb.core.exceptions import PermissionDenied
 from pb.core.models import AuditEvent
+from pb.core.notifications.models import Notification, NotificationKind
+from proposals.follows.models import Follow
 from tally.tracking import services
 from tally.tracking.models import ProjectTracking, TrackingStatus
 from tally.tracking.services import TrackingInvalid, milestone_add, tracking_update, update_post
+from tests.factories import UserFactory
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -48,39 +51,52 @@ def test_publishing_tracks_exactly_the_funded_projects(published):
     assert services.tracking_create_for(election=published.election) == 0  # idempotent
 
 
-def test_officials_record_progress_audited_and_announced(published, settings, tmp_path):
+def test_officials_record_progress_audited_and_followers_notified(published, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    heard = []
-    services.LISTENERS.append(lambda **kw: heard.append((kw["tracking"].proposal.code, kw["event"])))
-    try:
-        t = ProjectTracking.objects.select_related("proposal").first()
-        with TestCase.captureOnCommitCallbacks(execute=True):
-            tracking_update(
-                actor=published.o1,
-                tracking=t,
-                status=TrackingStatus.CONSTRUCTION,
-                progress=40,
-                department="Public works",
-                actual_spend=t.voted_cost + 5_000,
-                spend_note="Steel prices rose.",
-            )
-            milestone_add(actor=published.o1, tracking=t, title="Works start")
-            update = update_post(
-                actor=published.o1,
-                tracking=t,
-                text="Foundations poured.",
-                photo=_jpeg_with_gps(),
-                photo_alt="Site",
-            )
-    finally:
-        services.LISTENERS.clear()
+    t = ProjectTracking.objects.select_related("proposal").first()
+    follower = UserFactory(username="follows-the-money")
+    Follow.objects.create(user=follower, proposal=t.proposal)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        tracking_update(
+            actor=published.o1,
+            tracking=t,
+            status=TrackingStatus.CONSTRUCTION,
+            progress=40,
+            department="Public works",
+            actual_spend=t.voted_cost + 5_000,
+            spend_note="Steel prices rose.",
+        )
+        milestone_add(actor=published.o1, tracking=t, title="Works start")
+        update = update_post(
+            actor=published.o1,
+            tracking=t,
+            text="Foundations poured.",
+            photo=_jpeg_with_gps(),
+            photo_alt="Site",
+        )
     t.refresh_from_db()
     assert (t.status, t.progress, t.spend_difference) == (TrackingStatus.CONSTRUCTION, 40, 5_000)
-    assert heard == [(t.proposal.code, "status"), (t.proposal.code, "milestone"), (t.proposal.code, "update")]
+    told = Notification.objects.filter(user=follower, kind=NotificationKind.PROGRESS).order_by("pk")
+    assert [n.data["what"] for n in told] == ["Under construction, 40%", "Works start", "Foundations poured."]
+    assert all(n.url.endswith(f"/projects/{t.election.slug}/{t.proposal.code}/") for n in told)
     actions = list(AuditEvent.objects.filter(action__startswith="tracking.").values_list("action", flat=True))
     assert actions == ["tracking.update", "tracking.milestone", "tracking.post"]
     with Image.open(update.photo.path) as stored:  # re-encoded: the GPS position is gone
         assert 0x8825 not in stored.getexif()
+
+
+def test_publication_tells_followers_funded_or_not(world):
+    world.through_certify()
+    on_ballot = list(world.election.proposals.all())
+    fan = UserFactory(username="fan-of-everything")
+    Follow.objects.bulk_create([Follow(user=fan, proposal=p) for p in on_ballot])
+    world.publish()
+    kinds = dict(Notification.objects.filter(user=fan).values_list("data__code", "kind"))
+    funded = set(ProjectTracking.objects.values_list("proposal__code", flat=True))
+    assert {c for c, k in kinds.items() if k == NotificationKind.FUNDED} == funded
+    assert {c for c, k in kinds.items() if k == NotificationKind.NOT_FUNDED} == {
+        p.code for p in on_ballot
+    } - funded
 
 
 @pytest.mark.parametrize(

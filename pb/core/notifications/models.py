@@ -13,6 +13,7 @@ class NotificationKind(models.TextChoices):
     FUNDED = "funded", _("Proposal funded")
     NOT_FUNDED = "not_funded", _("Proposal not funded")
     COMMENT = "comment", _("New comment")
+    PROGRESS = "progress", _("Funded project's progress")
 
 
 # Comments are e-mailed in a daily digest; every other kind is e-mailed as it happens.

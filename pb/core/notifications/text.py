@@ -27,6 +27,8 @@ def notification_text(n: Notification) -> str:
             return _("%(code)s “%(title)s” will be funded.") % d
         case NotificationKind.NOT_FUNDED:
             return _("%(code)s “%(title)s” was not funded this time.") % d
+        case NotificationKind.PROGRESS:
+            return _("%(code)s “%(title)s”, funded: %(what)s") % {**d, "what": d.get("what", "")}
         case NotificationKind.COMMENT:
             return _("New comment by %(author)s on %(code)s “%(title)s”.") % {
                 **d,

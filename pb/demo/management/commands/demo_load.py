@@ -35,6 +35,7 @@ from pb.core.models import Category, Election, Phase, Pot, Role
 from pb.core.secretfiles import write_secret
 from pb.core.services import election_advance
 from proposals import services as proposals
+from proposals.comments.demo import demo_comments
 from proposals.demo_maps import demo_maps_load
 from proposals.models import Proposal, ProposalStatus
 from proposals.supports.demo import load_supports_demo
@@ -91,6 +92,8 @@ class Command(BaseCommand):
             official=users["official"], users=users, create_election=self._create
         )
         demo_maps_load(actor=users["official"])  # district outlines for the maps, diacritic-blind search
+        for election in (current, ideas):  # conversations on proposals, one comment hidden by an official
+            demo_comments(election=election, users=users)
         self._summary(
             users=users,
             key_note=key_note,

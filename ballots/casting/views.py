@@ -33,7 +33,7 @@ from ballots.casting.validation import RawBallot, ballot_status, money
 from ballots.exceptions import AlreadyVoted, BallotInvalid
 from ballots.models import Channel, PaperBatch, Participation, VoterRollEntry
 from ballots.roll import identity
-from ballots.roll import services as services_roll
+from ballots.roll.identification import already_voted_message
 from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import BallotType, Election, Phase, Pot
 from pb.core.permissions import allowed, require
@@ -134,7 +134,7 @@ def _open_ballot(election: Election, voter, pot_slug: str):
         raise PhaseError(_("Voting is not open in this election."))
     identity.check_eligible(voter, pot)
     if Participation.objects.filter(voter=voter, pot=pot).exists():
-        raise AlreadyVoted(services_roll.already_voted_message(voter, pot))  # on paper: says so
+        raise AlreadyVoted(already_voted_message(voter, pot))  # on paper: says so
     return pot
 
 

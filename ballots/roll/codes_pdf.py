@@ -41,7 +41,7 @@ def public_identify_url(election) -> str:
 
 
 def code_sheets_pdf(election, sheets, *, identify_url: str) -> bytes:
-    """`sheets`: ballots.roll.services.CodeSheet items, one page each, in the given order."""
+    """`sheets`: ballots.roll.codes.CodeSheet items, one page each, in the given order."""
     from weasyprint import HTML
 
     pages = [

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from ballots.exceptions import Throttled
 from ballots.models import CodeStatus, ImportJob, RollSnapshot, VoterRollEntry, VotingCode
+from ballots.roll import codes as code_services
 from ballots.roll import codes_pdf as pdf_codes
 from ballots.roll import identity, resources, throttle
 from ballots.roll import services as services_roll
@@ -35,6 +36,7 @@ from ballots.roll.forms import (
     RollIdentifyForm,
     RollUploadForm,
 )
+from ballots.roll.identification import booth_identify, voter_identify_code, voter_identify_roll
 from ballots.roll.tasks import roll_job_check_task, roll_job_import_task
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Phase
@@ -84,11 +86,9 @@ def identify(request, slug):
     ip = throttle.client_ip(request)
     try:
         if method == "code":
-            voter = services_roll.voter_identify_code(
-                election=election, code=form.cleaned_data["code"], ip=ip, actor=actor
-            )
+            voter = voter_identify_code(election=election, code=form.cleaned_data["code"], ip=ip, actor=actor)
         else:
-            voter = services_roll.voter_identify_roll(
+            voter = voter_identify_roll(
                 election=election,
                 reference=form.cleaned_data["reference"],
                 date_of_birth=form.cleaned_data["date_of_birth"],
@@ -138,7 +138,7 @@ def booth(request, slug):
     if not form.is_valid():
         return render(request, "ballots/identify_booth.html", ctx, status=400)
     try:
-        voter = services_roll.booth_identify(
+        voter = booth_identify(
             actor=request.user,
             election=election,
             reference=form.cleaned_data["reference"],
@@ -357,7 +357,7 @@ def _codes_context(request, election: Election, **forms) -> dict:
         "reissue_form": CodeReissueForm(),
         "status_counts": [(s.label, status.get(s.value, 0)) for s in CodeStatus],
         "roll_total": VoterRollEntry.objects.filter(election=election).count(),
-        "mailmerge_files": services_roll.codes_mailmerge_list(actor=request.user, election=election),
+        "mailmerge_files": code_services.codes_mailmerge_list(actor=request.user, election=election),
     }
     ctx.update(forms)
     return ctx
@@ -427,7 +427,7 @@ def codes_generate(request, slug):
         identify_url = pdf_codes.public_identify_url(election) if fmt == "pdf" else ""
         # One transaction: if the letters cannot be made, no code exists without its letter.
         with transaction.atomic():
-            sheets = services_roll.codes_generate(
+            sheets = code_services.codes_generate(
                 actor=request.user,
                 election=election,
                 district=form.cleaned_data["district"],
@@ -439,7 +439,7 @@ def codes_generate(request, slug):
                 request, election, sheets, fmt, f"voting-codes-{election.slug}.pdf", identify_url=identify_url
             )
             if fmt == "pdf":  # the CSV output carries the letter references itself
-                services_roll.codes_mailmerge_write(
+                code_services.codes_mailmerge_write(
                     actor=request.user, election=election, sheets=sheets, batch=batch
                 )
     except DomainError as exc:
@@ -456,7 +456,7 @@ def codes_mailmerge(request, slug, name):
     if denied:
         return denied
     try:
-        data = services_roll.codes_mailmerge_take(actor=request.user, election=election, name=name)
+        data = code_services.codes_mailmerge_take(actor=request.user, election=election, name=name)
     except DomainError as exc:
         return _codes_error(request, election, exc)
     response = HttpResponse(data, content_type="text/csv; charset=utf-8")
@@ -475,7 +475,7 @@ def codes_void(request, slug):
     if not form.is_valid():
         return _codes_page(request, election, status=400, void_form=form)
     try:
-        n = services_roll.code_void(actor=request.user, election=election, **form.cleaned_data)
+        n = code_services.code_void(actor=request.user, election=election, **form.cleaned_data)
     except DomainError as exc:
         return _codes_error(request, election, exc, void_form=form)
     messages.success(request, _("%(n)s voting code(s) voided.") % {"n": n})
@@ -495,7 +495,7 @@ def codes_reissue(request, slug):
     try:
         identify_url = pdf_codes.public_identify_url(election)  # before the old code is voided
         with transaction.atomic():
-            sheet = services_roll.code_reissue(
+            sheet = code_services.code_reissue(
                 actor=request.user, election=election, reference=form.cleaned_data["reference"]
             )
             return _sheet_response(

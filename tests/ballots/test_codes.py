@@ -350,7 +350,7 @@ def test_mailmerge_file_never_downloaded_expires(client, election, settings):
     import datetime as dt_
     import json
 
-    from ballots.roll.services import MAILMERGE_MAX_AGE
+    from ballots.roll.codes import MAILMERGE_MAX_AGE
 
     client.force_login(official())
     _generate_pdf(client, election, election.pots.get(slug="wola"))

@@ -184,7 +184,7 @@ def test_resident_cannot_claim_the_booth_method(client, setup):
 
 
 def _reissue(election, ref="AB-123"):
-    from ballots.roll.services import code_reissue
+    from ballots.roll.codes import code_reissue
 
     return code_reissue(actor=official(), election=election, reference=ref).code
 
@@ -211,7 +211,7 @@ def test_replaced_twice_the_middle_code_also_says_replaced(client, setup):
 
 
 def test_voided_without_replacement_says_cancelled(client, setup):
-    from ballots.roll.services import code_void
+    from ballots.roll.codes import code_void
 
     election, *_r, code = setup
     code_void(actor=official(), election=election, code=code)
@@ -242,8 +242,8 @@ def test_guesses_still_get_the_generic_message(client, setup):
 def test_replaced_code_counts_as_a_failed_attempt(setup):
     """Typing an old letter's code is not a free probe: it is throttled like any wrong code."""
     from ballots.exceptions import CodeInvalid
+    from ballots.roll.identification import voter_identify_code
     from ballots.roll.models import ThrottleBucket
-    from ballots.roll.services import voter_identify_code
 
     election, *_r, code = setup
     _reissue(election)

@@ -357,7 +357,7 @@ def test_simultaneous_grants_make_one_grant_and_one_audit_entry():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_simultaneous_mailmerge_downloads_give_the_file_once(settings, tmp_path):
-    from ballots.roll.services import codes_generate, codes_mailmerge_take, codes_mailmerge_write
+    from ballots.roll.codes import codes_generate, codes_mailmerge_take, codes_mailmerge_write
 
     settings.PB_VAR_DIR = tmp_path
     e = ElectionFactory(phase=Phase.REVIEW)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from ballots.casting import services as ballot_services
 from ballots.casting.validation import RawBallot
 from ballots.models import Ballot, Channel, Participation, VoterRollEntry
-from ballots.roll import services as services_roll
+from ballots.roll.identification import booth_identify
 from pb.core.audit import audit_verify, entry_hash, entry_mac
 from pb.core.models import AuditCheckpoint, AuditEvent, AuditHead
 from tally.certification.services import certification_check
@@ -34,7 +34,7 @@ def _booth_voter(world):
     voter.identify and a ballot.booth_cast entry, both about this voter."""
     voter = world.roll["north"].pop()
     i = len(world.roll["north"])  # the pool's i-th voter has the reference "north-<i>" (conftest.World)
-    services_roll.booth_identify(
+    booth_identify(
         actor=world.o1,
         election=world.election,
         reference=f"north-{i}",

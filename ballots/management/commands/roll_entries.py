@@ -14,8 +14,8 @@ import io
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from ballots.roll.codes import roll_entries_for_references
 from ballots.roll.entries import header_map
-from ballots.roll.services import roll_entries_for_references
 from pb.core.exceptions import DomainError
 from pb.core.models import Election
 from pb.core.spreadsheet import safe_row

@@ -36,4 +36,5 @@ urlpatterns = [
     path("<slug:slug>/<str:code>/submit/", views.proposal_submit, name="submit"),
     path("<slug:slug>/<str:code>/review/", views.proposal_review, name="review"),
     path("<slug:slug>/<str:code>/merge/", views.proposal_merge, name="merge"),
+    path("<slug:slug>/<str:code>/translate/", views.proposal_translate, name="translate"),
 ]

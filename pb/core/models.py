@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from pb.core.i18n import localized
+
 
 class Phase(models.TextChoices):
     DRAFT = "draft", _("Draft")
@@ -83,6 +85,8 @@ class Pot(models.Model):
         _("maximum points per project"), null=True, blank=True
     )
     min_spend_percent = models.PositiveSmallIntegerField(_("minimum percentage of budget"), default=0)
+    # Translations of the name, for display only ({"vi": "...", "zh-hans": "..."}; pb.core.i18n).
+    name_i18n = models.JSONField(_("translated names"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-is_citywide", "name"]
@@ -97,11 +101,17 @@ class Pot(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def local_name(self) -> str:
+        """The name in the active language (the original where there is no translation)."""
+        return localized(self.name, self.name_i18n)
+
 
 class Category(models.Model):
     election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="categories")
     name = models.CharField(_("name"), max_length=120)
     slug = models.SlugField(_("slug"), max_length=80)
+    name_i18n = models.JSONField(_("translated names"), default=dict, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -112,6 +122,10 @@ class Category(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def local_name(self) -> str:
+        return localized(self.name, self.name_i18n)
 
 
 class AuditHead(models.Model):

@@ -23,8 +23,13 @@ from .conftest import World
 pytestmark = pytest.mark.django_db
 
 CODES = ("zero_score", "under_threshold", "not_reached", "funded_by_completion", "not_affordable")
-# Digit grouping per language (pb/core/formats): a number of four digits or more is always grouped.
-GROUPED = {"en": r"\d{1,3}(,\d{3})+", "vi": r"\d{1,3}(\.\d{3})+", "zh-hans": r"\d{1,3}(,\d{3})+"}
+# A number as each language writes it (pb/core/formats): grouped by three from four digits on, and its own
+# decimal sign; "20,460.10" on a Vietnamese page or an ungrouped "40000" is another convention.
+NUMBER = {
+    "en": r"(\d{1,3}(,\d{3})+|\d{1,3})(\.\d+)?",
+    "vi": r"(\d{1,3}(\.\d{3})+|\d{1,3})(,\d+)?",
+    "zh-hans": r"(\d{1,3}(,\d{3})+|\d{1,3})(\.\d+)?",
+}
 
 
 def _cells(html: str) -> list[str]:
@@ -37,15 +42,20 @@ def _cells(html: str) -> list[str]:
 
 def assert_one_number_format(texts: list[str], lang: str) -> None:
     for text in texts:
-        for number in re.findall(r"\d[\d.,]*\d|\d", text):
-            digits = re.sub(r"\D", "", number.split("," if lang == "vi" else ".")[0])
-            if len(digits) >= 4:
-                whole = (
-                    re.split(r"[.,]\d{1,2}$", number)[0]
-                    if not re.fullmatch(GROUPED[lang], number)
-                    else number
-                )
-                assert re.fullmatch(GROUPED[lang], whole), f"{lang}: {number!r} in {text!r}"
+        for number in re.findall(r"(?<!\w)\d(?:[\d.,]*\d)?(?!\w)", text):
+            assert re.fullmatch(NUMBER[lang], number), f"{lang}: {number!r} in {text!r}"
+
+
+def test_the_number_check_catches_the_other_convention():
+    for lang, bad in (
+        ("vi", "it needed 1,040,000"),
+        ("vi", "20,460.10 left"),
+        ("zh-hans", "40.000.000 EUR"),
+        ("vi", "40000"),
+    ):
+        with pytest.raises(AssertionError):
+            assert_one_number_format([bad], lang)
+    assert_one_number_format(["P012 40.000 EUR, 98,3 %"], "vi")
 
 
 @pytest.fixture
@@ -149,3 +159,31 @@ def test_explain_never_shows_a_code_and_keeps_unknown_reasons():
         )
         assert explain.round_reason({"decision": "funded", "reason": "MES pick"}, "EUR") == "MES pick"
         assert explain.tie_reason("published order (seed 'x')").endswith("(seed 'x')")
+
+
+# A number written the other convention's way, or a long one written without grouping (not inside a hash,
+# an id or a date).
+WRONG = {
+    "vi": r"(?<![\w.,:-])(\d{1,3}(,\d{3})+|\d{5,})(?![\w:-]|[.,]\d)",
+    "zh-hans": r"(?<![\w.,:-])(\d{1,3}(\.\d{3})+|\d{5,})(?![\w:-]|[.,]\d)",
+}
+
+
+@pytest.mark.slow
+def test_riverton_2025_page_and_pdf_in_vi_and_zh_show_one_number_format(keys, client, tmp_path):
+    from django.core.management import call_command
+
+    from pb.core.models import Election
+
+    call_command("demo_load")
+    election = Election.objects.get(slug="riverton-2025")
+    cert = Certification.objects.get(election=election)
+    for lang in ("vi", "zh-hans"):
+        html = client.get(f"/results/{election.slug}/", HTTP_ACCEPT_LANGUAGE=lang).content.decode()
+        assert_one_number_format(_cells(html), lang)
+        with translation.override(lang):
+            pages = _pdf_pages(render_result_pdf(election=election, certification=cert, sign=False), tmp_path)
+        whole = "\n".join(pages)
+        wrong = [m.group(0) for m in re.finditer(WRONG[lang], whole)]
+        assert not wrong, (lang, wrong[:10])
+        assert VERIFY_COMMAND in whole and len(pages[-1].split()) >= 40

@@ -22,6 +22,14 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _site_language_afterwards():
+    """Requests here ask for vi and zh-hans; the language a response activated must not leak into the
+    tests that run next in this thread."""
+    yield
+    translation.activate("en")
+
+
 def test_localized_picks_the_active_language_and_falls_back():
     names = {"vi": "Quận Bắc", "zh-hans": "北区", "en": ""}
     with translation.override("vi"):

@@ -22,6 +22,15 @@ from .conftest import World
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _site_language_afterwards():
+    """Requests here ask for vi and zh-hans; the language a response activated must not leak into the
+    tests that run next in this thread."""
+    yield
+    translation.activate("en")
+
+
 CODES = ("zero_score", "under_threshold", "not_reached", "funded_by_completion", "not_affordable")
 # A number as each language writes it (pb/core/formats): grouped by three from four digits on, and its own
 # decimal sign; "20,460.10" on a Vietnamese page or an ungrouped "40000" is another convention.

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('proposals', '0002_proposalimportjob'),
+        ("proposals", "0002_proposalimportjob"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='proposal',
-            name='description_i18n',
-            field=models.JSONField(blank=True, default=dict, verbose_name='translated descriptions'),
+            model_name="proposal",
+            name="description_i18n",
+            field=models.JSONField(blank=True, default=dict, verbose_name="translated descriptions"),
         ),
         migrations.AddField(
-            model_name='proposal',
-            name='title_i18n',
-            field=models.JSONField(blank=True, default=dict, verbose_name='translated titles'),
+            model_name="proposal",
+            name="title_i18n",
+            field=models.JSONField(blank=True, default=dict, verbose_name="translated titles"),
         ),
     ]

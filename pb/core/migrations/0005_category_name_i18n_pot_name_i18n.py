@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('core', '0004_audit_anchor'),
+        ("core", "0004_audit_anchor"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='category',
-            name='name_i18n',
-            field=models.JSONField(blank=True, default=dict, verbose_name='translated names'),
+            model_name="category",
+            name="name_i18n",
+            field=models.JSONField(blank=True, default=dict, verbose_name="translated names"),
         ),
         migrations.AddField(
-            model_name='pot',
-            name='name_i18n',
-            field=models.JSONField(blank=True, default=dict, verbose_name='translated names'),
+            model_name="pot",
+            name="name_i18n",
+            field=models.JSONField(blank=True, default=dict, verbose_name="translated names"),
         ),
     ]

@@ -2,6 +2,7 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
+from pb.core.i18n import content_languages
 from pb.core.models import Category, Election, Pot
 from proposals.models import Proposal, ProposalStatus
 from proposals.services import MAX_COST
@@ -95,8 +96,10 @@ class ProposalForm(forms.ModelForm):
     def __init__(self, *args, election: Election, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["pot"].queryset = Pot.objects.filter(election=election)
+        self.fields["pot"].label_from_instance = lambda obj: obj.local_name
         self.fields["pot"].empty_label = _("Choose a district")
         self.fields["category"].queryset = Category.objects.filter(election=election)
+        self.fields["category"].label_from_instance = lambda obj: obj.local_name
         self.fields["category"].empty_label = _("Choose a category")
         self.fields["category"].required = True
         self.fields["description"].widget.attrs["maxlength"] = 5000
@@ -147,6 +150,32 @@ class ReviewForm(forms.Form):
     )
 
 
+class TranslateForm(forms.Form):
+    """The title and description in each language but the proposal's own ("title-vi", "description-vi")."""
+
+    def __init__(self, *args, proposal: Proposal, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.languages = content_languages(besides=proposal.language)
+        for code, label in self.languages:
+            self.fields[f"title-{code}"] = forms.CharField(
+                label=_("Title in %(language)s") % {"language": label},
+                max_length=140,
+                required=False,
+                initial=(proposal.title_i18n or {}).get(code, ""),
+                widget=forms.TextInput(attrs={"lang": code}),
+            )
+            self.fields[f"description-{code}"] = forms.CharField(
+                label=_("Description in %(language)s") % {"language": label},
+                max_length=5000,
+                required=False,
+                initial=(proposal.description_i18n or {}).get(code, ""),
+                widget=forms.Textarea(attrs={"lang": code, "rows": 5}),
+            )
+
+    def texts(self, field: str) -> dict[str, str]:
+        return {code: self.cleaned_data.get(f"{field}-{code}", "") for code, _label in self.languages}
+
+
 class MergeForm(forms.Form):
     keep = forms.CharField(
         label=_("Keep proposal (project id)"), max_length=20, help_text=_("For example P012.")
@@ -190,7 +219,9 @@ class FilterForm(forms.Form):
     def __init__(self, *args, election: Election, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["pot"].queryset = Pot.objects.filter(election=election)
+        self.fields["pot"].label_from_instance = lambda obj: obj.local_name
         self.fields["category"].queryset = Category.objects.filter(election=election)
+        self.fields["category"].label_from_instance = lambda obj: obj.local_name
         self.fields["q"].widget.attrs.update({"type": "search", "autocomplete": "off"})
         self.fields["q"].widget.input_type = "search"
 

@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from pb.core.i18n import localized
 from pb.core.models import Category, Election, Pot
 
 
@@ -38,6 +39,10 @@ class Proposal(models.Model):
     title = models.CharField(_("title"), max_length=140)
     description = models.TextField(_("description"), max_length=5000)
     language = models.CharField(_("language"), max_length=10, default="en")
+    # Official translations of the title and description, for display only ({"vi": "...", ...}; the
+    # frozen definition and the count use the original).
+    title_i18n = models.JSONField(_("translated titles"), default=dict, blank=True)
+    description_i18n = models.JSONField(_("translated descriptions"), default=dict, blank=True)
     cost = models.PositiveBigIntegerField(
         _("estimated cost"), validators=[MinValueValidator(1), MaxValueValidator(10**12)]
     )
@@ -76,6 +81,15 @@ class Proposal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.title}"
+
+    @property
+    def local_title(self) -> str:
+        """The title in the active language (the original where there is no translation)."""
+        return localized(self.title, self.title_i18n)
+
+    @property
+    def local_description(self) -> str:
+        return localized(self.description, self.description_i18n)
 
     @property
     def final_cost(self) -> int:

@@ -14,6 +14,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from pb.core.audit import audit_record
+from pb.core.i18n import clean_translations
 from pb.core.models import Category, Election, Pot
 from pb.core.notifications.models import NotificationKind
 from pb.core.permissions import require
@@ -346,3 +347,37 @@ def proposal_merge(*, actor, duplicate: Proposal, keep: Proposal, reason: str = 
     followers_notify(proposal=duplicate, kind=NotificationKind.MERGED, actor=actor, into=keep.code)
     followers_move(duplicate=duplicate, keep=keep)
     return duplicate
+
+
+@transaction.atomic
+def proposal_translate(
+    *, actor, proposal: Proposal, titles: dict[str, str], descriptions: dict[str, str]
+) -> Proposal:
+    """Set an official translation of the proposal's title and description ({language: text}; empty removes
+    it). Display only: the ballot's frozen definition keeps the original title, so any phase is fine."""
+    require(actor, "content.translate", proposal.election)
+    # Lock the row: two officials saving at once must not lose one another's languages.
+    proposal = Proposal.objects.select_for_update().select_related("election").get(pk=proposal.pk)
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, dict[str, str]] = {}
+    for field, values, limit in (("title_i18n", titles, 140), ("description_i18n", descriptions, 5000)):
+        try:
+            cleaned[field] = clean_translations(values, max_length=limit)
+        except ValueError as exc:
+            errors[field] = [_("Not a valid translation: %(problem)s.") % {"problem": exc}]
+    if errors:
+        raise _invalid(errors)
+    before = {f: getattr(proposal, f) for f in cleaned}
+    if before == cleaned:
+        return proposal
+    for field, value in cleaned.items():
+        setattr(proposal, field, value)
+    proposal.save(update_fields=[*cleaned, "updated_at"])
+    audit_record(
+        actor=actor,
+        action="proposal.translate",
+        election=proposal.election,
+        obj=proposal,
+        data={"code": proposal.code, "before": before, "after": cleaned},
+    )
+    return proposal

@@ -48,4 +48,5 @@ urlpatterns = [
     path("<slug:slug>/<str:code>/comments/<int:pk>/edit/", comments.comment_edit, name="comment_edit"),
     path("<slug:slug>/<str:code>/comments/<int:pk>/report/", comments.comment_report, name="comment_report"),
     path("<slug:slug>/<str:code>/comments/<int:pk>/hide/", comments.comment_hide, name="comment_hide"),
+    path("<slug:slug>/<str:code>/translate/", views.proposal_translate, name="translate"),
 ]

@@ -15,7 +15,7 @@ from pb.core.permissions import allowed, require
 from proposals import maps, selectors, services
 from proposals.comments.views import comments_context
 from proposals.exceptions import NotAuthor, ProposalInvalid
-from proposals.forms import FilterForm, MergeForm, ProposalForm, ReviewForm
+from proposals.forms import FilterForm, MergeForm, ProposalForm, ReviewForm, TranslateForm
 from proposals.models import Proposal, ProposalStatus
 from proposals.supports.selectors import support_box, with_support_counts
 
@@ -119,6 +119,7 @@ def proposal_detail(request, slug, code):
         "markers": maps.proposal_marker(proposal),
         "map": maps.map_settings(election),
         **comments_context(request, proposal),
+        "can_translate": allowed(request.user, "content.translate", election),
     }
     return render(request, "proposals/proposal_detail.html", ctx)
 
@@ -314,3 +315,30 @@ def proposal_merge(request, slug, code):
                 )
                 return redirect("core:manage", slug=slug)
     return render(request, "proposals/proposal_review.html", ctx, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def proposal_translate(request, slug, code):
+    """Officials give the title and description in the site's other languages (display only)."""
+    proposal = _get_proposal(request, slug, code)
+    try:
+        require(request.user, "content.translate", proposal.election)
+    except DomainError as exc:
+        return domain_error_page(request, exc)
+    form = TranslateForm(request.POST or None, proposal=proposal)
+    ctx = {"election": proposal.election, "proposal": proposal, "form": form}
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.proposal_translate(
+                actor=request.user,
+                proposal=proposal,
+                titles=form.texts("title"),
+                descriptions=form.texts("description"),
+            )
+        except ProposalInvalid as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("Translations of %(code)s saved.") % {"code": code})
+            return redirect("proposals:detail", slug=slug, code=code)
+    return render(request, "proposals/proposal_translate.html", ctx, status=400 if form.is_bound else 200)

@@ -275,7 +275,9 @@ def results(request, slug):
     if form.is_valid():
         found = receipt_found(election, form.cleaned_data["receipt"])
     pots = pdf.readable_pots(
-        pdf.pot_views(election, official, definition, with_metrics=True), election.currency
+        pdf.pot_views(election, official, definition, with_metrics=True),
+        election.currency,
+        pdf.content_names(election),
     )
     names = {p["slug"]: p["name"] for p in pots}
     comparison = selectors.comparison(election, official, whatifs)

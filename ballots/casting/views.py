@@ -35,6 +35,7 @@ from ballots.models import Channel, PaperBatch, Participation, VoterRollEntry
 from ballots.roll import identity
 from ballots.roll.identification import already_voted_message
 from pb.core.exceptions import DomainError, PhaseError
+from pb.core.i18n import localized
 from pb.core.models import BallotType, Election, Phase, Pot
 from pb.core.permissions import allowed, require
 from proposals.models import Proposal
@@ -114,16 +115,22 @@ def _ballot_context(election, pot, spec, raw, status=None):
 
 def _with_descriptions(ctx: dict, pot: Pot) -> dict:
     """Give each ballot row its proposal's description, shown in a disclosure so a voter can read what a
-    project is without leaving the ballot (the live bar's partial does not need them)."""
+    project is without leaving the ballot (the live bar's partial does not need them); titles and
+    descriptions in the voter's language where officials translated them (display only: the marks are
+    codes, and the frozen definition keeps the original titles)."""
     texts = {
-        code: (description, thumb, alt)
-        for code, description, thumb, alt in Proposal.objects.filter(
+        code: (localized(title, title_i18n), localized(description, description_i18n), thumb, alt)
+        for code, title, title_i18n, description, description_i18n, thumb, alt in Proposal.objects.filter(
             pot=pot, code__in=[r.code for r in ctx["rows"]]
-        ).values_list("code", "description", "image_thumb", "image_alt")
+        ).values_list(
+            "code", "title", "title_i18n", "description", "description_i18n", "image_thumb", "image_alt"
+        )
     }
     for row in ctx["rows"]:
-        row.description, thumb, row.thumb_alt = texts.get(row.code, ("", "", ""))
+        row.title, row.description, thumb, row.thumb_alt = texts.get(row.code, (row.title, "", "", ""))
         row.thumb_url = default_storage.url(thumb) if thumb else ""  # the proposal's picture, small
+    for choice in ctx["choices"]:
+        choice.title = texts.get(choice.code, (choice.title, "", "", ""))[0]
     return ctx
 
 

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from pb.core.i18n import localized
+
 
 class Phase(models.TextChoices):
     DRAFT = "draft", _("Draft")
@@ -106,6 +108,8 @@ class Pot(models.Model):
     # The district's outline for the maps: a GeoJSON FeatureCollection of polygons, written only by
     # pb.core.districts.shapes.pot_shape_set (validated there: size, polygons only, coordinates in range).
     shape = models.JSONField(_("district shape"), null=True, blank=True)
+    # Translations of the name, for display only ({"vi": "...", "zh-hans": "..."}; pb.core.i18n).
+    name_i18n = models.JSONField(_("translated names"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-is_citywide", "name"]
@@ -120,11 +124,17 @@ class Pot(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def local_name(self) -> str:
+        """The name in the active language (the original where there is no translation)."""
+        return localized(self.name, self.name_i18n)
+
 
 class Category(models.Model):
     election = models.ForeignKey(Election, on_delete=models.PROTECT, related_name="categories")
     name = models.CharField(_("name"), max_length=120)
     slug = models.SlugField(_("slug"), max_length=80)
+    name_i18n = models.JSONField(_("translated names"), default=dict, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -135,6 +145,10 @@ class Category(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def local_name(self) -> str:
+        return localized(self.name, self.name_i18n)
 
 
 class AuditHead(models.Model):

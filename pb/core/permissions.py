@@ -25,6 +25,9 @@ MATRIX: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "tally.close": (frozenset({Role.OFFICIAL}), frozenset({Phase.VOTING_OPEN})),
     "election.edit": (frozenset({Role.OFFICIAL}), frozenset({Phase.DRAFT, Phase.PROPOSALS_OPEN})),
     "election.manage": (frozenset({Role.OFFICIAL}), ANY),
+    # Translations of pot, category and project names are display only (never in the frozen definition or
+    # the count), so officials may correct them in any phase.
+    "content.translate": (frozenset({Role.OFFICIAL}), ANY),
     "proposal.submit": (frozenset({RESIDENT, Role.OFFICIAL}), frozenset({Phase.PROPOSALS_OPEN})),
     # Residents support submitted proposals in the supports phase (proposals.supports).
     "proposal.support": (frozenset({RESIDENT}), frozenset({Phase.SUPPORTS})),

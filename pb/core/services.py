@@ -7,7 +7,8 @@ from django.utils.translation import gettext as _
 
 from pb.core.audit import audit_checkpoint, audit_record
 from pb.core.exceptions import DomainError, PermissionDenied, PhaseError
-from pb.core.models import PHASE_ORDER, Election, ElectionRole, Phase, Role
+from pb.core.i18n import clean_translations
+from pb.core.models import PHASE_ORDER, Category, Election, ElectionRole, Phase, Pot, Role
 from pb.core.permissions import require
 
 # Hooks other apps register to run inside the phase-change transaction (e.g. ballots snapshots the roll and
@@ -130,3 +131,58 @@ def election_role_revoke(*, actor, user, role: str, election: Election | None = 
     for attr in ("_pb_roles", "_pb_election_roles"):
         user.__dict__.pop(attr, None)
     return len(ids)
+
+
+# --- Translated names (display only) -----------------------------------------------------------------------
+
+
+def _names(kind: str, objects: dict[str, Pot | Category], given: dict[str, dict]) -> dict[str, dict]:
+    """{slug: cleaned translations} for the slugs in `given`; an unknown slug or bad text is a DomainError."""
+    out: dict[str, dict] = {}
+    for slug, values in given.items():
+        if slug not in objects:
+            raise DomainError(
+                _("There is no %(kind)s “%(slug)s” in this election.") % {"kind": kind, "slug": slug}
+            )
+        try:
+            out[slug] = clean_translations(values, max_length=120)
+        except ValueError as exc:
+            raise DomainError(
+                _("The translation of “%(name)s” is not valid: %(problem)s.")
+                % {"name": objects[slug].name, "problem": exc}
+            ) from exc
+    return out
+
+
+@transaction.atomic
+def election_names_translate(
+    *,
+    actor,
+    election: Election,
+    pots: dict[str, dict[str, str]] | None = None,
+    categories: dict[str, dict[str, str]] | None = None,
+) -> list[str]:
+    """Set the translated names of the election's pots and categories ({slug: {language: name}}; an empty
+    name removes that translation). Display only: the frozen definition keeps the original names, so this
+    is allowed in every phase. Returns the slugs changed ("pot:<slug>", "category:<slug>")."""
+    require(actor, "content.translate", election)
+    changed: list[str] = []
+    for kind, model, given in (("pot", Pot, pots or {}), ("category", Category, categories or {})):
+        # Lock the rows: two officials saving at once must not interleave read-modify-write of one name.
+        objects = {o.slug: o for o in model.objects.select_for_update().filter(election=election)}
+        for slug, names in _names(kind, objects, given).items():
+            obj = objects[slug]
+            if obj.name_i18n == names:
+                continue
+            before = obj.name_i18n
+            obj.name_i18n = names
+            obj.save(update_fields=["name_i18n"])
+            changed.append(f"{kind}:{slug}")
+            audit_record(
+                actor=actor,
+                action=f"{kind}.translate",
+                election=election,
+                obj=obj,
+                data={"slug": slug, "before": before, "after": names},
+            )
+    return changed

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("elections/<slug:slug>/", views.election_detail, name="election"),
     path("elections/<slug:slug>/manage/", views.election_manage, name="manage"),
+    path("elections/<slug:slug>/manage/translations/", views.election_translate, name="translate"),
     path("elections/<slug:slug>/phase/", views.election_advance_view, name="advance"),
     path("jobs/<uuid:pk>/", jobs_views.job_detail, name="job"),
     path("jobs/<uuid:pk>/retry/", jobs_views.job_retry_view, name="job_retry"),

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 
 from pb.core import navigation, services
 from pb.core.exceptions import DomainError
+from pb.core.forms import NamesTranslateForm
 from pb.core.models import PHASE_ORDER, Election, Phase
 from pb.core.permissions import allowed, require
 
@@ -160,3 +161,32 @@ def election_advance_view(request, slug):
     if allowed(request.user, "election.manage", election):
         return redirect("core:manage", slug=slug)
     return redirect("core:election", slug=slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def election_translate(request, slug):
+    """Officials give the pots' and categories' names in the site's other languages (display only)."""
+    election = get_object_or_404(Election, slug=slug)
+    try:
+        require(request.user, "content.translate", election)
+    except DomainError as exc:
+        return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+    form = NamesTranslateForm(request.POST or None, election=election)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.election_names_translate(
+                actor=request.user,
+                election=election,
+                pots=form.translations("pot"),
+                categories=form.translations("category"),
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Translations saved."))
+            return redirect("core:translate", slug=slug)
+    status = 400 if form.is_bound else 200
+    return render(
+        request, "core/election_translate.html", {"election": election, "form": form}, status=status
+    )

@@ -1,6 +1,6 @@
-"""The signed result document: WeasyPrint PDF/A-3b with manifest.json and manifest.sig attached, then a PAdES
-signature (pyHanko) over the whole file by the council's certificate, the one the signed manifest names
-("pdf_signing_certificate"): the document, not only its attachments, is the signed object.
+"""The signed result document: WeasyPrint PDF/A-3a (tagged) with manifest.json and manifest.sig attached, then
+a PAdES signature (pyHanko) over the whole file by the council's certificate, the one the signed manifest
+names ("pdf_signing_certificate"): the document, not only its attachments, is the signed object.
 
 Reproducible: the same certification gives the same bytes before the PAdES step (every date in the PDF is the
 certification time, via SOURCE_DATE_EPOCH, the dcterms metadata and the attachment dates; WeasyPrint derives
@@ -23,6 +23,7 @@ from django.db.models import Count
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.formats import number_format
+from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -31,7 +32,10 @@ from ballots.ballotbox.pending import anonymity_k
 from ballots.casting.selectors import turnout_public
 from ballots.casting.validation import money
 from ballots.models import Ballot, Channel
-from pb.core.models import Election
+from pb.core.i18n import localized
+from pb.core.models import Election, Pot
+from proposals.models import Proposal
+from tally import explain
 from tally.engine import manifest as mf
 from tally.models import Certification, TallyRun
 from tally.selectors import reconciliation_resolutions
@@ -67,7 +71,7 @@ def bar_chart_svg(rows: list[tuple[str, int, bool]], *, width: int = 360, bar: i
         parts.append(
             f'<text x="0" y="{y + bar - 4}" font-size="12">{_esc(label)}</text>'
             f'<rect x="{label_w}" y="{y}" width="{max(w, 1)}" height="{bar}" fill="{colour}"/>'
-            f'<text x="{label_w + w + 4}" y="{y + bar - 4}" font-size="12">{value}</text>'
+            f'<text x="{label_w + w + 4}" y="{y + bar - 4}" font-size="12">{explain.number(value)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -186,10 +190,32 @@ def _percent(share) -> str:
     return f"{number_format(float(share) * 100, decimal_pos=1)} %" if share is not None else ""
 
 
-def readable_pots(pots: list[dict], currency: str) -> list[dict]:
+def content_names(election: Election) -> dict[str, dict[str, dict]]:
+    """The officials' translations of pot names and project titles ({"pots": {slug: {lang: name}},
+    "projects": {code: {lang: title}}}). Read at display time, never from the frozen definition: they are
+    display only and may be corrected after voting opens."""
+    return {
+        "pots": dict(Pot.objects.filter(election=election).values_list("slug", "name_i18n")),
+        "projects": dict(Proposal.objects.filter(election=election).values_list("code", "title_i18n")),
+    }
+
+
+def readable_pots(pots: list[dict], currency: str, names: dict[str, dict] | None = None) -> list[dict]:
     """Amounts with grouping and currency and shares as percentages, as the ballot shows them (the page and
-    the PDF showed "300000" and "0.983333"). Call it under the language the text is rendered in."""
+    the PDF showed "300000" and "0.983333"); counts grouped the same way; decision codes and reasons in
+    words (tally.explain); pot names and project titles in the reader's language where officials
+    translated them (`names`: content_names). Call it under the language the text is rendered in."""
+    names = names or {}
     for pot in pots:
+        pot["name"] = localized(pot["name"], names.get("pots", {}).get(pot["slug"]))
+        for project in pot["funded"] + pot["unfunded"]:
+            project["name"] = localized(project["name"], names.get("projects", {}).get(project["id"]))
+        pot["ballots_text"] = explain.number(pot["ballots"])
+        if isinstance(pot.get("paper"), int):
+            pot["paper_text"] = explain.number(pot["paper"])
+        else:
+            pot["paper_text"] = pot.get("paper", "")
+        explain.explain_pot(pot, currency)
         pot["budget_text"] = money(pot["budget"], currency)
         pot["cost_text"] = money(pot["total_cost"], currency)
         for project in pot["funded"] + pot["unfunded"]:
@@ -204,6 +230,8 @@ def readable_pots(pots: list[dict], currency: str) -> list[dict]:
 def readable_turnout(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Channel labels ("Paper ballot") instead of stored values ("paper"); each pot's merged row named."""
     for row in rows:
+        if isinstance(row.get("pot"), Pot):
+            row["pot__name"] = row["pot"].local_name
         if row.get("merged"):
             row["channel"] = (
                 _("All channels (fewer voters than the anonymity set: secrecy is weaker)")
@@ -213,6 +241,21 @@ def readable_turnout(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         elif row["channel"] in Channel.values:
             row["channel"] = Channel(row["channel"]).label
     return rows
+
+
+VERIFY_COMMAND = "python -m tally verify RESULT.pdf --key council.pub --ballots DIR"
+
+
+def verify_note() -> str:
+    """The note on checking the attachments, its command set apart (monospace, never broken or hyphenated
+    at its dashes: it is typed by hand). The command is the same in every language's text."""
+    text = escape(
+        _(
+            "This PDF carries manifest.json and manifest.sig as attachments. Check them with: python -m "
+            "tally verify RESULT.pdf --key council.pub --ballots DIR (see docs/verification.md)."
+        )
+    )
+    return mark_safe(text.replace(VERIFY_COMMAND, f'<span class="cmd">{VERIFY_COMMAND}</span>'))  # noqa: S308
 
 
 def render_result_pdf(*, election: Election, certification: Certification, sign: bool = True) -> bytes:
@@ -235,8 +278,11 @@ def render_result_pdf(*, election: Election, certification: Certification, sign:
         "created": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     with translation.override(getattr(election, "language", None) or translation.get_language()):
-        context["pots"] = readable_pots(pot_views(election, certification.run, definition), election.currency)
+        context["pots"] = readable_pots(
+            pot_views(election, certification.run, definition), election.currency, content_names(election)
+        )
         context["turnout"] = readable_turnout(context["turnout"])
+        context["verify_note"] = verify_note()
         html = render_to_string("tally/result_pdf.html", context)
     attachments = [
         Attachment(
@@ -261,7 +307,9 @@ def render_result_pdf(*, election: Election, certification: Certification, sign:
         old = os.environ.get("SOURCE_DATE_EPOCH")
         os.environ["SOURCE_DATE_EPOCH"] = str(int(at.timestamp()))
         try:
-            pdf = HTML(string=html).write_pdf(pdf_variant="pdf/a-3b", attachments=attachments)
+            # PDF/A-3a: PDF/A-3 (attachments allowed) at level A, which means a tagged, structured PDF that
+            # screen readers can follow (WeasyPrint writes the structure tree and marks its content).
+            pdf = HTML(string=html).write_pdf(pdf_variant="pdf/a-3a", attachments=attachments)
         finally:
             if old is None:
                 os.environ.pop("SOURCE_DATE_EPOCH", None)

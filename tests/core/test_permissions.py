@@ -23,6 +23,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "election.publish": {"council": {"certified"}},
     "election.edit": {"official": {"draft", "proposals_open"}},
     "election.manage": {"official": ALL},
+    "content.translate": {"official": ALL},
     "proposal.submit": {
         RESIDENT: {"proposals_open"},
         "official": {"proposals_open"},

@@ -1,0 +1,149 @@
+"""How the results page and the PDF put a counting round, an unfunded project and a tie-break into words.
+
+The one place that turns the engine's output into text: the engine's rounds carry a decision code
+("zero_score", "skipped", ...) and an English `reason`; readers see a translated label, and for the greedy
+rules (whose rounds carry the score, cost and remaining budget) a translated sentence with numbers in the
+reader's format. Anything else falls back to the engine's own `reason`, so a new rule still reads. When the
+engine returns structured reasons, only this module needs to change.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from ballots.casting.validation import money
+
+# Decision codes of the engine's rounds (tally.engine.greedy, mes, phragmen), as a reader says them.
+DECISIONS = {
+    "funded": gettext_lazy("Funded"),
+    "funded_by_completion": gettext_lazy("Funded (completion step)"),
+    "skipped": gettext_lazy("Did not fit"),
+    "not_affordable": gettext_lazy("Did not fit"),
+    "under_threshold": gettext_lazy("Under the minimum score"),
+    "not_reached": gettext_lazy("Not reached"),
+    "zero_score": gettext_lazy("No votes"),
+    "stopped": gettext_lazy("Counting stopped"),
+}
+
+# The engine's tie-break reasons (tally.engine.ties).
+TIE_REASONS = {
+    "lower cost": gettext_lazy("lower cost"),
+    "higher score": gettext_lazy("higher score"),
+    "published order": gettext_lazy("published order"),
+}
+
+_GREEDY_SHAPE = ("score", "cost", "remaining_before")
+
+
+def number(n: int) -> str:
+    """A count in the reader's format, grouped as amounts are (one convention per language)."""
+    return number_format(n, force_grouping=True)
+
+
+# A number as the engine writes it ("30,000", "20,460.10", "0.125", "240000"), not inside a word or an id.
+_ENGINE_NUMBER = re.compile(r"(?<![\w.,'])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w]|[.,]\d)")
+
+# The Method of Equal Shares' reasons for an unfunded project (tally.engine.mes), as patterns.
+_MES_LEFT = re.compile(
+    r"its (?P<n>[\d,]+) supporters had (?P<left>[\d,.]+) left in total, it needed (?P<cost>[\d,]+)"
+)
+_MES_START = re.compile(
+    r"its (?P<n>[\d,]+) supporters had (?P<start>[\d,.]+) at the start \((?P<each>[\d,.]+) each\), "
+    r"it needed (?P<cost>[\d,]+)"
+)
+
+
+def _engine_number(text: str) -> str:
+    try:
+        value = Decimal(text.replace(",", ""))
+    except InvalidOperation:
+        return text
+    decimals = len(text.partition(".")[2])
+    return number_format(value, decimal_pos=decimals or None, force_grouping=True)
+
+
+def localize_numbers(text: str) -> str:
+    """An engine sentence with its numbers in the reader's format (its words stay as the engine wrote
+    them): the page then shows one number format, not "40.000 EUR" beside "it needed 40,000"."""
+    return _ENGINE_NUMBER.sub(lambda m: _engine_number(m.group(0)), text)
+
+
+def decision_label(code: str) -> str:
+    """A round's decision as a reader says it; an unknown code is shown as words, never as "zero_score"."""
+    label = DECISIONS.get(code)
+    return str(label) if label is not None else str(code).replace("_", " ")
+
+
+def round_reason(r: dict, currency: str) -> str:
+    """Why a round decided what it did, in the reader's language where the round says enough."""
+    decision, reason = r.get("decision", ""), str(r.get("reason", ""))
+    if not all(isinstance(r.get(k), int) for k in _GREEDY_SHAPE):
+        return localize_numbers(reason)
+    cost, remaining = money(r["cost"], currency), money(r["remaining_before"], currency)
+    if decision == "zero_score":
+        return _("No votes: a project with no votes is never funded.")
+    if decision == "funded":
+        return _("Fits: costs %(cost)s, %(remaining)s left.") % {"cost": cost, "remaining": remaining}
+    if decision == "skipped":
+        text = _("Does not fit: costs %(cost)s, %(remaining)s left.") % {"cost": cost, "remaining": remaining}
+        if "counting stops" in reason:
+            text += " " + _("Counting stops here (projects are not skipped under this rule).")
+        return text
+    if decision == "under_threshold" and (m := re.search(r"threshold (\d+)", reason)):
+        return _("Score %(score)s is under the minimum score %(threshold)s.") % {
+            "score": number(r["score"]),
+            "threshold": number(int(m.group(1))),
+        }
+    if decision == "not_reached" and (m := re.search(r"at project (\S+?),", reason)):
+        return _("Not reached: counting stopped at project %(project)s, which did not fit.") % {
+            "project": m.group(1)
+        }
+    return localize_numbers(reason)
+
+
+def unfunded_reason(project_id: str, reason: str, rounds: list[dict], currency: str) -> str:
+    """Why a project was not funded: its round's sentence where there is one, else the engine's reason."""
+    for r in rounds:
+        if r.get("project") == project_id and r.get("decision") in DECISIONS and r["decision"] != "funded":
+            text = round_reason(r, currency)
+            if text:
+                return text
+    if reason.startswith("no votes"):
+        return _("No votes: a project with no votes is never funded.")
+    if m := _MES_LEFT.fullmatch(reason):
+        return _("Its %(n)s supporters had %(left)s left in all; it needed %(cost)s.") % {
+            k: _engine_number(v) for k, v in m.groupdict().items()
+        }
+    if m := _MES_START.fullmatch(reason):
+        return _("Its %(n)s supporters had %(start)s at the start (%(each)s each); it needed %(cost)s.") % {
+            k: _engine_number(v) for k, v in m.groupdict().items()
+        }
+    return localize_numbers(reason)
+
+
+def tie_reason(reason: str) -> str:
+    """A tie-break's reason ("lower cost", "published order (seed 'x')") in the reader's language."""
+    for key, label in TIE_REASONS.items():
+        if reason == key or reason.startswith(key + " "):
+            return str(label) + reason[len(key) :]
+    return localize_numbers(reason)
+
+
+def explain_pot(pot: dict, currency: str) -> None:
+    """Add the reader's texts to one pot of tally.certification.pdf.pot_views: `reason_text` per unfunded
+    project, `decision_text` and `reason_text` per round, `reason_text` per tie-break."""
+    rounds = pot.get("rounds", [])
+    for project in pot["unfunded"]:
+        project["reason_text"] = unfunded_reason(project["id"], project.get("reason", ""), rounds, currency)
+    pot["rounds"] = [
+        r | {"decision_text": decision_label(r.get("decision", "")), "reason_text": round_reason(r, currency)}
+        for r in rounds
+    ]
+    pot["tie_breaks"] = [
+        t | {"reason_text": tie_reason(str(t.get("reason", "")))} for t in pot.get("tie_breaks", [])
+    ]

@@ -1,10 +1,10 @@
 """How the results page and the PDF put a counting round, an unfunded project and a tie-break into words.
 
-The one place that turns the engine's output into text: the engine's rounds carry a decision code
-("zero_score", "skipped", ...) and an English `reason`; readers see a translated label, and for the greedy
-rules (whose rounds carry the score, cost and remaining budget) a translated sentence with numbers in the
-reader's format. Anything else falls back to the engine's own `reason`, so a new rule still reads. When the
-engine returns structured reasons, only this module needs to change.
+The one place that turns the engine's output into text. The engine explains every round and every unfunded
+project as data (tally.engine.reasons: a code and its numbers, `why` / `unfunded_why`); `why_text` says each
+code as a translated sentence a resident can read aloud, with amounts and counts in the reader's format.
+Results counted by an older engine carry only the English `reason`: the greedy rounds are still put in
+words from their numbers, and anything else keeps the engine's sentence with its numbers localised.
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ def decision_label(code: str) -> str:
 
 def round_reason(r: dict, currency: str) -> str:
     """Why a round decided what it did, in the reader's language where the round says enough."""
+    if text := why_text(r.get("why"), currency):
+        return text
     decision, reason = r.get("decision", ""), str(r.get("reason", ""))
     if not all(isinstance(r.get(k), int) for k in _GREEDY_SHAPE):
         return localize_numbers(reason)
@@ -106,8 +108,13 @@ def round_reason(r: dict, currency: str) -> str:
     return localize_numbers(reason)
 
 
-def unfunded_reason(project_id: str, reason: str, rounds: list[dict], currency: str) -> str:
-    """Why a project was not funded: its round's sentence where there is one, else the engine's reason."""
+def unfunded_reason(
+    project_id: str, reason: str, rounds: list[dict], currency: str, why: dict | None = None
+) -> str:
+    """Why a project was not funded: the engine's structured reason where it gave one, else its round's
+    sentence, else the engine's English reason with its numbers localised."""
+    if text := why_text(why, currency):
+        return text
     for r in rounds:
         if r.get("project") == project_id and r.get("decision") in DECISIONS and r["decision"] != "funded":
             text = round_reason(r, currency)
@@ -139,7 +146,9 @@ def explain_pot(pot: dict, currency: str) -> None:
     project, `decision_text` and `reason_text` per round, `reason_text` per tie-break."""
     rounds = pot.get("rounds", [])
     for project in pot["unfunded"]:
-        project["reason_text"] = unfunded_reason(project["id"], project.get("reason", ""), rounds, currency)
+        project["reason_text"] = unfunded_reason(
+            project["id"], project.get("reason", ""), rounds, currency, project.get("why")
+        )
     pot["rounds"] = [
         r | {"decision_text": decision_label(r.get("decision", "")), "reason_text": round_reason(r, currency)}
         for r in rounds
@@ -147,3 +156,127 @@ def explain_pot(pot: dict, currency: str) -> None:
     pot["tie_breaks"] = [
         t | {"reason_text": tie_reason(str(t.get("reason", "")))} for t in pot.get("tie_breaks", [])
     ]
+
+
+def _amount(why: dict, key: str, currency: str) -> str:
+    """Money from a reason's fields: the rounded decimal where the value is a fraction, else the integer."""
+    value = why.get(f"{key}_decimal", why.get(key))
+    if value is None:
+        return ""
+    if isinstance(value, int):
+        return money(value, currency)
+    return f"{_engine_number(str(value))} {currency}"
+
+
+def why_text(why: dict | None, currency: str) -> str:
+    """The engine's structured reason (tally.engine.reasons) as a sentence in the reader's language; "" for
+    a code this module does not know (the caller then uses the engine's English)."""
+    if not isinstance(why, dict):
+        return ""
+    code = why.get("code")
+    m = lambda key: _amount(why, key, currency)  # noqa: E731
+    n = lambda key: number(int(why.get(key) or 0))  # noqa: E731
+    match code:
+        case "funded_fits":
+            return _("Funded: it costs %(cost)s and %(left)s was left, so it fit.") % {
+                "cost": m("cost"),
+                "left": m("remaining_before"),
+            }
+        case "funded_equal_shares":
+            return _(
+                "Funded in round %(round)s: its %(n)s supporters had %(before)s left between them after the "
+                "projects they also backed were paid for; it costs %(cost)s, and none of them paid more than "
+                "%(max)s."
+            ) % {
+                "round": n("round"),
+                "n": n("supporters"),
+                "before": m("money_before"),
+                "cost": m("cost"),
+                "max": m("max_payment"),
+            }
+        case "funded_completion":
+            return _(
+                "Funded in the completion step: it still fit in what was left (%(left)s); it costs %(cost)s."
+            ) % {
+                "left": m("remaining_before"),
+                "cost": m("cost"),
+            }
+        case "funded_least_load":
+            return _(
+                "Funded in round %(round)s: its %(n)s supporters took on the least new load; "
+                "it costs %(cost)s."
+            ) % {
+                "round": n("round"),
+                "n": n("supporters"),
+                "cost": m("cost"),
+            }
+        case "funded_unsupported":
+            return _(
+                "Funded from the money left at the end, although nobody voted for it; it costs %(cost)s."
+            ) % {"cost": m("cost")}
+        case "no_support":
+            return _("No votes: a project nobody voted for is never funded.")
+        case "under_threshold":
+            return _("Its score, %(score)s, is under the minimum score of %(threshold)s.") % {
+                "score": n("score"),
+                "threshold": n("threshold"),
+            }
+        case "did_not_fit":
+            text = _("Did not fit: it costs %(cost)s and only %(left)s was left when its turn came.") % {
+                "cost": m("cost"),
+                "left": m("remaining"),
+            }
+            if why.get("stops_counting"):
+                text += " " + _("Counting stops here (projects are not skipped under this rule).")
+            return text
+        case "not_reached":
+            return _("Not reached: counting stopped at project %(project)s, which did not fit.") % {
+                "project": why.get("stopped_at", "")
+            }
+        case "stopped_least_load":
+            return _(
+                "Counting stopped here: it had the least new load but costs %(cost)s and only %(left)s "
+                "was left."
+            ) % {"cost": m("cost"), "left": m("remaining")}
+        case "over_budget":
+            return _("It costs %(cost)s, more than the whole budget of %(budget)s.") % {
+                "cost": m("cost"),
+                "budget": m("budget"),
+            }
+        case "short_at_start":
+            return _(
+                "Its %(n)s supporters had %(start)s between them even at the start (%(each)s each); it costs "
+                "%(cost)s."
+            ) % {
+                "n": n("supporters"),
+                "start": m("money_start"),
+                "each": m("per_voter_budget"),
+                "cost": m("cost"),
+            }
+        case "not_enough_money":
+            text = _(
+                "Its %(n)s supporters had %(left)s left between them after the projects they also backed "
+                "were paid for; it costs %(cost)s."
+            ) % {"n": n("supporters"), "left": m("money_left"), "cost": m("cost")}
+            if why.get("shared_with"):
+                text += " " + _(
+                    "%(shared)s of them also supported %(project)s, funded in round %(round)s."
+                ) % {
+                    "shared": n("shared_supporters"),
+                    "project": why["shared_with"],
+                    "round": n("shared_with_round"),
+                }
+            return text
+        case "replaced_by_greedy":
+            return _(
+                "The comparison step chose the other outcome: %(greedy)s voters preferred it, %(mes)s "
+                "preferred this one."
+            ) % {"greedy": n("prefer_greedy"), "mes": n("prefer_mes")}
+        case "unsupported_no_money":
+            return _(
+                "Nobody voted for it, and what was left (%(left)s) did not cover its cost of %(cost)s."
+            ) % {
+                "left": m("remaining"),
+                "cost": m("cost"),
+            }
+    return ""

@@ -143,6 +143,7 @@ def pot_views(
                 "cost": p["cost"],
                 "votes": scores.get(p["id"]),
                 "reason": res["unfunded"].get(p["id"], ""),
+                "why": (res.get("unfunded_why") or {}).get(p["id"]),
             }
             for p in pot_def["projects"]
             if p["id"] not in res["selected"]

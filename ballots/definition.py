@@ -90,7 +90,8 @@ def definition_build(election: Election) -> dict[str, Any]:
             "rule": election.rule,
             "tie_break": election.tie_break,
             "seed": election.tie_break_seed,
-            "options": {},
+            # Stated even at its default, so the definition says what happens to projects nobody voted for.
+            "options": {"unsupported": "fund_if_money_left" if election.fund_unsupported else "never"},
         },
         "pots": pots,
         "roll": _roll(election),

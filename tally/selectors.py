@@ -112,6 +112,8 @@ def offline_count_options(counting: dict[str, Any]) -> str:
     if counting.get("seed"):
         parts += ["--seed", shlex.quote(counting["seed"])]
     for key, value in sorted((counting.get("options") or {}).items()):
+        if (key, value) == ("unsupported", "never"):  # the engine's default, stated in every definition
+            continue
         parts += ["--option", shlex.quote(f"{key}={value}")]
     return " ".join(parts)
 

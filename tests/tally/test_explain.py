@@ -72,3 +72,15 @@ def test_the_results_page_says_the_structured_reasons(world, client):
     world.publish()
     page = client.get(f"/results/{world.election.slug}/").content.decode()
     assert "Funded: it costs" in page  # the greedy rounds' `why`, not the engine's English
+
+
+def test_projects_nobody_voted_for_follow_the_frozen_option(world, client):
+    # The definition states the option (default: never); the result page says which applied.
+    from ballots.definition import frozen_definition
+
+    world.through_certify()
+    world.publish()
+    definition, _sha = frozen_definition(world.election)
+    assert definition["counting"]["options"] == {"unsupported": "never"}
+    page = client.get(f"/results/{world.election.slug}/").content.decode()
+    assert "Projects nobody voted for are never funded" in page

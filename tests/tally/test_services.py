@@ -45,7 +45,7 @@ def test_opening_freezes_the_definition(world):
         "rule": "greedy",
         "tie_break": "cost,score,order",
         "seed": "",
-        "options": {},
+        "options": {"unsupported": "never"},
     }
     assert definition_is_frozen(world.election)
     with pytest.raises(DefinitionFrozen):

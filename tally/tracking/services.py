@@ -91,7 +91,7 @@ def tracking_update(
     if status == TrackingStatus.CANCELLED and not cancel_reason:
         errors["cancel_reason"] = _("Say why the project was cancelled: residents voted for it.")
     if status == TrackingStatus.DONE and progress != 100:
-        errors["progress"] = _("A project that is done is 100% done.")
+        errors["progress"] = _("A finished project's progress is 100 percent.")
     if actual_spend is not None and actual_spend != tracking.voted_cost and not spend_note:
         errors["spend_note"] = _("Explain why the amount spent differs from the cost residents voted for.")
     if errors:

@@ -103,7 +103,7 @@ def test_publication_tells_followers_funded_or_not(world):
     ("changes", "message"),
     [
         ({"status": "cancelled", "progress": 0}, "Say why"),
-        ({"status": "done", "progress": 80}, "100%"),
+        ({"status": "done", "progress": 80}, "100 percent"),
         ({"status": "design", "progress": 101}, "0 to 100"),
         ({"status": "design", "progress": -1}, "0 to 100"),
         ({"status": "flying", "progress": 0}, "statuses"),

@@ -118,14 +118,23 @@ def _with_descriptions(ctx: dict, pot: Pot) -> dict:
     project is without leaving the ballot (the live bar's partial does not need them); titles and
     descriptions in the voter's language where officials translated them (display only: the marks are
     codes, and the frozen definition keeps the original titles)."""
-    texts = {
-        code: (localized(title, title_i18n), localized(description, description_i18n), thumb, alt)
-        for code, title, title_i18n, description, description_i18n, thumb, alt in Proposal.objects.filter(
-            pot=pot, code__in=[r.code for r in ctx["rows"]]
-        ).values_list(
-            "code", "title", "title_i18n", "description", "description_i18n", "image_thumb", "image_alt"
-        )
-    }
+    rows = Proposal.objects.filter(pot=pot, code__in=[r.code for r in ctx["rows"]]).values_list(
+        "code",
+        "title",
+        "title_i18n",
+        "description",
+        "description_i18n",
+        "image_thumb",
+        "image_alt",
+        "updated_at",
+    )
+    texts = {}
+    changed = []
+    for code, title, title_i18n, description, description_i18n, thumb, alt, updated_at in rows:
+        texts[code] = (localized(title, title_i18n), localized(description, description_i18n), thumb, alt)
+        changed.append(updated_at.timestamp())
+    # The cached blank project list is keyed by this too: a translated title or a new picture shows at once.
+    ctx["list_version"] = f"{max(changed, default=0):.6f}:{pot.name_i18n}"
     for row in ctx["rows"]:
         row.title, row.description, thumb, row.thumb_alt = texts.get(row.code, (row.title, "", "", ""))
         row.thumb_url = default_storage.url(thumb) if thumb else ""  # the proposal's picture, small

@@ -105,48 +105,23 @@ def login(base_url):
     return do
 
 
-AXE_SOURCE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-
-
 @pytest.fixture
 def axe():
-    """`axe(page)`: run axe-core on the page as it is now; returns the serious and critical violations (rule
-    id, impact, help text and up to five offending elements), [] when there is none. Injected through the
-    browser's devtools channel, so the site's Content-Security-Policy stays as it is."""
-    source = AXE_SOURCE.read_text(encoding="utf-8")
+    """`axe(page)`: the serious and critical axe-core violations on the page (tests/e2e/a11y.py)."""
+    from tests.e2e.a11y import axe_violations
 
-    def run(page) -> list[dict]:
-        if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-            page.evaluate(source)
-        result = page.evaluate("async () => await window.axe.run(document, {resultTypes: ['violations']})")
-        return [
-            {
-                "id": v["id"],
-                "impact": v["impact"],
-                "help": v["help"],
-                "nodes": [n["target"] for n in v["nodes"]][:5],
-            }
-            for v in result["violations"]
-            if v["impact"] in ("serious", "critical")
-        ]
-
-    return run
+    return axe_violations
 
 
 @pytest.fixture
-def accessible(axe):
-    """`accessible(page)`: the page passes axe at the width it has and at 390 px (a phone) and 1280 px; the
-    assertion message lists what fails and where."""
+def accessible():
+    """`accessible(page)`: no serious or critical violation at 390 px and 1280 px (tests/e2e/a11y.py)."""
+    from tests.e2e.a11y import assert_accessible
 
-    def check(page, widths=(390, 1280)) -> None:
+    def check(page) -> None:
         size = page.viewport_size
-        failures = {}
-        for width in widths:
-            page.set_viewport_size({"width": width, "height": 900})
-            if found := axe(page):
-                failures[width] = found
+        assert_accessible(page)
         if size:
             page.set_viewport_size(size)
-        assert not failures, f"axe: serious or critical violations on {page.url}: {failures}"
 
     return check

@@ -5,7 +5,6 @@ Every new page is checked with axe-core at phone and desktop width, in all three
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.cache import cache
@@ -13,6 +12,7 @@ from playwright.sync_api import expect
 
 from pb.core.models import Phase
 from proposals.models import Proposal, ProposalStatus
+from tests.e2e.a11y import axe_serious
 from tests.factories import CategoryFactory, ElectionFactory, PotFactory
 
 pytestmark = pytest.mark.e2e
@@ -45,12 +45,7 @@ def _mail_link(index=-1) -> str:
 
 
 def _serious(page) -> list[str]:
-    results = Axe().run(page)
-    return [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    return axe_serious(page)
 
 
 def _check_widths(page, where: str):

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from pb.core.districts.shapes import pot_shape_set
 from pb.core.models import Phase
 from proposals.models import Proposal, ProposalStatus
+from tests.e2e.a11y import axe_serious
 from tests.factories import (
     CategoryFactory,
     ElectionFactory,
@@ -27,24 +28,8 @@ pytestmark = pytest.mark.e2e
 SHAPES = json.loads((Path(__file__).resolve().parents[2] / "fixtures/demo/district_shapes.json").read_text())
 
 
-def _axe_source() -> str:
-    try:
-        import axe_playwright_python
-    except ImportError:
-        pytest.skip("axe-playwright-python (axe-core) is not installed")
-    return (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text(encoding="utf-8")
-
-
 def assert_no_serious_axe_violations(page, label: str) -> None:
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(_axe_source())
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    bad = [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert bad == [], f"{label}: {bad}"
+    assert axe_serious(page) == [], label
 
 
 @pytest.fixture

@@ -2,20 +2,17 @@
 ballot; the published results page has no serious or critical axe violation at 390 and 1280 px in English,
 Vietnamese and Chinese, and its scrolling tables are reachable with Tab."""
 
-import json
 import threading
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.ballots.cast_support import build_voting
+from tests.e2e.a11y import axe_violations
 from tests.factories import official
 from tests.tally.conftest import KEYS, World
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-AXE = Path(__import__("axe_playwright_python").__file__).parent / "axe.min.js"
 
 
 def _context(browser, locale: str, **options):
@@ -65,9 +62,7 @@ def test_official_translates_a_pot_name_and_a_vietnamese_voter_sees_it(browser, 
 
 
 def _axe(page) -> list[dict]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => JSON.stringify(await axe.run(document))")
-    return [v for v in json.loads(result)["violations"] if v["impact"] in ("serious", "critical")]
+    return axe_violations(page)
 
 
 def test_results_page_has_no_serious_axe_violation_and_tables_take_focus(

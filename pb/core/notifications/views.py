@@ -5,7 +5,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from pb.core.notifications import selectors, services
+from pb.core.notifications import preferences, selectors, services
 from pb.core.notifications.forms import NotificationSettingsForm
 from pb.core.notifications.text import notification_text
 
@@ -13,10 +13,10 @@ from pb.core.notifications.text import notification_text
 @login_required
 @require_http_methods(["GET", "POST"])
 def notification_list(request):
-    prefs = services.notification_settings_of(request.user)
+    prefs = preferences.notification_settings_of(request.user)
     form = NotificationSettingsForm(request.POST or None, instance=prefs)
     if request.method == "POST" and form.is_valid():
-        services.notification_settings_update(
+        preferences.notification_settings_update(
             actor=request.user, ballot_reminders=prefs.ballot_reminders, **form.cleaned_data
         )
         messages.success(request, _("Your e-mail choices were saved."))
@@ -39,10 +39,10 @@ def notifications_read(request):
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token):
     try:
-        _user_id, scope = services.unsubscribe_check(token)
+        _user_id, scope = preferences.unsubscribe_check(token)
         if request.method == "POST":
-            services.unsubscribe(token=token)
-    except services.BadUnsubscribeLink as exc:
+            preferences.unsubscribe(token=token)
+    except preferences.BadUnsubscribeLink as exc:
         return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
     ctx = {"scope": scope, "done": request.method == "POST", "token": token}
     return render(request, "notifications/unsubscribe.html", ctx)

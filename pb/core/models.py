@@ -61,16 +61,17 @@ class Election(models.Model):
     rule = models.CharField(_("counting rule"), max_length=60, default="greedy")
     tie_break = models.CharField(_("tie-break"), max_length=200, default="cost,score,order")
     tie_break_seed = models.CharField(_("tie-break seed"), max_length=120, blank=True)
+    # (db_default on the booleans: rows inserted by code of an older migration state still insert.)
     # Projects nobody voted for: never funded (the default: no resident asked for them, docs/rules.md), or
     # funded from money left once the rule has finished. Frozen into the definition's counting options.
     fund_unsupported = models.BooleanField(
-        _("fund projects nobody voted for when money is left"), default=False
+        _("fund projects nobody voted for when money is left"), default=False, db_default=False
     )
     # The supports phase (optional) and its rules, fixed before it starts (election.edit: draft and proposals
     # open only): how many proposals one resident may support, and which proposals go on to review — those
     # with at least `supports_threshold` supports, or the `supports_top_n` most supported of each pot (all
     # proposals tied with the last one go on too). Neither set: every submitted proposal goes on.
-    supports_enabled = models.BooleanField(_("supports phase"), default=False)
+    supports_enabled = models.BooleanField(_("supports phase"), default=False, db_default=False)
     supports_per_resident = models.PositiveSmallIntegerField(
         _("supports per resident"), null=True, blank=True
     )

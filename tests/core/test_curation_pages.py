@@ -59,4 +59,4 @@ def test_login_error_appears_once(client):
     UserFactory(username="rosa")
     r = client.post(reverse("login"), {"username": "rosa", "password": "wrong"})
     html = r.content.decode()
-    assert html.count("Please enter a correct username and password") == 1
+    assert html.count("The username or e-mail address, or the password, is not correct.") == 1

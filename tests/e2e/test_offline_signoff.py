@@ -94,13 +94,22 @@ def test_official_signs_off_with_an_offline_count_of_the_downloaded_files(
     page.goto(base_url + "/")
     page.locator(f"#todo-{world.election.slug}-certify").click()
     page.get_by_role("button", name="Certify and sign the result").click()
+    _through_the_job(page, base_url, world.election.slug)
     preview = page.locator("#pdf-preview")
     expect(preview).to_be_visible()
     pdf = page.request.get(base_url + preview.get_attribute("src"))
     assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
     page.get_by_role("button", name="Publish the results").click()
+    _through_the_job(page, base_url, world.election.slug)
     expect(page.locator("#phase")).to_have_text("Published")
     page.goto(f"{base_url}/results/{world.election.slug}/")
     expect(page.locator("#signoffs")).to_contain_text("offline re-count")
     expect(page.locator("#signoffs")).to_contain_text("re-count on the server")
     ctx.close()
+
+
+def _through_the_job(page, base_url, slug):
+    """Certifying and publishing run as jobs: wait for the job's page to say done, then back to the manage
+    page."""
+    expect(page.locator("#job-state")).to_have_text("Done")
+    page.goto(f"{base_url}/results/{slug}/manage/")

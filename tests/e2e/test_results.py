@@ -55,8 +55,10 @@ def test_close_count_signoff_certify_publish_and_receipt_lookup(browser, base_ur
     ctx, page = as_user(world.council)
     expect(page.locator("#signoff-status")).to_contain_text("2 of 2")
     page.get_by_role("button", name="Certify and sign the result").click()
+    _through_the_job(page, base_url, world.election.slug)
     expect(page.locator("#manifest-hash")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
     page.get_by_role("button", name="Publish the results").click()
+    _through_the_job(page, base_url, world.election.slug)
     expect(page.locator("#phase")).to_have_text("Published")
     ctx.close()
 
@@ -72,3 +74,10 @@ def test_close_count_signoff_certify_publish_and_receipt_lookup(browser, base_ur
     expect(page.locator("#receipt-missing")).to_be_visible()
     expect(page.locator("#pdf-link")).to_have_attribute("href", re.compile(r"result-.*\.pdf$"))
     context.close()
+
+
+def _through_the_job(page, base_url, slug):
+    """Certifying and publishing run as jobs: wait for the job's page to say done, then back to the manage
+    page."""
+    expect(page.locator("#job-state")).to_have_text("Done")
+    page.goto(f"{base_url}/results/{slug}/manage/")

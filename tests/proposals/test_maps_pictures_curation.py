@@ -109,7 +109,7 @@ def test_the_migration_fills_the_folded_text(election, north):
 
     from django.apps import apps
 
-    migration = import_module("proposals.migrations.0003_images_and_search")
+    migration = import_module("proposals.migrations.0004_images_and_search")
     p = ProposalFactory(pot=north, title="Cây xanh", status=ProposalStatus.SUBMITTED)
     migration.fill_search_text(apps, None)
     p.refresh_from_db()

@@ -48,7 +48,10 @@ class LoginForm(_Relabelled, allauth_forms.LoginForm):
         super().__init__(*args, **kwargs)
         self._relabel()
         self.fields["password"].help_text = ""  # the page links to the reset itself, once
+        # Longer than any address or username: refused by the form, before any database lookup.
         self.fields["login"].max_length = EMAIL_MAX_LENGTH
+        self.fields["login"].validators.append(MaxLengthValidator(EMAIL_MAX_LENGTH))
+        self.fields["login"].widget.attrs["maxlength"] = str(EMAIL_MAX_LENGTH)
         self.fields["login"].widget.attrs["autocomplete"] = "username"
 
 

@@ -40,7 +40,14 @@ import time
 import uuid
 from pathlib import Path
 
-from common import Client, free_port, pct, recreate_db, wait_http  # bench/common.py, next to this file
+from common import (  # bench/common.py, next to this file
+    Client,
+    free_port,
+    pct,
+    recreate_db,
+    server_env,
+    wait_http,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -164,18 +171,10 @@ def main() -> None:
         f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f} s ({size / 1e6:.1f} MB)", flush=True
     )
 
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=bench_url,
-        DJANGO_SETTINGS_MODULE="pb.settings",
-        DJANGO_SECRET_KEY="bench-secret-key-" + "x" * 40,
-        DJANGO_DEBUG="0",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DJANGO_LOG_LEVEL="ERROR",
+    env = server_env(
+        bench_url,
         PB_VAR_DIR=str(tmp / "var"),
         PB_TASKS_BACKEND="database",
-        PYTHONPATH=str(ROOT),
     )
     limit = int(env.get("PB_ROLL_IMPORT_MAX_BYTES", 60 * 1024 * 1024))
     if size + 64 * 1024 > limit:

@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # bench/cast.py: the same set-up and voter steps; bench/common.py: the server and client helpers
 from cast import SETUP, Voter, _cast, _db_urls, _identify
-from common import PY, ROOT, free_port, pct, recreate_db, wait_http
+from common import PY, ROOT, free_port, pct, recreate_db, server_env, wait_http
 
 KEYS = ROOT / "fixtures" / "keys"
 
@@ -107,20 +107,12 @@ def main() -> None:
     db_name = _name.replace("_bench_cast", "_bench_verify")
     bench_url = bench_url.replace("_bench_cast", "_bench_verify")
     limit = 8 * 1024 * 1024
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=bench_url,
-        DJANGO_SETTINGS_MODULE="pb.settings",
-        DJANGO_SECRET_KEY="bench-secret-key-" + "x" * 40,
-        DJANGO_DEBUG="0",
-        DJANGO_SECURE_SSL_REDIRECT="0",
-        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        DJANGO_LOG_LEVEL="ERROR",
+    env = server_env(
+        bench_url,
         PB_SIGNING_KEY_FILE=str(KEYS / "test-council-ed25519.key"),
         PB_SIGNING_CERT_FILE=str(KEYS / "test-pades-cert.pem"),
         PB_SIGNING_CERT_KEY_FILE=str(KEYS / "test-pades-key.pem"),
         PB_VERIFY_MAX_BYTES=str(limit),
-        PYTHONPATH=str(ROOT),
     )
     if args.open_limits:
         env.update(PB_VERIFY_RATE_COUNT="1000000", PB_VERIFY_CONCURRENCY="1000")

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ballots.definition import definition_changed, definition_is_frozen, frozen_definition
 from pb.core.audit import audit_latest_checkpoint
 from pb.core.audit_keys import audit_public_key
+from pb.core.errorpages import domain_error_page
 from pb.core.exceptions import DomainError
 from pb.core.jobs.services import KINDS, job_start
 from pb.core.models import Election, Job, Pot
@@ -251,7 +252,7 @@ def staff_file(request, slug, name):
         message = _("The file %(name)s is missing from the server's storage.") % {"name": name}
         return render(request, "core/error.html", {"message": message}, status=409)
     except DomainError as exc:
-        return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+        return domain_error_page(request, exc)
     is_pdf = name.endswith(".pdf")
     resp = HttpResponse(data, content_type="application/pdf" if is_pdf else "text/plain; charset=utf-8")
     disposition = "inline" if is_pdf and request.GET.get("download") is None else "attachment"

@@ -38,6 +38,7 @@ from ballots.roll.forms import (
 )
 from ballots.roll.identification import booth_identify, voter_identify_code, voter_identify_roll
 from ballots.roll.tasks import roll_job_check_task, roll_job_import_task
+from pb.core.errorpages import domain_error_page
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Phase
 from pb.core.permissions import allowed, require
@@ -132,7 +133,7 @@ def booth(request, slug):
     try:
         require(request.user, "ballot.booth", election)
     except DomainError as exc:
-        return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+        return domain_error_page(request, exc)
     if request.method == "GET":
         return render(request, "ballots/identify_booth.html", ctx)
     if not form.is_valid():
@@ -164,7 +165,7 @@ def _official_page(request, slug, action: str = "election.manage"):
     try:
         require(request.user, action, election)
     except DomainError as exc:
-        return election, render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+        return election, domain_error_page(request, exc)
     return election, None
 
 

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from pb.core import navigation, services
+from pb.core.errorpages import domain_error_page
 from pb.core.exceptions import DomainError
 from pb.core.forms import NamesTranslateForm
 from pb.core.models import PHASE_ORDER, Election, Phase
@@ -112,7 +113,7 @@ def election_manage(request, slug):
     try:
         require(request.user, "election.manage", election)
     except DomainError as exc:
-        return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+        return domain_error_page(request, exc)
     ctx = _phase_context(request, election)
     ctx.update(navigation.dashboard_context(request.user, election))  # proposals: review queue, import/export
     ctx.update(
@@ -144,7 +145,7 @@ def election_advance_view(request, slug):
                     request.user, services.ADVANCE_ACTION.get(ctx["next_phase"], "election.advance"), election
                 )
             except DomainError as exc:
-                return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+                return domain_error_page(request, exc)
         ctx.update(navigation.dashboard_context(request.user, election))  # e.g. proposals still unreviewed
         return render(request, "core/election_advance.html", ctx)
     try:
@@ -171,7 +172,7 @@ def election_translate(request, slug):
     try:
         require(request.user, "content.translate", election)
     except DomainError as exc:
-        return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+        return domain_error_page(request, exc)
     form = NamesTranslateForm(request.POST or None, election=election)
     if request.method == "POST" and form.is_valid():
         try:

@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from pb.core.clientip import client_ip
+from pb.core.errorpages import domain_error_page
 from pb.core.exceptions import DomainError
 from pb.core.models import Election
 from pb.core.permissions import allowed, require
@@ -60,8 +61,15 @@ def _anchor(comment: Comment) -> str:
     return services.comment_url(comment)
 
 
-def _error(request, exc: DomainError):
-    return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+def _form_page(request, template: str, comment, form):
+    """A comment's report or hide page; 400 while its form has errors."""
+    ctx = {
+        "comment": comment,
+        "proposal": comment.proposal,
+        "election": comment.proposal.election,
+        "form": form,
+    }
+    return render(request, template, ctx, status=400 if form.errors else 200)
 
 
 @login_required
@@ -81,7 +89,7 @@ def comment_create(request, slug, code):
         except services.CommentInvalid as exc:
             form.add_error("body", exc.message)
         except DomainError as exc:
-            return _error(request, exc)
+            return domain_error_page(request, exc)
         else:
             if request.htmx:  # the section again, with the new comment and an empty form
                 ctx = {
@@ -105,14 +113,16 @@ def comment_edit(request, slug, code, pk):
     comment = _comment(request, slug, code, pk)
     form = CommentForm(request.POST or None, initial={"body": comment.body})
     if not services.comment_editable(comment, request.user):
-        return _error(request, services.CommentNotAllowed(_("This comment can no longer be edited.")))
+        return domain_error_page(
+            request, services.CommentNotAllowed(_("This comment can no longer be edited."))
+        )
     if request.method == "POST" and form.is_valid():
         try:
             services.comment_edit(actor=request.user, comment=comment, body=form.cleaned_data["body"])
         except services.CommentInvalid as exc:
             form.add_error("body", exc.message)
         except DomainError as exc:
-            return _error(request, exc)
+            return domain_error_page(request, exc)
         else:
             return redirect(_anchor(comment))
     ctx = {
@@ -137,16 +147,10 @@ def comment_report(request, slug, code, pk):
                 client_key=client_ip(request),
             )
         except DomainError as exc:
-            return _error(request, exc)
+            return domain_error_page(request, exc)
         messages.success(request, _("Thank you. The officials will look at this comment."))
         return redirect(_anchor(comment))
-    ctx = {
-        "comment": comment,
-        "proposal": comment.proposal,
-        "election": comment.proposal.election,
-        "form": form,
-    }
-    return render(request, "proposals/comments/comment_report.html", ctx, status=400 if form.errors else 200)
+    return _form_page(request, "proposals/comments/comment_report.html", comment, form)
 
 
 @login_required
@@ -156,7 +160,7 @@ def comment_hide(request, slug, code, pk):
     try:
         require(request.user, "comment.moderate", comment.proposal.election)
     except DomainError as exc:
-        return _error(request, exc)
+        return domain_error_page(request, exc)
     form = HideForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -164,17 +168,11 @@ def comment_hide(request, slug, code, pk):
         except services.CommentInvalid as exc:
             form.add_error("reason", exc.message)
         except DomainError as exc:
-            return _error(request, exc)
+            return domain_error_page(request, exc)
         else:
             messages.success(request, _("The comment is hidden; the reason is shown in its place."))
             return redirect(_anchor(comment))
-    ctx = {
-        "comment": comment,
-        "proposal": comment.proposal,
-        "election": comment.proposal.election,
-        "form": form,
-    }
-    return render(request, "proposals/comments/comment_hide.html", ctx, status=400 if form.errors else 200)
+    return _form_page(request, "proposals/comments/comment_hide.html", comment, form)
 
 
 @login_required
@@ -183,7 +181,7 @@ def comments_moderation(request, slug):
     try:
         require(request.user, "comment.moderate", election)
     except DomainError as exc:
-        return _error(request, exc)
+        return domain_error_page(request, exc)
     ctx = {"election": election, "comments": selectors.comments_reported(election=election)}
     return render(request, "proposals/comments/comments_moderation.html", ctx)
 

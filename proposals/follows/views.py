@@ -1,10 +1,11 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from pb.core.errorpages import domain_error_page
 from pb.core.exceptions import DomainError
 from proposals.follows import services
 from proposals.models import Proposal
@@ -29,5 +30,5 @@ def follow_toggle(request, slug, code):
                 _("You follow %(code)s: you will be notified when it changes.") % {"code": proposal.code},
             )
     except DomainError as exc:
-        return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+        return domain_error_page(request, exc)
     return redirect("proposals:detail", slug=slug, code=code)

@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from pb.core.errorpages import domain_error_page
 from pb.core.notifications import preferences, selectors, services
 from pb.core.notifications.forms import NotificationSettingsForm
 from pb.core.notifications.text import notification_text
@@ -43,6 +44,6 @@ def unsubscribe(request, token):
         if request.method == "POST":
             preferences.unsubscribe(token=token)
     except preferences.BadUnsubscribeLink as exc:
-        return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+        return domain_error_page(request, exc)
     ctx = {"scope": scope, "done": request.method == "POST", "token": token}
     return render(request, "notifications/unsubscribe.html", ctx)

@@ -98,6 +98,8 @@ PB_HMAC_KEY = os.environ.get("PB_HMAC_KEY", SECRET_KEY)
 PB_ANONYMITY_K = int(os.environ.get("PB_ANONYMITY_K", "20"))
 PB_SIGNING_KEY_FILE = os.environ.get("PB_SIGNING_KEY_FILE", str(BASE_DIR / "keys" / "council.key"))
 PB_AUDIT_KEY_FILE = os.environ.get("PB_AUDIT_KEY_FILE", str(BASE_DIR / "keys" / "audit.key"))
+# Online identifications are audited without the chain's lock and chained by every Nth writer (pb.core.audit).
+PB_AUDIT_FOLD_EVERY = int(os.environ.get("PB_AUDIT_FOLD_EVERY", "16"))
 PB_SIGNING_CERT_FILE = os.environ.get(
     "PB_SIGNING_CERT_FILE", str(BASE_DIR / "keys" / "council-pades-cert.pem")
 )

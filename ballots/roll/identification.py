@@ -87,6 +87,8 @@ def _audit_identify(
     *, actor, election: Election, voter: VoterRollEntry, method: str, booth: str = ""
 ) -> None:
     # Published without the voter, booth, official or exact time: only the day, the method and a commitment.
+    # A voter identifying online does not wait for the audit chain's lock (deferred: chained in order a
+    # moment later, pb.core.audit.audit_fold); an official's booth identification is chained at once.
     private = {"booth": booth} if booth else {}
     audit_record(
         actor=actor,
@@ -95,6 +97,7 @@ def _audit_identify(
         obj=voter,
         data={"method": method},
         private=private,
+        deferred=method != "booth",
     )
 
 

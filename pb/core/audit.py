@@ -13,6 +13,11 @@ Entries about a voter are recorded with `private=`: the published payload carrie
 to the voter, booth, actor and exact time (tally.engine.auditlog); the officials' full log keeps them and
 `audit_verify` checks them against the commitment.
 
+Frequent entries about voters (each online identification) are written without the chain's head lock, as
+pending entries that `audit_fold` chains in order before any other entry, checkpoint or check of the chain,
+and now and then by the writers themselves: a city's voters never queue on one lock to identify. Until it is
+chained, a pending entry is protected only by the database (the window is a few identifications long).
+
 `manage.py audit_verify` recomputes all of it and names every bad entry.
 """
 
@@ -31,12 +36,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from pb.core import audit_keys
-from pb.core.models import AuditCheckpoint, AuditEvent, AuditHead, Election
+from pb.core.models import AuditCheckpoint, AuditEvent, AuditHead, AuditPending, Election
 from tally.engine import auditlog
 from tally.engine.canonical import canonical_hash
 
 GENESIS_HASH = auditlog.GENESIS
 PAYLOAD_VERSION = 2
+FOLD_BATCH = 2000  # pending entries chained per statement
 
 
 def _at(e: AuditEvent) -> str:
@@ -113,6 +119,68 @@ def entry_mac(entry_hash_hex: str) -> str:
     return hmac.new(_mac_key(settings.PB_HMAC_KEY), entry_hash_hex.encode(), hashlib.sha256).hexdigest()
 
 
+def _fields(
+    *, actor: Any, action: str, election, obj: Any, data: dict | None, private: dict | None
+) -> dict[str, Any]:
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    return {
+        "at": timezone.now().replace(microsecond=0),
+        "actor_id": actor.pk if is_user else None,
+        "actor_name": actor.get_username() if is_user else (str(actor) if actor else "system"),
+        "action": action,
+        "election": election,
+        "object_type": obj._meta.label_lower if obj is not None and hasattr(obj, "_meta") else "",
+        "object_id": str(obj.pk) if obj is not None and hasattr(obj, "pk") else "",
+        "data": data or {},
+        "private": None if private is None else {"salt": secrets.token_hex(16), "fields": private},
+    }
+
+
+def _locked_head() -> AuditHead:
+    # Row lock on the singleton head: concurrent writers queue here, so the chain never forks.
+    head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
+    return head
+
+
+def _chain(head: AuditHead, fields: dict[str, Any]) -> AuditEvent:
+    """The next entry of the chain after `head` (not saved; `head` moves on to it)."""
+    event = AuditEvent(v=PAYLOAD_VERSION, seq=head.seq + 1, prev_hash=head.hash, **fields)
+    event.hash = entry_hash(event)
+    event.mac = entry_mac(event.hash)
+    head.seq, head.hash = event.seq, event.hash
+    return event
+
+
+def _fold_locked(head: AuditHead) -> int:
+    """Chain every pending entry visible now, in the order they were written (the head is locked by the
+    caller's transaction). Returns how many."""
+    folded = 0
+    while True:
+        batch = list(AuditPending.objects.order_by("pk")[:FOLD_BATCH])
+        if not batch:
+            return folded
+        events = [
+            _chain(
+                head,
+                {
+                    "at": p.at,
+                    "actor_id": p.actor_id,
+                    "actor_name": p.actor_name,
+                    "action": p.action,
+                    "election_id": p.election_id,
+                    "object_type": p.object_type,
+                    "object_id": p.object_id,
+                    "data": p.data,
+                    "private": p.private,
+                },
+            )
+            for p in batch
+        ]
+        AuditEvent.objects.bulk_create(events)
+        AuditPending.objects.filter(pk__in=[p.pk for p in batch]).delete()
+        folded += len(events)
+
+
 @transaction.atomic
 def audit_record(
     *,
@@ -122,36 +190,53 @@ def audit_record(
     obj: Any = None,
     data: dict[str, Any] | None = None,
     private: dict[str, Any] | None = None,
-) -> AuditEvent:
+    deferred: bool = False,
+) -> AuditEvent | AuditPending:
     """Append one entry. Call inside the service's transaction so the entry and the change commit together.
 
     `private`: for an entry about a voter, the fields that would identify them (booth, code ids, ...); the
     entry's object id, actor and exact time become private too, and the published log carries only a salted
     commitment to them (pass `private={}` when there are no extra fields). `data` is always public.
+
+    `deferred`: for frequent entries about voters (online identification): written without the chain's head
+    lock, as an AuditPending that audit_fold chains later, in order (before any other entry, checkpoint or
+    check of the chain). Its time is the time it was written.
     """
-    # Row lock on the singleton head: concurrent writers queue here, so the chain never forks.
-    head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
-    is_user = actor is not None and getattr(actor, "is_authenticated", False)
-    event = AuditEvent(
-        v=PAYLOAD_VERSION,
-        seq=head.seq + 1,
-        at=timezone.now().replace(microsecond=0),
-        actor_id=actor.pk if is_user else None,
-        actor_name=actor.get_username() if is_user else (str(actor) if actor else "system"),
-        action=action,
-        election=election,
-        object_type=obj._meta.label_lower if obj is not None and hasattr(obj, "_meta") else "",
-        object_id=str(obj.pk) if obj is not None and hasattr(obj, "pk") else "",
-        data=data or {},
-        private=None if private is None else {"salt": secrets.token_hex(16), "fields": private},
-        prev_hash=head.hash,
-    )
-    event.hash = entry_hash(event)
-    event.mac = entry_mac(event.hash)
+    fields = _fields(actor=actor, action=action, election=election, obj=obj, data=data, private=private)
+    if deferred:
+        pending = AuditPending.objects.create(**fields)
+        every = int(getattr(settings, "PB_AUDIT_FOLD_EVERY", 16))
+        if every <= 1 or pending.pk % every == 0:
+            # Now and then a writer chains what is waiting, after its own commit and only if nobody else is
+            # doing it at that moment (never waiting for the head lock).
+            transaction.on_commit(lambda: audit_fold(wait=False))
+        return pending
+    head = _locked_head()
+    _fold_locked(head)  # what was written before this entry comes before it in the chain
+    event = _chain(head, fields)
     event.save()
-    head.seq, head.hash = event.seq, event.hash
     head.save(update_fields=["seq", "hash"])
     return event
+
+
+def audit_fold(*, wait: bool = True) -> int:
+    """Chain the pending entries (AuditPending) in the order they were written; returns how many.
+
+    `wait=False`: give up at once (0) if another transaction holds the head lock (it will fold them, or the
+    next writer will). On SQLite, where writers are serialised anyway, this always folds."""
+    with transaction.atomic():
+        if wait:
+            head = _locked_head()
+        else:
+            head = AuditHead.objects.select_for_update(skip_locked=True).filter(pk=1).first()
+            if head is None:
+                if AuditHead.objects.filter(pk=1).exists():
+                    return 0  # locked by someone else right now
+                head = _locked_head()
+        folded = _fold_locked(head)
+        if folded:
+            head.save(update_fields=["seq", "hash"])
+        return folded
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints
@@ -162,7 +247,9 @@ def audit_checkpoint(*, reason: str, election: Election | None = None) -> AuditC
     """Sign the current head with the server's audit key. Called inside the transaction that wrote the last
     entry (the head row stays locked, so the signed head is the one that commits). Raises AuditKeyMissing
     when no key is set up (and DEBUG is off): an unanchored phase change would be unprotected."""
-    head, _ = AuditHead.objects.select_for_update().get_or_create(pk=1)
+    head = _locked_head()
+    if _fold_locked(head):  # a checkpoint signs everything written before it
+        head.save(update_fields=["seq", "hash"])
     key = audit_keys.audit_key_load(create=True)
     info = audit_keys.audit_public_info(key.public_key())
     at = timezone.now().replace(microsecond=0)
@@ -256,7 +343,9 @@ def _checkpoint_problems(checkpoints: list[AuditCheckpoint]) -> list[ChainProble
 
 def audit_verify() -> tuple[str, int, list[ChainProblem]]:
     """Recompute the chain, the keyed MACs and the private commitments, and check every signed checkpoint
-    against it. Returns (head hash, entries checked, problems), each problem naming an entry."""
+    against it. Returns (head hash, entries checked, problems), each problem naming an entry. Pending entries
+    (AuditPending) are chained first, so the check covers everything written so far."""
+    audit_fold()
     checkpoints = list(AuditCheckpoint.objects.select_related("election").order_by("seq", "pk"))
     problems = _checkpoint_problems(checkpoints)
     at_seq: dict[int, list[AuditCheckpoint]] = {}

@@ -157,6 +157,31 @@ class Category(models.Model):
         return localized(self.name, self.name_i18n)
 
 
+class AuditPending(models.Model):
+    """An audit entry written without taking the chain's head lock, waiting to be chained.
+
+    For frequent entries about voters (each online identification): appending them to the chain one by one
+    would queue every voter of the city on the head row's lock. They are inserted here instead (no lock) and
+    moved into the chain in order, as ordinary AuditEvents, by pb.core.audit.audit_fold: before every other
+    audit entry, every signed checkpoint, every check of the chain, and now and then by the writers
+    themselves (PB_AUDIT_FOLD_EVERY). Written and read only by pb.core.audit."""
+
+    at = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=80)
+    election = models.ForeignKey(
+        Election, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_pending"
+    )
+    object_type = models.CharField(max_length=80, blank=True)
+    object_id = models.CharField(max_length=80, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    private = models.JSONField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"pending {self.action}"
+
+
 class AuditHead(models.Model):
     """Singleton row locked by every audit write: serialises the chain (see pb.core.audit)."""
 

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from ballots.models import CodeStatus, Participation, VotingCode
 from ballots.roll import identity
-from pb.core.models import AuditEvent, Phase
+from pb.core.audit import audit_fold
+from pb.core.models import AuditEvent, AuditPending, Phase
 from tests.ballots.roll_support import make_code, make_voter
 from tests.factories import ElectionFactory, PotFactory, UserFactory, official
 
@@ -39,6 +40,10 @@ def test_code_identifies_and_session_holds_voter(client, setup):
     data = client.session[identity.SESSION_KEY]
     assert data == {"election": election.pk, "voter": voter.pk, "method": "code"}
     assert client.session.session_key != old_key
+    # Online: written without the chain's lock, waiting to be chained; chained in order by audit_fold.
+    assert AuditPending.objects.get(action="voter.identify").object_id == str(voter.pk)
+    assert not AuditEvent.objects.filter(action="voter.identify").exists()
+    assert audit_fold() == 1 and not AuditPending.objects.exists()
     event = AuditEvent.objects.get(action="voter.identify")
     assert event.data == {"method": "code"} and event.object_id == str(voter.pk)
 

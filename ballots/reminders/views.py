@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -83,7 +84,11 @@ def reminders_send(request, election: Election):
     except DomainError as exc:
         return _error(request, exc, election)
     if waiting:
-        messages.success(request, _("%(n)d reminders are being sent.") % {"n": waiting})
+        messages.success(
+            request,
+            ngettext("%(n)d reminder is being sent.", "%(n)d reminders are being sent.", waiting)
+            % {"n": waiting},
+        )
     else:
         messages.info(request, _("No reminder is waiting: nothing to send."))
     return redirect("core:manage", slug=election.slug)

@@ -26,6 +26,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from ballots.ballotbox.models import BallotLog, LogBatch
+from ballots.reminders.models import BallotReminder, ReminderPlan
 from ballots.roll.models import (
     CodeStatus,
     ImportJob,
@@ -37,10 +38,12 @@ from ballots.roll.models import (
 from pb.core.models import Election, Pot
 
 # The models of the app's domains live in their sub-packages (roll: ballots.roll.models; the ballot box:
-# ballots.ballotbox.models); they are named here so Django finds them and callers import from one place.
+# ballots.ballotbox.models; reminders: ballots.reminders.models); they are named here so Django finds them
+# and callers import from one place.
 __all__ = [
     "Ballot",
     "BallotLog",
+    "BallotReminder",
     "Channel",
     "CodeStatus",
     "DefinitionFreeze",
@@ -53,6 +56,7 @@ __all__ = [
     "PendingBallot",
     "ReconciliationChannel",
     "ReconciliationResolution",
+    "ReminderPlan",
     "RollSnapshot",
     "ThrottleBucket",
     "VoterRollEntry",

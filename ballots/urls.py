@@ -41,9 +41,14 @@ urlpatterns: list = [
 # Fixed paths first; "<slug>/<pot_slug>/" comes last so it does not shadow them.
 from ballots.casting import views  # noqa: E402
 from ballots.reconciliation import views as reconciliation_views  # noqa: E402
+from ballots.reminders import views as reminder_views  # noqa: E402
 
 urlpatterns += [
+    path("reminder/cancel/<str:token>/", reminder_views.reminder_cancel, name="reminder_cancel"),
+    path("manage/<slug:slug>/reminders/", reminder_views.reminders_plan, name="reminders_plan"),
+    path("manage/<slug:slug>/reminders/send/", reminder_views.reminders_send, name="reminders_send"),
     path("<slug:slug>/", views.pots, name="pots"),
+    path("<slug:slug>/reminder/", reminder_views.reminder, name="reminder"),
     path("<slug:slug>/paper-voter/", views.paper_mark, name="paper_mark"),
     path("<slug:slug>/officials/turnout/", views.turnout, name="turnout"),
     path("<slug:slug>/officials/paper/", views.paper_batches, name="paper_batches"),

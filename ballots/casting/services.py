@@ -57,6 +57,7 @@ from ballots.models import (
     VotingCode,
 )
 from ballots.reconciliation.services import paper_batch_excess
+from ballots.reminders.services import reminder_forget
 from ballots.roll import eligibility, identity
 from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError
@@ -174,8 +175,8 @@ def ballot_cast(
 
     Statements: the voter's row lock (which also reads the election's phase and frozen definition), the
     voter's participations, then the writes: the participation, the ballot and, after the voter's last pot,
-    marking their codes used; after the commit, a count of the pot's unsealed ballots (up to the sealing
-    threshold)."""
+    marking their codes used and deleting their reminder (ballots.reminders); after the commit, a count of
+    the pot's unsealed ballots (up to the sealing threshold)."""
     if channel not in (Channel.ONLINE, Channel.BOOTH):
         raise ValueError("paper ballots are entered with paper_batch_accept")
     if pot.election_id != election.pk:
@@ -250,10 +251,11 @@ def ballot_cast(
         PendingBallot.objects.create(
             id=ballot["id"], election_id=election.pk, pot_id=pot.pk, content=ballot["content"]
         )
-        if not left:  # their last pot: the voter's codes are used up
+        if not left:  # their last pot: the voter's codes are used up, and their reminder address goes
             VotingCode.objects.filter(voter_id=voter.pk, status=CodeStatus.ACTIVE).update(
                 status=CodeStatus.USED
             )
+            reminder_forget(voter.pk)
     except IntegrityError as exc:  # the backstop: a writer that slipped past the lock (e.g. no row locks)
         raise _already_voted(pot) from exc
     if channel == Channel.BOOTH:
@@ -318,6 +320,7 @@ def paper_voter_mark(
     )
     if not identity.pots_left(voter):
         _mark_code_used(voter)
+        reminder_forget(voter.pk)  # voted everywhere: their reminder address is not kept
     return marked
 
 

@@ -32,6 +32,7 @@ from ballots.casting.forms import (
 from ballots.casting.validation import RawBallot, ballot_status, money
 from ballots.exceptions import AlreadyVoted, BallotInvalid
 from ballots.models import Channel, PaperBatch, Participation, VoterRollEntry
+from ballots.reminders.forms import reminder_form_context
 from ballots.roll import identity
 from ballots.roll.identification import already_voted_message
 from pb.core.exceptions import DomainError, PhaseError
@@ -84,6 +85,8 @@ def pots(request, election: Election, voter):
         "booth": booth,
         "paper_form": PaperMarkForm(initial={"booth": booth}),
     }
+    if ctx["voting_open"] and not ctx["all_done"] and channel != Channel.BOOTH:
+        ctx.update(reminder_form_context(request, election, voter))  # "remind me before voting closes"
     return render(request, "ballots/pots.html", ctx)
 
 

@@ -61,6 +61,8 @@ MATRIX: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         frozenset({Phase.VOTING_OPEN}),
     ),
     "ballot.booth": (frozenset({Role.OFFICIAL}), frozenset({Phase.VOTING_OPEN})),
+    # Voting reminders (ballots.reminders): officials send them now, or plan when they go out (voting open).
+    "ballot.remind": (frozenset({Role.OFFICIAL}), frozenset({Phase.VOTING_OPEN})),
     "paper.enter": (
         frozenset({Role.OFFICIAL}),
         frozenset({Phase.VOTING_OPEN, Phase.VOTING_CLOSED}),

@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +19,7 @@ from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError
 from pb.core.notifications.models import NotificationKind
 from pb.core.permissions import require
+from pb.core.ratelimit import RateLimited, rate_charge, rates  # noqa: F401 (callers catch services.RateLimited)
 from proposals.comments.models import BODY_MAX, REASON_MAX, Comment, CommentReport
 from proposals.follows.services import followers_notify
 from proposals.models import Proposal, ProposalStatus
@@ -43,10 +42,6 @@ class CommentNotAllowed(DomainError):
     status_code = 403
 
 
-class RateLimited(DomainError):
-    status_code = 429
-
-
 def clean_text(text, *, limit: int, field: str) -> str:
     """Plain text: newlines normalised, control and direction-override characters removed, trimmed."""
     if not isinstance(text, str):
@@ -58,24 +53,6 @@ def clean_text(text, *, limit: int, field: str) -> str:
             % {"field": field, "max": limit, "n": len(text)}
         )
     return text
-
-
-def _rates(name: str, default):
-    return getattr(settings, name, default)
-
-
-def _charge(key: str, rates) -> None:
-    """Count one action against each (limit, window); refuse once a window's limit is used up."""
-    for limit, window in rates:
-        bucket = f"pb:rate:{key}:{window}:{int(timezone.now().timestamp()) // window}"
-        cache.add(bucket, 0, timeout=window)
-        try:
-            used = cache.incr(bucket)
-        except ValueError:  # expired between add and incr
-            cache.set(bucket, 1, timeout=window)
-            used = 1
-        if used > limit:
-            raise RateLimited(_("You are doing that too often. Please wait a while and try again."))
 
 
 def _commentable(actor, proposal: Proposal) -> None:
@@ -105,7 +82,7 @@ def comment_post(*, actor, proposal: Proposal, body: str, parent: Comment | None
             parent = parent.parent  # one level of threading
         if parent.is_hidden:
             raise CommentInvalid(_("This comment was hidden by the officials and cannot be replied to."))
-    _charge(f"comment:{actor.pk}", _rates("PB_COMMENT_RATES", COMMENT_RATES))
+    rate_charge(f"comment:{actor.pk}", rates("PB_COMMENT_RATES", COMMENT_RATES))
     comment = Comment.objects.create(proposal=proposal, author=actor, parent=parent, body=text)
     followers_notify(
         proposal=proposal,
@@ -145,7 +122,7 @@ def comment_edit(*, actor, comment: Comment, body: str) -> Comment:
     text = clean_text(body, limit=BODY_MAX, field=_("comment"))
     if not text:
         raise CommentInvalid(_("Write a comment first."))
-    _charge(f"comment:{actor.pk}", _rates("PB_COMMENT_RATES", COMMENT_RATES))
+    rate_charge(f"comment:{actor.pk}", rates("PB_COMMENT_RATES", COMMENT_RATES))
     comment.body, comment.edited_at = text, timezone.now()
     comment.save(update_fields=["body", "edited_at"])
     return comment
@@ -164,9 +141,9 @@ def comment_report(*, actor, comment: Comment, reason: str = "", client_key: str
         existing = CommentReport.objects.filter(comment=comment, reporter_id=actor.pk).first()
         if existing is not None:
             return existing
-        _charge(f"report:{actor.pk}", _rates("PB_REPORT_RATES", REPORT_RATES))
+        rate_charge(f"report:{actor.pk}", rates("PB_REPORT_RATES", REPORT_RATES))
     else:
-        _charge(f"report-anon:{client_key or '-'}", _rates("PB_ANON_REPORT_RATES", ANON_REPORT_RATES))
+        rate_charge(f"report-anon:{client_key or '-'}", rates("PB_ANON_REPORT_RATES", ANON_REPORT_RATES))
     try:
         with transaction.atomic():
             report = CommentReport.objects.create(

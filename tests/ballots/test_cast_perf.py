@@ -20,9 +20,11 @@ pytestmark = pytest.mark.django_db
 # the pot with its election, the election's pots, the frozen definition and the pot's projects (the cast
 # context), the session read, the voter row lock (with the election's phase and frozen definition), the
 # voter's participations, then the writes: the participation insert and the ballot insert, plus marking the
-# voter's code used after their last pot (the count of unsealed ballots runs after the commit).
+# voter's code used after their last pot (the count of unsealed ballots runs after the commit). After the last
+# pot also one DELETE of the voter's reminder by voter id (ballots.reminders: the address of someone who has
+# voted is not kept), with no read before it.
 CAST_QUERIES = 9
-LAST_CAST_QUERIES = 10
+LAST_CAST_QUERIES = 11
 
 
 def _sql(logged: str) -> str:

@@ -40,6 +40,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "codes.manage": {"official": PRE_VOTE | {"voting_open"}},
     "ballot.cast": {r: {"voting_open"} for r in (RESIDENT, "official", "council")},
     "ballot.booth": {"official": {"voting_open"}},
+    "ballot.remind": {"official": {"voting_open"}},
     "paper.enter": {"official": {"voting_open", "voting_closed"}},
     "reconciliation.resolve": {"official": {"voting_open", "voting_closed"}},
     "turnout.view": {"official": ALL - {"draft"}, "council": ALL - {"draft"}},

@@ -51,10 +51,12 @@ def frozen_anonymity_k(election_id: int) -> int:
     return _freeze_of(election_id)[1]
 
 
-def build(pot: Pot) -> PotContext:
-    """A fresh (uncached) context for this pot (its election is read if not already joined)."""
+def build(pot: Pot, pots: tuple[Pot, ...] | None = None) -> PotContext:
+    """A fresh (uncached) context for this pot (its election is read if not already joined; `pots`: the
+    election's pots, in the voter's order, if the caller has read them)."""
     election = pot.election
-    pots = tuple(Pot.objects.filter(election_id=election.pk).order_by("-is_citywide", "name"))
+    if pots is None:
+        pots = tuple(Pot.objects.filter(election_id=election.pk).order_by("-is_citywide", "name"))
     for p in pots:
         p.election = election
     freeze, k = _freeze_of(election.pk)
@@ -70,6 +72,14 @@ def build(pot: Pot) -> PotContext:
 
 
 def pot_context(slug: str, pot_slug: str) -> PotContext | None:
-    """The context of election `slug`'s pot `pot_slug`, or None if there is no such pot."""
-    pot = Pot.objects.select_related("election").filter(election__slug=slug, slug=pot_slug).first()
-    return build(pot) if pot is not None else None
+    """The context of election `slug`'s pot `pot_slug`, or None if there is no such pot (the election and all
+    its pots in one query)."""
+    pots = tuple(
+        Pot.objects.select_related("election").filter(election__slug=slug).order_by("-is_citywide", "name")
+    )
+    pot = next((p for p in pots if p.slug == pot_slug), None)
+    if pot is None:
+        return None
+    for p in pots:
+        p.election = pot.election  # one election object for all
+    return build(pot, pots)

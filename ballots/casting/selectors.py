@@ -8,30 +8,57 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.utils.translation import gettext as _
 
 from ballots.casting.validation import BallotSpec, ProjectOption
 from ballots.models import Channel, PaperBatch, PaperBatchStatus, Participation, VoterRollEntry
+from pb.core.i18n import localized
 from pb.core.models import Election, Pot
 from proposals.models import Proposal, ProposalStatus
 
 
 def ballot_spec(pot: Pot) -> BallotSpec:
     """The pot's rules and its projects (feasible proposals, by code), for every validation path."""
+    return ballot_page(pot, texts=False)[0]
+
+
+@dataclass(frozen=True)
+class ProjectText:
+    """What a voter reads about a project on the ballot, in their language (display only)."""
+
+    title: str
+    description: str
+    thumb: str
+    alt: str
+
+
+def ballot_page(pot: Pot, *, texts: bool = True) -> tuple[BallotSpec, dict[str, ProjectText], str]:
+    """The ballot spec and, in the same query, each project's title and description in the voter's language
+    and picture (for the ballot page), and the version of those texts (their last change and the pot's
+    names: the cached blank project list is keyed by it, so a translated title shows at once)."""
+    columns = ["code", "title", "cost", "adjusted_cost", "pot_id", "pot__name"]
+    if texts:
+        columns += ["title_i18n", "description", "description_i18n", "image_thumb", "image_alt", "updated_at"]
     feasible = Proposal.objects.filter(election_id=pot.election_id, status=ProposalStatus.FEASIBLE)
     projects: list[ProjectOption] = []
     foreign: dict[str, str] = {}
-    for code, title, cost, adjusted, pot_id, pot_name in feasible.order_by("code").values_list(
-        "code", "title", "cost", "adjusted_cost", "pot_id", "pot__name"
-    ):
-        if pot_id == pot.pk:
-            projects.append(
-                ProjectOption(code=code, title=title, cost=adjusted if adjusted is not None else cost)
-            )
-        else:
+    shown: dict[str, ProjectText] = {}
+    changed = 0.0
+    for row in feasible.order_by("code").values_list(*columns):
+        code, title, cost, adjusted, pot_id, pot_name = row[:6]
+        if pot_id != pot.pk:
             foreign[code.upper()] = pot_name
-    return BallotSpec(
+            continue
+        cost = adjusted if adjusted is not None else cost
+        projects.append(ProjectOption(code=code, title=title, cost=cost))
+        if texts:
+            title_i18n, description, description_i18n, thumb, alt, updated_at = row[6:]
+            shown[code] = ProjectText(
+                localized(title, title_i18n), localized(description, description_i18n), thumb, alt
+            )
+            changed = max(changed, updated_at.timestamp())
+    spec = BallotSpec(
         pot_id=pot.pk,
         pot_name=pot.name,
         ballot_type=pot.ballot_type,
@@ -45,6 +72,7 @@ def ballot_spec(pot: Pot) -> BallotSpec:
         projects=tuple(projects),
         foreign=foreign,
     )
+    return spec, shown, f"{changed:.6f}:{pot.name_i18n}"
 
 
 @dataclass
@@ -55,11 +83,20 @@ class VoterPot:
 
 
 def voter_pots(voter: VoterRollEntry) -> list[VoterPot]:
-    """The pots this voter may vote in, with whether they already did (and how)."""
-    from ballots.roll.identity import eligible_pots
+    """The pots this voter may vote in, with whether they already did (and how): one query."""
+    from ballots.roll.eligibility import refusal
 
-    done = dict(Participation.objects.filter(voter=voter).values_list("pot_id", "channel"))
-    return [VoterPot(pot=p, done=p.pk in done, channel=done.get(p.pk, "")) for p in eligible_pots(voter)]
+    channel = Participation.objects.filter(voter_id=voter.pk, pot_id=OuterRef("pk")).values("channel")[:1]
+    pots = (
+        Pot.objects.filter(election_id=voter.election_id)
+        .annotate(channel=Subquery(channel))
+        .order_by("-is_citywide", "name")
+    )
+    return [
+        VoterPot(pot=p, done=p.channel is not None, channel=p.channel or "")
+        for p in pots
+        if (p.is_citywide or p.pk == voter.district_id) and refusal(voter, p) is None
+    ]
 
 
 # --- Turnout ------------------------------------------------------------------------------------------------

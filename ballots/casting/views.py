@@ -12,6 +12,7 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -36,10 +37,8 @@ from ballots.reminders.forms import reminder_form_context
 from ballots.roll import identity
 from ballots.roll.identification import already_voted_message
 from pb.core.exceptions import DomainError, PhaseError
-from pb.core.i18n import localized
 from pb.core.models import BallotType, Election, Phase, Pot
 from pb.core.permissions import allowed, require
-from proposals.models import Proposal
 
 
 def _error(request, exc: DomainError, election: Election | None = None):
@@ -116,43 +115,36 @@ def _ballot_context(election, pot, spec, raw, status=None):
     }
 
 
-def _with_descriptions(ctx: dict, pot: Pot) -> dict:
+def _with_descriptions(ctx: dict, texts: dict[str, selectors.ProjectText], version: str) -> dict:
     """Give each ballot row its proposal's description, shown in a disclosure so a voter can read what a
     project is without leaving the ballot (the live bar's partial does not need them); titles and
     descriptions in the voter's language where officials translated them (display only: the marks are
     codes, and the frozen definition keeps the original titles)."""
-    rows = Proposal.objects.filter(pot=pot, code__in=[r.code for r in ctx["rows"]]).values_list(
-        "code",
-        "title",
-        "title_i18n",
-        "description",
-        "description_i18n",
-        "image_thumb",
-        "image_alt",
-        "updated_at",
-    )
-    texts = {}
-    changed = []
-    for code, title, title_i18n, description, description_i18n, thumb, alt, updated_at in rows:
-        texts[code] = (localized(title, title_i18n), localized(description, description_i18n), thumb, alt)
-        changed.append(updated_at.timestamp())
     # The cached blank project list is keyed by this too: a translated title or a new picture shows at once.
-    ctx["list_version"] = f"{max(changed, default=0):.6f}:{pot.name_i18n}"
+    ctx["list_version"] = version
     for row in ctx["rows"]:
-        row.title, row.description, thumb, row.thumb_alt = texts.get(row.code, (row.title, "", "", ""))
-        row.thumb_url = default_storage.url(thumb) if thumb else ""  # the proposal's picture, small
+        text = texts.get(row.code)
+        if text is None:
+            row.description, row.thumb_alt, row.thumb_url = "", "", ""
+            continue
+        row.title, row.description, row.thumb_alt = text.title, text.description, text.alt
+        row.thumb_url = default_storage.url(text.thumb) if text.thumb else ""  # the proposal's picture, small
     for choice in ctx["choices"]:
-        choice.title = texts.get(choice.code, (choice.title, "", "", ""))[0]
+        if choice.code in texts:
+            choice.title = texts[choice.code].title
     return ctx
 
 
 def _open_ballot(election: Election, voter, pot_slug: str):
-    """The pot, if this voter may still vote in it now; else the DomainError that says why."""
-    pot = get_object_or_404(Pot.objects.select_related("election"), election=election, slug=pot_slug)
+    """The pot, if this voter may still vote in it now; else the DomainError that says why. One query: the
+    pot, with whether this voter has voted in it."""
+    voted = Participation.objects.filter(voter_id=voter.pk, pot_id=OuterRef("pk"))
+    pot = get_object_or_404(Pot.objects.annotate(voted=Exists(voted)), election_id=election.pk, slug=pot_slug)
+    pot.election = election
     if election.phase != Phase.VOTING_OPEN:
         raise PhaseError(_("Voting is not open in this election."))
     identity.check_eligible(voter, pot)
-    if Participation.objects.filter(voter=voter, pot=pot).exists():
+    if pot.voted:
         raise AlreadyVoted(already_voted_message(voter, pot))  # on paper: says so
     return pot
 
@@ -166,9 +158,9 @@ def ballot(request, election: Election, voter, pot_slug: str):
         pot = _open_ballot(election, voter, pot_slug)
     except DomainError as exc:
         return _error(request, exc, election)
-    spec = selectors.ballot_spec(pot)
+    spec, texts, version = selectors.ballot_page(pot)
     raw = raw_ballot_from_post(pot.ballot_type, request.POST) if request.method == "POST" else RawBallot()
-    ctx = _with_descriptions(_ballot_context(election, pot, spec, raw), pot)
+    ctx = _with_descriptions(_ballot_context(election, pot, spec, raw), texts, version)
     if request.method == "GET" or "edit" in request.POST:
         ctx["blank"] = request.method == "GET"  # nothing marked yet: the project list is cached
         return render(request, "ballots/ballot_form.html", ctx)
@@ -218,7 +210,8 @@ def ballot_cast(request, slug: str, pot_slug: str):
         identity.forget_voter(request)
         return redirect("ballots:identify", slug=slug)
     except BallotInvalid:
-        form_page = _with_descriptions(_ballot_context(election, pot, ctx.spec, raw), pot)
+        _spec, texts, version = selectors.ballot_page(pot)
+        form_page = _with_descriptions(_ballot_context(election, pot, ctx.spec, raw), texts, version)
         form_page["show_problems"] = True
         return render(request, "ballots/ballot_form.html", form_page, status=400)
     except DomainError as exc:

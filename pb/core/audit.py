@@ -181,7 +181,6 @@ def _fold_locked(head: AuditHead) -> int:
         folded += len(events)
 
 
-@transaction.atomic
 def audit_record(
     *,
     actor: Any,
@@ -203,7 +202,7 @@ def audit_record(
     check of the chain). Its time is the time it was written.
     """
     fields = _fields(actor=actor, action=action, election=election, obj=obj, data=data, private=private)
-    if deferred:
+    if deferred:  # one INSERT (in the caller's transaction, if any): no lock, no savepoint
         pending = AuditPending.objects.create(**fields)
         every = int(getattr(settings, "PB_AUDIT_FOLD_EVERY", 16))
         if every <= 1 or pending.pk % every == 0:
@@ -211,11 +210,12 @@ def audit_record(
             # doing it at that moment (never waiting for the head lock).
             transaction.on_commit(lambda: audit_fold(wait=False))
         return pending
-    head = _locked_head()
-    _fold_locked(head)  # what was written before this entry comes before it in the chain
-    event = _chain(head, fields)
-    event.save()
-    head.save(update_fields=["seq", "hash"])
+    with transaction.atomic():
+        head = _locked_head()
+        _fold_locked(head)  # what was written before this entry comes before it in the chain
+        event = _chain(head, fields)
+        event.save()
+        head.save(update_fields=["seq", "hash"])
     return event
 
 

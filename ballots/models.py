@@ -27,6 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ballots.ballotbox.models import BallotLog, LogBatch
 from ballots.roll.models import (
+    CodeLetterBatch,
     CodeStatus,
     ImportJob,
     RollSnapshot,
@@ -42,6 +43,7 @@ __all__ = [
     "Ballot",
     "BallotLog",
     "Channel",
+    "CodeLetterBatch",
     "CodeStatus",
     "DefinitionFreeze",
     "ImportJob",

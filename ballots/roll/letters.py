@@ -398,6 +398,13 @@ def code_letters_sweep(*, election: Election) -> int:
     for letters in stale:
         sealed_path(letters).unlink(missing_ok=True)
         CodeLetterBatch.objects.filter(pk=letters.pk).update(references_sealed=b"")
+    # What a worker killed between writing and renaming its sealed file left (ciphertext, but litter).
+    for tmp in _dir(election.pk).glob("*.letters.sealed.*.tmp"):
+        try:
+            if tmp.stat().st_mtime < (now - LETTERS_MAX_AGE).timestamp():
+                tmp.unlink(missing_ok=True)
+        except OSError:
+            continue
     return expired
 
 

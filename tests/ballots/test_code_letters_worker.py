@@ -137,3 +137,19 @@ def test_a_worker_killed_while_laying_out_letters_another_makes_the_batch_once(w
     codes = _download(client, job, tmp_path)
     _issued_once(codes, 200)
     assert not list(letters._dir(election.pk).glob("*.tmp"))  # killed before sealing: nothing half-written
+
+
+def test_two_officials_batches_for_the_same_voters_at_once_give_each_voter_one_code(workers, tmp_path):
+    election = _election(100)
+    (a, job_a), (b, job_b) = _start(election, 100), _start(election, 100)
+    workers.start()
+    workers.start()  # two workers: the two batches are laid out side by side
+    _watch(a, job_a, workers, [])
+    _watch(b, job_b, workers, [])
+    jobs = sorted(Job.objects.filter(pk__in=[job_a.pk, job_b.pk]), key=lambda j: j.status)
+    assert [j.status for j in jobs] == ["done", "failed"], [(j.status, j.failure) for j in jobs]
+    # Refused whole: raced at the lock, or chosen after the other had committed.
+    assert "another batch" in jobs[1].failure or "already has a voting code" in jobs[1].failure
+    winner = a if jobs[0].pk == job_a.pk else b
+    _issued_once(_download(winner, jobs[0], tmp_path), 100)
+    assert not list(letters._dir(election.pk).glob(f"{jobs[1].pk.hex}*"))

@@ -8,9 +8,12 @@ class BallotsConfig(AppConfig):
         from ballots.definition import definition_phase_hook
         from ballots.reminders.selectors import reminders_dashboard
         from ballots.reminders.services import reminders_phase_hook
+        from ballots.roll import letters
         from ballots.roll.services import roll_snapshot_hook
         from pb.core import navigation
         from pb.core.services import PHASE_HOOKS
+
+        letters.register()  # voting-code letters are a job (pb.core.jobs)
 
         # When voting opens: snapshot and hash the voter roll, then freeze the definition (which records the
         # roll's hash), in this order.

@@ -28,6 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from ballots.ballotbox.models import BallotLog, LogBatch
 from ballots.reminders.models import BallotReminder, ReminderPlan
 from ballots.roll.models import (
+    CodeLetterBatch,
     CodeStatus,
     ImportJob,
     RollSnapshot,
@@ -45,6 +46,7 @@ __all__ = [
     "BallotLog",
     "BallotReminder",
     "Channel",
+    "CodeLetterBatch",
     "CodeStatus",
     "DefinitionFreeze",
     "ImportJob",

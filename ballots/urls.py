@@ -29,6 +29,7 @@ urlpatterns: list = [
     ),
     path("manage/<slug:slug>/codes/", views_roll.codes_manage, name="codes"),
     path("manage/<slug:slug>/codes/generate/", views_roll.codes_generate, name="codes_generate"),
+    path("manage/<slug:slug>/codes/letters/<uuid:job_id>/", views_roll.codes_letters, name="codes_letters"),
     path("manage/<slug:slug>/codes/void/", views_roll.codes_void, name="codes_void"),
     path("manage/<slug:slug>/codes/reissue/", views_roll.codes_reissue, name="codes_reissue"),
     path(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from ballots.roll.identity import pots_left
 from pb.core.audit import audit_record
 from pb.core.models import Election, Pot
 from pb.core.permissions import require
+from pb.core.secretfiles import write_secret
 from pb.core.spreadsheet import safe_row
 
 logger = logging.getLogger(__name__)
@@ -59,25 +61,12 @@ class CodeSheet:
     letter: str = ""
 
 
-@transaction.atomic
-def codes_generate(
-    *,
-    actor,
-    election: Election,
-    district: Pot | None = None,
-    references: list[str] | None = None,
-    limit: int = 500,
-    batch: str = "",
-) -> list[CodeSheet]:
-    """Make codes for age-eligible roll entries without an active or used code.
-
-    Either for the voters whose `references` the official lists (in that order; the reference is printed
-    on their sheet so letters reach the right person; any reference not on the roll: nothing is made), or
-    for up to `limit` voters of `district` (or of all districts) in roll order. Only HMACs are stored.
-    """
-    require(actor, "codes.manage", election)
-    # Lock the election row: two officials generating at once must not give one voter two codes.
-    Election.objects.select_for_update().get(pk=election.pk)
+def codes_select(
+    *, election: Election, district: Pot | None, references: list[str] | None, limit: int
+) -> list[tuple[VoterRollEntry, str]]:
+    """The voters a batch is for, with the reference to print (or ""): age-eligible roll entries without an
+    active or used code, either those whose `references` the official lists (in that order; any reference
+    not on the roll: RollError, nothing is made) or up to `limit` of `district` (or of all) in roll order."""
     base = (
         VoterRollEntry.objects.select_related("district")
         .filter(election=election, age_eligible=True)  # nobody prints a code for someone too young
@@ -106,27 +95,106 @@ def codes_generate(
         chosen = [(v, "") for v in voters[: max(0, limit)]]
     if not chosen:
         raise RollError(_("Every voter in this selection already has a voting code (or is too young)."))
-    batch = batch or timezone.now().strftime("%Y%m%d-%H%M%S")
-    rows = [(_new_code_row(election, v, batch), v, ref) for v, ref in chosen]
-    VotingCode.objects.bulk_create([row for (row, _plain), _v, _r in rows], batch_size=2000)
+    return chosen
+
+
+@dataclass(frozen=True)
+class PreparedCodes:
+    """A batch's codes before they are recorded: the rows to insert and the sheets to print."""
+
+    rows: list[VotingCode]
+    sheets: list[CodeSheet]
+
+
+def codes_prepare(
+    *, election: Election, chosen: list[tuple[VoterRollEntry, str]], batch: str
+) -> PreparedCodes:
+    """New codes and letter references for `chosen` (nothing is written: codes_issue records them)."""
+    made = [(_new_code_row(election, v, batch), v, ref) for v, ref in chosen]
+    letters: set[str] = set()
+    while len(letters) < len(made):  # unique within the batch (40 bits: a repeat is very unlikely anyway)
+        letters.add(roll.new_letter_reference())
+    return PreparedCodes(
+        rows=[row for (row, _plain), _v, _r in made],
+        sheets=[
+            CodeSheet(voter=v, code=plain, reference=ref, letter=letter)
+            for ((_row, plain), v, ref), letter in zip(made, sorted(letters), strict=True)
+        ],
+    )
+
+
+@transaction.atomic
+def codes_issue(
+    *,
+    actor,
+    election: Election,
+    prepared: PreparedCodes,
+    batch: str,
+    district: Pot | None,
+    by_reference: bool,
+) -> None:
+    """Record prepared codes, all or none. Under the election's row lock, which closes the race of two
+    batches for the same voters: whatever got a code since the batch was chosen (another official's batch
+    committed in between) refuses the whole batch, so no voter ever holds two active codes."""
+    require(actor, "codes.manage", election)
+    Election.objects.select_for_update().get(pk=election.pk)
+    voter_ids = [row.voter_id for row in prepared.rows]
+    taken = (
+        VotingCode.objects.filter(voter_id__in=voter_ids, status__in=[CodeStatus.ACTIVE, CodeStatus.USED])
+        .values("voter_id")
+        .distinct()
+        .count()
+    )
+    if taken:
+        raise RollError(
+            _(
+                "Meanwhile %(n)s of these voters got a code from another batch, so none of these letters was "
+                "kept. Start again: the new batch leaves them out."
+            )
+            % {"n": taken}
+        )
+    VotingCode.objects.bulk_create(prepared.rows, batch_size=2000)
     audit_record(
         actor=actor,
         action="codes.generate",
         election=election,
         data={
             "batch": batch,
-            "count": len(rows),
+            "count": len(prepared.rows),
             "district": district.slug if district else "",
-            "by_reference": references is not None,
+            "by_reference": by_reference,
         },
     )
-    letters: set[str] = set()
-    while len(letters) < len(rows):  # unique within the batch (40 bits: a repeat is very unlikely anyway)
-        letters.add(roll.new_letter_reference())
-    return [
-        CodeSheet(voter=v, code=plain, reference=ref, letter=letter)
-        for ((_row, plain), v, ref), letter in zip(rows, sorted(letters), strict=True)
-    ]
+
+
+@transaction.atomic
+def codes_generate(
+    *,
+    actor,
+    election: Election,
+    district: Pot | None = None,
+    references: list[str] | None = None,
+    limit: int = 500,
+    batch: str = "",
+) -> list[CodeSheet]:
+    """Make codes for age-eligible roll entries without an active or used code, at once (codes_select says
+    for whom). Only HMACs are stored; the returned sheets are the only time the plaintext exists. The
+    PDF letters of a batch are made by a job instead (ballots.roll.letters)."""
+    require(actor, "codes.manage", election)
+    # Lock the election row: two officials generating at once must not give one voter two codes.
+    Election.objects.select_for_update().get(pk=election.pk)
+    chosen = codes_select(election=election, district=district, references=references, limit=limit)
+    batch = batch or timezone.now().strftime("%Y%m%d-%H%M%S")
+    prepared = codes_prepare(election=election, chosen=chosen, batch=batch)
+    codes_issue(
+        actor=actor,
+        election=election,
+        prepared=prepared,
+        batch=batch,
+        district=district,
+        by_reference=references is not None,
+    )
+    return prepared.sheets
 
 
 def _voter_by_reference(election: Election, reference: str) -> VoterRollEntry:
@@ -225,28 +293,43 @@ def _mailmerge_sweep(d: Path) -> None:
             meta_path.unlink(missing_ok=True)
 
 
-def codes_mailmerge_write(*, actor, election: Election, sheets: list[CodeSheet], batch: str) -> MailMergeFile:
+def codes_mailmerge_write(
+    *, actor, election: Election, sheets: list[CodeSheet], batch: str, name: str = ""
+) -> MailMergeFile:
     """Write the mail-merge file of a batch of letters for `actor` to download once (within
-    MAILMERGE_MAX_AGE)."""
+    MAILMERGE_MAX_AGE). `name`: a job's own name for it, so a job run again replaces its earlier file
+    instead of leaving a second one; otherwise a random one."""
     require(actor, "codes.manage", election)
-    name = secrets.token_urlsafe(18)
+    if name and not _MAILMERGE_NAME.fullmatch(name):
+        raise ValueError("not a mail-merge file name")
+    name = name or secrets.token_urlsafe(18)
     d = _mailmerge_dir(election)
     _mailmerge_sweep(d)
     created = timezone.now().replace(microsecond=0).isoformat()
-    fd = os.open(d / f"{name}.csv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(MAILMERGE_COLUMNS)
-        for s in sheets:
-            writer.writerow(safe_row([s.letter, s.voter.pk, s.voter.district.slug]))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(MAILMERGE_COLUMNS)
+    for s in sheets:
+        writer.writerow(safe_row([s.letter, s.voter.pk, s.voter.district.slug]))
     meta = {"owner": actor.pk, "batch": batch, "count": len(sheets), "created": created}
-    fd = os.open(d / f"{name}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(meta, fh)
+    # Each file whole or not at all (a temporary name, then a rename), the CSV before its meta: the page
+    # lists a file by its meta, so it never offers half a file.
+    for suffix, data in ((".csv", buf.getvalue().encode()), (".json", json.dumps(meta).encode())):
+        tmp = d / f"{name}{suffix}.{secrets.token_hex(4)}.tmp"
+        write_secret(tmp, data, exclusive=True)
+        os.replace(tmp, d / f"{name}{suffix}")
     audit_record(
         actor=actor, action="codes.mailmerge", election=election, data={"batch": batch, "count": len(sheets)}
     )
     return MailMergeFile(name=name, batch=batch, count=len(sheets), created=created)
+
+
+def codes_mailmerge_discard(*, election: Election, name: str) -> None:
+    """Delete a mail-merge file (a job whose letters were not kept)."""
+    if _MAILMERGE_NAME.fullmatch(name or ""):
+        d = Path(settings.PB_VAR_DIR) / "code_letters" / str(election.pk)
+        for suffix in (".json", ".csv"):
+            (d / f"{name}{suffix}").unlink(missing_ok=True)
 
 
 def codes_mailmerge_list(*, actor, election: Election) -> list[MailMergeFile]:

@@ -1,12 +1,14 @@
 """Printable voting-code letters: one A4 page per voter (WeasyPrint).
 
-The plaintext codes exist only in the PDF returned once at generation; nothing here is stored. Each letter
-prints its letter reference (`CodeSheet.letter`, matched to the addressee through the batch's mail-merge
-file) and the site's configured public address (`PB_PUBLIC_URL`), never the host an official used.
+The plaintext codes exist only in the PDF: handed over in the request (a reissue) or sealed to the official
+who asked for a batch (ballots.roll.letters); nothing here is stored. Each letter prints its letter reference
+(`CodeSheet.letter`, matched to the addressee through the batch's mail-merge file) and the site's configured
+public address (`PB_PUBLIC_URL`), never the host an official used.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -40,27 +42,41 @@ def public_identify_url(election) -> str:
     return base + reverse("ballots:identify", args=[election.slug])
 
 
-def code_sheets_pdf(election, sheets, *, identify_url: str) -> bytes:
-    """`sheets`: ballots.roll.codes.CodeSheet items, one page each, in the given order."""
+# Letters laid out per WeasyPrint document: small enough that progress moves every few seconds, large enough
+# that the per-document overhead stays small (bench/codes_pdf.py compares with one document for all).
+CHUNK = 25
+
+
+def code_sheets_pdf(
+    election, sheets, *, identify_url: str, progress: Callable[[int], None] | None = None
+) -> bytes:
+    """`sheets`: ballots.roll.codes.CodeSheet items, one page each, in the given order. `progress(n)` is
+    called with the number of letters laid out so far (the code-letter job reports it on its page)."""
     from weasyprint import HTML
 
-    pages = [
-        {
-            "voter": s.voter,
-            "district": s.voter.district,
-            "code": s.code,
-            "reference": s.reference,
-            "letter": s.letter,
-        }
-        for s in sheets
-    ]
-    html = render_to_string(
-        "ballots/codes_sheet.html",
-        {
-            "election": election,
-            "pages": pages,
-            "identify_url": identify_url,
-            "lang": translation.get_language(),
-        },
-    )
-    return HTML(string=html).write_pdf()
+    documents = []
+    for start in range(0, max(1, len(sheets)), CHUNK):
+        pages = [
+            {
+                "voter": s.voter,
+                "district": s.voter.district,
+                "code": s.code,
+                "reference": s.reference,
+                "letter": s.letter,
+            }
+            for s in sheets[start : start + CHUNK]
+        ]
+        html = render_to_string(
+            "ballots/codes_sheet.html",
+            {
+                "election": election,
+                "pages": pages,
+                "identify_url": identify_url,
+                "lang": translation.get_language(),
+            },
+        )
+        documents.append(HTML(string=html).render())
+        if progress is not None:
+            progress(min(len(sheets), start + CHUNK))
+    # One PDF of every chunk's pages (WeasyPrint's documented way to join documents).
+    return documents[0].copy([page for doc in documents for page in doc.pages]).write_pdf()

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from pb.core.models import Election, Pot
+from pb.core.models import Election, Job, Pot
 
 
 class VoterRollEntry(models.Model):
@@ -62,6 +62,30 @@ class VotingCode(models.Model):
 
     def __str__(self) -> str:
         return f"code {self.pk} ({self.status})"
+
+
+class CodeLetterBatch(models.Model):
+    """A batch of voting-code letters made by a job (pb.core.jobs, ballots.roll.letters) for the official who
+    asked for it: what to make, and the public key the finished PDF is sealed to. Never a plaintext code and
+    never the private key (ballots.roll.letters says where its two halves are)."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="code_letters")
+    election = models.ForeignKey(Election, on_delete=models.CASCADE, related_name="code_letter_batches")
+    district = models.ForeignKey(Pot, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    limit = models.PositiveIntegerField()
+    by_reference = models.BooleanField(default=False)
+    # The official's list of voter references (printed on their letters), sealed with the server key
+    # (ballots.roll.letters): the roll keeps references only as keyed hashes. Emptied once the letters exist.
+    references_sealed = models.BinaryField(blank=True, default=b"")
+    public_key = models.BinaryField(max_length=32)  # X25519, raw
+    batch = models.CharField(max_length=40)  # VotingCode.batch of the codes it made
+    letters = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(null=True, blank=True)  # set when done: the sealed PDF is kept until
+    downloaded_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)  # deleted undownloaded, its codes voided
+
+    def __str__(self) -> str:
+        return f"code letters {self.batch}"
 
 
 class ImportJob(models.Model):

@@ -25,7 +25,7 @@ from ballots.exceptions import Throttled
 from ballots.models import CodeStatus, ImportJob, RollSnapshot, VoterRollEntry, VotingCode
 from ballots.roll import codes as code_services
 from ballots.roll import codes_pdf as pdf_codes
-from ballots.roll import identity, resources, throttle
+from ballots.roll import identity, letters, resources, throttle
 from ballots.roll import services as services_roll
 from ballots.roll.forms import (
     BoothIdentifyForm,
@@ -40,7 +40,7 @@ from ballots.roll.identification import booth_identify, voter_identify_code, vot
 from ballots.roll.tasks import roll_job_check_task, roll_job_import_task
 from pb.core.errorpages import domain_error_page
 from pb.core.exceptions import DomainError
-from pb.core.models import Election, Phase
+from pb.core.models import Election, Job, Phase
 from pb.core.permissions import allowed, require
 from pb.core.spreadsheet import safe_row
 
@@ -359,6 +359,7 @@ def _codes_context(request, election: Election, **forms) -> dict:
         "status_counts": [(s.label, status.get(s.value, 0)) for s in CodeStatus],
         "roll_total": VoterRollEntry.objects.filter(election=election).count(),
         "mailmerge_files": code_services.codes_mailmerge_list(actor=request.user, election=election),
+        "letter_batches": letters.code_letters_mine(actor=request.user, election=election),
     }
     ctx.update(forms)
     return ctx
@@ -380,6 +381,7 @@ def codes_manage(request, slug):
     election, denied = _official_page(request, slug, "codes.manage")
     if denied:
         return denied
+    letters.code_letters_sweep(election=election)
     return _codes_page(request, election)
 
 
@@ -414,19 +416,18 @@ def _sheet_response(
 @login_required
 @require_POST
 def codes_generate(request, slug):
-    """Generate codes and return them once, as a PDF (a page per voter) or CSV; only hashes are kept."""
+    """Generate codes: as a CSV at once (codes only, fast), or as PDF letters made by a job on the worker and
+    sealed to this browser (ballots.roll.letters); the request then only queues the job."""
     election, denied = _official_page(request, slug, "codes.manage")
     if denied:
         return denied
     form = CodesGenerateForm(request.POST, request.FILES, election=election)
     if not form.is_valid():
         return _codes_page(request, election, status=400, generate_form=form)
-    fmt = form.cleaned_data["output"]
+    if form.cleaned_data["output"] == "pdf":
+        return _letters_start(request, election, form)
     batch = timezone.now().strftime("%Y%m%d-%H%M%S")
     try:
-        # Before any code is made: letters that cannot say where to vote are no use (PB_PUBLIC_URL).
-        identify_url = pdf_codes.public_identify_url(election) if fmt == "pdf" else ""
-        # One transaction: if the letters cannot be made, no code exists without its letter.
         with transaction.atomic():
             sheets = code_services.codes_generate(
                 actor=request.user,
@@ -436,16 +437,65 @@ def codes_generate(request, slug):
                 limit=form.cleaned_data["limit"],
                 batch=batch,
             )
-            response = _sheet_response(
-                request, election, sheets, fmt, f"voting-codes-{election.slug}.pdf", identify_url=identify_url
-            )
-            if fmt == "pdf":  # the CSV output carries the letter references itself
-                code_services.codes_mailmerge_write(
-                    actor=request.user, election=election, sheets=sheets, batch=batch
-                )
+            response = _sheet_response(request, election, sheets, "csv", f"voting-codes-{election.slug}.csv")
     except DomainError as exc:
         return _codes_error(request, election, exc, generate_form=form)
     return response
+
+
+def _letters_start(request, election: Election, form: CodesGenerateForm) -> HttpResponse:
+    keys = letters.LetterKeys.new()
+    try:
+        job, created = letters.code_letters_start(
+            actor=request.user,
+            election=election,
+            district=form.cleaned_data["district"],
+            references=form.cleaned_data["references"],
+            limit=form.cleaned_data["limit"],
+            public_key=keys.public_key(election.pk),
+        )
+    except DomainError as exc:
+        return _codes_error(request, election, exc, generate_form=form)
+    response = redirect("core:job", pk=job.pk)
+    if created:  # a batch already under way keeps the key it was started with
+        letters.keys_keep(request, response, job=job, keys=keys)
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def codes_letters(request, slug, job_id):
+    """A batch of letters made by a job: its state, and (POST) its PDF, once, for the official who asked for
+    it, in the browser where they asked."""
+    election, denied = _official_page(request, slug)
+    if denied:
+        return denied
+    job = get_object_or_404(Job, pk=job_id, election=election, kind=letters.KIND)
+    letters.code_letters_sweep(election=election)
+    if request.method == "POST":
+        try:
+            pdf = letters.code_letters_take(actor=request.user, job=job, keys=letters.keys_of(request, job))
+        except DomainError as exc:
+            return _letters_page(request, job, error=exc.message, status=exc.status_code)
+        response = HttpResponse(pdf, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="voting-codes-{election.slug}.pdf"'
+        response["Cache-Control"] = "no-store"  # the plaintext codes exist only in this response
+        letters.keys_forget(request, response, job)
+        return response
+    return _letters_page(request, job)
+
+
+def _letters_page(request, job: Job, *, error: str = "", status: int = 200) -> HttpResponse:
+    batch = job.code_letters
+    ctx = {
+        "election": job.election,
+        "job": job,
+        "batch": batch,
+        "mine": job.started_by_id == request.user.pk,
+        "has_keys": letters.keys_of(request, job) is not None,
+        "error": error,
+    }
+    return render(request, "ballots/codes_letters.html", ctx, status=status)
 
 
 @login_required

@@ -75,12 +75,26 @@ def test_generate_csv_once_and_only_hashes_stored(client, election):
     assert AuditEvent.objects.filter(action="codes.generate", data__count=4).exists()
 
 
+def letters_download(client, response):
+    """Follow a PDF batch from the generate form's answer: the job's page (the immediate backend of the tests
+    ran the job in the request), its result link, then the one download. The response of the download."""
+    assert response.status_code == 302 and response["Location"].startswith("/jobs/"), response.status_code
+    job = client.get(response["Location"]).content.decode()
+    assert 'data-status="done"' in job, job[-2000:]
+    link = re.search(r'id="job-result-link" href="([^"]+)"', job).group(1)
+    assert 'id="letters-download"' in client.get(link).content.decode()
+    return client.post(link)
+
+
 def test_generate_pdf_one_page_per_voter(client, election, tmp_path):
     client.force_login(official())
     wola = election.pots.get(slug="wola")
-    r = client.post(
-        reverse("ballots:codes_generate", args=[election.slug]),
-        {"limit": 10, "output": "pdf", "district": wola.pk},
+    r = letters_download(
+        client,
+        client.post(
+            reverse("ballots:codes_generate", args=[election.slug]),
+            {"limit": 10, "output": "pdf", "district": wola.pk},
+        ),
     )
     assert r.status_code == 200 and r["Content-Type"] == "application/pdf"
     assert VotingCode.objects.count() == 3
@@ -181,11 +195,12 @@ LETTER = re.compile(r"L-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}")
 
 
 def _generate_pdf(client, election, district=None, **extra):
-    return client.post(
+    r = client.post(
         reverse("ballots:codes_generate", args=[election.slug]),
         {"limit": 10, "output": "pdf", "district": district.pk if district else ""},
         **extra,
     )
+    return letters_download(client, r) if r.status_code == 302 else r
 
 
 def test_letters_print_the_public_url_not_the_host_used(client, election, settings, tmp_path):

@@ -71,9 +71,11 @@ def _active_key(kind: JobKind, election: Election, actor) -> str:
 
 
 @transaction.atomic
-def job_start(*, actor, election: Election, kind: str) -> Job:
+def job_start(*, actor, election: Election, kind: str, prepare: Callable[[Job], None] | None = None) -> Job:
     """Start a job of `kind` on `election`, or return the one of that kind already queued or running (a double
-    click, two council members at once). The kind's precheck runs first, under the election's row lock."""
+    click, two council members at once). The kind's precheck runs first, under the election's row lock.
+    `prepare(job)` runs for a new job only, before its task is queued: where a kind records the job's
+    arguments (rows of its own app, e.g. ballots.roll.letters), in the same transaction."""
     spec = KINDS[kind]
     election = Election.objects.select_for_update().get(pk=election.pk)
     # The precheck first: a second certification is told who certified, not that the phase has moved on.
@@ -99,6 +101,8 @@ def job_start(*, actor, election: Election, kind: str) -> Job:
     except IntegrityError:
         return Job.objects.get(active_key=key, status__in=Job.ACTIVE)
     audit_record(actor=actor, action="job.started", election=election, obj=job, data={"kind": kind})
+    if prepare is not None:
+        prepare(job)
     _enqueue(job)
     return job
 

@@ -157,7 +157,25 @@ class Category(models.Model):
         return localized(self.name, self.name_i18n)
 
 
-class AuditPending(models.Model):
+class AuditEntryFields(models.Model):
+    """What an audit entry says: who did what, when, to what; `private`: for an entry about a voter,
+    {"salt", "fields"}, published only as a salted commitment (never the voter, booth, actor or exact time).
+    `election` is declared by each entry model (its own reverse name)."""
+
+    at = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor_name = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=80)
+    object_type = models.CharField(max_length=80, blank=True)
+    object_id = models.CharField(max_length=80, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    private = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class AuditPending(AuditEntryFields):
     """An audit entry written without taking the chain's head lock, waiting to be chained.
 
     For frequent entries about voters (each online identification): appending them to the chain one by one
@@ -166,17 +184,9 @@ class AuditPending(models.Model):
     audit entry, every signed checkpoint, every check of the chain, and now and then by the writers
     themselves (PB_AUDIT_FOLD_EVERY). Written and read only by pb.core.audit."""
 
-    at = models.DateTimeField()
-    actor_id = models.BigIntegerField(null=True, blank=True)
-    actor_name = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=80)
     election = models.ForeignKey(
         Election, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_pending"
     )
-    object_type = models.CharField(max_length=80, blank=True)
-    object_id = models.CharField(max_length=80, blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    private = models.JSONField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"pending {self.action}"
@@ -215,28 +225,18 @@ class AuditCheckpoint(models.Model):
         return f"audit checkpoint #{self.pk} at seq {self.seq}"
 
 
-class AuditEvent(models.Model):
+class AuditEvent(AuditEntryFields):
     """One entry of the append-only, hash-chained audit log. Written only by pb.core.audit."""
 
     seq = models.PositiveBigIntegerField(unique=True)
-    at = models.DateTimeField()
-    actor_id = models.BigIntegerField(null=True, blank=True)
-    actor_name = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=80)
     election = models.ForeignKey(
         Election, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
     )
-    object_type = models.CharField(max_length=80, blank=True)
-    object_id = models.CharField(max_length=80, blank=True)
-    data = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
     # Payload version (tally.engine.auditlog): 1 = written before the log was anchored, 2 = keyed and with
     # a private part. Kept so old chains still verify.
     v = models.PositiveSmallIntegerField(default=1)
-    # An entry about a voter: {"salt", "fields"}; published only as a salted commitment (never the voter,
-    # booth, actor or exact time).
-    private = models.JSONField(null=True, blank=True)
     # HMAC of the hash with a key derived from PB_HMAC_KEY: a rewrite after the last checkpoint needs it.
     mac = models.CharField(max_length=64, blank=True, default="")
 

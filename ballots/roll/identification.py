@@ -112,15 +112,20 @@ def _throttled(method: str, target: str):
             attempt = throttle.attempt_begin(
                 election_id=election.pk, method=method, ip=ip, target=_target_text(method, kw[target])
             )
+            charges = list(attempt.charges)
             try:
-                result = func(election=election, **kw)
+                # The identification and the refund of its charge commit together (one commit, not two).
+                with transaction.atomic():
+                    result = func(election=election, **kw)
+                    throttle.attempt_succeeded(attempt)
             except CodeInvalid:
+                attempt.charges = charges  # (the refund, if it ran, was rolled back with the rest)
                 throttle.attempt_failed(attempt)
                 raise
             except BaseException:  # a used code, not eligible, voting closed: not a wrong guess
+                attempt.charges = charges
                 throttle.attempt_succeeded(attempt)
                 raise
-            throttle.attempt_succeeded(attempt)
             return result
 
         return inner
@@ -138,8 +143,7 @@ def _target_text(method: str, value: str) -> str:
     return roll.normalize_ref(value)[:64]
 
 
-@_throttled("code", target="code")
-@transaction.atomic
+@_throttled("code", target="code")  # in one transaction with the throttle's refund
 def voter_identify_code(*, election: Election, code: str, actor=None) -> VoterRollEntry:
     """Identify a voter by a one-time voting code (call with ip=...: throttled per address and per code)."""
     _require_voting_open(election)
@@ -193,8 +197,7 @@ def _roll_match(election: Election, reference: str, date_of_birth: dt.date) -> V
     return voter
 
 
-@_throttled("roll", target="reference")
-@transaction.atomic
+@_throttled("roll", target="reference")  # in one transaction with the throttle's refund
 def voter_identify_roll(
     *, election: Election, reference: str, date_of_birth: dt.date, actor=None
 ) -> VoterRollEntry:

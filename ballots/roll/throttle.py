@@ -231,7 +231,8 @@ def attempt_succeeded(attempt: Attempt) -> None:
     if not attempt.charges:
         return
     charges = {charge.key: charge for charge in attempt.charges}
-    with transaction.atomic():
+    # Inside the identification's transaction (pb's identification does so): no savepoint of its own.
+    with transaction.atomic(savepoint=False):
         gone = []
         for bucket in (
             ThrottleBucket.objects.select_for_update().filter(key__in=sorted(charges)).order_by("key")

@@ -1,0 +1,24 @@
+"""The public statistics page of an election (tally.statistics.selectors says what each phase shows)."""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from tally.statistics import selectors
+
+
+def election_statistics(request, slug):
+    election = selectors.statistics_election(slug)
+    data = selectors.statistics_data(election)
+    pot = request.GET.get("pot", "")
+    slugs = {p["slug"] for p in data.get("turnout", {}).get("pots", [])}
+    error, status = "", 200
+    if pot and pot not in slugs:  # a district of another election, garbage, or before the turnout is shown
+        error, status, pot = (
+            _("There is no district “%(pot)s” in these statistics.") % {"pot": pot[:80]},
+            400,
+            "",
+        )
+    ctx = {"election": election, "page": selectors.statistics_page(election, data, pot=pot), "error": error}
+    return render(request, "tally/statistics.html", ctx, status=status)

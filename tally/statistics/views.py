@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
 
 from tally.statistics import selectors
 
 
+@require_safe
 def election_statistics(request, slug):
     election = selectors.statistics_election(slug)
     data = selectors.statistics_data(election)

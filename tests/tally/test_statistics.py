@@ -205,3 +205,9 @@ def test_linked_from_results_and_election_pages(sworld, client):
     url = reverse("tally:statistics", args=[sworld.election.slug])
     assert url in client.get(reverse("tally:results", args=[sworld.election.slug])).content.decode()
     assert url in client.get(reverse("core:election", args=[sworld.election.slug])).content.decode()
+
+
+def test_only_get_and_head(sworld, client):
+    sworld.close()
+    assert client.head(_url(sworld)).status_code == 200
+    assert client.post(_url(sworld)).status_code in (403, 405)

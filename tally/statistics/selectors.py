@@ -31,11 +31,11 @@ def statistics_data(election: Election) -> dict[str, Any]:
     """The raw statistics for the election's phase (see the module docstring)."""
     if election.phase not in services.TURNOUT_PHASES:
         return {"phase": election.phase, "activity": services.activity_build(election)}
-    snap = StatisticsSnapshot.objects.filter(election=election).only("data").first()
+    snap = StatisticsSnapshot.objects.filter(election=election).only("data", "computed_at").first()
     if snap is None or (snap.data.get("phase") != election.phase and election.phase == Phase.PUBLISHED):
         # Closed or published before snapshots existed (or by a path without the phase hook): once.
         snap = services.statistics_store(election)
-    return snap.data
+    return snap.data | {"computed_at": snap.computed_at.isoformat()}  # keys the page's cached body
 
 
 def _n(value: int | None, k: int) -> str:

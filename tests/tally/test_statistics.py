@@ -211,3 +211,18 @@ def test_only_get_and_head(sworld, client):
     sworld.close()
     assert client.head(_url(sworld)).status_code == 200
     assert client.post(_url(sworld)).status_code in (403, 405)
+
+
+def test_cached_body_follows_a_new_snapshot_and_the_district(sworld, client):
+    from tally.statistics.services import statistics_store
+
+    sworld.close()
+    before = _cells(client.get(_url(sworld)).content.decode(), "turnout-days")
+    assert before["south"][1].startswith("25")
+    Participation.objects.filter(pot=sworld.south).update(day=DAY2)  # as if the snapshot were recomputed
+    statistics_store(sworld.election)
+    html = client.get(_url(sworld)).content.decode()
+    assert _cells(html, "turnout-days")["south"][1:] == ["0", "25"]
+    assert "Voters per day in North" in html
+    assert "Voters per day in South" in client.get(_url(sworld, pot="south")).content.decode()
+    assert "Voters per day in North" in client.get(_url(sworld, pot="garbage")).content.decode()

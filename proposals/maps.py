@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -22,8 +23,17 @@ def map_settings(election: Election) -> dict[str, str]:
     }
 
 
-def map_markers(proposals, *, slug: str, funded: set[str] | None = None) -> list[dict[str, Any]]:
-    """One marker per proposal with coordinates, for json_script (never HTML: the script builds it)."""
+def map_markers(
+    proposals,
+    *,
+    slug: str,
+    funded: set[str] | None = None,
+    link: Callable[[Proposal], str] | None = None,
+    status: Callable[[Proposal], str] | None = None,
+) -> list[dict[str, Any]]:
+    """One marker per proposal with coordinates, for json_script (never HTML: the script builds it).
+    `link` and `status` replace the proposal page and the proposal's status (another page's own map, e.g.
+    the funded projects' tracking in tally.tracking)."""
     markers = []
     for p in proposals[:MAX_MARKERS]:
         if p.latitude is None or p.longitude is None:
@@ -34,9 +44,9 @@ def map_markers(proposals, *, slug: str, funded: set[str] | None = None) -> list
                 "lon": float(p.longitude),
                 "code": p.code,
                 "title": p.title,
-                "status": p.get_status_display(),
+                "status": status(p) if status else p.get_status_display(),
                 "funded": bool(funded and p.code in funded),
-                "url": reverse("proposals:detail", args=[slug, p.code]),
+                "url": link(p) if link else reverse("proposals:detail", args=[slug, p.code]),
             }
         )
     return markers

@@ -14,13 +14,15 @@ class TallyConfig(AppConfig):
         from tally import jobs
         from tally.phases import tally_phase_hook
         from tally.selectors import funded_codes, todo_for
+        from tally.statistics.services import statistics_phase_hook
         from tally.tracking.services import tracking_phase_hook
 
         jobs.register()  # certification, sign-off re-counts and publication run as jobs (pb.core.jobs)
         # The proposals' "funded only" filter and map ask the certified count which projects were funded.
         if funded_codes not in proposal_selectors.FUNDED_HOOKS:
             proposal_selectors.FUNDED_HOOKS.append(funded_codes)
-        for hook in (tally_phase_hook, tracking_phase_hook):  # publishing starts tracking the funded projects
+        # Publishing starts tracking the funded projects; closing and publishing store the statistics.
+        for hook in (tally_phase_hook, tracking_phase_hook, statistics_phase_hook):
             if hook not in core_services.PHASE_HOOKS:
                 core_services.PHASE_HOOKS.append(hook)
         if todo_for not in navigation.TODO_HOOKS:

@@ -172,5 +172,7 @@ class VerifyJob(models.Model):
         return f"verification {self.pk} ({self.status})"
 
 
-# Tracking of funded projects after publication lives in its own sub-package; named here so Django finds it.
+# Tracking of funded projects after publication and the statistics snapshot live in sub-packages of their own;
+# named here so Django finds them.
+from tally.statistics.models import StatisticsSnapshot  # noqa: E402, F401
 from tally.tracking.models import Milestone, ProjectTracking, TrackingStatus, TrackingUpdate  # noqa: E402, F401

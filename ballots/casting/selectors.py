@@ -102,14 +102,16 @@ def voter_pots(voter: VoterRollEntry) -> list[VoterPot]:
 # --- Turnout ------------------------------------------------------------------------------------------------
 
 
-def turnout_hidden(cells: dict, k: int) -> set:
+def turnout_hidden(cells: dict, k: int, *, forced: frozenset | set = frozenset()) -> set:
     """Which turnout cells to hide so that no cell of fewer than K voters can be read, nor worked out from
-    the exact total: every cell of 1..K-1, then, while the hidden ones add up to fewer than K, the smallest
-    of the others (zeros stay shown: they name nobody). With a total under K everything is hidden."""
-    hidden = {key for key, n in cells.items() if 0 < n < k}
+    the exact total: every cell of 1..K-1, then, while the hidden ones add up to fewer than K (or are a single
+    cell, which the total would give back), the smallest of the others (zeros stay shown: they name nobody).
+    With a total under K everything is hidden. `forced`: cells already hidden for another reason (the same
+    cell hidden in a crossing row or column of a table, tally.statistics.cells), kept hidden and covered."""
+    hidden = {key for key, n in cells.items() if 0 < n < k or (key in forced and n > 0)}
     others = sorted((n, str(key), key) for key, n in cells.items() if key not in hidden and n > 0)
     held = sum(cells[key] for key in hidden)
-    while hidden and held < k and others:
+    while hidden and (held < k or len(hidden) < 2) and others:
         n, _name, key = others.pop(0)
         hidden.add(key)
         held += n

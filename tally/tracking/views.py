@@ -33,6 +33,7 @@ def projects(request):
         Election.objects.filter(phase=Phase.PUBLISHED).prefetch_related("pots").order_by("-created_at")
     )
     ctx = {"page": page, "filters": f, "elections": elections, "statuses": TrackingStatus.choices}
+    ctx |= selectors.funded_map(qs, election=next((e for e in elections if e.slug == f["election"]), None))
     return render(request, "tally/tracking/projects.html", ctx)
 
 

@@ -49,10 +49,10 @@ def person(browser, **options):
 
 
 class FirstVisits:
-    """axe-core on each page the first time a journey reaches it, at `width` (pages told apart by their URL
-    pattern, so a second proposal's page is not checked again). `checked` lists the URL names in the order
-    they were checked; `watch(page)` records every page a browser page goes to, and `missed()` names those
-    visited but never checked."""
+    """axe-core, and no sideways scrolling, on each page the first time a journey reaches it, at `width`
+    (pages told apart by their URL pattern, so a second proposal's page is not checked again). `checked`
+    lists the URL names in the order they were checked; `watch(page)` records every page a browser page goes
+    to, and `missed()` names those visited but never checked."""
 
     def __init__(self, width: int = PHONE["width"]) -> None:
         self.width = width
@@ -80,6 +80,9 @@ class FirstVisits:
         page.wait_for_load_state("networkidle")
         assert (page.viewport_size or {}).get("width") == self.width, page.viewport_size
         problems = axe_serious(page)
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        if scroll > self.width:
+            problems.append(f"scrolls sideways ({scroll}px wide)")
         assert not problems, f"{page.url} ({key}) at {self.width}px:\n" + "\n".join(problems)
         self.checked.append(key)
 

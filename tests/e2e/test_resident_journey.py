@@ -219,7 +219,12 @@ def test_a_new_resident_from_sign_up_to_a_new_password(browser, base_url, login,
         assert audited.count("election.phase") == 2 and audited.count("proposal.supports_decision") == 4
         assert AuditEvent.objects.filter(action="proposal.review", data__code=benches.code).exists()
 
-        # 4. The resident: the comment hidden with its reason, the notifications, the e-mails.
+        # 4. The resident: their proposal went on (in words that agree with the numbers), the comment
+        # hidden with its reason, the notifications, the e-mails.
+        rosa.goto(f"{base_url}/proposals/riverton/{benches.code}/")
+        expect(rosa.locator("#support-decision")).to_have_text(
+            "Went on to review with 1 support (at least 1 needed)."
+        )
         rosa.goto(lamps)
         hidden = rosa.locator(f"#comment-{rude.pk}")
         expect(hidden).to_contain_text(HIDE_REASON)
@@ -280,8 +285,8 @@ def test_a_new_resident_from_sign_up_to_a_new_password(browser, base_url, login,
 
 
 def test_first_visits_fails_on_a_violation_and_names_pages_left_unchecked(browser, base_url):
-    """The journey's axe check is not a formality: it fails on an unlabelled field, checks a page pattern
-    once, and a page reached without a check is named."""
+    """The journey's check is not a formality: it fails on an unlabelled field and on a page wider than the
+    phone, checks a page pattern once, and a page reached without a check is named."""
     checked = FirstVisits()
     context, page = new_page(browser, viewport=PHONE)
     try:
@@ -298,6 +303,13 @@ def test_first_visits_fails_on_a_violation_and_names_pages_left_unchecked(browse
         checked(page)  # the same page pattern: not checked again
         assert checked.checked == ["login"]
         assert checked.missed() == ["account_signup"]
+        page.goto(f"{base_url}/accounts/password/reset/")
+        page.evaluate(
+            "document.querySelector('main').append("
+            "Object.assign(document.createElement('div'), {style: 'width: 600px; height: 1px'}))"
+        )
+        with pytest.raises(AssertionError, match="scrolls sideways"):
+            checked(page)
         page.set_viewport_size({"width": 1280, "height": 800})
         page.goto(f"{base_url}/accounts/password/reset/")
         with pytest.raises(AssertionError, match="1280"):

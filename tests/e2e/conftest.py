@@ -2,6 +2,8 @@
 
 Fixtures: `browser` (one per test module), `page` (JavaScript on), `page_nojs` (JavaScript off), `base_url`,
 and `login(page, username)` for accounts made with tests.factories (password "pw-for-tests-only").
+Steps that several tests take (sign-up, proposing with the map, comments, reviews, phases) are in
+tests/e2e/journey_helpers.py.
 """
 
 import os
@@ -70,23 +72,20 @@ def base_url(live_server, transactional_db, settings):
     return live_server.url
 
 
-def _page(browser, **options):
-    context = browser.new_context(locale="en-GB", **options)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    return context, page
-
-
 @pytest.fixture
 def page(browser, base_url):
-    context, p = _page(browser)
+    from tests.e2e.journey_helpers import new_page
+
+    context, p = new_page(browser)
     yield p
     context.close()
 
 
 @pytest.fixture
 def page_nojs(browser, base_url):
-    context, p = _page(browser, java_script_enabled=False)
+    from tests.e2e.journey_helpers import new_page
+
+    context, p = new_page(browser, java_script_enabled=False)
     yield p
     context.close()
 

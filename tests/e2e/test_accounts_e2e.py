@@ -13,14 +13,21 @@ from playwright.sync_api import expect
 from pb.core.models import Phase
 from proposals.models import Proposal, ProposalStatus
 from tests.e2e.a11y import axe_serious
+from tests.e2e.journey_helpers import (
+    confirm_email,
+    fill_proposal,
+    fill_sign_up,
+    password_reset_ask,
+    password_reset_set,
+    sign_in,
+    sign_up,
+)
 from tests.factories import CategoryFactory, ElectionFactory, PotFactory
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "Correct-Horse-7-Battery"
-LINK = re.compile(r"https?://[^/\s]+(/accounts/[^\s]+)")
 WIDTHS = (390, 1280)
-PASSWORD_LABEL = re.compile(r"^Password:?$")
 
 
 @pytest.fixture(autouse=True)
@@ -38,12 +45,6 @@ def election(base_url):
     return e
 
 
-def _mail_link(index=-1) -> str:
-    found = LINK.findall(mail.outbox[index].body)
-    assert len(found) == 1, mail.outbox[index].body
-    return found[0]
-
-
 def _serious(page) -> list[str]:
     return axe_serious(page)
 
@@ -57,46 +58,34 @@ def _check_widths(page, where: str):
         assert scroll <= width, f"{where} scrolls sideways at {width}px ({scroll}px)"
 
 
-def _sign_in(page, base_url, login, password=PASSWORD):
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("Username or e-mail address").fill(login)
-    page.get_by_label(PASSWORD_LABEL).fill(password)
-    page.locator("main").get_by_role("button", name="Sign in").click()
-
-
 def test_new_resident_signs_up_confirms_signs_in_and_proposes(page, base_url, election):
     page.goto(base_url)
     page.get_by_role("link", name="Create an account").click()
     _check_widths(page, "sign-up")
-    page.get_by_label("E-mail address").fill("rosa@example.org")
-    page.get_by_label(PASSWORD_LABEL).fill(PASSWORD)
-    page.get_by_label(re.compile(r"^Password again")).fill("not the same")
-    page.locator("main").get_by_role("button", name="Create account").click()
+    fill_sign_up(page, "rosa@example.org", PASSWORD, again="not the same")
     expect(page.get_by_role("alert")).to_contain_text("correct the errors")
     _check_widths(page, "sign-up with errors")
-    page.get_by_label(PASSWORD_LABEL).fill(PASSWORD)
-    page.get_by_label(re.compile(r"^Password again")).fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Create account").click()
+    fill_sign_up(page, "rosa@example.org", PASSWORD)
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Confirm your e-mail address"))
     _check_widths(page, "verification sent")
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["rosa@example.org"]
 
-    page.goto(base_url + _mail_link())
-    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Confirm your e-mail address"))
-    _check_widths(page, "confirm e-mail")
-    page.get_by_role("button", name="Confirm").click()
+    confirm_email(page, base_url, mail.outbox[0], on_page=lambda p: _check_widths(p, "confirm e-mail"))
 
-    _sign_in(page, base_url, "rosa@example.org")
+    sign_in(page, base_url, "rosa@example.org", PASSWORD)
     user = get_user_model().objects.get(email="rosa@example.org")
     expect(page.get_by_role("button", name=f"Sign out ({user.username})")).to_be_visible()
     page.goto(f"{base_url}/elections/riverton/")
     page.get_by_role("link", name="Propose a project").click()
-    page.get_by_label("Title").fill("Benches on the towpath")
-    page.get_by_label("Description").fill("Ten benches with backrests along the canal towpath.")
-    page.get_by_label("District").select_option(label="Riverside South")
-    page.get_by_label("Category").select_option(label="Parks")
-    page.get_by_label("Estimated cost").fill("12000")
-    page.get_by_label("Location (address or place)").fill("Canal towpath")
+    fill_proposal(
+        page,
+        title="Benches on the towpath",
+        description="Ten benches with backrests along the canal towpath.",
+        district="Riverside South",
+        category="Parks",
+        cost="12000",
+        location="Canal towpath",
+    )
     page.get_by_role("button", name="Submit for review").click()
     expect(page.locator("#proposal-status")).to_have_text("Submitted")
     p = Proposal.objects.get(title="Benches on the towpath")
@@ -129,32 +118,17 @@ def test_new_resident_signs_up_confirms_signs_in_and_proposes(page, base_url, el
 
 
 def test_password_reset_in_the_browser(page, base_url, election):
-    page.goto(f"{base_url}/accounts/signup/")
-    page.get_by_label("E-mail address").fill("ana@example.org")
-    page.get_by_label(PASSWORD_LABEL).fill(PASSWORD)
-    page.get_by_label(re.compile(r"^Password again")).fill(PASSWORD)
-    page.locator("main").get_by_role("button", name="Create account").click()
-    page.goto(base_url + _mail_link())
-    page.get_by_role("button", name="Confirm").click()
+    sign_up(page, base_url, "ana@example.org", PASSWORD)
+    confirm_email(page, base_url, mail.outbox[-1])
     mail.outbox.clear()
     cache.clear()
 
-    page.goto(f"{base_url}/accounts/login/")
-    _check_widths(page, "sign-in")
-    page.get_by_role("link", name="Forgot your password?").first.click()
-    _check_widths(page, "password reset")
-    page.get_by_label("E-mail address").fill("ana@example.org")
-    page.locator("main").get_by_role("button", name="Send the link").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile("Check your e-mail"))
+    password_reset_ask(page, base_url, "ana@example.org", on_page=lambda p: _check_widths(p, p.url))
     _check_widths(page, "password reset sent")
-    page.goto(base_url + _mail_link())
-    _check_widths(page, "set a new password")
     new = "Brand-New-Secret-58"
-    page.get_by_label(re.compile(r"^New password:?$")).fill(new)
-    page.get_by_label(re.compile(r"^New password again")).fill(new)
-    page.locator("main").get_by_role("button", name="Save the new password").click()
+    password_reset_set(page, base_url, mail.outbox[-1], new, on_page=lambda p: _check_widths(p, p.url))
     _check_widths(page, "password changed")
-    _sign_in(page, base_url, "ana@example.org", new)
+    sign_in(page, base_url, "ana@example.org", new)
     expect(page.get_by_role("link", name="Your account")).to_be_visible()
 
 

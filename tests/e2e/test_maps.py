@@ -2,9 +2,7 @@
 and keyboard), the demo-like district shapes are drawn without any tile server, and axe-core finds no serious
 or critical violation on the new pages at 390 and 1280 px."""
 
-import io
 import json
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -14,6 +12,15 @@ from pb.core.districts.shapes import pot_shape_set
 from pb.core.models import Phase
 from proposals.models import Proposal, ProposalStatus
 from tests.e2e.a11y import axe_serious
+from tests.e2e.journey_helpers import (
+    attach_photo,
+    district_shapes,
+    fill_proposal,
+    new_page,
+    photo,
+    pick_map_centre,
+    submit_proposal,
+)
 from tests.factories import (
     CategoryFactory,
     ElectionFactory,
@@ -25,7 +32,7 @@ from tests.factories import (
 
 pytestmark = pytest.mark.e2e
 
-SHAPES = json.loads((Path(__file__).resolve().parents[2] / "fixtures/demo/district_shapes.json").read_text())
+SHAPES = district_shapes()
 
 
 def assert_no_serious_axe_violations(page, label: str) -> None:
@@ -52,23 +59,16 @@ def election(base_url, settings, tmp_path):
     return e
 
 
-def _photo(tmp_path) -> Path:
-    path = tmp_path / "IMG_0001.jpg"
-    exif = Image.Exif()
-    exif[0x8825] = {2: (51.0, 30.0, 0.0)}
-    buf = io.BytesIO()
-    Image.new("RGB", (800, 600), "orange").save(buf, "JPEG", exif=exif)
-    path.write_bytes(buf.getvalue())
-    return path
-
-
 def _fill(page):
-    page.get_by_label("Title").fill("Benches by the river")
-    page.get_by_label("Description").fill("Six benches with backrests along the river.")
-    page.get_by_label("District").select_option(label="Northbank")
-    page.get_by_label("Category").select_option(label="Parks")
-    page.get_by_label("Estimated cost").fill("12000")
-    page.get_by_label("Location (address or place)").fill("River walk by the mill")
+    fill_proposal(
+        page,
+        title="Benches by the river",
+        description="Six benches with backrests along the river.",
+        district="Northbank",
+        category="Parks",
+        cost="12000",
+        location="River walk by the mill",
+    )
 
 
 def test_resident_proposes_with_a_map_location_and_a_photo(page, base_url, login, election, tmp_path):
@@ -76,25 +76,15 @@ def test_resident_proposes_with_a_map_location_and_a_photo(page, base_url, login
     login(page, "rosa")
     page.goto(f"{base_url}/proposals/riverton/new/")
     _fill(page)
-    the_map = page.locator("#location-map")
-    expect(the_map.locator("path.leaflet-interactive")).to_have_count(2)  # the two district outlines
-    the_map.scroll_into_view_if_needed()
-    box = the_map.bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    expect(page.get_by_label("Latitude (optional)")).not_to_have_value("")
-    lat = float(page.get_by_label("Latitude (optional)").input_value())
-    lon = float(page.get_by_label("Longitude (optional)").input_value())
+    lat, lon = pick_map_centre(page, shapes=2)  # once the two district outlines are drawn
     assert 51.52 < lat < 51.57 and -0.13 < lon < -0.07  # inside Riverton's districts
-    expect(page.locator("#location-map-status")).to_contain_text("Pin placed at")
-    page.get_by_label("Image (optional)").set_input_files(str(_photo(tmp_path)))
+    page.get_by_label("Image (optional)").set_input_files(str(photo(tmp_path)))
     page.get_by_role("button", name="Submit for review").click()
     expect(page.locator(".field-error")).to_contain_text("Describe the picture")
     # The coordinates picked on the map survive the form error.
     expect(page.get_by_label("Latitude (optional)")).to_have_value(f"{lat:.6f}")
-    page.get_by_label("Image (optional)").set_input_files(str(_photo(tmp_path)))
-    page.get_by_label("What the picture shows").fill("An empty river bank")
-    page.get_by_role("button", name="Submit for review").click()
-    expect(page.locator("#proposal-status")).to_have_text("Submitted")
+    attach_photo(page, photo(tmp_path), "An empty river bank")
+    submit_proposal(page)
     expect(page.locator("#proposal-map path.leaflet-interactive")).not_to_have_count(0)
     p = Proposal.objects.get(title="Benches by the river")
     assert (float(p.latitude), float(p.longitude)) == (round(lat, 6), round(lon, 6))
@@ -136,12 +126,8 @@ def test_without_javascript_the_form_and_the_map_page_still_work(page_nojs, base
 
 
 @pytest.mark.parametrize("width", [390, 1280])
-def test_new_pages_have_no_serious_axe_violations(browser, base_url, election, width, tmp_path):
-    from tests.e2e.conftest import PASSWORD
-
-    context = browser.new_context(locale="en-GB", viewport={"width": width, "height": 900})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
+def test_new_pages_have_no_serious_axe_violations(browser, base_url, login, election, width, tmp_path):
+    context, page = new_page(browser, viewport={"width": width, "height": 900})
     try:
         UserFactory(username="ana")
         with_picture = ProposalFactory(
@@ -156,13 +142,6 @@ def test_new_pages_have_no_serious_axe_violations(browser, base_url, election, w
             cost=500_000,  # over the district budget: the warning is on the page too
         )
 
-        def sign_in(username):
-            page.goto(f"{base_url}/accounts/login/")
-            page.get_by_label("Username").fill(username)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.locator("main").get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("button", name=f"Sign out ({username})")).to_be_visible()
-
         checks = [
             ("list", "/proposals/riverton/"),
             ("map", "/proposals/riverton/map/"),
@@ -172,12 +151,12 @@ def test_new_pages_have_no_serious_axe_violations(browser, base_url, election, w
             page.goto(base_url + path)
             page.wait_for_load_state("networkidle")
             assert_no_serious_axe_violations(page, f"{label} at {width}px")
-        sign_in("ana")
+        login(page, "ana")
         page.goto(f"{base_url}/proposals/riverton/new/")
         page.wait_for_load_state("networkidle")
         assert_no_serious_axe_violations(page, f"form at {width}px")
         page.get_by_role("button", name="Sign out (ana)").click()
-        sign_in("olga")
+        login(page, "olga")
         for label, path in [
             ("district shapes", "/elections/riverton/districts/"),
             ("review", f"/proposals/riverton/{with_picture.code}/review/"),

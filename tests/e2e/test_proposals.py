@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from pb.core.models import Phase
 from proposals.models import Proposal, ProposalStatus
+from tests.e2e.journey_helpers import fill_proposal, new_page
 from tests.factories import (
     CategoryFactory,
     ElectionFactory,
@@ -38,12 +39,15 @@ def test_resident_submits_a_proposal(page, base_url, login, election):
     login(page, "rosa")
     page.goto(f"{base_url}/elections/riverton/")
     page.get_by_role("link", name="Propose a project").click()
-    page.get_by_label("Title").fill("Benches on the towpath")
-    page.get_by_label("Description").fill("Ten benches with backrests along the canal towpath.")
-    page.get_by_label("District").select_option(label="Riverside South")
-    page.get_by_label("Category").select_option(label="Parks")
-    page.get_by_label("Estimated cost").fill("-40")
-    page.get_by_label("Location (address or place)").fill("Canal towpath")
+    fill_proposal(
+        page,
+        title="Benches on the towpath",
+        description="Ten benches with backrests along the canal towpath.",
+        district="Riverside South",
+        category="Parks",
+        cost="-40",
+        location="Canal towpath",
+    )
     page.get_by_role("button", name="Submit for review").click()
     expect(page.get_by_role("alert")).to_contain_text("correct the errors")
     expect(page.locator(".field-error")).to_contain_text("positive whole number")
@@ -163,9 +167,7 @@ def test_phone_pages_do_not_overflow_and_log_no_errors(browser, base_url, login,
         pot=election.pots.first(), title="x" * 140, description="y" * 3000, status=ProposalStatus.SUBMITTED
     )
     official(username="olga")
-    context = browser.new_context(locale="en-GB", viewport={"width": 390, "height": 844})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
+    context, page = new_page(browser, viewport={"width": 390, "height": 844})
     problems = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(str(e)))
@@ -206,9 +208,7 @@ def test_keyboard_focus_is_clearly_visible(page, base_url, election):
 
 
 def test_phone_header_in_vietnamese_keeps_each_link_on_one_line(browser, base_url, election):
-    context = browser.new_context(locale="en-GB", viewport={"width": 390, "height": 844})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
+    context, page = new_page(browser, viewport={"width": 390, "height": 844})
     try:
         page.goto(f"{base_url}/elections/riverton/")
         page.get_by_label("Language").select_option("vi")

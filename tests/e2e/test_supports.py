@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 from pb.core.models import Phase
 from proposals.models import ProposalStatus
 from proposals.supports.models import Support
+from tests.e2e.journey_helpers import support
 from tests.factories import ElectionFactory, PotFactory, ProposalFactory, UserFactory
 
 pytestmark = pytest.mark.e2e
@@ -38,12 +39,10 @@ def test_a_resident_supports_two_proposals(page, page_nojs, base_url, login, ele
     login(page, "lan")
     page.goto(f"{base_url}/proposals/youth/P001/")
     accessible(page)
-    page.get_by_role("button", name="Support this proposal").click()
-    expect(page.locator("#support-count")).to_have_text("1 resident supports this proposal.")
-    expect(page.get_by_role("button", name="Take my support back")).to_be_visible()
+    support(page, "1 resident supports this proposal.")
     expect(page.locator("#support-box")).to_contain_text("You have used 1 of your 2 supports.")
     page.goto(f"{base_url}/proposals/youth/P002/")
-    page.get_by_role("button", name="Support this proposal").click()
+    support(page, "1 resident supports this proposal.")
     expect(page.locator("#support-box")).to_contain_text(
         "You support proposals of Northbank and citywide ones."
     )

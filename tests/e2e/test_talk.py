@@ -12,6 +12,15 @@ from pb.core.notifications.mailing import notifications_digest_send
 from proposals.comments.models import Comment
 from proposals.models import ProposalStatus
 from tests.e2e.a11y import assert_accessible
+from tests.e2e.journey_helpers import (
+    follow,
+    hide_comment,
+    new_page,
+    open_hide_comment,
+    post_comment,
+    report_comment,
+    review_feasible,
+)
 from tests.factories import ElectionFactory, PotFactory, ProposalFactory, UserFactory, official
 
 pytestmark = pytest.mark.e2e
@@ -43,10 +52,8 @@ def test_comment_moderate_notify_unsubscribe(browser, page, base_url, login, pro
     # Rosa follows and comments; a web address in her comment becomes a safe link.
     login(page, "rosa")
     page.goto(detail)
-    page.get_by_role("button", name="Follow this proposal").click()
-    expect(page.locator("#follow-state")).to_have_text("You follow this proposal.")
-    page.get_by_label("Your comment").fill("I walk here daily. Map: https://example.org/towpath")
-    page.get_by_role("button", name="Post comment").click()
+    follow(page)
+    post_comment(page, "I walk here daily. Map: https://example.org/towpath")
     first = page.locator("article.comment").first
     expect(first).to_contain_text("I walk here daily.")
     expect(first.get_by_role("link", name="https://example.org/towpath")).to_have_attribute("rel", "nofollow")
@@ -59,41 +66,29 @@ def test_comment_moderate_notify_unsubscribe(browser, page, base_url, login, pro
     expect(first).to_contain_text("edited")
 
     # Another resident is rude; Rosa reports it (and replies under her own comment).
-    troll = browser.new_context(locale="en-GB")
-    tpage = troll.new_page()
+    troll, tpage = new_page(browser)
     login(tpage, "troll")
     tpage.goto(detail)
-    tpage.get_by_label("Your comment").fill("Only idiots sit on benches.")
-    tpage.get_by_role("button", name="Post comment").click()
+    post_comment(tpage, "Only idiots sit on benches.")
     expect(tpage.locator("article.comment")).to_have_count(2)
     troll.close()
     rude = Comment.objects.get(author__username="troll")
 
     page.goto(detail)
-    page.get_by_role("link", name="Report comment by troll").click()
-    assert_accessible(page, "report comment")
-    page.get_by_label("What is wrong with this comment? (optional)").fill("Insulting")
-    page.get_by_role("button", name="Send report").click()
-    expect(page.get_by_role("status")).to_contain_text("The officials will look at this comment")
+    report_comment(page, "troll", "Insulting", on_page=lambda p: assert_accessible(p, "report comment"))
 
     # The official finds the report, hides the comment with a public reason, and reviews the proposal.
-    off = browser.new_context(locale="en-GB")
-    opage = off.new_page()
+    off, opage = new_page(browser)
     login(opage, "olga")
-    opage.goto(f"{base_url}/elections/riverton/")
-    opage.get_by_role("link", name="1 reported comment awaits a decision").click()
-    assert_accessible(opage, "reported comments")
-    opage.get_by_role("link", name=f"Review and hide comment {rude.pk}").click()
+    open_hide_comment(
+        opage, base_url, "riverton", rude.pk, on_page=lambda p: assert_accessible(p, "reported comments")
+    )
     expect(opage.get_by_text("Insulting")).to_be_visible()
     assert_accessible(opage, "hide comment")
     opage.get_by_role("button", name="Hide comment").click()  # no reason: refused
     expect(opage.get_by_role("alert")).to_be_visible()
-    opage.get_by_label("Public reason for hiding it").fill("Insults other residents (house rule 2).")
-    opage.get_by_role("button", name="Hide comment").click()
-    expect(opage.locator(f"#comment-{rude.pk}")).to_contain_text("Hidden by the officials.")
-    opage.goto(f"{base_url}/proposals/riverton/P001/review/")
-    opage.get_by_label("Feasible: goes on the ballot").check()
-    opage.get_by_role("button", name="Save review").click()
+    hide_comment(opage, rude.pk, "Insults other residents (house rule 2).")
+    review_feasible(opage, base_url, "riverton", "P001")
     off.close()
     assert AuditEvent.objects.filter(action="comment.hide", data__comment=rude.pk).exists()
     assert AuditEvent.objects.filter(action="comment.report").count() == 1
@@ -123,8 +118,7 @@ def test_comment_moderate_notify_unsubscribe(browser, page, base_url, login, pro
 
     # The unsubscribe link works without signing in (a fresh browser; axe itself needs JavaScript).
     link = digest[0].body.strip().splitlines()[-1]
-    anon = browser.new_context(locale="en-GB")
-    apage = anon.new_page()
+    anon, apage = new_page(browser)
     apage.goto(link)
     expect(apage.get_by_role("button", name="Sign in")).to_have_count(0)
     assert_accessible(apage, "unsubscribe")

@@ -115,10 +115,10 @@ def test_threshold_decides_and_the_page_explains_it(client):
     w.close()
     assert _status(w.c1) == ProposalStatus.SUBMITTED and _status(w.c2) == ProposalStatus.NOT_SELECTED
     page = client.get(reverse("proposals:detail", args=[w.election.slug, "P002"])).content.decode()
-    assert "Did not go on to review: 1 supports, 2 were needed." in page
+    assert "Did not go on to review: 1 support, at least 2 needed." in page
     assert "Not enough support" in page
     page = client.get(reverse("proposals:detail", args=[w.election.slug, "P001"])).content.decode()
-    assert "Went on to review: 2 supports, 2 were needed." in page
+    assert "Went on to review with 2 supports (at least 2 needed)." in page
     listing = client.get(reverse("proposals:list", args=[w.election.slug])).content.decode()
     assert "2 supports" in listing and "1 support<" in listing
 
@@ -178,6 +178,62 @@ def test_rules_are_set_by_officials_before_proposals_close_and_audited():
         election_supports_configure(actor=w.official, election=w.election, enabled=True, threshold=1)
     w.election.refresh_from_db()
     assert w.election.supports_threshold == 3
+
+
+def _decision(client, election, code: str) -> str:
+    page = client.get(reverse("proposals:detail", args=[election.slug, code])).content.decode()
+    start = page.index('id="support-decision">') + len('id="support-decision">')
+    return " ".join(page[start : page.index("</p>", start)].split())
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        (
+            {"threshold": 1},
+            {
+                "P001": "Went on to review with 1 support (at least 1 needed).",
+                "P002": "Did not go on to review: 0 supports, at least 1 needed.",
+                "P003": "Went on to review with 2 supports (at least 1 needed).",
+            },
+        ),
+        (
+            {"top_n": 1},
+            {
+                "P001": "Went on to review with 1 support, place 1 in its district (the top 1 went on).",
+                "P002": "Did not go on to review: 0 supports, place 2 in its district; the top 1 went on, "
+                "with at least 1 each.",
+                "P003": "Went on to review with 2 supports, place 1 in its district (the top 1 went on).",
+            },
+        ),
+        (
+            {},
+            {
+                "P001": "Went on to review with 1 support (every proposal did).",
+                "P002": "Went on to review with 0 supports (every proposal did).",
+            },
+        ),
+    ],
+)
+@pytest.mark.django_db
+def test_the_decision_reads_right_for_one_support(client, rules, expected):
+    """ "1 supports, 1 were needed" was on a resident's proposal page (found by the browser journey)."""
+    w = World(per_resident=2, **rules)
+    w.open()
+    w.support(w.c1, w.residents[0])
+    w.support(w.n1, *w.residents[1:3])
+    w.close()
+    for code, text in expected.items():
+        assert _decision(client, w.election, code) == text
+
+
+@pytest.mark.django_db
+def test_a_limit_of_one_support_reads_in_the_singular(client):
+    w = World(per_resident=1)
+    w.open()
+    client.force_login(w.residents[0])
+    page = client.get(reverse("proposals:detail", args=[w.election.slug, "P001"])).content.decode()
+    assert "You have used 0 of your 1 support." in page
 
 
 @pytest.mark.django_db

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError
 from pb.core.notifications.models import NotificationKind
+from pb.core.notifications.services import notifications_withdraw
 from pb.core.permissions import require
 from pb.core.ratelimit import RateLimited, rate_charge, rates  # noqa: F401 (callers catch services.RateLimited)
 from proposals.comments.models import BODY_MAX, REASON_MAX, Comment, CommentReport
@@ -175,6 +176,8 @@ def comment_hide(*, actor, comment: Comment, reason: str) -> Comment:
         raise CommentInvalid(_("This comment is already hidden."))
     comment.hidden_at, comment.hidden_by, comment.hidden_reason = timezone.now(), actor, text
     comment.save(update_fields=["hidden_at", "hidden_by", "hidden_reason"])
+    # Followers are no longer told about it (nor sent it in their next digest).
+    notifications_withdraw(kind=NotificationKind.COMMENT, url=comment_url(comment))
     audit_record(
         actor=actor,
         action="comment.hide",

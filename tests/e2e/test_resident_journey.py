@@ -7,7 +7,7 @@
 3. review: an official, in a browser context of their own, hides the reported comment with a public reason
    (refused without one) and reviews the resident's proposal;
 4. the resident sees both events on the notifications page, and the e-mails are in the outbox: the review's at
-   once (sent by the notification task), the comment in the digest (its cron command queues the task);
+   once (sent by the notification task), the comment in the digest (its cron command queues the task), the hidden one in neither;
 5. the resident resets their password by the e-mailed link, cannot use the link twice nor the old password,
    and signs in with the new one.
 
@@ -182,6 +182,7 @@ def test_a_new_resident_from_sign_up_to_a_new_password(browser, base_url, login,
         minh = phone()
         login(minh, "minh", FACTORY_PASSWORD)
         minh.goto(lamps)
+        post_comment(minh, "Yes, and light the bridge too.")
         report_comment(minh, "troll", "Insulting", on_page=checked)
 
         # 2. Supports: the official opens the phase; the resident supports two proposals.
@@ -233,7 +234,8 @@ def test_a_new_resident_from_sign_up_to_a_new_password(browser, base_url, login,
         checked(rosa)
         notes = rosa.locator("#notifications")
         expect(notes).to_contain_text(f"{benches.code} “Benches by the river” was reviewed: feasible")
-        expect(notes).to_contain_text("New comment by troll on P001")
+        expect(notes).to_contain_text("New comment by minh on P001")
+        expect(notes).not_to_contain_text("troll")  # a hidden comment is no longer announced
         expect(rosa.locator(".notification.unread")).to_have_count(2)
 
         review_mail = [m for m in mails_to(mail.outbox, EMAIL) if "reviewed: feasible" in m.subject]
@@ -241,7 +243,8 @@ def test_a_new_resident_from_sign_up_to_a_new_password(browser, base_url, login,
         assert f"{base_url}/proposals/riverton/{benches.code}/" in review_mail[0].body
         call_command("notifications_digest", stdout=io.StringIO())
         digest = [m for m in mails_to(mail.outbox, EMAIL) if "New comments" in m.subject]
-        assert len(digest) == 1 and "New comment by troll on P001" in digest[0].body
+        assert len(digest) == 1 and "New comment by minh on P001" in digest[0].body
+        assert "troll" not in digest[0].body
         assert RUDE not in digest[0].body
 
         # 5. Password reset by the e-mailed link; the link works once; the old password no longer does.

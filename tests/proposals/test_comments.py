@@ -4,6 +4,7 @@ with a public reason (audited), rate limits per account; over HTTP as residents 
 import datetime as dt
 
 import pytest
+from django.core import mail
 from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
@@ -202,6 +203,27 @@ def test_new_comment_notifies_followers_but_not_its_author(proposal, resident, o
     assert notes[0].url.endswith(f"#comment-{c.pk}")
     assert notes[0].emailed_at is None  # comments go out in the daily digest, not one by one
 
+
+
+def test_a_hidden_comment_is_no_longer_announced_nor_in_the_next_digest(
+    proposal, resident, other, off, django_capture_on_commit_callbacks
+):
+    from pb.core.notifications.mailing import notifications_digest_send
+
+    Follow.objects.create(user=other, proposal=proposal)
+    kept = services.comment_post(actor=resident, proposal=proposal, body="Good idea")
+    rude = services.comment_post(actor=resident, proposal=proposal, body="Rude words")
+    assert Notification.objects.filter(user=other, kind=NotificationKind.COMMENT).count() == 2
+    services.comment_hide(actor=off, comment=rude, reason="Insults another resident")
+    (left,) = Notification.objects.filter(user=other, kind=NotificationKind.COMMENT)
+    assert left.url.endswith(f"#comment-{kept.pk}")
+    other.email = "other@example.org"
+    other.save()
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notifications_digest_send() == 1
+    (digest,) = mail.outbox
+    assert f"#comment-{kept.pk}" in digest.body and f"#comment-{rude.pk}" not in digest.body
 
 # --- HTTP ----------------------------------------------------------------------------------------------
 

@@ -16,6 +16,13 @@ from pb.core.notifications.models import DIGEST_KINDS, Notification
 # --- writing notifications -------------------------------------------------------------------------------
 
 
+def notifications_withdraw(*, kind: str, url: str) -> int:
+    """Take back every notification of an event that no longer stands (a comment the officials hid): it
+    leaves the notification pages and any digest not yet mailed. Returns how many went."""
+    deleted, _ = Notification.objects.filter(kind=kind, url=url).delete()
+    return deleted
+
+
 def notify(
     *,
     users: Iterable,

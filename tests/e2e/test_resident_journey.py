@@ -7,7 +7,8 @@
 3. review: an official, in a browser context of their own, hides the reported comment with a public reason
    (refused without one) and reviews the resident's proposal;
 4. the resident sees both events on the notifications page, and the e-mails are in the outbox: the review's at
-   once (sent by the notification task), the comment in the digest (its cron command queues the task), the hidden one in neither;
+   once (sent by the notification task), the comment in the digest (its cron command queues the task), the
+   hidden one in neither;
 5. the resident resets their password by the e-mailed link, cannot use the link twice nor the old password,
    and signs in with the new one.
 

@@ -204,7 +204,6 @@ def test_new_comment_notifies_followers_but_not_its_author(proposal, resident, o
     assert notes[0].emailed_at is None  # comments go out in the daily digest, not one by one
 
 
-
 def test_a_hidden_comment_is_no_longer_announced_nor_in_the_next_digest(
     proposal, resident, other, off, django_capture_on_commit_callbacks
 ):
@@ -224,6 +223,7 @@ def test_a_hidden_comment_is_no_longer_announced_nor_in_the_next_digest(
         assert notifications_digest_send() == 1
     (digest,) = mail.outbox
     assert f"#comment-{kept.pk}" in digest.body and f"#comment-{rude.pk}" not in digest.body
+
 
 # --- HTTP ----------------------------------------------------------------------------------------------
 

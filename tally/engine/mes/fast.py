@@ -142,8 +142,11 @@ class _FastMes:
         if hint > x:
             x = hint  # usually certified; if not (hint above the root), restart from x0
         w = k.w_all[c]
+        f_at_x: float | None = None  # F at x when it is already known (approval: the tried upper bound)
         for _ in range(64):
-            if u is None:
+            if f_at_x is not None:
+                f, f_at_x = f_at_x, None
+            elif u is None:
                 f = float(add(minimum(m, x)))
             else:
                 xu = x * u
@@ -164,6 +167,24 @@ class _FastMes:
             step = (cost - fh) / w
             if step <= x * 1e-15:
                 break
+            if u is None:
+                # Approval: w is the exact right slope of the concave F~ at x (a count), so its tangent
+                # bounds it above: F(y) <= f * (1 + marg) + S + w * (y - x) for y >= x (three nonnegative
+                # terms, at most 6u of rounding). A point y just short of the tangent's root is then a
+                # certified lower bound without evaluating F there, which settles 'worse' in one evaluation;
+                # and the upper bound is tried at once from the tangent's root (verified by evaluating F_L,
+                # never assumed), which settles 'yes' in two when no breakpoint lies in between.
+                y = x + (cost / (1 + 16 * U) - f * marg1 - S) / w * (1 - 4 * U)
+                if y > x and (f * marg1 + S + w * (y - x)) * (1 + 8 * U) < cost:
+                    if y > threshold:
+                        return "worse", y, math.inf
+                    r_hi = (x + step) * (1 + 4 * U) + (2 * S + 3 * marg * cost) / w
+                    f_hi = float(add(minimum(m, r_hi)))
+                    if f_hi * (1 - marg) - S >= cost:
+                        return "yes", y, r_hi
+                    # F_L(r_hi) < cost: the root is above r_hi; go on from there (F known)
+                    x, f_at_x = r_hi, f_hi
+                    continue
             x += step
         wb = max(w, 1.0)
         if certified < x:

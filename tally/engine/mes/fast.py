@@ -83,6 +83,9 @@ class _FastMes:
         self.exact_upto = 0
         self.exact_rounds = 0
         self.winners: list[int] = []
+        # supporters' money gathered by _eval since the last payment (money changes only in _fund): the
+        # winner's is paid from without gathering it again
+        self.gathered: dict[int, np.ndarray] = {}
 
     # -- the first round: everybody has the same money, the price is closed-form -----------------------
     def _first_round(self) -> list[tuple[int, float]]:
@@ -128,7 +131,7 @@ class _FastMes:
         Newton's method from below (F is concave, piecewise linear) finds the root; `hint` (a lower bound
         from an earlier round) is used as the start when it is certified."""
         k = self.k
-        m = self.money[self.d.supporters[c]]
+        m = self.gathered[c] = self.money[self.d.supporters[c]]
         u = None if self.approval else self.d.ufloat(c)
         cost = k.costf[c]
         marg = k.marg[c]
@@ -348,6 +351,8 @@ class _FastMes:
 
     def _fund(self, w: int, exact_rho: Fraction | None, r_lo: float, r_hi: float) -> None:
         sup = self.d.supporters[w]
+        m = self.gathered.pop(w, None)
+        self.gathered.clear()
         if exact_rho is not None:
             # decided exactly: bring the exact state up to date and copy it into the floats
             ex = self._exact_state()
@@ -365,7 +370,8 @@ class _FastMes:
         else:
             pay = rho * self.d.ufloat(w)
             u_max = float(self.d.uvals[-1])
-        m = self.money[sup]
+        if m is None:
+            m = self.money[sup]
         m -= pay
         self.money[sup] = np.maximum(m, 0.0, out=m)
         # |error| <= d + half * u + rounding of the subtraction, plus the 2u*m slack (module docstring, 5.)

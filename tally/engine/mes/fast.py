@@ -35,7 +35,11 @@ Every decision therefore equals the exact-arithmetic decision; `mes_reference` i
 
 Speed: per-voter float money in NumPy, lazy heap, per-project "fresh" flags, Newton with early exit against
 the current best, the first round in closed form. The supporter lists (built by one stable sort of the
-flattened ballots) and per-project constants are shared by all Add1 steps.
+flattened ballots) and per-project constants are shared by all Add1 steps. On approval ballots the tangent
+at a certified point certifies the next lower bound without evaluating F there, and the upper bound is tried
+at once from the tangent's root: proving a project worse than the round's best takes one pass over its
+supporters, bracketing the winner's price two (Warsaw 2026: ~1.9 ms a run, 0.36 s for Add1's 186 runs, was
+2.3 ms and 0.46 s; bench/tally.py).
 """
 
 from __future__ import annotations

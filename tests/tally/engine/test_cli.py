@@ -221,3 +221,24 @@ def test_the_command_line_exits_without_teardown_only_when_no_exit_handler_would
         assert proc.stderr.strip().splitlines()[-1] == f"handler ran {threads}"
     missing = run_cli("run", "no-such-file.pb")
     assert missing.returncode == 2 and missing.stderr.startswith("error: ")
+
+
+def test_a_count_imports_only_the_rule_modules_it_needs():
+    """`registry.get` imports rule modules in order until the rule is found: a greedy count loads neither MES
+    nor Phragmén, an MES count not Phragmén; an unknown rule still lists every rule."""
+    probe = (
+        "import sys; from tally.engine import registry\n"
+        "registry.get('greedy-threshold')\n"
+        "print(sorted(m for m in ('tally.engine.mes', 'tally.engine.phragmen') if m in sys.modules))\n"
+        "registry.get('equalshares/add1'); print('tally.engine.phragmen' in sys.modules)\n"
+        "try:\n    registry.get('no-such-rule')\nexcept registry.UnknownRule as exc:\n    print(exc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, second, unknown = proc.stdout.strip().splitlines()
+    assert first == "[]" and second == "False"
+    assert (
+        "unknown rule 'no-such-rule'" in unknown and "phragmen" in unknown and "equalshares/add1" in unknown
+    )

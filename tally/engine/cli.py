@@ -260,7 +260,7 @@ BUILTIN_COMMANDS = ("run", "compare", "write-pb", "rules")
 
 def build_parser(*, command_modules: bool = True) -> argparse.ArgumentParser:
     """The whole parser; `command_modules=False` leaves out the commands of COMMAND_MODULES (importing
-    verify and signoff costs 25 ms of CPU, a tenth of `python -m tally run` on Warsaw 2026)."""
+    verify and signoff costs 25 ms of CPU, a ninth of `python -m tally run` MES on Warsaw 2026)."""
     parser = _Parser(prog="python -m tally", description="pb's tally engine: count Pabulib .pb files.")
     parser.add_argument("--version", action="version", version=f"{ENGINE_NAME} {ENGINE_VERSION}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

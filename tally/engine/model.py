@@ -123,7 +123,7 @@ class BallotTable(Sequence[Ballot]):
         grouped: list[tuple[Any, ...]] = []
         order = []
         token_len = np.repeat(lens, lens)
-        for k in np.unique(lens).tolist():
+        for k in np.flatnonzero(np.bincount(lens)).tolist():  # the lengths present (np.unique imports np.ma)
             rows = np.flatnonzero(lens == k)
             order.append(rows)
             if k == 0:

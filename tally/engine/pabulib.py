@@ -623,7 +623,7 @@ class _VotesBuilder:
             raise _Decline
         ends = np.cumsum(lens)
         starts = ends - lens
-        for k in np.unique(lens).tolist():
+        for k in np.flatnonzero(np.bincount(lens)).tolist():  # the lengths present (np.unique imports np.ma)
             if k > 1:  # a project twice on one ballot: sort each ballot of length k, compare neighbours
                 m = codes[starts[lens == k][:, None] + np.arange(k)]
                 m.sort(axis=1)

@@ -1,7 +1,9 @@
 """One registry of counting rules, looked up by id (Pabulib's names where Pabulib has one).
 
 A rule is `fn(election: model.Election, *, tie_break: TieBreak, options: dict) -> Outcome`.
-Modules register with the `@rule("id", description=...)` decorator; `load_all()` imports them.
+Modules register with the `@rule("id", description=...)` decorator; `load_all()` imports them. `get()`
+imports them in order only until the rule is found, so `python -m tally run --rule greedy` does not load
+the MES package, nor an MES count the Phragmén module.
 """
 
 from __future__ import annotations
@@ -52,10 +54,13 @@ class UnknownRule(ValueError):
 
 
 def get(rule_id: str) -> RuleInfo:
-    rules = load_all()
-    if rule_id not in rules:
-        raise UnknownRule(f"unknown rule {rule_id!r}; known rules: {', '.join(sorted(rules))}")
-    return rules[rule_id]
+    for mod in _MODULES:
+        if rule_id in _RULES:
+            break
+        importlib.import_module(mod)
+    if rule_id not in _RULES:
+        raise UnknownRule(f"unknown rule {rule_id!r}; known rules: {', '.join(sorted(load_all()))}")
+    return _RULES[rule_id]
 
 
 def run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -195,3 +196,49 @@ def test_counting_commands_do_not_import_the_verifier_but_its_commands_work():
     assert "verify" in run_cli("--help").stdout
     helped = run_cli("verify", "--help")
     assert helped.returncode == 0 and "--key" in helped.stdout
+
+
+def test_the_command_line_exits_without_teardown_only_when_no_exit_handler_would_run():
+    """`python -m tally` skips the interpreter's teardown (os._exit) after flushing its output, but a
+    registered exit handler (coverage, a profiler) still runs; one BLAS thread unless the user chose."""
+    args = ["run", str(FIXTURES_PB / "Netherlands_Assen_2024.pb"), "--rule", "equalshares", "--json"]
+    plain = run_cli(*args)
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads(plain.stdout)["selected"]  # the whole JSON arrived through the pipe
+    probe = (
+        "import atexit, os, runpy, sys\n"
+        "atexit.register(lambda: print('handler ran', os.environ['OPENBLAS_NUM_THREADS'], file=sys.stderr))\n"
+        f"sys.argv = ['python -m tally', *{args!r}]\n"
+        "runpy.run_module('tally', run_name='__main__')\n"
+    )
+    unset = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    for env, threads in ((unset, "1"), ({**unset, "OPENBLAS_NUM_THREADS": "3"}, "3")):
+        proc = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout) == json.loads(plain.stdout)
+        assert proc.stderr.strip().splitlines()[-1] == f"handler ran {threads}"
+    missing = run_cli("run", "no-such-file.pb")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ")
+
+
+def test_a_count_imports_only_the_rule_modules_it_needs():
+    """`registry.get` imports rule modules in order until the rule is found: a greedy count loads neither MES
+    nor Phragmén, an MES count not Phragmén; an unknown rule still lists every rule."""
+    probe = (
+        "import sys; from tally.engine import registry\n"
+        "registry.get('greedy-threshold')\n"
+        "print(sorted(m for m in ('tally.engine.mes', 'tally.engine.phragmen') if m in sys.modules))\n"
+        "registry.get('equalshares/add1'); print('tally.engine.phragmen' in sys.modules)\n"
+        "try:\n    registry.get('no-such-rule')\nexcept registry.UnknownRule as exc:\n    print(exc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, second, unknown = proc.stdout.strip().splitlines()
+    assert first == "[]" and second == "False"
+    assert (
+        "unknown rule 'no-such-rule'" in unknown and "phragmen" in unknown and "equalshares/add1" in unknown
+    )

@@ -4,6 +4,7 @@ rational arithmetic: same winners in the same order and the same tie-break recor
 
 from __future__ import annotations
 
+import math
 import random
 from fractions import Fraction
 
@@ -271,3 +272,58 @@ def test_a_guide_changes_the_work_never_the_outcome():
         for guide in (prev, ref, ref[::-1], [rng.randrange(data.P) for _ in range(data.P)], []):
             fast = mes.mes_run(data, b, tb, guide=guide)
             assert fast.winners == ref and _records(fast.ties) == _records(ref_ties)
+
+
+def test_float_evaluation_answers_are_certificates():
+    """`_FastMes._eval` at every round of runs on tie-heavy and plain instances, against the exact price:
+    'no' means unaffordable, 'worse' a price above the threshold, 'yes' an interval holding the price, and
+    every lower bound is below it. Thresholds and hints sit on both sides of the exact price, a hair away
+    (the tangent shortcut of approval ballots must never certify a point past the root). The float state
+    goes through float payments (error bounds growing) as well as exact re-synchronisations."""
+    rng = random.Random("eval-certificates")
+    seen: dict[str, int] = {"yes": 0, "worse": 0, "no": 0}
+    for _ in range(60):
+        vote_type = rng.choice(["approval", "approval", "cumulative"])
+        data = mes.prepare(make_election(rng, vote_type=vote_type, tie_heavy=rng.random() < 0.4))
+        if data.n == 0:
+            continue
+        tb = TieBreak.parse(None, data.ids)
+        per_voter = Fraction(data.budget // data.n + rng.randint(0, 30)) + rng.choice([0, Fraction(1, 3)])
+        winners, _ = mes.mes_reference(data, per_voter, tb)  # not the fast run: it is under test
+        fm = mes._FastMes(data, per_voter, tb)
+        ex = mes._ExactState(data, per_voter)
+        for w in winners:
+            for c in range(data.P):
+                if c in fm.winners or len(data.supporters[c]) == 0:
+                    continue
+                rho = ex.price(c)
+                exact = None if rho is None else float(rho)
+                probes = [(math.inf, 0.0)]
+                if exact is not None:
+                    for eps in (1e-13, 1e-9, 1e-4):
+                        probes += [
+                            (exact * (1 - eps), exact * (1 - eps)),
+                            (exact * (1 + eps), exact * (1 + eps)),
+                        ]
+                for threshold, hint in probes:
+                    st, lo, hi = fm._eval(c, threshold, hint)
+                    seen[st] = seen.get(st, 0) + 1
+                    if st == "no":
+                        assert rho is None
+                        continue
+                    if rho is None:
+                        assert st in ("worse", "maybe")
+                        continue
+                    assert Fraction(lo) <= rho, (st, lo, rho)
+                    if st == "worse":
+                        assert Fraction(lo) > Fraction(threshold) and rho > Fraction(threshold)
+                    if st == "yes":
+                        assert rho <= Fraction(hi), (hi, rho)
+            st, lo, hi = fm._eval(w, math.inf, 0.0)
+            if st == "yes" and rng.random() < 0.7:  # pay in floats: the error bounds grow
+                fm._fund(w, None, lo, hi)
+            else:  # pay exactly and copy the exact money into the floats
+                fm._fund(w, ex.price(w), 0.0, 0.0)
+            ex.apply(w)
+            fm.winners.append(w)
+    assert seen["yes"] > 200 and seen["worse"] > 200 and seen["no"] > 20, seen

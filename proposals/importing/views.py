@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from pb.core.errorpages import domain_error_page
 from pb.core.exceptions import DomainError
+from pb.core.jobs.imports import import_job_page
 from pb.core.models import Election
 from pb.core.permissions import require
 from proposals.exceptions import ImportInvalid
@@ -56,31 +57,13 @@ def proposals_import(request, slug):
     return redirect("proposals:import_job", slug=slug, job_id=job.pk)
 
 
-def _job_context(election: Election, job: ProposalImportJob, **extra) -> dict:
+def _job_page(request, election, job, *, status: int = 200, **extra) -> HttpResponse:
     from proposals.importing.resources import ImportReport  # import-export is only needed here
 
-    running = job.status in services.RUNNING_STATUSES
-    progress = services.import_job_progress(job.pk) if running else {}
-    total, done = progress.get("total") or 0, progress.get("done") or 0
     report = ImportReport.from_json(job.report) if job.report else None
-    return {
-        "election": election,
-        "job": job,
-        "report": report,
-        "running": running,
-        "retryable": services.proposal_import_job_retryable(job),
-        "progress_done": done,
-        "progress_total": total,
-        "progress_percent": int(100 * done / total) if total else 0,
-        **extra,
-    }
-
-
-def _job_page(request, election, job, *, status: int = 200, **extra) -> HttpResponse:
-    template = "proposals/proposal_import_job.html"
-    if request.htmx:
-        template += "#job-panel"
-    return render(request, template, _job_context(election, job, **extra), status=status)
+    return import_job_page(
+        request, "proposals/proposal_import_job.html", election, job, status=status, report=report, **extra
+    )
 
 
 @login_required

@@ -1,13 +1,15 @@
 """What the HTTP benches share: their own PostgreSQL database, gunicorn, a lean browser-like client, and the
 server's CPU read from /proc (gunicorn workers + this database's PostgreSQL backends).
 
-Used by bench/cast.py, bench/journey.py, bench/roll_import.py and bench/verify_upload_load.py (each run as a
-script: this directory is first on sys.path).
+Also the voting benches' election (bench/cast.py, bench/journey.py). Used by bench/cast.py, bench/journey.py,
+bench/roll_import.py and bench/verify_upload_load.py (each run as a script: this directory is first on
+sys.path).
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import random
 import re
@@ -89,6 +91,93 @@ def audit_key(env: dict[str, str], directory: str) -> None:
     subprocess.run(
         [PY, "manage.py", "audit_keygen"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
     )
+
+
+# --- The voting benches' election ---------------------------------------------------------------------------
+
+VOTER_DOB = "1990-01-01"  # every voter's date of birth (roll match)
+
+
+def voter_reference(index: int) -> str:
+    """The reference of the index-th voter on the roll (ELECTION_SETUP makes them so)."""
+    return f"J{index:07d}"
+
+
+# Run in a subprocess with the bench's environment: argv N, date of birth. One citywide knapsack pot of 12
+# projects, N voters on the roll (references voter_reference(i)), each with a one-time voting code, and the
+# election moved to "voting open" through the normal phase change (so the roll snapshot and any sealing set-up
+# run). Prints {"slug", "pot", "codes" (in roll order), "projects"} as JSON.
+ELECTION_SETUP = r"""
+import json, sys
+import django
+django.setup()
+from django.db import transaction
+from ballots.roll import entries as roll
+from ballots.models import VoterRollEntry, VotingCode
+from pb.core.models import Election, Phase, Pot, Role
+from pb.core.services import election_advance
+from proposals.models import Proposal, ProposalStatus
+from django.contrib.auth.models import Group, User
+
+n, dob = int(sys.argv[1]), sys.argv[2]
+clerk = User.objects.create_user("bench-official", password=None)
+clerk.groups.add(Group.objects.get_or_create(name=Role.OFFICIAL)[0])
+e = Election.objects.create(name="Bench City PB", slug="bench", currency="EUR", min_age=None)
+city = Pot.objects.create(election=e, name="Citywide", slug="city", is_citywide=True, budget=1_000_000)
+for i in range(12):
+    Proposal.objects.create(election=e, pot=city, code=f"P{i:02d}", title=f"Project {i}",
+                            description="bench", cost=50_000 + 10_000 * i, status=ProposalStatus.FEASIBLE)
+codes = []
+with transaction.atomic():
+    voters = VoterRollEntry.objects.bulk_create(
+        [VoterRollEntry(election=e, ref_hash=roll.ref_hash(f"J{i:07d}"), birth_year=1990, district=city,
+                        ref_dob_hash=roll.ref_dob_hash(f"J{i:07d}", dob)) for i in range(n)],
+        batch_size=5000)
+    rows = []
+    for v in voters:
+        plain = roll.new_code()
+        codes.append(plain)
+        rows.append(VotingCode(election=e, voter=v, code_hash=roll.code_hash(roll.normalize_code(plain))))
+    VotingCode.objects.bulk_create(rows, batch_size=5000)
+for phase in (Phase.PROPOSALS_OPEN, Phase.REVIEW, Phase.VOTING_OPEN):
+    e = election_advance(actor=clerk, election=e, to_phase=phase)
+json.dump({"slug": e.slug, "pot": "city", "codes": codes, "projects": [f"P{i:02d}" for i in range(12)]},
+          sys.stdout)
+"""
+
+BALLOT_COUNT = r"""
+import django, json
+django.setup()
+from django.db.models import Count
+from ballots.models import Ballot, Participation, PendingBallot
+twice = Participation.objects.values("voter", "pot").order_by().annotate(n=Count("id")).filter(n__gt=1)
+# Cast ballots: sealed ones plus those still waiting (encrypted) for a batch of at least K.
+cast = Ballot.objects.count() + PendingBallot.objects.count()
+print(json.dumps({"ballots": cast, "participations": Participation.objects.count(),
+                  "voters_with_two": twice.count()}))
+"""
+
+
+def voting_election(env: dict[str, str], voters: int) -> dict:
+    """Make the voting benches' election (ELECTION_SETUP) in the bench's database."""
+    out = subprocess.run(
+        [PY, "-c", ELECTION_SETUP, str(voters), VOTER_DOB],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    ).stdout
+    return json.loads(out)
+
+
+def ballot_counts(env: dict[str, str]) -> dict:
+    """{"ballots" (sealed + pending), "participations", "voters_with_two"} in the bench's database: one
+    ballot and one participation per receipt, nobody twice."""
+    out = subprocess.run(
+        [PY, "-c", BALLOT_COUNT], cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True
+    )
+    return json.loads(out.stdout)
 
 
 # --- gunicorn -----------------------------------------------------------------------------------------------

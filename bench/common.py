@@ -206,9 +206,17 @@ def wait_http(host: str, port: int, proc: subprocess.Popen, seconds: float = 120
 
 
 def gunicorn_start(
-    env: dict[str, str], *, workers: int, threads: int = 1, host: str = "127.0.0.1", port: int = 0, cwd=ROOT
+    env: dict[str, str],
+    *,
+    workers: int,
+    threads: int = 1,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    cwd=ROOT,
+    extra: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen, str, int]:
-    """Start gunicorn (its own process group) serving pb from `cwd`; wait until it answers."""
+    """Start gunicorn (its own process group) serving pb from `cwd`; wait until it answers. `extra`: more
+    gunicorn options (`--timeout 120`, `--keep-alive 30`)."""
     port = port or free_port(host)
     cmd = [str(Path(PY).parent / "gunicorn"), "pb.wsgi:application", "--bind", f"{host}:{port}"]
     cmd += [
@@ -220,6 +228,7 @@ def gunicorn_start(
         "2048",
         "--log-level",
         "warning",
+        *extra,
     ]
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True)
     try:
@@ -230,12 +239,13 @@ def gunicorn_start(
     return proc, host, port
 
 
-def gunicorn_stop(proc: subprocess.Popen | None) -> None:
+def gunicorn_stop(proc: subprocess.Popen | None, timeout: float = 20) -> None:
+    """Stop gunicorn, or any process started in a group of its own (a task worker): TERM, then KILL."""
     if proc is None or proc.poll() is not None:
         return
     os.killpg(proc.pid, signal.SIGTERM)
     try:
-        proc.wait(timeout=20)
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -307,6 +317,8 @@ class Client:
     the load generator shares the machine's cores with the server, so every millisecond it spends parsing
     (http.client parses headers with the email package) is taken from the server being measured."""
 
+    timeout = 30  # seconds for a whole request
+
     def __init__(self, host: str, port: int):
         self.host, self.port = host, port
         self.cookies: dict[str, str] = {}
@@ -315,17 +327,24 @@ class Client:
         self.addr = f"10.{random.randrange(256)}.{random.randrange(256)}.{random.randrange(1, 255)}"
 
     def request(self, method: str, path: str, form: list[tuple[str, str]] | None = None):
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: close"]
-        head.append(f"X-Forwarded-For: {self.addr}")
-        if self.cookies:
-            head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        """A browser's request from the voter's own address; `form`: a urlencoded POST body."""
+        headers = {"X-Forwarded-For": self.addr}
         body = b""
         if form is not None:
             body = urlencode(form).encode()
-            head.append("Content-Type: application/x-www-form-urlencoded")
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return self.raw(method, path, body, headers)
+
+    def raw(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None):
+        """(status, Location, text) of one request with these headers and body; keeps the cookies."""
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: close"]
+        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        if self.cookies:
+            head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        if body or method == "POST":
             head.append(f"Content-Length: {len(body)}")
         data = ("\r\n".join(head) + "\r\n\r\n").encode() + body
-        with socket.create_connection((self.host, self.port), timeout=30) as sock:
+        with socket.create_connection((self.host, self.port), timeout=self.timeout) as sock:
             sock.sendall(data)
             chunks = []
             while True:

@@ -1,13 +1,17 @@
 """What the HTTP benches share: their own PostgreSQL database, gunicorn, a lean browser-like client, and the
 server's CPU read from /proc (gunicorn workers + this database's PostgreSQL backends).
 
-Also the voting benches' election (bench/cast.py, bench/journey.py). Used by bench/cast.py, bench/journey.py,
-bench/roll_import.py and bench/verify_upload_load.py (each run as a script: this directory is first on
+Also the voting benches' election (bench/cast.py, bench/journey.py), and for the benches that run Django in
+their own process (bench/api.py, bench/results.py) a throw-away database and a published-results election.
+Used by every bench but tally.py, parse.py and codes_pdf.py (each run as a script: this directory is first on
 sys.path).
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import hashlib
 import http.client
 import json
 import os
@@ -17,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode, urlparse, urlunparse
@@ -388,3 +393,169 @@ def pct(values: list[float], p: float) -> float:
         return float("nan")
     values = sorted(values)
     return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+# --- In-process benches (bench/api.py, bench/results.py) ----------------------------------------------------
+
+
+@contextlib.contextmanager
+def django_throwaway(name: str):
+    """Django set up in this process on a throw-away database (SQLite: a file in a temp dir; PostgreSQL, from
+    DATABASE_URL: "<name>_bench_<name>") with the TEST ONLY keys of fixtures/keys. Yields (the temp dir, the
+    keys' dir); drops the database and the temp dir after. DJANGO_SETTINGS_MODULE must be set, and Django's
+    settings not read yet."""
+    # Background work (the count, a certification) runs in this process, where the bench times it.
+    os.environ.setdefault("PB_TASKS_BACKEND", "immediate")
+    import django
+    from django.conf import settings
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"pb-bench-{name}-"))
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db["TEST"] = {"NAME": str(tmp / "bench.sqlite3")}
+    else:
+        db["TEST"] = {"NAME": f"{db['NAME']}_bench_{name}"}
+    keys = ROOT / "fixtures" / "keys"
+    settings.PB_VAR_DIR = tmp / "var"
+    settings.PB_SIGNING_KEY_FILE = str(keys / "test-council-ed25519.key")
+    settings.PB_SIGNING_CERT_FILE = str(keys / "test-pades-cert.pem")
+    settings.PB_SIGNING_CERT_KEY_FILE = str(keys / "test-pades-key.pem")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    django.setup()
+
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        yield tmp, keys
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        for p in sorted(tmp.rglob("*"), reverse=True):
+            if p.is_file():
+                p.chmod(0o644)  # the signed files are made read-only
+                p.unlink()
+            else:
+                p.rmdir()
+        tmp.rmdir()
+
+
+def results_election(rnd: random.Random, projects: int, voters: int, *, city_voters: int = 0, **fields):
+    """An election with a citywide pot of `projects` feasible projects and a district pot ("north") of a
+    third as many (at least 5, cheaper), `voters` on the roll (every fourth in the north) and then
+    `city_voters` more in the citywide pot, opened for voting by the first of three officials. Returns
+    (election, city, north, codes: {pot id: [(project code, cost)]}, officials, council)."""
+    from ballots.models import VoterRollEntry
+    from pb.core.models import Election, Phase, Pot, Role
+    from pb.core.services import election_advance
+    from proposals.models import Proposal, ProposalStatus
+    from tests.factories import UserFactory
+
+    election = Election.objects.create(name="Bench City PB", slug="bench", city="Bench", **fields)
+    city = Pot.objects.create(
+        election=election, name="Citywide", slug="city", is_citywide=True, budget=5_000_000
+    )
+    north = Pot.objects.create(election=election, name="North", slug="north", budget=1_000_000)
+    codes: dict[int, list[tuple[str, int]]] = {}
+    for pot, k in ((city, projects), (north, max(5, projects // 3))):
+        codes[pot.pk] = []
+        for i in range(k):
+            cost = int(rnd.randrange(50, 1500) * 1000 * (1 if pot is city else 0.3))
+            code = f"{pot.slug[0].upper()}{i + 1:03d}"
+            Proposal.objects.create(
+                election=election,
+                pot=pot,
+                code=code,
+                title=f"Project {code}",
+                description="-",
+                cost=cost,
+                status=ProposalStatus.FEASIBLE,
+            )
+            codes[pot.pk].append((code, cost))
+    districts = [city if n % 4 else north for n in range(voters)] + [city] * city_voters
+    VoterRollEntry.objects.bulk_create(
+        [
+            VoterRollEntry(election=election, ref_hash=f"{n:064x}", ref_dob_hash=f"{n:064x}", district=pot)
+            for n, pot in enumerate(districts)
+        ],
+        batch_size=5000,
+    )
+    officials = [UserFactory(username=f"o{i}", roles=[Role.OFFICIAL]) for i in range(3)]
+    council = UserFactory(username="council", roles=[Role.COUNCIL])
+    for phase in (Phase.PROPOSALS_OPEN, Phase.REVIEW, Phase.VOTING_OPEN):
+        election = election_advance(actor=officials[0], election=election, to_phase=phase)
+    return election, city, north, codes, officials, council
+
+
+def roll_ids(election, *, start: int = 0, stop: int | None = None) -> list[tuple[int, int]]:
+    """(voter id, district id) of the roll's entries, in the order results_election made them."""
+    from ballots.models import VoterRollEntry
+
+    roll = VoterRollEntry.objects.filter(election=election).order_by("pk").values_list("pk", "district_id")
+    return list(roll[start:stop])
+
+
+def synthetic_ballots(
+    election, city, north, codes: dict[int, list[tuple[str, int]]], rnd: random.Random, voters: int
+) -> int:
+    """The first `voters` on the roll (results_election) vote online: a random ballot by per-project
+    popularity and its participation, pending then sealed in batches of 2000 as casting would (casting seals
+    after every commit; 2000 at a time keeps the setup short). The last batch is left pending (the caller
+    seals it). Returns how many batches were sealed."""
+    from ballots.ballotbox.sealing import ballots_seal_pending
+    from ballots.models import Participation, PendingBallot
+
+    weights = {pk: [rnd.random() ** 2 for _ in c] for pk, c in codes.items()}
+    pots = {city.pk: city, north.pk: north}
+    pending, participations, seals = [], [], 0
+    for n, (voter_id, district_id) in enumerate(roll_ids(election, stop=voters)):
+        pot = pots[district_id]
+        chosen = random_ballot(rnd, pot, codes[pot.pk], weights[pot.pk])
+        participations.append(online_participation(election, pot, voter_id))
+        receipt = hashlib.sha256(f"pb-receipt:{n}".encode()).hexdigest()
+        pending.append(pending_ballot(election, pot, chosen, receipt))
+        if len(pending) == 2000:
+            Participation.objects.bulk_create(participations)
+            PendingBallot.objects.bulk_create(pending)
+            pending, participations = [], []
+            ballots_seal_pending(election_id=election.pk)
+            seals += 1
+    Participation.objects.bulk_create(participations)
+    PendingBallot.objects.bulk_create(pending)
+    return seals
+
+
+def random_ballot(rnd: random.Random, pot, codes: list[tuple[str, int]], weights: list[float]) -> list[str]:
+    """1 to 6 projects drawn by popularity (`weights`), each kept if it still fits the budget; sorted."""
+    chosen, spent = [], 0
+    for code, cost in rnd.choices(codes, weights=weights, k=rnd.randint(1, 6)):
+        if code not in chosen and spent + cost <= pot.budget:
+            chosen.append(code)
+            spent += cost
+    return sorted(chosen)
+
+
+def online_participation(election, pot, voter_id: int):
+    """That this voter voted online in this pot: the half of a cast that names the voter (ballots.casting)."""
+    from ballots.models import Channel, Participation
+
+    return Participation(
+        election=election, pot=pot, voter_id=voter_id, channel=Channel.ONLINE, day=dt.date(2026, 6, 10)
+    )
+
+
+def pending_ballot(election, pot, projects: list[str], receipt: str):
+    """A ballot as ballot_cast stores it: pending (encrypted) until sealed."""
+    from ballots.ballotbox import pending as pending_ballots
+    from ballots.models import PendingBallot
+
+    row = pending_ballots.row(
+        election_id=election.pk,
+        pot_id=pot.pk,
+        projects=projects,
+        points={},
+        is_paper=False,
+        receipt_hash=receipt,
+    )
+    return PendingBallot(id=row["id"], election=election, pot=pot, content=row["content"])

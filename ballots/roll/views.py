@@ -38,7 +38,7 @@ from ballots.roll.forms import (
 )
 from ballots.roll.identification import booth_identify, voter_identify_code, voter_identify_roll
 from ballots.roll.tasks import roll_job_check_task, roll_job_import_task
-from pb.core.errorpages import domain_error_page
+from pb.core.errorpages import domain_error_page, election_page
 from pb.core.exceptions import DomainError
 from pb.core.jobs.imports import import_job_page
 from pb.core.models import Election, Job, Phase
@@ -162,12 +162,7 @@ def booth(request, slug):
 
 def _official_page(request, slug, action: str = "election.manage"):
     """The election, or an error response if the user may not do `action` now."""
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        require(request.user, action, election)
-    except DomainError as exc:
-        return election, domain_error_page(request, exc)
-    return election, None
+    return election_page(request, slug, action)
 
 
 def _jobs(election: Election):

@@ -9,11 +9,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from pb.core.errorpages import domain_error_page
+from pb.core.errorpages import domain_error_page, election_page
 from pb.core.exceptions import DomainError
 from pb.core.jobs.imports import import_job_page
 from pb.core.models import Election
-from pb.core.permissions import require
 from proposals.exceptions import ImportInvalid
 from proposals.forms import ImportForm
 from proposals.importing import services
@@ -23,12 +22,7 @@ from proposals.models import ProposalImportJob
 
 def _import_page(request, slug, permission: str = "proposal.import"):
     """The election, or the error page of an official who may not import in it."""
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        require(request.user, permission, election)
-    except DomainError as exc:
-        return election, domain_error_page(request, exc)
-    return election, None
+    return election_page(request, slug, permission)
 
 
 @login_required
@@ -145,11 +139,11 @@ def proposals_export(request, slug, fmt):
 @login_required
 def proposals_import_template(request, slug):
     """A CSV with every import column and one example row using this election's districts and categories."""
-    election = get_object_or_404(Election.objects.prefetch_related("pots", "categories"), slug=slug)
-    try:
-        require(request.user, "proposal.import", election)
-    except DomainError as exc:
-        return domain_error_page(request, exc)
+    election, denied = election_page(
+        request, slug, "proposal.import", queryset=Election.objects.prefetch_related("pots", "categories")
+    )
+    if denied:
+        return denied
     from proposals.importing.resources import template_csv
 
     response = HttpResponse(

@@ -29,7 +29,6 @@ import argparse
 import os
 import queue
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,74 +43,21 @@ from common import (  # bench/common.py, next to this file
     RECEIPT_RE,
     ROOT,
     Client,
+    ServerCPU,
     audit_key,
-    children,
-    cpu,
-    cpu_delta,
-    db_backends,
+    ballot_counts,
     db_urls,
-    free_port,
+    gunicorn_start,
+    gunicorn_stop,
     pct,
     recreate_db,
     server_env,
-    wait_http,
-    xacts,
+    voting_election,
 )
 
 
 def _db_urls(base_url: str) -> tuple[str, str, str]:
     return db_urls(base_url, "bench_cast")
-
-
-SETUP = r"""
-import json, sys
-import django
-django.setup()
-from django.db import transaction
-from ballots.roll import entries as roll
-from ballots.models import VoterRollEntry, VotingCode
-from pb.core.models import Election, Phase, Pot, Role
-from pb.core.services import election_advance
-from proposals.models import Proposal, ProposalStatus
-from django.contrib.auth.models import Group, User
-
-n = int(sys.argv[1])
-clerk = User.objects.create_user("bench-official", password=None)
-clerk.groups.add(Group.objects.get_or_create(name=Role.OFFICIAL)[0])
-e = Election.objects.create(name="Bench City PB", slug="bench", currency="EUR", min_age=None)
-city = Pot.objects.create(election=e, name="Citywide", slug="city", is_citywide=True, budget=1_000_000)
-for i in range(12):
-    Proposal.objects.create(election=e, pot=city, code=f"P{i:02d}", title=f"Project {i}",
-                            description="bench", cost=50_000 + 10_000 * i, status=ProposalStatus.FEASIBLE)
-codes = []
-with transaction.atomic():
-    voters = VoterRollEntry.objects.bulk_create(
-        VoterRollEntry(election=e, ref_hash=roll.ref_hash(f"B{i}"), birth_year=1990, district=city,
-                       ref_dob_hash=roll.ref_dob_hash(f"B{i}", "1990-01-01"))
-        for i in range(n))
-    rows = []
-    for v in voters:
-        plain = roll.new_code()
-        codes.append(plain)
-        rows.append(VotingCode(election=e, voter=v, code_hash=roll.code_hash(roll.normalize_code(plain))))
-    VotingCode.objects.bulk_create(rows, batch_size=5000)
-for phase in (Phase.PROPOSALS_OPEN, Phase.REVIEW, Phase.VOTING_OPEN):
-    e = election_advance(actor=clerk, election=e, to_phase=phase)
-json.dump({"slug": e.slug, "pot": "city", "codes": codes, "projects": [f"P{i:02d}" for i in range(12)]},
-          sys.stdout)
-"""
-
-COUNT = r"""
-import django, json
-django.setup()
-from django.db.models import Count
-from ballots.models import Ballot, Participation, PendingBallot
-twice = Participation.objects.values("voter", "pot").order_by().annotate(n=Count("id")).filter(n__gt=1)
-# Cast ballots: sealed ones plus those still waiting (encrypted) for a batch of at least K.
-cast = Ballot.objects.count() + PendingBallot.objects.count()
-print(json.dumps({"ballots": cast, "participations": Participation.objects.count(),
-                  "voters_with_two": twice.count()}))
-"""
 
 
 class Voter:
@@ -201,35 +147,13 @@ def main() -> None:
     try:
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         t = time.perf_counter()
-        out = subprocess.run(
-            [PY, "-c", SETUP, str(args.voters)], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-        ).stdout
-        import json
-
-        setup = json.loads(out)
+        setup = voting_election(env, args.voters)
         print(
             f"election with {args.voters} voters and codes ready in {time.perf_counter() - t:.1f} s",
             flush=True,
         )
 
-        host = "127.0.0.1"
-        port = args.port or free_port(host)
-        cmd = [
-            str(Path(PY).parent / "gunicorn"),
-            "pb.wsgi:application",
-            "--bind",
-            f"{host}:{port}",
-            "--workers",
-            str(args.workers),
-            "--threads",
-            str(args.threads),
-            "--backlog",
-            "2048",
-            "--log-level",
-            "warning",
-        ]
-        gunicorn = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-        wait_http(host, port, gunicorn)
+        gunicorn, host, port = gunicorn_start(env, workers=args.workers, threads=args.threads, port=args.port)
         print(
             f"gunicorn: {args.workers} workers x {args.threads} thread(s) on {host}:{port}; "
             f"{args.concurrency} concurrent voters; phase 1 identifies every voter"
@@ -274,23 +198,16 @@ def main() -> None:
             this database's PostgreSQL backends) and this load generator spent on it."""
             stats: dict[str, list] = {"latency": [], "done": []}
             errors: list[str] = []
-            app0, db0, me0 = cpu(children(gunicorn.pid)), cpu(db_backends(admin_url, db_name)), os.times()
-            x0 = xacts(admin_url, db_name)
+            meter = ServerCPU(gunicorn, admin_url, db_name)
+            meter.start()
             elapsed = run(step, batch, time.perf_counter() + seconds, stats, errors)
-            me1 = os.times()
-            app1, db1 = cpu(children(gunicorn.pid)), cpu(db_backends(admin_url, db_name))
             return {
                 "n": len(stats["done"]),
                 "elapsed": elapsed,
                 "latency": stats["latency"],
                 "done": stats["done"],
                 "errors": errors,
-                "app_cpu": cpu_delta(app0, app1),
-                # backends that appeared during the phase count in full (they started in it); the bench's own
-                # short admin connections are negligible
-                "db_cpu": cpu_delta(db0, db1),
-                "client_cpu": (me1.user - me0.user) + (me1.system - me0.system),
-                "xacts": xacts(admin_url, db_name) - x0,
+                **meter.stop(),  # app_cpu, db_cpu, client_cpu, xacts
             }
 
         # Phase 0, not reported: a few voters identify and cast so every worker has imported and compiled
@@ -356,24 +273,14 @@ def main() -> None:
             f"load average {os.getloadavg()[0]:.1f} at the end ({os.cpu_count()} cores, shared by gunicorn, "
             "PostgreSQL, this load generator and anything else running)"
         )
-        counts = json.loads(
-            subprocess.run(
-                [PY, "-c", COUNT], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-            ).stdout
-        )
+        counts = ballot_counts(env)
         total = cast["n"] + warm
         print(
             f"database  {counts['ballots']} ballots, {counts['participations']} participations "
             f"for {total} receipts; duplicate participations: {counts['voters_with_two']}"
         )
     finally:
-        if gunicorn is not None and gunicorn.poll() is None:
-            os.killpg(gunicorn.pid, signal.SIGTERM)
-            try:
-                gunicorn.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(gunicorn.pid, signal.SIGKILL)
-                gunicorn.wait()
+        gunicorn_stop(gunicorn)
         keys.cleanup()
         if not args.keep_db:
             recreate_db(admin_url, db_name, drop_only=True)

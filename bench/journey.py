@@ -57,7 +57,6 @@ all three went (and dbfast, for Django's own OPTIONS server_side_binding / prepa
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import queue
 import random
@@ -75,69 +74,22 @@ from common import (  # bench/common.py, next to this file
     PY,
     RECEIPT_RE,
     ROOT,
+    VOTER_DOB,
     Client,
     ServerCPU,
     audit_key,
+    ballot_counts,
     db_urls,
     gunicorn_start,
     gunicorn_stop,
     pct,
     recreate_db,
     server_env,
+    voter_reference,
+    voting_election,
 )
 
-DOB = "1990-01-01"
 STEPS = ("identify page", "identify", "pots", "ballot", "review", "cast")
-
-SETUP = r"""
-import json, sys
-import django
-django.setup()
-from django.db import transaction
-from ballots.roll import entries as roll
-from ballots.models import VoterRollEntry, VotingCode
-from pb.core.models import Election, Phase, Pot, Role
-from pb.core.services import election_advance
-from proposals.models import Proposal, ProposalStatus
-from django.contrib.auth.models import Group, User
-
-n, dob = int(sys.argv[1]), sys.argv[2]
-clerk = User.objects.create_user("bench-official", password=None)
-clerk.groups.add(Group.objects.get_or_create(name=Role.OFFICIAL)[0])
-e = Election.objects.create(name="Bench City PB", slug="bench", currency="EUR", min_age=None)
-city = Pot.objects.create(election=e, name="Citywide", slug="city", is_citywide=True, budget=1_000_000)
-for i in range(12):
-    Proposal.objects.create(election=e, pot=city, code=f"P{i:02d}", title=f"Project {i}",
-                            description="bench", cost=50_000 + 10_000 * i, status=ProposalStatus.FEASIBLE)
-codes = []
-with transaction.atomic():
-    voters = VoterRollEntry.objects.bulk_create(
-        [VoterRollEntry(election=e, ref_hash=roll.ref_hash(f"J{i:07d}"), birth_year=1990, district=city,
-                        ref_dob_hash=roll.ref_dob_hash(f"J{i:07d}", dob)) for i in range(n)],
-        batch_size=5000)
-    rows = []
-    for v in voters:
-        plain = roll.new_code()
-        codes.append(plain)
-        rows.append(VotingCode(election=e, voter=v, code_hash=roll.code_hash(roll.normalize_code(plain))))
-    VotingCode.objects.bulk_create(rows, batch_size=5000)
-for phase in (Phase.PROPOSALS_OPEN, Phase.REVIEW, Phase.VOTING_OPEN):
-    e = election_advance(actor=clerk, election=e, to_phase=phase)
-json.dump({"slug": e.slug, "pot": "city", "codes": codes, "projects": [f"P{i:02d}" for i in range(12)]},
-          sys.stdout)
-"""
-
-COUNT = r"""
-import django, json
-django.setup()
-from django.db.models import Count
-from ballots.models import Ballot, Participation, PendingBallot
-twice = Participation.objects.values("voter", "pot").order_by().annotate(n=Count("id")).filter(n__gt=1)
-# Cast ballots: sealed ones plus those still waiting (encrypted) for a batch of at least K.
-cast = Ballot.objects.count() + PendingBallot.objects.count()
-print(json.dumps({"ballots": cast, "participations": Participation.objects.count(),
-                  "voters_with_two": twice.count()}))
-"""
 
 
 @dataclass
@@ -166,7 +118,11 @@ def journey(client: Client, voter: Voter, setup: dict, rng: random.Random) -> No
     token = CSRF_RE.search(html).group(1)
     step("identify page")
     if voter.by_roll:
-        form = [("method", "roll"), ("roll-reference", f"J{voter.index:07d}"), ("roll-date_of_birth", DOB)]
+        form = [
+            ("method", "roll"),
+            ("roll-reference", voter_reference(voter.index)),
+            ("roll-date_of_birth", VOTER_DOB),
+        ]
     else:
         form = [("method", "code"), ("code-code", voter.code)]
     status, _loc, _html = client.request(
@@ -311,15 +267,7 @@ def main() -> None:
         audit_key(env, keys.name)
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         t = time.perf_counter()
-        out = subprocess.run(
-            [PY, "-c", SETUP, str(total), DOB],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        ).stdout
-        setup = json.loads(out)
+        setup = voting_election(env, total)
         print(f"election with {total} voters (codes and roll entries) in {time.perf_counter() - t:.1f} s")
         rng = random.Random(7)
         voters = [Voter(i, code, rng.random() < args.roll_share) for i, code in enumerate(setup["codes"])]
@@ -383,11 +331,7 @@ def main() -> None:
                     f"{r['label']} against {base['label']}: voters/s {r['rate'] / base['rate'] - 1:+.0%}, "
                     f"CPU per voter {r['cpu'] / base['cpu'] - 1:+.0%}, p95 {r['p95'] / base['p95'] - 1:+.0%}"
                 )
-        counts = json.loads(
-            subprocess.run(
-                [PY, "-c", COUNT], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-            ).stdout
-        )
+        counts = ballot_counts(env)
         print(
             f"database  {counts['ballots']} ballots, {counts['participations']} participations "
             f"for {receipts} receipts; duplicate participations: {counts['voters_with_two']}"

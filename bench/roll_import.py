@@ -31,7 +31,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,18 +39,20 @@ import time
 import uuid
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # bench/common.py, next to this file
+    CSRF_RE,
+    PY,
+    ROOT,
     Client,
-    free_port,
+    db_urls,
+    gunicorn_start,
+    gunicorn_stop,
     pct,
     recreate_db,
     server_env,
-    wait_http,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
-CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 STATUS_RE = re.compile(r'id="job-status">[^<]*<strong>([^<]*)<')
 PROGRESS_RE = re.compile(r'id="job-progress" max="(\d+)" value="(\d+)"')
 JOB_SECONDS_RE = re.compile(r'<span class="muted">\(([0-9.]+) s\)</span>')
@@ -113,35 +114,9 @@ def _multipart(fields: dict[str, str], name: str, filename: str, data: bytes) ->
 
 
 class Official(Client):
-    """bench/cast.py's client, with a multipart POST and an HX-Request GET."""
+    """The benches' client, patient enough for a large upload."""
 
-    def raw(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None):
-        import socket
-
-        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", "Connection: close"]
-        for k, v in (headers or {}).items():
-            head.append(f"{k}: {v}")
-        if self.cookies:
-            head.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
-        if method == "POST":
-            head.append(f"Content-Length: {len(body)}")
-        with socket.create_connection((self.host, self.port), timeout=120) as sock:
-            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-            chunks = []
-            while got := sock.recv(65536):
-                chunks.append(got)
-        header_bytes, _, payload = b"".join(chunks).partition(b"\r\n\r\n")
-        lines = header_bytes.decode("latin-1").split("\r\n")
-        status, location = int(lines[0].split(" ", 2)[1]), ""
-        for line in lines[1:]:
-            key, _, value = line.partition(":")
-            key, value = key.strip().lower(), value.strip()
-            if key == "set-cookie":
-                cname, _, rest = value.partition("=")
-                self.cookies[cname.strip()] = rest.split(";", 1)[0]
-            elif key == "location":
-                location = value
-        return status, location, payload.decode("utf-8", "replace")
+    timeout = 120
 
 
 def main() -> None:
@@ -152,15 +127,7 @@ def main() -> None:
     ap.add_argument("--keep-db", action="store_true")
     args = ap.parse_args()
 
-    base = os.environ.get("DATABASE_URL", "")
-    from urllib.parse import urlparse, urlunparse
-
-    parsed = urlparse(base)
-    if parsed.scheme not in {"postgres", "postgresql"}:
-        sys.exit("bench/roll_import.py needs DATABASE_URL=postgres://… (PostgreSQL)")
-    db_name = (parsed.path.lstrip("/") or "pb") + "_bench_roll"
-    admin_url = urlunparse(parsed._replace(path="/postgres"))
-    bench_url = urlunparse(parsed._replace(path="/" + db_name))
+    admin_url, bench_url, db_name = db_urls(os.environ.get("DATABASE_URL", ""), "bench_roll")
 
     tmp = Path(tempfile.mkdtemp(prefix="pb-bench-roll-"))
     path = tmp / "roll.csv"
@@ -194,14 +161,6 @@ def main() -> None:
     try:
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         subprocess.run([PY, "-c", SETUP, PASSWORD, ",".join(DISTRICTS)], cwd=ROOT, env=env, check=True)
-        host = "127.0.0.1"
-        port = free_port(host)
-        gunicorn = subprocess.Popen(
-            [str(Path(PY).parent / "gunicorn"), "pb.wsgi:application", "--bind", f"{host}:{port}",
-             "--workers", str(args.workers), "--timeout", "120", "--log-level", "warning"],
-            cwd=ROOT, env=env, start_new_session=True,
-        )  # fmt: skip
-        procs.append(gunicorn)
         wlog = open(tmp / "worker.log", "w")  # noqa: SIM115 (closed below)
         procs.append(
             subprocess.Popen(
@@ -213,11 +172,11 @@ def main() -> None:
                 start_new_session=True,
             )
         )
-        wait_http(host, port, gunicorn)
+        gunicorn, host, port = gunicorn_start(env, workers=args.workers, extra=("--timeout", "120"))
+        procs.append(gunicorn)
         print(f"gunicorn: {args.workers} sync workers on {host}:{port}; 1 task_worker process", flush=True)
 
         me = Official(host, port)
-        me.addr = "10.0.0.1"
         status, _l, html = me.raw("GET", "/accounts/login/")
         token = CSRF_RE.search(html).group(1)
         from urllib.parse import urlencode
@@ -331,13 +290,7 @@ def main() -> None:
         print(f"load average {os.getloadavg()[0]:.1f} at the end on {os.cpu_count()} cores")
     finally:
         for p in reversed(procs):
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
-                    p.wait()
+            gunicorn_stop(p, timeout=30)
         if not args.keep_db:
             recreate_db(admin_url, db_name, drop_only=True)
         import shutil

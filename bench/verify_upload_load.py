@@ -25,20 +25,31 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import random
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # bench/cast.py: the same set-up and voter steps; bench/common.py: the server and client helpers
-from cast import SETUP, Voter, _cast, _db_urls, _identify
-from common import PY, ROOT, free_port, pct, recreate_db, server_env, wait_http
+from cast import Voter, _cast, _identify
+from common import (
+    PY,
+    ROOT,
+    audit_key,
+    db_urls,
+    gunicorn_start,
+    gunicorn_stop,
+    pct,
+    recreate_db,
+    server_env,
+    voting_election,
+)
 
 KEYS = ROOT / "fixtures" / "keys"
 
@@ -103,9 +114,7 @@ def main() -> None:
     ap.add_argument("--keep-db", action="store_true")
     args = ap.parse_args()
 
-    admin_url, bench_url, _name = _db_urls(os.environ.get("DATABASE_URL", ""))
-    db_name = _name.replace("_bench_cast", "_bench_verify")
-    bench_url = bench_url.replace("_bench_cast", "_bench_verify")
+    admin_url, bench_url, db_name = db_urls(os.environ.get("DATABASE_URL", ""), "bench_verify")
     limit = 8 * 1024 * 1024
     env = server_env(
         bench_url,
@@ -116,21 +125,15 @@ def main() -> None:
     )
     if args.open_limits:
         env.update(PB_VERIFY_RATE_COUNT="1000000", PB_VERIFY_CONCURRENCY="1000")
+    audit_dir = tempfile.TemporaryDirectory(prefix="pb-bench-keys-")
+    audit_key(env, audit_dir.name)  # opening voting with DEBUG off signs an audit checkpoint
     print(f"database {db_name}: creating and migrating …", flush=True)
     recreate_db(admin_url, db_name)
     gunicorn = None
     try:
         subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        out = subprocess.run(
-            [PY, "-c", SETUP, str(args.voters)], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-        ).stdout
-        setup = json.loads(out)
-        host = "127.0.0.1"
-        port = free_port(host)
-        cmd = [str(Path(PY).parent / "gunicorn"), "pb.wsgi:application", "--bind", f"{host}:{port}"]
-        cmd += ["--workers", str(args.workers), "--timeout", "60", "--log-level", "warning"]
-        gunicorn = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-        wait_http(host, port, gunicorn)
+        setup = voting_election(env, args.voters)
+        gunicorn, host, port = gunicorn_start(env, workers=args.workers, extra=("--timeout", "60"))
         print(f"gunicorn: {args.workers} sync workers on {host}:{port}", flush=True)
 
         voters = [Voter(host, port, code) for code in setup["codes"]]
@@ -207,9 +210,8 @@ def main() -> None:
             print(" ", line(f"HTTP {status}", secs))
         print(f"  one 58 MB upload: HTTP {big_status} in {big_seconds * 1000:.1f} ms")
     finally:
-        if gunicorn is not None:
-            os.killpg(gunicorn.pid, 15)
-            gunicorn.wait(timeout=30)
+        gunicorn_stop(gunicorn, timeout=30)
+        audit_dir.cleanup()
         if not args.keep_db:
             recreate_db(admin_url, db_name, drop_only=True)
 

@@ -1,13 +1,13 @@
 """Resident proposals; a proposal reviewed as feasible is a project on the ballot."""
 
-import uuid
-
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from pb.core.i18n import localized
+from pb.core.jobprogress import ProgressFiles
+from pb.core.jobs.imports import FileImportJob
 from pb.core.models import Category, Election, Pot
 
 
@@ -96,44 +96,33 @@ class Proposal(models.Model):
         return self.adjusted_cost if self.adjusted_cost is not None else self.cost
 
 
-class ProposalImportJob(models.Model):
+class ProposalImportJob(FileImportJob):
     """One upload of a proposal list (CSV/XLSX): a background check (the preview, with every row's outcome),
     then, once an official confirms, a background import, all or nothing.
 
     The file is kept in PB_VAR_DIR/imports between upload and import and deleted once the job is done (or
-    its rows are invalid); a failed job keeps it so that it can be retried.
+    its rows are invalid); a failed job keeps it so that it can be retried. The fields, statuses and job steps
+    it shares with the voter-roll import are in pb.core.jobs.imports.
     """
 
-    class Status(models.TextChoices):
-        UPLOADED = "uploaded", _("Waiting to be checked")
-        VALIDATING = "validating", _("Checking")
-        INVALID = "invalid", _("Has errors")
-        READY = "ready", _("Ready to import")
-        IMPORTING = "importing", _("Importing")
-        DONE = "done", _("Imported")
-        FAILED = "failed", _("Failed")
+    progress = ProgressFiles("imports")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     election = models.ForeignKey(Election, on_delete=models.CASCADE, related_name="proposal_imports")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    filename = models.CharField(max_length=200)
     file_format = models.CharField(max_length=4)
-    path = models.CharField(max_length=500, blank=True)
-    status = models.CharField(max_length=12, choices=Status, default=Status.UPLOADED)
-    rows_total = models.PositiveIntegerField(default=0)
     # The preview: {"file_errors": [...], "rows": [{"number", "code", "title", "errors"}, ...]}.
     report = models.JSONField(default=dict, blank=True)
     summary = models.CharField(max_length=500, blank=True)
     # Why a failed job failed, in words an official can act on.
     reason = models.TextField(blank=True)
-    imported = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"proposal import {self.filename} ({self.status})"
+
+    def failure_fields(self, reason: str) -> dict:
+        return {"reason": reason}
+
+    def retry_fields(self) -> dict:
+        return {"reason": "", "report": {}, "summary": ""}
 
 
 # Supports (the optional supports phase) live in their own sub-package; named here so Django finds them.

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
-from pb.core.errorpages import domain_error_page
+from pb.core.errorpages import domain_error_page, election_page
 from pb.core.exceptions import DomainError
 from pb.core.models import Election, Phase
 from pb.core.permissions import allowed, require
@@ -140,11 +140,9 @@ def _over_budget_text(proposal: Proposal) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def proposal_create(request, slug):
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        require(request.user, "proposal.submit", election)
-    except DomainError as exc:
-        return domain_error_page(request, exc)
+    election, denied = election_page(request, slug, "proposal.submit")
+    if denied:
+        return denied
     form = ProposalForm(request.POST or None, request.FILES or None, election=election)
     if request.method == "POST":
         if form.is_valid():

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, OuterRef, Subquery
 from django.utils.translation import gettext as _
 
 from ballots.casting.validation import BallotSpec, ProjectOption
-from ballots.models import Channel, PaperBatch, PaperBatchStatus, Participation, VoterRollEntry
+from ballots.models import Channel, PaperBatch, Participation, VoterRollEntry
+from ballots.reconciliation.selectors import paper_entered, paper_marked
 from pb.core.i18n import localized
 from pb.core.models import Election, Pot
 from proposals.models import Proposal, ProposalStatus
@@ -235,37 +236,22 @@ class BoothReconciliation:
 def paper_reconciliation(election: Election) -> list[BoothReconciliation]:
     """Per booth and pot: paper ballots entered against paper voters marked there; differences show."""
     pots = {p.pk: p for p in election.pots.all()}
-    marked = dict(
-        ((booth, pot_id), n)
-        for booth, pot_id, n in Participation.objects.filter(election=election, channel=Channel.PAPER)
-        .values_list("booth", "pot_id")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    entered: dict[tuple[str, int], tuple[int, int, int]] = {}
-    for booth, pot_id, total, valid, open_n in (
-        PaperBatch.objects.filter(election=election)
-        .values_list("booth", "pot_id")
-        .annotate(
-            total=Sum("lines_total", filter=Q(status=PaperBatchStatus.ACCEPTED), default=0),
-            valid=Sum("lines_valid", filter=Q(status=PaperBatchStatus.ACCEPTED), default=0),
-            open_n=Count("id", filter=Q(status=PaperBatchStatus.OPEN)),
+    marked, entered = paper_marked(election), paper_entered(election)
+    keys = sorted(set(marked) | set(entered), key=lambda k: (k[1], pots[k[0]].name))
+    rows = []
+    for pot_id, booth in keys:
+        total, valid, open_n = entered.get((pot_id, booth), (0, 0, 0))
+        rows.append(
+            BoothReconciliation(
+                booth=booth,
+                pot=pots[pot_id],
+                marked=marked.get((pot_id, booth), 0),
+                entered=total,
+                valid=valid,
+                open_batches=open_n,
+            )
         )
-        .order_by()
-    ):
-        entered[(booth, pot_id)] = (total, valid, open_n)
-    keys = sorted(set(marked) | set(entered), key=lambda k: (k[0], pots[k[1]].name))
-    return [
-        BoothReconciliation(
-            booth=booth,
-            pot=pots[pot_id],
-            marked=marked.get((booth, pot_id), 0),
-            entered=entered.get((booth, pot_id), (0, 0, 0))[0],
-            valid=entered.get((booth, pot_id), (0, 0, 0))[1],
-            open_batches=entered.get((booth, pot_id), (0, 0, 0))[2],
-        )
-        for booth, pot_id in keys
-    ]
+    return rows
 
 
 def paper_batches(election: Election):

@@ -112,24 +112,23 @@ def ballot_counts(election: Election) -> dict[tuple[int, bool], int]:
     return counts
 
 
-def reconciliation_status(election: Election) -> ReconciliationStatus:
-    """Per pot: the online row, and one paper row per booth with paper voters or batches."""
-    pots = list(Pot.objects.filter(election=election).order_by("name"))
-    part = Participation.objects.filter(election=election)
-    online_part: dict[int, int] = dict(
-        part.filter(channel__in=ONLINE_CHANNELS).values_list("pot_id").annotate(n=Count("id")).order_by()
-    )
-    paper_part: dict[tuple[int, str], int] = {
+def paper_marked(election: Election) -> dict[tuple[int, str], int]:
+    """{(pot id, booth): voters marked as voting on paper there}."""
+    return {
         (pot_id, booth): n
-        for pot_id, booth, n in part.filter(channel=Channel.PAPER)
+        for pot_id, booth, n in Participation.objects.filter(election=election, channel=Channel.PAPER)
         .values_list("pot_id", "booth")
         .annotate(n=Count("id"))
         .order_by()
     }
-    by_kind = ballot_counts(election)
-    batches: dict[tuple[int, str], tuple[int, int, int]] = {}
-    for pot_id, booth, total, valid, open_n in (
-        PaperBatch.objects.filter(election=election)
+
+
+def paper_entered(election: Election) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """{(pot id, booth): (lines of its accepted paper batches, the valid ones among them, batches still
+    open)}: the paper ballots entered there, since ballots carry no booth."""
+    return {
+        (pot_id, booth): (total, valid, open_n)
+        for pot_id, booth, total, valid, open_n in PaperBatch.objects.filter(election=election)
         .values_list("pot_id", "booth")
         .annotate(
             total=Sum("lines_total", filter=Q(status=PaperBatchStatus.ACCEPTED), default=0),
@@ -137,8 +136,19 @@ def reconciliation_status(election: Election) -> ReconciliationStatus:
             open_n=Count("id", filter=Q(status=PaperBatchStatus.OPEN)),
         )
         .order_by()
-    ):
-        batches[(pot_id, booth)] = (total, valid, open_n)
+    }
+
+
+def reconciliation_status(election: Election) -> ReconciliationStatus:
+    """Per pot: the online row, and one paper row per booth with paper voters or batches."""
+    pots = list(Pot.objects.filter(election=election).order_by("name"))
+    part = Participation.objects.filter(election=election)
+    online_part: dict[int, int] = dict(
+        part.filter(channel__in=ONLINE_CHANNELS).values_list("pot_id").annotate(n=Count("id")).order_by()
+    )
+    paper_part = paper_marked(election)
+    by_kind = ballot_counts(election)
+    batches = paper_entered(election)
     resolutions = defaultdict(list)
     for res in ReconciliationResolution.objects.filter(
         election=election, withdrawn_at__isnull=True

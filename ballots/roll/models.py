@@ -1,12 +1,11 @@
 """The voter roll (keyed hashes only), its snapshot, voting codes, roll import jobs and identification
 throttling. Imported by ballots.models, where Django finds them."""
 
-import uuid
-
-from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from pb.core.jobprogress import ProgressFiles
+from pb.core.jobs.imports import FileImportJob
 from pb.core.models import Election, Job, Pot
 
 
@@ -88,41 +87,31 @@ class CodeLetterBatch(models.Model):
         return f"code letters {self.batch}"
 
 
-class ImportJob(models.Model):
+class ImportJob(FileImportJob):
     """One upload of a voter-roll file: preview (validation) then confirmed import, with progress.
 
     The uploaded file is kept in PB_VAR_DIR/roll_uploads only between preview and import and deleted after
-    (it holds personal data in clear).
+    (it holds personal data in clear). The fields, statuses and job steps it shares with the proposal import
+    are in pb.core.jobs.imports.
     """
 
-    class Status(models.TextChoices):
-        UPLOADED = "uploaded", _("Uploaded")
-        VALIDATING = "validating", _("Checking")
-        INVALID = "invalid", _("Has errors")
-        READY = "ready", _("Ready to import")
-        IMPORTING = "importing", _("Importing")
-        DONE = "done", _("Imported")
-        FAILED = "failed", _("Failed")
+    progress = ProgressFiles("roll_uploads")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     election = models.ForeignKey(Election, on_delete=models.CASCADE, related_name="roll_imports")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    filename = models.CharField(max_length=200)
-    path = models.CharField(max_length=500, blank=True)
-    status = models.CharField(max_length=12, choices=Status, default=Status.UPLOADED)
-    rows_total = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
-    # The first errors only (row number, column, message); error_count has the full number.
+    # The first errors only (row number, column, message); error_count has the full number. A failed job's
+    # reason is its one error, on row 0.
     errors = models.JSONField(default=list, blank=True)
-    imported = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"roll import {self.filename} ({self.status})"
+
+    def failure_fields(self, reason: str) -> dict:
+        return {"errors": [{"row": 0, "column": "", "message": reason}], "error_count": 1}
+
+    def retry_fields(self) -> dict:
+        return {"errors": [], "error_count": 0}
 
 
 class ThrottleBucket(models.Model):

@@ -7,7 +7,6 @@ Identification events hold the method and the roll entry id only, never anything
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import uuid
 import zipfile
@@ -25,7 +24,12 @@ from ballots.models import (
 from ballots.roll import entries as roll
 from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError
-from pb.core.jobprogress import ProgressFiles, stall_after, stall_reason
+from pb.core.jobs.imports import (
+    import_job_retry_claim,
+    import_jobs_expire_stalled,
+    import_upload_store,
+    import_uploads_discard_stale,
+)
 from pb.core.models import Election, Phase
 from pb.core.permissions import require
 
@@ -92,9 +96,8 @@ def roll_import(
     return report
 
 
-PROGRESS = ProgressFiles("roll_uploads")
+PROGRESS = ImportJob.progress
 progress_path = PROGRESS.path
-read_progress = PROGRESS.read
 _write_progress = PROGRESS.write
 
 
@@ -104,25 +107,15 @@ def roll_job_create(*, actor, election: Election, uploaded, job_id: uuid.UUID | 
 
     `job_id`: the id the upload page chose (to poll the progress of the check); a new one if taken."""
     _lock_roll(actor, election)
-    _discard_stale_uploads()
+    import_uploads_discard_stale(ImportJob)  # previews never confirmed: personal data in clear
     name = Path(uploaded.name).name
     suffix = ".xlsx" if name.lower().endswith(".xlsx") else ".csv"
     if job_id is None or ImportJob.objects.filter(pk=job_id).exists():
         job_id = uuid.uuid4()
-    dest = PROGRESS.directory() / f"{job_id}{suffix}"
-    with open(dest, "wb") as fh:
-        for chunk in uploaded.chunks():
-            fh.write(chunk)
-    dest.chmod(0o600)
+    dest = import_upload_store(ImportJob, job_id=job_id, suffix=suffix, uploaded=uploaded)
     return ImportJob.objects.create(
         id=job_id, election=election, created_by=actor, filename=name[:200], path=str(dest)
     )
-
-
-def _discard_stale_uploads(max_age: dt.timedelta = dt.timedelta(days=1)) -> None:
-    """Previews never confirmed: delete their files (personal data in clear) after a day."""
-    for job in ImportJob.objects.exclude(path="").filter(created_at__lt=timezone.now() - max_age):
-        roll_job_discard_file(job)
 
 
 def _run_job(job: ImportJob, *, dry_run: bool) -> ImportJob:
@@ -189,42 +182,17 @@ def roll_job_run(*, job_id) -> ImportJob:
 
 def roll_job_discard_file(job: ImportJob) -> None:
     """Delete the uploaded file: it holds personal data in clear."""
-    if job.path:
-        Path(job.path).unlink(missing_ok=True)
-        ImportJob.objects.filter(pk=job.pk).update(path="")
-        job.path = ""
+    job.discard_file()
 
 
 # --- Stalled jobs -------------------------------------------------------------------------------------------
 
-RUNNING_STATUSES = (ImportJob.Status.UPLOADED, ImportJob.Status.VALIDATING, ImportJob.Status.IMPORTING)
-
 
 def roll_jobs_expire_stalled(*, election: Election) -> int:
     """Mark failed, with a reason an official can act on, the election's jobs that are waiting, checking or
-    importing with no progress for PB_ROLL_JOB_STALL_SECONDS (the worker died, or the server restarted
-    mid-job). Called when the roll or the job page is viewed. The file is kept, so the job can be retried;
-    nothing was written (an import is one transaction). Returns how many were marked."""
-    stall = stall_after()
-    now = timezone.now()
-    marked = 0
-    for job in ImportJob.objects.filter(election=election, status__in=RUNNING_STATUSES):
-        if now - PROGRESS.last_sign_of_life(job.pk, job.created_at) < stall:
-            continue
-        reason = stall_reason(importing=job.status == ImportJob.Status.IMPORTING, stall=stall)
-        # Conditional update: a worker that finishes meanwhile, or another page view, wins or loses cleanly.
-        marked += ImportJob.objects.filter(pk=job.pk, status=job.status).update(
-            status=ImportJob.Status.FAILED,
-            errors=[{"row": 0, "column": "", "message": reason}],
-            error_count=1,
-            finished_at=now,
-        )
-        progress_path(job.pk).unlink(missing_ok=True)
-    return marked
-
-
-def roll_job_retryable(job: ImportJob) -> bool:
-    return job.status == ImportJob.Status.FAILED and bool(job.path) and Path(job.path).exists()
+    importing with no progress for PB_ROLL_JOB_STALL_SECONDS (pb.core.jobs.imports). Called when the roll or
+    the job page is viewed. Returns how many were marked."""
+    return import_jobs_expire_stalled(ImportJob, election=election)
 
 
 @transaction.atomic
@@ -232,14 +200,7 @@ def roll_job_retry(*, actor, job: ImportJob) -> ImportJob:
     """Check a failed job's file again (the caller enqueues the check). Idempotent: the check writes nothing,
     and the import that may follow is all or nothing and refuses references already on the roll."""
     _lock_roll(actor, job.election)
-    if not roll_job_retryable(job):
-        raise RollError(_("This import cannot be retried: upload the file again."))
-    updated = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.FAILED).update(
-        status=ImportJob.Status.UPLOADED, errors=[], error_count=0, finished_at=None
-    )
-    if not updated:  # a second click, or another official, was first
-        raise RollError(_("This import is already being retried."))
-    _write_progress(job.pk, phase="checking", done=0, total=0)  # a fresh sign of life until the check starts
+    import_job_retry_claim(job, error=RollError)
     audit_record(actor=actor, action="roll.job_retry", election=job.election, data={"job": str(job.pk)})
     job.refresh_from_db()
     return job

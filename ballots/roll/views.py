@@ -38,8 +38,9 @@ from ballots.roll.forms import (
 )
 from ballots.roll.identification import booth_identify, voter_identify_code, voter_identify_roll
 from ballots.roll.tasks import roll_job_check_task, roll_job_import_task
-from pb.core.errorpages import domain_error_page
+from pb.core.errorpages import domain_error_page, election_page
 from pb.core.exceptions import DomainError
+from pb.core.jobs.imports import import_job_page
 from pb.core.models import Election, Job, Phase
 from pb.core.permissions import allowed, require
 from pb.core.spreadsheet import safe_row
@@ -161,12 +162,7 @@ def booth(request, slug):
 
 def _official_page(request, slug, action: str = "election.manage"):
     """The election, or an error response if the user may not do `action` now."""
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        require(request.user, action, election)
-    except DomainError as exc:
-        return election, domain_error_page(request, exc)
-    return election, None
+    return election_page(request, slug, action)
 
 
 def _jobs(election: Election):
@@ -235,18 +231,8 @@ def roll_manage(request, slug):
     return redirect("ballots:roll_job", slug=slug, job_id=job.pk)
 
 
-def _job_context(election: Election, job: ImportJob) -> dict:
-    progress = services_roll.read_progress(job.pk)
-    total, done = progress.get("total") or 0, progress.get("done") or 0
-    return {
-        "election": election,
-        "job": job,
-        "running": job.status in services_roll.RUNNING_STATUSES,
-        "retryable": services_roll.roll_job_retryable(job),
-        "progress_done": done,
-        "progress_total": total,
-        "progress_percent": int(100 * done / total) if total else 0,
-    }
+def _job_page(request, election: Election, job: ImportJob, *, status: int = 200, **extra) -> HttpResponse:
+    return import_job_page(request, "ballots/roll_job.html", election, job, status=status, **extra)
 
 
 @login_required
@@ -258,8 +244,7 @@ def roll_job(request, slug, job_id):
     job = get_object_or_404(ImportJob, pk=job_id, election=election)
     if services_roll.roll_jobs_expire_stalled(election=election):
         job.refresh_from_db()
-    template = "ballots/roll_job.html#job-panel" if request.htmx else "ballots/roll_job.html"
-    return render(request, template, _job_context(election, job))
+    return _job_page(request, election, job)
 
 
 @login_required
@@ -273,9 +258,7 @@ def roll_job_retry(request, slug, job_id):
     try:
         job = services_roll.roll_job_retry(actor=request.user, job=job)
     except DomainError as exc:
-        ctx = _job_context(election, job)
-        ctx["error"] = exc.message
-        return render(request, "ballots/roll_job.html", ctx, status=exc.status_code)
+        return _job_page(request, election, job, status=exc.status_code, error=exc.message)
     roll_job_check_task.enqueue(str(job.pk))
     return redirect("ballots:roll_job", slug=slug, job_id=job.pk)
 
@@ -288,9 +271,9 @@ def roll_job_confirm(request, slug, job_id):
         return denied
     job = get_object_or_404(ImportJob, pk=job_id, election=election)
     if job.status != ImportJob.Status.READY:
-        ctx = _job_context(election, job)
-        ctx["error"] = _("This import is not ready: check the file first.")
-        return render(request, "ballots/roll_job.html", ctx, status=409)
+        return _job_page(
+            request, election, job, status=409, error=_("This import is not ready: check the file first.")
+        )
     roll_job_import_task.enqueue(str(job.pk))
     job.refresh_from_db()
     if job.status == ImportJob.Status.DONE:

@@ -15,9 +15,13 @@ import sys
 from django.conf import settings
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.template import loader
 from django.utils.translation import gettext as _
+
+from pb.core.exceptions import DomainError
+from pb.core.models import Election
+from pb.core.permissions import require
 
 logger = logging.getLogger("django.request")
 
@@ -112,3 +116,14 @@ class FriendlyErrorsMiddleware:
 def domain_error_page(request, exc) -> HttpResponse:
     """A refused action (a pb DomainError: permission, phase, invalid input) as a page with its own status."""
     return render(request, "core/error.html", {"message": exc.message}, status=exc.status_code)
+
+
+def election_page(request, slug: str, action: str, *, queryset=None) -> tuple[Election, HttpResponse | None]:
+    """The election a page is about (404 if there is none) and, if the user may not do `action` in it now,
+    the page that says why (domain_error_page), else None."""
+    election = get_object_or_404(Election if queryset is None else queryset, slug=slug)
+    try:
+        require(request.user, action, election)
+    except DomainError as exc:
+        return election, domain_error_page(request, exc)
+    return election, None

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from pb.core import navigation, services
-from pb.core.errorpages import domain_error_page
+from pb.core.errorpages import domain_error_page, election_page
 from pb.core.exceptions import DomainError
 from pb.core.forms import NamesTranslateForm
 from pb.core.models import PHASE_ORDER, Election, Phase
@@ -109,11 +109,11 @@ def _identify_alerts(election: Election) -> list:
 @login_required
 def election_manage(request, slug):
     """The official's dashboard: proposals waiting for review, the phase button, import/export."""
-    election = get_object_or_404(Election.objects.prefetch_related("pots", "categories"), slug=slug)
-    try:
-        require(request.user, "election.manage", election)
-    except DomainError as exc:
-        return domain_error_page(request, exc)
+    election, denied = election_page(
+        request, slug, "election.manage", queryset=Election.objects.prefetch_related("pots", "categories")
+    )
+    if denied:
+        return denied
     ctx = _phase_context(request, election)
     ctx.update(navigation.dashboard_context(request.user, election))  # proposals: review queue, import/export
     ctx.update(
@@ -168,11 +168,9 @@ def election_advance_view(request, slug):
 @require_http_methods(["GET", "POST"])
 def election_translate(request, slug):
     """Officials give the pots' and categories' names in the site's other languages (display only)."""
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        require(request.user, "content.translate", election)
-    except DomainError as exc:
-        return domain_error_page(request, exc)
+    election, denied = election_page(request, slug, "content.translate")
+    if denied:
+        return denied
     form = NamesTranslateForm(request.POST or None, election=election)
     if request.method == "POST" and form.is_valid():
         try:

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from pb.core.clientip import client_ip
-from pb.core.errorpages import domain_error_page
+from pb.core.errorpages import domain_error_page, election_page
 from pb.core.exceptions import DomainError
 from pb.core.models import Election
 from pb.core.permissions import allowed, require
@@ -177,11 +177,9 @@ def comment_hide(request, slug, code, pk):
 
 @login_required
 def comments_moderation(request, slug):
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        require(request.user, "comment.moderate", election)
-    except DomainError as exc:
-        return domain_error_page(request, exc)
+    election, denied = election_page(request, slug, "comment.moderate")
+    if denied:
+        return denied
     ctx = {"election": election, "comments": selectors.comments_reported(election=election)}
     return render(request, "proposals/comments/comments_moderation.html", ctx)
 

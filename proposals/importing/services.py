@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import uuid
@@ -15,7 +14,12 @@ from django.utils.translation import gettext as _
 
 from pb.core.audit import audit_record
 from pb.core.exceptions import DomainError
-from pb.core.jobprogress import ProgressFiles, stall_after, stall_reason
+from pb.core.jobs.imports import (
+    import_job_retry_claim,
+    import_jobs_expire_stalled,
+    import_upload_store,
+    import_uploads_discard_stale,
+)
 from pb.core.models import Election
 from pb.core.permissions import require
 from proposals.exceptions import ImportInvalid, ImportJobConflict
@@ -73,13 +77,11 @@ def proposals_export(*, actor, election: Election, file_format: str) -> bytes:
 # --- Import jobs (background check and import; proposals.importing.tasks) -----------------------------
 
 Job = ProposalImportJob
-RUNNING_STATUSES = (Job.Status.UPLOADED, Job.Status.VALIDATING, Job.Status.IMPORTING)
 
 
 # {"done": rows processed, "total": rows in the file} of a running job (empty if none yet).
-PROGRESS = ProgressFiles("imports")
+PROGRESS = Job.progress
 import_progress_path = PROGRESS.path
-import_job_progress = PROGRESS.read
 
 
 def _write_progress(job_id, done: int, total: int) -> None:
@@ -87,34 +89,21 @@ def _write_progress(job_id, done: int, total: int) -> None:
 
 
 def _discard_file(job: ProposalImportJob) -> None:
-    if job.path:
-        Path(job.path).unlink(missing_ok=True)
-        Job.objects.filter(pk=job.pk).update(path="")
-        job.path = ""
-    import_progress_path(job.pk).unlink(missing_ok=True)
-
-
-def _discard_stale_uploads(max_age: dt.timedelta = dt.timedelta(days=1)) -> None:
-    """Previews never confirmed: their files go after a day."""
-    for job in Job.objects.exclude(path="").filter(created_at__lt=timezone.now() - max_age):
-        _discard_file(job)
+    job.discard_file()
+    PROGRESS.clear(job.pk)
 
 
 @transaction.atomic
 def proposal_import_job_create(*, actor, election: Election, uploaded) -> ProposalImportJob:
     """Store an uploaded proposal file and open an import job for it (the caller enqueues the check)."""
     require(actor, "proposal.import", election)
-    _discard_stale_uploads()
+    import_uploads_discard_stale(Job, discard=_discard_file)  # previews never confirmed: gone after a day
     name = Path(uploaded.name).name
     file_format = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if file_format not in ("csv", "xlsx"):
         raise ImportInvalid(_("Upload a .csv or .xlsx file."))
     job_id = uuid.uuid4()
-    dest = PROGRESS.directory() / f"{job_id}.{file_format}"
-    with open(dest, "wb") as fh:
-        for chunk in uploaded.chunks():
-            fh.write(chunk)
-    dest.chmod(0o600)
+    dest = import_upload_store(Job, job_id=job_id, suffix=f".{file_format}", uploaded=uploaded)
     return Job.objects.create(
         id=job_id,
         election=election,
@@ -253,25 +242,9 @@ def proposal_import_job_run(*, job_id) -> ProposalImportJob:
 
 def proposal_import_jobs_expire_stalled(*, election: Election) -> int:
     """Mark failed, with a reason, the election's jobs waiting, checking or importing with no progress for
-    PB_ROLL_JOB_STALL_SECONDS (the setting the voter-roll jobs use: the worker died, or the server restarted
-    mid-job). Called when the job page is viewed. The file is kept, so the job can be retried; nothing was
-    imported (an import is one transaction). Returns how many were marked."""
-    stall = stall_after()
-    now = timezone.now()
-    marked = 0
-    for job in Job.objects.filter(election=election, status__in=RUNNING_STATUSES):
-        if now - PROGRESS.last_sign_of_life(job.pk, job.created_at) < stall:
-            continue
-        reason = stall_reason(importing=job.status == Job.Status.IMPORTING, stall=stall)
-        # Conditional update: a worker that finishes meanwhile, or another page view, wins or loses cleanly
-        # (an import holds the job's row lock until it commits DONE).
-        marked += _finish(job, job.status, status=Job.Status.FAILED, reason=reason, finished_at=now)
-        import_progress_path(job.pk).unlink(missing_ok=True)
-    return marked
-
-
-def proposal_import_job_retryable(job: ProposalImportJob) -> bool:
-    return job.status == Job.Status.FAILED and bool(job.path) and Path(job.path).exists()
+    PB_ROLL_JOB_STALL_SECONDS (the setting the voter-roll jobs use; pb.core.jobs.imports). Called when the
+    job page is viewed. Returns how many were marked."""
+    return import_jobs_expire_stalled(Job, election=election)
 
 
 @transaction.atomic
@@ -279,13 +252,7 @@ def proposal_import_job_retry(*, actor, job: ProposalImportJob) -> ProposalImpor
     """Check a failed job's file again (the caller enqueues the check). Nothing is imported twice: a failed
     import wrote nothing, and the official confirms the new preview before anything is imported."""
     require(actor, "proposal.import", job.election)
-    if not proposal_import_job_retryable(job):
-        raise ImportJobConflict(_("This import cannot be retried: upload the file again."))
-    if not Job.objects.filter(pk=job.pk, status=Job.Status.FAILED).update(
-        status=Job.Status.UPLOADED, reason="", report={}, summary="", finished_at=None
-    ):
-        raise ImportJobConflict(_("This import is already being retried."))
-    _write_progress(job.pk, 0, 0)  # a fresh sign of life until the check starts
+    import_job_retry_claim(job, error=ImportJobConflict)
     audit_record(
         actor=actor, action="proposal.import_retry", election=job.election, data={"job": str(job.pk)}
     )

@@ -9,10 +9,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from pb.core.errorpages import domain_error_page
+from pb.core.errorpages import domain_error_page, election_page
 from pb.core.exceptions import DomainError
+from pb.core.jobs.imports import import_job_page
 from pb.core.models import Election
-from pb.core.permissions import require
 from proposals.exceptions import ImportInvalid
 from proposals.forms import ImportForm
 from proposals.importing import services
@@ -22,12 +22,7 @@ from proposals.models import ProposalImportJob
 
 def _import_page(request, slug, permission: str = "proposal.import"):
     """The election, or the error page of an official who may not import in it."""
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        require(request.user, permission, election)
-    except DomainError as exc:
-        return election, domain_error_page(request, exc)
-    return election, None
+    return election_page(request, slug, permission)
 
 
 @login_required
@@ -56,31 +51,13 @@ def proposals_import(request, slug):
     return redirect("proposals:import_job", slug=slug, job_id=job.pk)
 
 
-def _job_context(election: Election, job: ProposalImportJob, **extra) -> dict:
+def _job_page(request, election, job, *, status: int = 200, **extra) -> HttpResponse:
     from proposals.importing.resources import ImportReport  # import-export is only needed here
 
-    running = job.status in services.RUNNING_STATUSES
-    progress = services.import_job_progress(job.pk) if running else {}
-    total, done = progress.get("total") or 0, progress.get("done") or 0
     report = ImportReport.from_json(job.report) if job.report else None
-    return {
-        "election": election,
-        "job": job,
-        "report": report,
-        "running": running,
-        "retryable": services.proposal_import_job_retryable(job),
-        "progress_done": done,
-        "progress_total": total,
-        "progress_percent": int(100 * done / total) if total else 0,
-        **extra,
-    }
-
-
-def _job_page(request, election, job, *, status: int = 200, **extra) -> HttpResponse:
-    template = "proposals/proposal_import_job.html"
-    if request.htmx:
-        template += "#job-panel"
-    return render(request, template, _job_context(election, job, **extra), status=status)
+    return import_job_page(
+        request, "proposals/proposal_import_job.html", election, job, status=status, report=report, **extra
+    )
 
 
 @login_required
@@ -162,11 +139,11 @@ def proposals_export(request, slug, fmt):
 @login_required
 def proposals_import_template(request, slug):
     """A CSV with every import column and one example row using this election's districts and categories."""
-    election = get_object_or_404(Election.objects.prefetch_related("pots", "categories"), slug=slug)
-    try:
-        require(request.user, "proposal.import", election)
-    except DomainError as exc:
-        return domain_error_page(request, exc)
+    election, denied = election_page(
+        request, slug, "proposal.import", queryset=Election.objects.prefetch_related("pots", "categories")
+    )
+    if denied:
+        return denied
     from proposals.importing.resources import template_csv
 
     response = HttpResponse(

@@ -8,10 +8,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from pb.core.errorpages import domain_error_page
+from pb.core.errorpages import election_page
 from pb.core.exceptions import DomainError
-from pb.core.models import Election
-from pb.core.permissions import require
 from proposals.models import Proposal
 from proposals.supports import services
 from proposals.supports.forms import SupportsForm
@@ -55,11 +53,9 @@ def proposal_support(request, slug, code):
 @login_required
 def supports_settings(request, slug):
     """The election's supports phase and its rules (officials, before the phase starts)."""
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        require(request.user, "election.edit", election)
-    except DomainError as exc:
-        return domain_error_page(request, exc)
+    election, denied = election_page(request, slug, "election.edit")
+    if denied:
+        return denied
     form = SupportsForm(request.POST or None, election=election)
     if request.method == "POST" and form.is_valid():
         try:

@@ -159,7 +159,9 @@ def test_paper_voter_cannot_also_vote_online_and_reconciliation_shows_difference
         paper_batch_accept(actor=anna, batch=batch)
     _mark(v, anna, 1)
     paper_batch_accept(actor=anna, batch=batch)
-    rows = {(r.booth, r.pot.slug): r for r in selectors.paper_reconciliation(v.election)}
+    listed = selectors.paper_reconciliation(v.election)
+    assert [(r.booth, r.pot.name) for r in listed] == sorted((r.booth, r.pot.name) for r in listed)
+    rows = {(r.booth, r.pot.slug): r for r in listed}
     city = rows[("School 3", "city")]
     assert (city.marked, city.entered, city.valid, city.rejected, city.difference) == (3, 3, 2, 1, 0)
     assert rows[("School 3", "mokotow")].difference == -1  # marked, no batch entered yet

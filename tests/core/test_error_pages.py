@@ -95,3 +95,25 @@ def test_expired_form_is_said_plainly(debug):
     r = Client(enforce_csrf_checks=True).post("/accounts/login/", {"username": "x", "password": "y"})
     html = _ours(r, 403, "This form has expired")
     assert "Reason given" not in html and "CSRF_COOKIE" not in html
+
+
+def test_election_page_finds_the_election_or_says_why_not(rf):
+    """The look-up the officials' pages share (pb.core.errorpages.election_page): 404 for an unknown
+    election, the refusal page with its status for a user who may not act, nothing for one who may."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import Http404
+
+    from pb.core.errorpages import election_page
+    from tests.factories import ElectionFactory, UserFactory, official
+
+    election = ElectionFactory()
+    request = rf.get("/")
+    request.user = official()
+    found, denied = election_page(request, election.slug, "election.manage")
+    assert found == election and denied is None
+    for user in (UserFactory(), AnonymousUser()):
+        request.user = user
+        found, denied = election_page(request, election.slug, "election.manage")
+        assert found == election and denied is not None and denied.status_code == 403
+    with pytest.raises(Http404):
+        election_page(request, "no-such-election", "election.manage")

@@ -8,10 +8,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from pb.core.districts.shapes import election_shapes, max_bytes, pot_shape_set
-from pb.core.errorpages import domain_error_page
+from pb.core.errorpages import election_page
 from pb.core.exceptions import DomainError
 from pb.core.models import Election
-from pb.core.permissions import require
 
 
 @require_GET
@@ -27,11 +26,9 @@ def election_shapes_geojson(request, slug):
 @require_http_methods(["GET", "POST"])
 def election_districts(request, slug):
     """One upload form per district; a file replaces the district's shape, "Remove" clears it."""
-    election = get_object_or_404(Election, slug=slug)
-    try:
-        require(request.user, "election.manage", election)
-    except DomainError as exc:
-        return domain_error_page(request, exc)
+    election, denied = election_page(request, slug, "election.manage")
+    if denied:
+        return denied
     pots = list(election.pots.all())
     errors: dict[int, str] = {}
     if request.method == "POST":

@@ -40,6 +40,18 @@ def _test_audit_key(settings):
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request through the test client activates the visitor's
+    language for the thread (LocaleMiddleware) and leaves it active after the response, so code a later
+    test calls outside a request would speak the previous test's language."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache (template fragments): test databases roll back and may reuse
     ids, which a long-running server never does."""

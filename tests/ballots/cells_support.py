@@ -17,8 +17,9 @@ def determined(
 ) -> set[tuple[Hashable, Hashable]]:
     """Hidden non-zero cells whose value follows from what is published: each row's exact total; with
     `group`, each row's exact total over the columns of one group; with `total_rows`, each column of the
-    other rows summing to each total row's cell. The shown cells are constants, so only the hidden ones are
-    unknowns: a cell is determined iff its unit vector lies in the row space of the equations."""
+    other rows summing to each total row's cell (where it does: the worst case is that it does everywhere).
+    The shown cells are constants, so only the hidden ones are unknowns: a cell is determined iff its unit
+    vector lies in the row space of the equations."""
     cells = sorted(hidden, key=str)
     if not cells:
         return set()
@@ -40,6 +41,9 @@ def determined(
                 equations.append(equation(((row, col), 1) for col in columns if group(col) == g))
     for total in total_rows:
         for col in columns:
+            parts = sum(table[row].get(col, 0) for row in table if row not in total_rows)
+            if table[total].get(col, 0) != parts:
+                continue  # not the districts' sum here: subtracting gives a wrong number
             equations.append(
                 equation(
                     ((row, col), -1 if row == total else 1)

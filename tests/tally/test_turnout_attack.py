@@ -209,3 +209,32 @@ def test_no_hidden_turnout_cell_can_be_subtracted_out(db, keys, client, plan):
     assert all(n >= K for n in shown.values())
     assert _subtract(shown, truth) == {}
     assert _linear_attack(shown, truth) == set()
+
+
+def test_a_snapshot_hidden_under_the_older_rule_is_rebuilt_before_it_is_shown(db, keys, client):
+    """A statistics snapshot stored before this rule hid north's cells alone (pot by pot): shown beside the
+    results page's table it could be subtracted from it, so the page rebuilds it first."""
+    from ballots.casting.cells import RULE_VERSION
+    from tally.statistics.models import StatisticsSnapshot
+
+    world = _published(PLAN_BOOTH)
+    snap = StatisticsSnapshot.objects.get(election=world.election)
+    old = dict(snap.data)
+    old.pop("rule")
+    old["turnout"] = old["turnout"] | {
+        "channels": [
+            {
+                "pot": "south",
+                "channel": "booth",
+                "booth": LIBRARY,
+                "n": 25,
+                "merged": False,
+                "merged_channels": [],
+            }
+        ]
+    }
+    StatisticsSnapshot.objects.filter(pk=snap.pk).update(data=old)
+    shown = _statistics_cells(client, world)
+    snap.refresh_from_db()
+    assert snap.data["rule"] == RULE_VERSION
+    assert shown == _results_page_cells(client, world) != {("south", Channel.BOOTH, LIBRARY): 25}

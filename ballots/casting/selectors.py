@@ -180,7 +180,8 @@ def turnout(election: Election, *, anonymity_k: int = 1) -> list[PotTurnout]:
     per_district = dict(roll.values_list("district_id").annotate(n=Count("id")).order_by())
     everyone = sum(per_district.values())
     table = {pot.pk: {c: counts.get((pot.pk, c), 0) for c in Channel.values} for pot in pots}
-    hidden = table_hidden(table, anonymity_k, total_rows=_citywide(pots), group=reconciled_channel)
+    sparse = {pk: {c: n for c, n in cells.items() if n} for pk, cells in table.items()}  # zeros stay shown
+    hidden = table_hidden(sparse, anonymity_k, total_rows=_citywide(pots), group=reconciled_channel)
     rows = []
     for pot in pots:
         eligible = everyone if pot.is_citywide else per_district.get(pot.pk, 0)
@@ -223,6 +224,12 @@ def turnout_public(election: Election, *, anonymity_k: int) -> list[dict]:
     for pot in sorted(pots.values(), key=lambda p: (not p.is_citywide, p.name)):
         pot_cells = cells[pot.pk]
         hidden = {key for key in pot_cells if (pot.pk, key) in hidden_cells}
+        total = sum(pot_cells.values())
+        shown = sorted((n, key) for key, n in pot_cells.items() if key not in hidden)
+        while hidden and sum(pot_cells[key] for key in hidden) < anonymity_k <= total:
+            # Only a channel total under K is hidden (the reconciliation publishes it anyway): no merged row
+            # under K all the same, so the smallest shown cells join it (hiding more never gives one back).
+            hidden.add(shown.pop(0)[1])
         base = {"pot": pot, "pot__name": pot.name}
         for (channel, booth), n in sorted(pot_cells.items()):
             if (channel, booth) not in hidden:
@@ -230,7 +237,7 @@ def turnout_public(election: Election, *, anonymity_k: int) -> list[dict]:
                 rows.append(base | row)
         if hidden:
             other = sum(pot_cells[key] for key in hidden)
-            under_k = sum(pot_cells.values()) < anonymity_k  # the whole pot, not only what is merged
+            under_k = total < anonymity_k
             row = {"channel": "", "booth": "", "n": other, "merged": True, "under_k": under_k}
             rows.append(base | row | {"merged_channels": sorted({channel for channel, _b in hidden})})
     return rows

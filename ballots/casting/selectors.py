@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from django.db.models import Count, OuterRef, Subquery
 from django.utils.translation import gettext as _
 
+from ballots.casting.cells import table_hidden, turnout_hidden
 from ballots.casting.validation import BallotSpec, ProjectOption
-from ballots.models import Channel, PaperBatch, Participation, VoterRollEntry
+from ballots.models import Channel, PaperBatch, Participation, ReconciliationChannel, VoterRollEntry
 from ballots.reconciliation.selectors import paper_entered, paper_marked
 from pb.core.i18n import localized
 from pb.core.models import Election, Pot
@@ -103,20 +104,11 @@ def voter_pots(voter: VoterRollEntry) -> list[VoterPot]:
 # --- Turnout ------------------------------------------------------------------------------------------------
 
 
-def turnout_hidden(cells: dict, k: int, *, forced: frozenset | set = frozenset()) -> set:
-    """Which turnout cells to hide so that no cell of fewer than K voters can be read, nor worked out from
-    the exact total: every cell of 1..K-1, then, while the hidden ones add up to fewer than K (or are a single
-    cell, which the total would give back), the smallest of the others (zeros stay shown: they name nobody).
-    With a total under K everything is hidden. `forced`: cells already hidden for another reason (the same
-    cell hidden in a crossing row or column of a table, tally.statistics.cells), kept hidden and covered."""
-    hidden = {key for key, n in cells.items() if 0 < n < k or (key in forced and n > 0)}
-    others = sorted((n, str(key), key) for key, n in cells.items() if key not in hidden and n > 0)
-    held = sum(cells[key] for key in hidden)
-    while hidden and (held < k or len(hidden) < 2) and others:
-        n, _name, key = others.pop(0)
-        hidden.add(key)
-        held += n
-    return hidden
+def reconciled_channel(channel: str) -> str:
+    """The reconciliation's channel of a turnout channel: the results page and the signed manifest publish
+    each pot's voters per reconciliation channel exactly (ballots.reconciliation.selectors), so within a pot
+    the turnout cells of one of them add up to a published total (ballots.casting.cells.table_hidden)."""
+    return ReconciliationChannel.PAPER if channel == Channel.PAPER else ReconciliationChannel.ONLINE
 
 
 @dataclass
@@ -124,7 +116,8 @@ class PotTurnout:
     pot: Pot
     eligible: int
     by_channel: dict[str, int] = field(default_factory=dict)
-    anonymity_k: int = 1  # cells under K are hidden (turnout_hidden)
+    anonymity_k: int = 1  # cells under K are hidden (ballots.casting.cells)
+    hidden: frozenset[str] | None = None  # the channels hidden in the whole table (turnout); None: this row's
 
     @property
     def total(self) -> int:
@@ -143,8 +136,8 @@ class PotTurnout:
     @property
     def channels(self) -> list[tuple[str, int | str]]:
         """(channel label, voters), a hidden cell as "fewer than K" (or "hidden" when hidden only so that the
-        small ones cannot be worked out from the total)."""
-        hidden = turnout_hidden(self.by_channel, self.anonymity_k)
+        small ones cannot be worked out from a total)."""
+        hidden = self.hidden if self.hidden is not None else turnout_hidden(self.by_channel, self.anonymity_k)
         out: list[tuple[str, int | str]] = []
         for value, label in Channel.choices:
             n = self.by_channel.get(value, 0)
@@ -157,9 +150,15 @@ class PotTurnout:
         return out
 
 
+def _citywide(pots) -> set[int]:
+    """The pots whose row may be the sum of the districts' (every district voter may vote there too)."""
+    return {p.pk for p in pots if p.is_citywide}
+
+
 def turnout(election: Election, *, anonymity_k: int = 1) -> list[PotTurnout]:
     """Participations per pot and channel, against the voters on the roll who may vote there; cells under
-    `anonymity_k` are hidden when shown (PotTurnout.channels), totals per pot stay exact.
+    `anonymity_k` are hidden when shown (PotTurnout.channels), with the others it takes over the whole
+    pot x channel table (ballots.casting.cells.table_hidden); totals per pot stay exact.
 
     `eligible` counts age-eligible roll entries of the district (all districts for a citywide pot); custom
     eligibility rules are not applied to this count, so it is an upper bound when such rules exist."""
@@ -174,18 +173,35 @@ def turnout(election: Election, *, anonymity_k: int = 1) -> list[PotTurnout]:
     roll = VoterRollEntry.objects.filter(election=election, age_eligible=True)
     per_district = dict(roll.values_list("district_id").annotate(n=Count("id")).order_by())
     everyone = sum(per_district.values())
+    table = {pot.pk: {c: counts.get((pot.pk, c), 0) for c in Channel.values} for pot in pots}
+    sparse = {pk: {c: n for c, n in cells.items() if n} for pk, cells in table.items()}  # zeros stay shown
+    hidden = table_hidden(sparse, anonymity_k, total_rows=_citywide(pots), group=reconciled_channel)
     rows = []
     for pot in pots:
         eligible = everyone if pot.is_citywide else per_district.get(pot.pk, 0)
-        by_channel = {c: counts.get((pot.pk, c), 0) for c in Channel.values}
-        rows.append(PotTurnout(pot=pot, eligible=eligible, by_channel=by_channel, anonymity_k=anonymity_k))
+        rows.append(
+            PotTurnout(
+                pot=pot,
+                eligible=eligible,
+                by_channel=table[pot.pk],
+                anonymity_k=anonymity_k,
+                hidden=frozenset(c for c in Channel.values if (pot.pk, c) in hidden),
+            )
+        )
     return rows
 
 
+def _public_group(column: tuple[str, str]) -> str:
+    return reconciled_channel(column[0])
+
+
 def turnout_public(election: Election, *, anonymity_k: int) -> list[dict]:
-    """Published turnout: voters per pot, channel and booth, no cell of fewer than K. Hidden cells
-    (turnout_hidden) are merged into one "other" row per pot; a pot with fewer than K voters in all is one
-    row, flagged. Rows: {"pot", "pot__name", "channel", "booth", "n", "merged", "under_k"} (a merged row also
+    """Published turnout: voters per pot, channel and booth, no cell of fewer than K, and none that can be
+    worked out from the pot totals, the online and paper totals per pot (the reconciliation) or the citywide
+    row: one suppression over the whole table (ballots.casting.cells.table_hidden). The results page, its
+    PDF, the open data API and the statistics page all publish these rows, so they hide the same cells.
+    Hidden cells are merged into one "other" row per pot; a pot with fewer than K voters in all is one row,
+    flagged. Rows: {"pot", "pot__name", "channel", "booth", "n", "merged", "under_k"} (a merged row also
     "merged_channels"); totals per pot (the sum of its rows) are exact."""
     pots = {p.pk: p for p in election.pots.all()}
     cells: dict[int, dict[tuple[str, str], int]] = {pk: {} for pk in pots}
@@ -195,11 +211,19 @@ def turnout_public(election: Election, *, anonymity_k: int) -> list[dict]:
         .annotate(n=Count("id"))
         .order_by()
     ):
-        cells[pot_id][(channel, booth if channel != Channel.ONLINE else "")] = n
+        key = (channel, booth if channel != Channel.ONLINE else "")
+        cells[pot_id][key] = cells[pot_id].get(key, 0) + n
+    hidden_cells = table_hidden(cells, anonymity_k, total_rows=_citywide(pots.values()), group=_public_group)
     rows = []
     for pot in sorted(pots.values(), key=lambda p: (not p.is_citywide, p.name)):
         pot_cells = cells[pot.pk]
-        hidden = turnout_hidden(pot_cells, anonymity_k)
+        hidden = {key for key in pot_cells if (pot.pk, key) in hidden_cells}
+        total = sum(pot_cells.values())
+        shown = sorted((n, key) for key, n in pot_cells.items() if key not in hidden)
+        while hidden and sum(pot_cells[key] for key in hidden) < anonymity_k <= total:
+            # Only a channel total under K is hidden (the reconciliation publishes it anyway): no merged row
+            # under K all the same, so the smallest shown cells join it (hiding more never gives one back).
+            hidden.add(shown.pop(0)[1])
         base = {"pot": pot, "pot__name": pot.name}
         for (channel, booth), n in sorted(pot_cells.items()):
             if (channel, booth) not in hidden:
@@ -207,7 +231,8 @@ def turnout_public(election: Election, *, anonymity_k: int) -> list[dict]:
                 rows.append(base | row)
         if hidden:
             other = sum(pot_cells[key] for key in hidden)
-            row = {"channel": "", "booth": "", "n": other, "merged": True, "under_k": other < anonymity_k}
+            under_k = total < anonymity_k
+            row = {"channel": "", "booth": "", "n": other, "merged": True, "under_k": under_k}
             rows.append(base | row | {"merged_channels": sorted({channel for channel, _b in hidden})})
     return rows
 

@@ -19,6 +19,7 @@ from django.db.models import F, QuerySet
 from django.http import Http404
 from django.urls import reverse
 
+from ballots.casting.cells import RULE_VERSION
 from pb.core.models import Election, Phase, Pot
 from proposals.models import Proposal, ProposalStatus
 from tally.models import Certification
@@ -194,7 +195,8 @@ def cached(kind: str, election: Election, build) -> Any:
     """`build()`, kept in the cache under the election's certification (its manifest hash): for what is
     fixed once the result is published (the count, the turnout, their JSON)."""
     manifest = getattr(election, "published_manifest", None) or _certification(election).manifest_sha256
-    key = f"pb-opendata:{kind}:{election.pk}:{manifest}"
+    # The suppression rule's version too: a turnout (or a paper count) hidden under an older rule is rebuilt.
+    key = f"pb-opendata:{kind}:{election.pk}:{manifest}:r{RULE_VERSION}"
     value = cache.get(key)
     if value is None:
         value = build()

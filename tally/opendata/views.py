@@ -235,7 +235,8 @@ def results_csv(request, slug: str):
 
 @api.get("/elections/{slug}/turnout", response={200: schemas.TurnoutOut, **ERRORS}, tags=["results"])
 def turnout(request, slug: str):
-    """Voters per pot, channel and booth; cells under the anonymity set K merged into one row per pot."""
+    """Voters per pot, channel and booth; cells under the anonymity set K, and those that could be worked out
+    from them by subtraction, merged into one row per pot (one rule for the whole table; docs/api.md)."""
     election = selectors.published_election(slug)
     return _json_fixed("turnout", election, schemas.TurnoutOut, selectors.turnout_public)
 

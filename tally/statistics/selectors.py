@@ -13,6 +13,7 @@ from django.http import Http404
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 
+from ballots.casting.cells import RULE_VERSION
 from ballots.models import Channel
 from pb.core.models import Election, Phase
 from tally.statistics import services
@@ -32,8 +33,15 @@ def statistics_data(election: Election) -> dict[str, Any]:
     if election.phase not in services.TURNOUT_PHASES:
         return {"phase": election.phase, "activity": services.activity_build(election)}
     snap = StatisticsSnapshot.objects.filter(election=election).only("data", "computed_at").first()
-    if snap is None or (snap.data.get("phase") != election.phase and election.phase == Phase.PUBLISHED):
-        # Closed or published before snapshots existed (or by a path without the phase hook): once.
+    stale = snap is not None and snap.data.get("rule") != RULE_VERSION
+    if (
+        stale
+        or snap is None
+        or (snap.data.get("phase") != election.phase and election.phase == Phase.PUBLISHED)
+    ):
+        # Closed or published before snapshots existed (or by a path without the phase hook), or hidden
+        # under an older rule than the results page's (two tables hidden differently can be subtracted
+        # from each other): once.
         snap = services.statistics_store(election)
     return snap.data | {"computed_at": snap.computed_at.isoformat()}  # keys the page's cached body
 

@@ -5,8 +5,11 @@ What is in it (`statistics_build`):
 - "turnout": per pot, voters (exact, as on the results page) and eligible voters on the roll;
 - "channels": the results page's own turnout cells (pot, channel, booth; ballots.casting.selectors.
   turnout_public), the very same cells, so the two pages cannot be subtracted from each other;
-- "days", "ages": tables pot x day and pot x age band, suppressed by tally.statistics.cells.table_hidden
-  (a hidden cell is stored as None: the number never reaches the page or the cache);
+- "days", "ages": tables pot x day and pot x age band, suppressed by the same rule as the channels
+  (ballots.casting.cells.table_hidden; a hidden cell is stored as None: the number never reaches the page
+  or the cache);
+- "rule": the version of that rule (ballots.casting.cells.RULE_VERSION): a snapshot stored under an older
+  one is rebuilt before it is shown (tally.statistics.selectors);
 - "activity": proposals, supports and comments per district and per category (public anyway);
 - "figures": after publication, the proportionality figures of the certified count, as tally.engine.metrics
   computed them (no arithmetic here).
@@ -24,6 +27,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from ballots.ballotbox.pending import anonymity_k
+from ballots.casting.cells import RULE_VERSION, table_hidden
 from ballots.casting.selectors import turnout_public
 from ballots.definition import frozen_definition
 from ballots.models import Participation, VoterRollEntry
@@ -32,7 +36,6 @@ from proposals.comments.models import Comment
 from proposals.models import Proposal, ProposalStatus
 from proposals.supports.models import Support
 from tally.models import Certification
-from tally.statistics.cells import table_hidden
 from tally.statistics.models import StatisticsSnapshot
 
 # Age bands of the roll's birth years (age reached in the year of the age reference date, or of the vote).
@@ -70,8 +73,8 @@ def _reference_year(election: Election, days: list[dt.date]) -> int:
     return (max(days) if days else timezone.localdate()).year
 
 
-def _suppressed(table: dict[str, dict[str, int]], k: int, total_row: str | None) -> dict[str, dict]:
-    hidden = table_hidden(table, k, total_row=total_row)
+def _suppressed(table: dict[str, dict[str, int]], k: int, total_rows: set[str]) -> dict[str, dict]:
+    hidden = table_hidden(table, k, total_rows=total_rows)
     return {
         row: {col: (None if (row, col) in hidden else n) for col, n in cells.items()}
         for row, cells in table.items()
@@ -134,7 +137,7 @@ def activity_build(election: Election) -> dict[str, Any]:
 def _turnout_build(election: Election, k: int) -> dict[str, Any]:
     pots = list(Pot.objects.filter(election=election))
     slug = {p.pk: p.slug for p in pots}
-    citywide = next((p.slug for p in pots if p.is_citywide), None)
+    citywide = {p.slug for p in pots if p.is_citywide}
     votes = Participation.objects.filter(election=election)
     voters = dict(votes.values_list("pot_id").annotate(n=Count("id")).order_by())
     roll = VoterRollEntry.objects.filter(election=election, age_eligible=True)
@@ -220,7 +223,7 @@ def statistics_build(election: Election, *, phase: str | None = None) -> dict[st
     phase = phase or election.phase
     definition, _sha = frozen_definition(election)
     k = anonymity_k(definition)
-    data: dict[str, Any] = {"anonymity_k": k, "phase": phase}
+    data: dict[str, Any] = {"anonymity_k": k, "phase": phase, "rule": RULE_VERSION}
     data["turnout"] = _turnout_build(election, k)
     data["activity"] = activity_build(election)
     data["figures"] = _figures_build(election) if phase == Phase.PUBLISHED else []

@@ -1,15 +1,22 @@
 """An official records progress and a milestone with a photo on a funded project; the public tracking page,
-the "what we built" list and the Atom feed show it; the pages pass axe at 390 and 1280 px."""
+the "what we built" list, its map and the Atom feed show it; the project's follower is notified (on the site
+and by e-mail); the pages pass axe at 390 and 1280 px."""
 
 import io
 import threading
+from decimal import Decimal
 
 import pytest
+from django.core import mail
 from django.db import connection
 from PIL import Image
 from playwright.sync_api import expect
 
+from pb.core.notifications.models import Notification, NotificationKind
+from proposals.follows.models import Follow
+from proposals.models import Proposal
 from tally.tracking.models import ProjectTracking
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +52,10 @@ def test_an_official_records_progress_and_residents_see_it(
     page, base_url, login, published, accessible, tmp_path
 ):
     t = ProjectTracking.objects.select_related("proposal", "election").first()
+    Proposal.objects.filter(pk=t.proposal_id).update(latitude=Decimal("52.23"), longitude=Decimal("21.01"))
+    follower = UserFactory(username="fiona", email="fiona@example.org")
+    Follow.objects.get_or_create(user=follower, proposal=t.proposal)
+    mail.outbox.clear()
     photo = tmp_path / "site.jpg"
     buf = io.BytesIO()
     Image.new("RGB", (80, 60), (200, 120, 40)).save(buf, "JPEG")
@@ -74,6 +85,15 @@ def test_an_official_records_progress_and_residents_see_it(
     accessible(page)
     page.goto(f"{base_url}/projects/")
     expect(page.locator(".tracked-project", has_text=t.proposal.title)).to_contain_text("45%")
+    expect(page.locator("#built-map .leaflet-interactive")).to_have_count(1)  # its marker on the map
+    expect(page.locator("#built-map-list")).to_contain_text(t.proposal.title)
     accessible(page)
     feed = page.request.get(f"{base_url}/projects/feed.atom")
     assert feed.ok and "The foundations are in." in feed.text()
+
+    # The follower: told on the site (one notification per recorded change) and by e-mail (sent by its task).
+    notes = Notification.objects.filter(user=follower, kind=NotificationKind.PROGRESS)
+    assert notes.count() >= 3
+    assert all(n.url == f"/projects/{t.election.slug}/{t.proposal.code}/" for n in notes)
+    to_follower = [m for m in mail.outbox if m.to == ["fiona@example.org"]]
+    assert len(to_follower) == notes.count()

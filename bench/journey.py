@@ -49,6 +49,21 @@ gunicorn-free Python CPU per step, ms, 60 voters each, identify by code):
     idiomatic + render_with_holes 31.9      11.0   16.1    16.5    14.9   24 / 9.3
     castctx not caching           28.1      9.7    13.8    14.0    20.9   24 / 13.3
 
+Session 2026-12-07, later (quiet machine, no other jobs; 600 voters x 2 rounds per tree, alternating, 6
+workers, 50 concurrent): before = 15b3fbb, this = after identification stopped taking the audit chain's lock
+(pending entries), the throttle refund joined the identification's commit, and the voting pages read their
+pot, participation and projects in fewer queries (55 -> 45 statements per voter):
+
+    run                 voters/s   p50 ms   p95 ms   errors   CPU/voter (app+PG)   PG xacts/voter
+    before              49.4       995      1169     0        38.7 (34.4+4.3)      30.4
+    this                50.2       981      1205     0        37.9 (33.7+4.2)      24.6
+
+Gunicorn sync workers, same code, one run each right after (the machine is a shared VM: single runs spread
+by +-20 %): 3 workers 45.4 voters/s (40.9 ms CPU/voter), 4 workers 39.4 (48.2), 6 workers 37.1 (51.4).
+The issue's goal (75 voters/s, p95 < 1 s) is not reached: about 38 ms of CPU per voter on 2 cores caps the
+journey near 50 voters/s; a sampling profile of the workers puts the time in the ORM's query building and
+the database round trips (about 45%), template rendering (about 10%) and the session read (about 8%).
+
 Per fast path, on the cast step where it acts: castsql -4.8 ms, render_with_holes no measurable change,
 castctx's cache -6.7 ms, i.e. 6 %, 0 % and 8 % of a voter's ~85 ms: under the 15 % that would keep one, so
 all three went (and dbfast, for Django's own OPTIONS server_side_binding / prepare_threshold).

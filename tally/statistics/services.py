@@ -20,6 +20,7 @@ reads the stored JSON."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -37,6 +38,8 @@ from proposals.models import Proposal, ProposalStatus
 from proposals.supports.models import Support
 from tally.models import Certification
 from tally.statistics.models import StatisticsSnapshot
+
+logger = logging.getLogger(__name__)
 
 # Age bands of the roll's birth years (age reached in the year of the age reference date, or of the vote).
 AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
@@ -249,8 +252,15 @@ def statistics_phase_hook(*, election: Election, actor, to_phase: str) -> None:
     """Runs inside election_advance (pb.core.services.PHASE_HOOKS): the snapshot at closing (booths mark
     paper voters only while voting is open, so the turnout is final), again at each later step (anything
     entered since, and at publication the certified figures). The election row still has the old phase."""
-    if to_phase in TURNOUT_PHASES:
-        statistics_store(election, phase=to_phase)
+    if to_phase not in TURNOUT_PHASES:
+        return
+    # Statistics never stand in the way of closing, certifying or publishing: if the snapshot cannot be made
+    # now, the phase change goes on and the page makes it when it is first shown (selectors).
+    try:
+        with transaction.atomic():
+            statistics_store(election, phase=to_phase)
+    except Exception:
+        logger.exception("statistics of %s not made at %s (made on first view)", election.slug, to_phase)
 
 
 __all__ = [

@@ -170,6 +170,22 @@ def test_election_closed_before_snapshots_gets_one_on_first_view(sworld, client)
     assert StatisticsSnapshot.objects.filter(election=sworld.election).exists()
 
 
+def test_statistics_that_fail_never_block_closing(sworld, client, monkeypatch):
+    from tally.statistics import services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("statistics broke")
+
+    monkeypatch.setattr(services, "statistics_build", broken)
+    sworld.close()
+    sworld.election.refresh_from_db()
+    assert sworld.election.phase == Phase.VOTING_CLOSED  # the vote closed all the same
+    assert not StatisticsSnapshot.objects.exists()
+    monkeypatch.undo()
+    assert client.get(_url(sworld)).status_code == 200  # made on first view
+    assert StatisticsSnapshot.objects.filter(election=sworld.election).exists()
+
+
 @pytest.mark.parametrize(
     "pot",
     ["nowhere", "x" * 5000, "%00", "%E2%80%AE", "north%27%3B--", "<script>"],

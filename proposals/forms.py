@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from pb.core.i18n import content_languages
 from pb.core.models import Category, Election, Pot
 from proposals.models import Proposal, ProposalStatus
-from proposals.services import MAX_COST
+from proposals.services import EDITABLE_FIELDS, MAX_COST
 from proposals.validators import validate_image
 
 PUBLIC_STATUSES = [
@@ -69,18 +69,7 @@ class ProposalForm(forms.ModelForm):
 
     class Meta:
         model = Proposal
-        fields = [
-            "title",
-            "description",
-            "pot",
-            "category",
-            "cost",
-            "location",
-            "latitude",
-            "longitude",
-            "image",
-            "image_alt",
-        ]
+        fields = list(EDITABLE_FIELDS)  # what an author may change (proposals.services)
         labels = {
             "title": _("Title"),
             "description": _("Description"),

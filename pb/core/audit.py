@@ -63,21 +63,7 @@ def private_commitment(e: AuditEvent) -> str:
 
 def _entry_payload(e: AuditEvent) -> dict[str, Any]:
     """The payload the entry's hash covers, exactly as published in audit.jsonl (tally.engine.auditlog)."""
-    if e.v < 2:
-        return {
-            "seq": e.seq,
-            "at": _at(e),
-            "actor_id": e.actor_id,
-            "actor_name": e.actor_name,
-            "action": e.action,
-            "election_id": e.election_id,
-            "object_type": e.object_type,
-            "object_id": e.object_id,
-            "data": e.data,
-            "prev_hash": e.prev_hash,
-        }
     payload = {
-        "v": e.v,
         "seq": e.seq,
         "at": _at(e),
         "actor_id": e.actor_id,
@@ -87,9 +73,11 @@ def _entry_payload(e: AuditEvent) -> dict[str, Any]:
         "object_type": e.object_type,
         "object_id": e.object_id,
         "data": e.data,
-        "private": None,
         "prev_hash": e.prev_hash,
     }
+    if e.v < 2:
+        return payload
+    payload.update(v=e.v, private=None)  # the canonical form sorts the keys: their order here is free
     if e.private is not None:
         # Who, where and when exactly stay in the officials' log; the public sees the day and the commitment.
         payload.update(

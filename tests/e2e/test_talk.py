@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from pb.core.models import AuditEvent, Phase
 from pb.core.notifications.mailing import notifications_digest_send
 from proposals.comments.models import Comment
+from proposals.comments.services import comment_post
 from proposals.models import ProposalStatus
 from tests.e2e.a11y import assert_accessible
 from tests.e2e.journey_helpers import (
@@ -73,6 +74,10 @@ def test_comment_moderate_notify_unsubscribe(browser, page, base_url, login, pro
     expect(tpage.locator("article.comment")).to_have_count(2)
     troll.close()
     rude = Comment.objects.get(author__username="troll")
+    # A third resident comments kindly (through the service: the browser part of commenting is above).
+    comment_post(
+        actor=UserFactory(username="sam"), proposal=rude.proposal, body="A bench by the lock too, please."
+    )
 
     page.goto(detail)
     report_comment(page, "troll", "Insulting", on_page=lambda p: assert_accessible(p, "report comment"))
@@ -99,12 +104,14 @@ def test_comment_moderate_notify_unsubscribe(browser, page, base_url, login, pro
     expect(hidden).to_contain_text("Insults other residents (house rule 2).")
     expect(hidden).not_to_contain_text("idiots")
 
-    # Rosa's notifications: the review and the new comment.
+    # Rosa's notifications: the review and the new comment that still stands.
     page.get_by_role("link", name="Notifications").click()
     expect(page.locator("#notifications")).to_contain_text(
         "P001 “Benches on the towpath” was reviewed: feasible"
     )
-    expect(page.locator("#notifications")).to_contain_text("New comment by troll on P001")
+    # One comment announced: the hidden one's notification was withdrawn when it was hidden.
+    expect(page.locator("#notifications")).to_contain_text("New comment by sam on P001")
+    expect(page.locator("#notifications")).not_to_contain_text("troll")
     assert_accessible(page, "notifications")
     page.get_by_role("button", name="Mark all as read").click()
     expect(page.locator(".notification.unread")).to_have_count(0)
@@ -114,7 +121,8 @@ def test_comment_moderate_notify_unsubscribe(browser, page, base_url, login, pro
     assert len(review_mail) == 1 and "reviewed: feasible" in review_mail[0].subject
     assert notifications_digest_send() >= 1
     digest = [m for m in mail.outbox if m.to == [rosa.email] and "New comments" in m.subject]
-    assert len(digest) == 1 and "New comment by troll" in digest[0].body
+    assert len(digest) == 1 and "New comment by sam" in digest[0].body and "troll" not in digest[0].body
+    assert f"#comment-{rude.pk}" not in digest[0].body
 
     # The unsubscribe link works without signing in (a fresh browser; axe itself needs JavaScript).
     link = digest[0].body.strip().splitlines()[-1]

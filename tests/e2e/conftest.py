@@ -124,3 +124,40 @@ def accessible():
             page.set_viewport_size(size)
 
     return check
+
+
+@pytest.fixture
+def publish_world(base_url, settings, tmp_path):
+    """`publish_world(make)`: an election made by `make()` (a tests.tally.conftest.World) taken through
+    certification and publication with the TEST ONLY keys, off the Playwright thread (its event loop runs on
+    this one; signing the PDF runs its own). Returns the world."""
+    import threading
+
+    from django.db import connection
+
+    from tests.tally.conftest import KEYS
+
+    settings.PB_VAR_DIR = tmp_path / "var"
+    settings.PB_SIGNING_KEY_FILE = str(KEYS / "test-council-ed25519.key")
+    settings.PB_SIGNING_CERT_FILE = str(KEYS / "test-pades-cert.pem")
+    settings.PB_SIGNING_CERT_KEY_FILE = str(KEYS / "test-pades-key.pem")
+    settings.PB_SIGNOFF_QUORUM = 2
+
+    def publish(make):
+        built: dict = {}
+
+        def build():
+            try:
+                w = make()
+                w.through_certify()
+                w.publish()
+                built["world"] = w
+            finally:
+                connection.close()
+
+        worker = threading.Thread(target=build)
+        worker.start()
+        worker.join()
+        return built["world"]
+
+    return publish

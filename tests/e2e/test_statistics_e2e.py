@@ -1,11 +1,9 @@
 """The statistics page and the "what we built" map in a browser: charts with accessible names, readable at
 390 px (no page-wide horizontal scroll), the funded projects drawn on the map; axe at 390 and 1280 px."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from proposals.models import Proposal
@@ -15,30 +13,10 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def published(base_url, settings, tmp_path):
-    from tests.tally.conftest import KEYS
+def published(publish_world):
     from tests.tally.test_statistics import StatsWorld
 
-    settings.PB_VAR_DIR = tmp_path / "var"
-    settings.PB_SIGNING_KEY_FILE = str(KEYS / "test-council-ed25519.key")
-    settings.PB_SIGNING_CERT_FILE = str(KEYS / "test-pades-cert.pem")
-    settings.PB_SIGNING_CERT_KEY_FILE = str(KEYS / "test-pades-key.pem")
-    settings.PB_SIGNOFF_QUORUM = 2
-    built: dict = {}
-
-    def build():  # off this thread: Playwright's event loop runs here; signing the PDF runs its own
-        try:
-            w = StatsWorld()
-            w.through_certify()
-            w.publish()
-            built["world"] = w
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=build)
-    worker.start()
-    worker.join()
-    return built["world"]
+    return publish_world(StatsWorld)
 
 
 def _no_page_scroll(page, width):

@@ -3,12 +3,10 @@ the "what we built" list, its map and the Atom feed show it; the project's follo
 and by e-mail); the pages pass axe at 390 and 1280 px."""
 
 import io
-import threading
 from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.db import connection
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -22,30 +20,11 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def published(base_url, settings, tmp_path):
-    from tests.tally.conftest import KEYS, World
+def published(publish_world, settings, tmp_path):
+    from tests.tally.conftest import World
 
-    settings.PB_VAR_DIR = tmp_path / "var"
-    settings.PB_SIGNING_KEY_FILE = str(KEYS / "test-council-ed25519.key")
-    settings.PB_SIGNING_CERT_FILE = str(KEYS / "test-pades-cert.pem")
-    settings.PB_SIGNING_CERT_KEY_FILE = str(KEYS / "test-pades-key.pem")
-    settings.PB_SIGNOFF_QUORUM = 2
     settings.MEDIA_ROOT = tmp_path / "media"
-    built: dict = {}
-
-    def build():  # off this thread: Playwright's event loop runs here; signing the PDF runs its own
-        try:
-            w = World(n_online=20, n_paper=2)
-            w.through_certify()
-            w.publish()
-            built["world"] = w
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=build)
-    worker.start()
-    worker.join()
-    return built["world"]
+    return publish_world(lambda: World(n_online=20, n_paper=2))
 
 
 def test_an_official_records_progress_and_residents_see_it(

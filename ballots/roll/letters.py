@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import transaction
+from django.tasks import task
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -296,7 +297,24 @@ def _run(job: Job, progress) -> dict[str, Any]:
     letters.references_sealed = b""
     letters.expires_at = timezone.now() + LETTERS_MAX_AGE
     letters.save(update_fields=["letters", "references_sealed", "expires_at"])
+    transaction.on_commit(lambda: _sweep_later(election, letters.expires_at))
     return _result(letters)
+
+
+@task(queue_name="default")
+def code_letters_sweep_task(election_id: int) -> int:
+    """The sweep, run by the worker when a batch's letters expire (queued for that time by the job): codes
+    nobody received are voided on time even if no official opens the codes page. Idempotent."""
+    election = Election.objects.filter(pk=election_id).first()
+    return code_letters_sweep(election=election) if election is not None else 0
+
+
+def _sweep_later(election: Election, expires_at: dt.datetime) -> None:
+    # A backend that cannot run a task later (the immediate one of the tests and the demo) has the codes and
+    # letters pages, which sweep when opened.
+    if code_letters_sweep_task.get_backend().supports_defer:
+        when = expires_at + dt.timedelta(minutes=1)
+        code_letters_sweep_task.using(run_after=when).enqueue(election.pk)
 
 
 # --- The download -------------------------------------------------------------------------------------------

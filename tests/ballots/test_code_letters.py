@@ -88,6 +88,11 @@ def pdf_text(tmp_path, content: bytes) -> str:
     return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
+def job_tasks():
+    """The queued job tasks (not the expiry sweep a finished batch queues for later)."""
+    return DBTaskResult.objects.exclude(task_path__endswith="code_letters_sweep_task")
+
+
 def active_codes() -> int:
     return VotingCode.objects.filter(status=CodeStatus.ACTIVE).count()
 
@@ -405,9 +410,9 @@ def test_a_letters_job_delivered_twice_makes_one_batch(client, election, databas
         _run_worker_in_process()
     first = letters.sealed_path(_batch_of(job)).read_bytes()
     # The worker died between our commit and its own: the same task comes again, as a second attempt.
-    DBTaskResult.objects.update(status="READY", worker_ids=["gone"])
+    job_tasks().update(status="READY", worker_ids=["gone"])
     _run_worker_in_process()
-    assert DBTaskResult.objects.get().status == "SUCCESSFUL"
+    assert job_tasks().get().status == "SUCCESSFUL"
     job.refresh_from_db()
     assert job.status == "done"
     _one_batch(job)
@@ -425,7 +430,7 @@ def test_a_batch_taken_back_from_a_dead_worker_is_made_once(client, election, da
     batch = _batch_of(job)
     # What a worker killed after sealing the letters, before its commit, leaves: the task and the job
     # claimed, a sealed file and a mail-merge file of codes that were never recorded.
-    DBTaskResult.objects.update(status="RUNNING", worker_ids=["gone"], started_at=timezone.now())
+    job_tasks().update(status="RUNNING", worker_ids=["gone"], started_at=timezone.now())
     Job.objects.filter(pk=job.pk).update(status="running", phase="Laying out the letters", done=2, total=4)
     letters.sealed_path(batch).write_bytes(b"left by the dead worker")
     (letters._dir(election.pk) / f"letters-{job.pk.hex}.csv").write_text("left,by,the dead worker\n")
@@ -438,7 +443,7 @@ def test_a_batch_taken_back_from_a_dead_worker_is_made_once(client, election, da
     job.refresh_from_db()
     assert job.status == "done", job.failure
     _one_batch(job)
-    assert len(DBTaskResult.objects.get().worker_ids) == 2
+    assert len(job_tasks().get().worker_ids) == 2
     assert b"dead worker" not in letters.sealed_path(batch).read_bytes()
     assert client.post(letters_url(job)).status_code == 200
 
@@ -465,3 +470,26 @@ def test_letters_not_downloaded_in_time_are_deleted_and_their_codes_voided(clien
     assert start(client, election).status == "done" and active_codes() == 4
     client.get(codes_page)
     assert AuditEvent.objects.filter(action="codes.letters_expired").count() == 1
+
+
+def test_the_worker_voids_expired_letters_on_time_without_any_page(client, election, database_tasks):
+    """A finished batch queues its own expiry sweep for when its letters expire (run_after): the codes
+    nobody received are voided on time even if no official opens the codes page again."""
+    client.force_login(official())
+    job = start(client, election)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        _run_worker_in_process()
+    batch = _batch_of(job)
+    assert active_codes() == 4
+    sweep = DBTaskResult.objects.get(task_path__endswith="code_letters_sweep_task")
+    assert abs(sweep.run_after - (batch.expires_at + dt.timedelta(minutes=1))) < dt.timedelta(seconds=1)
+    _run_worker_in_process()  # not due yet: the worker leaves it
+    assert DBTaskResult.objects.get(pk=sweep.pk).status == "READY" and active_codes() == 4
+    # A day later (the batch expired, the sweep is due), with nobody on any page:
+    CodeLetterBatch.objects.filter(pk=batch.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+    DBTaskResult.objects.filter(pk=sweep.pk).update(run_after=timezone.now() - dt.timedelta(seconds=1))
+    _run_worker_in_process()
+    assert DBTaskResult.objects.get(pk=sweep.pk).status == "SUCCESSFUL"
+    assert active_codes() == 0 and VotingCode.objects.filter(status=CodeStatus.VOID).count() == 4
+    assert not letters.sealed_path(batch).exists()
+    assert AuditEvent.objects.filter(action="codes.letters_expired", data__voided=4).count() == 1

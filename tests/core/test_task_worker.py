@@ -397,8 +397,12 @@ def test_worker_process_imports_a_roll_killed_mid_import_another_finishes_once(w
     finally:
         lock.release()
     workers.start()
+    # The second worker first puts the job back to "ready" (roll_job_import_task, attempt > 1), then imports:
+    # wait for the end, not for the first status that is not "importing".
     _wait(
-        lambda: ImportJob.objects.filter(pk=job.pk).exclude(status=ImportJob.Status.IMPORTING).first(),
+        lambda: ImportJob.objects.filter(
+            pk=job.pk, status__in=(ImportJob.Status.DONE, ImportJob.Status.FAILED, ImportJob.Status.INVALID)
+        ).first(),
         timeout=90,
         what="the second worker to finish the import",
     )

@@ -87,30 +87,25 @@ def _suppressed(table: dict[str, dict[str, int]], k: int, total_rows: set[str]) 
 def activity_build(election: Election) -> dict[str, Any]:
     """Proposals (all but drafts), supports and comments (not hidden) per district and per category."""
     proposals = Proposal.objects.filter(election=election).exclude(status=ProposalStatus.DRAFT)
-    by_pot = {
-        pot_id: (n, s)
-        for pot_id, n, s in proposals.values_list("pot_id")
-        .annotate(n=Count("id", distinct=True), s=Count("supports", distinct=True))
-        .order_by()
-    }
-    comments_pot = dict(
-        Comment.objects.filter(proposal__in=proposals, hidden_at__isnull=True)
-        .values_list("proposal__pot_id")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    by_cat = {
-        cat_id: (n, s)
-        for cat_id, n, s in proposals.values_list("category_id")
-        .annotate(n=Count("id", distinct=True), s=Count("supports", distinct=True))
-        .order_by()
-    }
-    comments_cat = dict(
-        Comment.objects.filter(proposal__in=proposals, hidden_at__isnull=True)
-        .values_list("proposal__category_id")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+
+    def counts(column: str) -> tuple[dict, dict]:
+        """Per value of the proposal's `column`: (proposals, supports), and comments."""
+        both = {
+            key: (n, s)
+            for key, n, s in proposals.values_list(column)
+            .annotate(n=Count("id", distinct=True), s=Count("supports", distinct=True))
+            .order_by()
+        }
+        comments = dict(
+            Comment.objects.filter(proposal__in=proposals, hidden_at__isnull=True)
+            .values_list(f"proposal__{column}")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        return both, comments
+
+    by_pot, comments_pot = counts("pot_id")
+    by_cat, comments_cat = counts("category_id")
     cross = {
         (pot_id, cat_id): n
         for pot_id, cat_id, n in proposals.values_list("pot_id", "category_id")

@@ -78,8 +78,4 @@ def pot_context(slug: str, pot_slug: str) -> PotContext | None:
         Pot.objects.select_related("election").filter(election__slug=slug).order_by("-is_citywide", "name")
     )
     pot = next((p for p in pots if p.slug == pot_slug), None)
-    if pot is None:
-        return None
-    for p in pots:
-        p.election = pot.election  # one election object for all
-    return build(pot, pots)
+    return build(pot, pots) if pot is not None else None  # build gives every pot this pot's election

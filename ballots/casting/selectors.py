@@ -86,7 +86,7 @@ class VoterPot:
 
 def voter_pots(voter: VoterRollEntry) -> list[VoterPot]:
     """The pots this voter may vote in, with whether they already did (and how): one query."""
-    from ballots.roll.eligibility import refusal
+    from ballots.roll.eligibility import may_vote_in
 
     channel = Participation.objects.filter(voter_id=voter.pk, pot_id=OuterRef("pk")).values("channel")[:1]
     pots = (
@@ -97,7 +97,7 @@ def voter_pots(voter: VoterRollEntry) -> list[VoterPot]:
     return [
         VoterPot(pot=p, done=p.channel is not None, channel=p.channel or "")
         for p in pots
-        if (p.is_citywide or p.pk == voter.district_id) and refusal(voter, p) is None
+        if may_vote_in(voter, p)
     ]
 
 

@@ -217,13 +217,7 @@ def ballot_cast(
         raise _already_voted(pot)
     clean = ballot_validate(ctx.spec, raw)
     voted.add(pot.pk)
-    left = [
-        p
-        for p in ctx.pots
-        if p.pk not in voted
-        and (p.is_citywide or p.pk == voter.district_id)
-        and eligibility.refusal(voter, p) is None
-    ]
+    left = [p for p in ctx.pots if p.pk not in voted and eligibility.may_vote_in(voter, p)]
     day = timezone.localdate()
     booth = booth if channel == Channel.BOOTH else ""
     code, digest = receipt_new()

@@ -86,10 +86,16 @@ def check_eligible(voter: VoterRollEntry, pot: Pot) -> None:
         raise NotEligible(message)
 
 
+def may_vote_in(voter: VoterRollEntry, pot: Pot) -> bool:
+    """Whether `voter` may vote in `pot` (a pot of their election): the district test first, which needs no
+    message, then `refusal`."""
+    return (pot.is_citywide or pot.pk == voter.district_id) and refusal(voter, pot) is None
+
+
 def eligible_pots(voter: VoterRollEntry) -> list[Pot]:
     """The voter's district pot and the citywide pot(s), minus any a rule refuses (citywide first)."""
     pots = Pot.objects.filter(election_id=voter.election_id).order_by("-is_citywide", "name")
-    return [p for p in pots if (p.is_citywide or p.pk == voter.district_id) and refusal(voter, p) is None]
+    return [p for p in pots if may_vote_in(voter, p)]
 
 
 def ineligibility_reason(voter: VoterRollEntry) -> str | None:

@@ -21,7 +21,7 @@ from django.contrib.auth import get_user_model, logout
 from django.db.models import Exists, OuterRef, Q
 
 from ballots.models import CodeStatus, Participation, VoterRollEntry, VotingCode
-from ballots.roll.eligibility import check_eligible, eligible_pots, ineligibility_reason, refusal
+from ballots.roll.eligibility import check_eligible, eligible_pots, ineligibility_reason, may_vote_in
 from pb.core.models import Election, Pot
 
 SESSION_KEY = "pb_voter"
@@ -164,7 +164,7 @@ def pots_state(voter: VoterRollEntry) -> tuple[list[Pot], list[Pot]]:
         .annotate(voted=Exists(voted))
         .order_by("-is_citywide", "name")
     )
-    eligible = [p for p in pots if (p.is_citywide or p.pk == voter.district_id) and refusal(voter, p) is None]
+    eligible = [p for p in pots if may_vote_in(voter, p)]
     return eligible, [p for p in eligible if not p.voted]
 
 

@@ -102,31 +102,18 @@ def _audit_identify(
 
 
 def _throttled(method: str, target: str):
-    """Run the identification under the throttle (ballots.roll.throttle): refused while the client's address
-    or the target (the code typed, the reference) is in its delay; charged before, refunded unless the
-    code or roll match is wrong. `target`: the keyword argument naming what is being tried."""
+    """Run the identification under the throttle (ballots.roll.throttle.attempt), in its transaction:
+    refused while the client's address or the target (the code typed, the reference) is in its delay; a
+    wrong code or roll match (CodeInvalid) is charged as a failure, anything else is not. `target`: the
+    keyword argument naming what is being tried."""
 
     def wrap(func):
         @functools.wraps(func)
         def inner(*, election: Election, ip: str, **kw):
-            attempt = throttle.attempt_begin(
+            with throttle.attempt(
                 election_id=election.pk, method=method, ip=ip, target=_target_text(method, kw[target])
-            )
-            charges = list(attempt.charges)
-            try:
-                # The identification and the refund of its charge commit together (one commit, not two).
-                with transaction.atomic():
-                    result = func(election=election, **kw)
-                    throttle.attempt_succeeded(attempt)
-            except CodeInvalid:
-                attempt.charges = charges  # (the refund, if it ran, was rolled back with the rest)
-                throttle.attempt_failed(attempt)
-                raise
-            except BaseException:  # a used code, not eligible, voting closed: not a wrong guess
-                attempt.charges = charges
-                throttle.attempt_succeeded(attempt)
-                raise
-            return result
+            ):
+                return func(election=election, **kw)
 
         return inner
 
@@ -143,7 +130,7 @@ def _target_text(method: str, value: str) -> str:
     return roll.normalize_ref(value)[:64]
 
 
-@_throttled("code", target="code")  # in one transaction with the throttle's refund
+@_throttled("code", target="code")  # in one transaction with the throttle (ballots.roll.throttle.attempt)
 def voter_identify_code(*, election: Election, code: str, actor=None) -> VoterRollEntry:
     """Identify a voter by a one-time voting code (call with ip=...: throttled per address and per code)."""
     _require_voting_open(election)
@@ -197,7 +184,9 @@ def _roll_match(election: Election, reference: str, date_of_birth: dt.date) -> V
     return voter
 
 
-@_throttled("roll", target="reference")  # in one transaction with the throttle's refund
+@_throttled(
+    "roll", target="reference"
+)  # in one transaction with the throttle (ballots.roll.throttle.attempt)
 def voter_identify_roll(
     *, election: Election, reference: str, date_of_birth: dt.date, actor=None
 ) -> VoterRollEntry:

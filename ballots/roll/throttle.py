@@ -23,9 +23,10 @@ whose code or reference nobody else is failing on is never delayed by failures o
 who keeps failing on a voter's own reference can keep that voter's roll match waiting, up to 60 s at a
 time; the voter's code and the booth are not affected.)
 
-Each attempt is charged as a failure before it runs (under the bucket's row lock, the check and the charge
-in one step) and refunded if it succeeds: N requests sent at the same moment cannot get N attempts past a
-delay, only one of them.
+Each attempt runs in one transaction holding both buckets' row locks, from the check to the charge of a
+failure (`attempt`): N requests sent at the same moment on one address or target run one after the other,
+so they cannot get N attempts past a delay, only one of them; a success is never charged (nothing to
+refund), and the identification and its throttle bookkeeping commit together.
 
 A whole code space under attack
 -------------------------------
@@ -51,8 +52,10 @@ leaves ~30,000 birth dates, and the per-reference bucket allows about 60 attempt
 addresses together, so a determined attacker who knows a reference could find the date in about ten days:
 use voting codes where references are not secret, and watch the alerts.
 
-Race note: the check and the charge hold the bucket's row lock; the attempt itself runs outside it. None is
-lost or doubled.
+Race note: the check, the attempt and the charge hold the buckets' row locks (the code space's counter is
+taken after the commit, failures only). None is lost or doubled. Attempts from one address wait for each
+other for the length of an identification (a few milliseconds), which a busy shared address (a carrier
+NAT) can afford.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ import datetime as dt
 import ipaddress
 import math
 import secrets
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -69,7 +72,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import ngettext
 
-from ballots.exceptions import Throttled
+from ballots.exceptions import CodeInvalid, Throttled
 from ballots.models import ThrottleBucket
 from ballots.roll.entries import keyed_hash
 from pb.core.audit import audit_record
@@ -78,10 +81,7 @@ from pb.core.models import Election
 
 __all__ = [
     "ALERT_ACTION",
-    "Attempt",
-    "attempt_begin",
-    "attempt_failed",
-    "attempt_succeeded",
+    "attempt",
     "client_ip",
     "client_key",
     "delay_for",
@@ -93,31 +93,6 @@ ALERT_ACTION = "identify.alert"
 
 def _setting(name: str, default: float) -> float:
     return float(getattr(settings, name, default))
-
-
-@dataclass(frozen=True)
-class Limit:
-    key: str
-    per_ip: bool
-    free: int  # failures allowed before delays start
-
-
-@dataclass
-class _Charge:
-    key: str
-    at: dt.datetime
-    prev_window_start: dt.datetime
-    prev_locked: dt.datetime | None
-    set_locked: dt.datetime | None
-
-
-@dataclass
-class Attempt:
-    """One identification attempt: the buckets it was charged to (refunded if it succeeds)."""
-
-    election_id: int
-    method: str
-    charges: list[_Charge] = field(default_factory=list)
 
 
 def client_key(ip: str) -> str:
@@ -156,8 +131,8 @@ def _space_key(election_id: int, method: str) -> str:
     return f"space:{election_id}:{method}"
 
 
-def _message(limit: Limit, seconds: int) -> str:
-    if limit.per_ip:
+def _message(per_ip: bool, seconds: int) -> str:
+    if per_ip:
         return ngettext(
             "Too many failed attempts from your connection. Please wait %(n)s second and try again.",
             "Too many failed attempts from your connection. Please wait %(n)s seconds and try again.",
@@ -174,96 +149,81 @@ def _under_attack(election_id: int, method: str, now: dt.datetime) -> bool:
     return ThrottleBucket.objects.filter(key=_space_key(election_id, method), locked_until__gt=now).exists()
 
 
-def attempt_begin(*, election_id: int, method: str, ip: str, target: str) -> Attempt:
-    """Check the address's and the target's buckets and charge the attempt to both, as if it failed.
+@contextmanager
+def attempt(*, election_id: int, method: str, ip: str, target: str):
+    """One identification attempt, run in the `with` block under the throttle, in one transaction.
 
-    Raises Throttled (with the seconds to wait) if either is in its delay; then nothing is charged."""
+    Before the block: the address's and the target's buckets are created if missing and locked (in key
+    order, the same in every request, so two attempts never wait on each other in a cycle); if either is in
+    its delay, Throttled (with the seconds to wait) is raised and nothing runs. The block then runs with the
+    locks held, so concurrent attempts on the same address or target run one after the other, each seeing
+    the failures of those before it: N requests sent at the same moment cannot get N attempts past a delay.
+
+    The block raising CodeInvalid (a wrong code or roll match) is a failure: it is charged to both buckets,
+    committed together with anything the block wrote before raising (raise it before writing), counted in
+    the code space (alerting officials under attack) and re-raised. Any other outcome charges nothing: a
+    success commits the block's writes and drops the buckets left with nothing to remember (no row per voter
+    and address); any other error (a used code, not eligible, voting closed) rolls back like any error."""
     now = timezone.now()
-    attack = _under_attack(election_id, method, now)
-    limits = [
-        Limit(
-            _ip_key(election_id, ip),
-            per_ip=True,
-            free=1 if attack else int(_setting("PB_THROTTLE_IP_FAILURES", 5)),
-        ),
-        Limit(
-            _target_key(election_id, method, target),
-            per_ip=False,
-            free=int(_setting("PB_THROTTLE_TARGET_FAILURES", 5)),
-        ),
-    ]
+    ip_key, target_key = _ip_key(election_id, ip), _target_key(election_id, method, target)
     forget = dt.timedelta(seconds=_setting("PB_THROTTLE_WINDOW", 900))
-    attempt = Attempt(election_id=election_id, method=method)
-    by_key = {lim.key: lim for lim in limits}
+    failed = None
     with transaction.atomic():
-        # Both buckets in one transaction, created if missing (a concurrent creator's row is kept) and locked
-        # in key order, the same order in every request (so two attempts never wait on each other in a
-        # cycle). The address is checked first ("ip:" sorts before "t:"); a refusal rolls everything back,
-        # so nothing is charged.
-        keys = sorted(by_key)
+        # Created if missing (a concurrent creator's row is kept: the INSERT waits for its commit), then
+        # locked; the address is checked first ("ip:" sorts before "t:").
         ThrottleBucket.objects.bulk_create(
-            [ThrottleBucket(key=key, window_start=now) for key in keys], ignore_conflicts=True
+            [ThrottleBucket(key=key, window_start=now) for key in (ip_key, target_key)], ignore_conflicts=True
         )
-        buckets = list(ThrottleBucket.objects.select_for_update().filter(key__in=keys).order_by("key"))
+        buckets = list(
+            ThrottleBucket.objects.select_for_update().filter(key__in=(ip_key, target_key)).order_by("key")
+        )
         for bucket in buckets:
-            if bucket.window_start + forget <= now:
+            if bucket.window_start + forget <= now:  # failures forgotten after a quiet window
                 bucket.failures, bucket.locked_until = 0, None
             if bucket.locked_until is not None and bucket.locked_until > now:
                 wait = max(1, math.ceil((bucket.locked_until - now).total_seconds()))
-                raise Throttled(_message(by_key[bucket.key], wait), retry_after=wait)
-        for bucket in buckets:
-            charge = _Charge(bucket.key, now, bucket.window_start, bucket.locked_until, None)
-            bucket.failures += 1
-            bucket.window_start = now  # the last attempt: failures are forgotten `forget` after it
-            wait = delay_for(bucket.failures, by_key[bucket.key].free)
-            bucket.locked_until = now + dt.timedelta(seconds=wait) if wait else bucket.locked_until
-            charge.set_locked = bucket.locked_until
-            attempt.charges.append(charge)
-        for bucket in buckets:  # two rows: two plain UPDATEs cost less than one bulk_update's CASE
-            ThrottleBucket.objects.filter(pk=bucket.pk).update(
-                failures=bucket.failures, window_start=bucket.window_start, locked_until=bucket.locked_until
-            )
-    return attempt
+                raise Throttled(_message(bucket.key == ip_key, wait), retry_after=wait)
+        try:
+            yield
+        except CodeInvalid as exc:
+            failed = exc
+            _charge(buckets, election_id=election_id, method=method, ip_key=ip_key, now=now)
+        else:
+            idle = [b.pk for b in buckets if b.failures == 0 and b.locked_until is None]
+            if idle:
+                ThrottleBucket.objects.filter(pk__in=idle).delete()
+    if failed is not None:
+        _space_failure(election_id, method)
+        raise failed
 
 
-def attempt_succeeded(attempt: Attempt) -> None:
-    """The attempt was right (or never ran): refund its charges and lift the delay it set."""
-    if not attempt.charges:
-        return
-    charges = {charge.key: charge for charge in attempt.charges}
-    # Inside the identification's transaction (pb's identification does so): no savepoint of its own.
-    with transaction.atomic(savepoint=False):
-        gone = []
-        for bucket in (
-            ThrottleBucket.objects.select_for_update().filter(key__in=sorted(charges)).order_by("key")
-        ):
-            charge = charges[bucket.key]
-            fields = ["failures"]
-            bucket.failures = max(0, bucket.failures - 1)
-            if bucket.locked_until == charge.set_locked:  # no later attempt has moved it since
-                bucket.locked_until = charge.prev_locked
-                fields.append("locked_until")
-            if bucket.failures == 0 and (bucket.locked_until is None or bucket.locked_until <= charge.at):
-                # Nothing left to remember (a voter who got in at once): no row per voter and address.
-                gone.append(bucket.pk)
-                continue
-            if bucket.window_start == charge.at:
-                bucket.window_start = charge.prev_window_start
-                fields.append("window_start")
-            bucket.save(update_fields=fields)
-        if gone:
-            ThrottleBucket.objects.filter(pk__in=gone).delete()
-    attempt.charges = []
+def _charge(buckets: list[ThrottleBucket], *, election_id: int, method: str, ip_key: str, now) -> None:
+    """Count a failure in each (locked) bucket and start its delay once its free failures are used. Under
+    attack on the code space, an address gets its delay from its first failure on."""
+    attack = _under_attack(election_id, method, now)
+    for bucket in buckets:
+        if bucket.key == ip_key:
+            free = 1 if attack else int(_setting("PB_THROTTLE_IP_FAILURES", 5))
+        else:
+            free = int(_setting("PB_THROTTLE_TARGET_FAILURES", 5))
+        bucket.failures += 1
+        wait = delay_for(bucket.failures, free)
+        locked = now + dt.timedelta(seconds=wait) if wait else bucket.locked_until
+        # Two rows: two plain UPDATEs cost less than one bulk_update's CASE. window_start: the last failure
+        # (failures are forgotten a window after it).
+        ThrottleBucket.objects.filter(pk=bucket.pk).update(
+            failures=bucket.failures, window_start=now, locked_until=locked
+        )
 
 
-def attempt_failed(attempt: Attempt) -> None:
-    """The attempt was wrong: its charges stay; count it in the code space, alert officials if attacked."""
+def _space_failure(election_id: int, method: str) -> None:
+    """Count a failure in the code space's window; alert officials when the space is under attack."""
     now = timezone.now()
     window = dt.timedelta(seconds=_setting("PB_THROTTLE_SPACE_WINDOW", 60))
     limit = int(_setting("PB_THROTTLE_SPACE_FAILURES", 300))
     alert = None
     with transaction.atomic():
-        space = locked_bucket(_space_key(attempt.election_id, attempt.method), now)
+        space = locked_bucket(_space_key(election_id, method), now)
         if space.window_start + window <= now:
             space.failures, space.window_start = 0, now
         space.failures += 1
@@ -272,7 +232,7 @@ def attempt_failed(attempt: Attempt) -> None:
             alert = space.failures
         space.save(update_fields=["failures", "window_start", "locked_until"])
     if alert is not None:
-        _alert(attempt, failures=alert, window=window, now=now)
+        _alert(election_id, method, failures=alert, window=window, now=now)
     if secrets.randbelow(200) == 0:  # now and then (a failed guess leaves a row)
         throttle_sweep(now)
 
@@ -290,23 +250,23 @@ def throttle_sweep(now: dt.datetime | None = None) -> int:
 
 
 @transaction.atomic
-def _alert(attempt: Attempt, *, failures: int, window: dt.timedelta, now: dt.datetime) -> None:
+def _alert(election_id: int, method: str, *, failures: int, window: dt.timedelta, now: dt.datetime) -> None:
     """One audited alert per window and method (the alert bucket's window_start: the last alert)."""
-    bucket = locked_bucket(f"alert:{attempt.election_id}:{attempt.method}", now - 2 * window)
+    bucket = locked_bucket(f"alert:{election_id}:{method}", now - 2 * window)
     if bucket.window_start + window > now:
         return
     bucket.window_start = now
     bucket.failures += 1
     bucket.save(update_fields=["window_start", "failures"])
     addresses = ThrottleBucket.objects.filter(
-        key__startswith=f"ip:{attempt.election_id}:", window_start__gt=now - window, failures__gt=0
+        key__startswith=f"ip:{election_id}:", window_start__gt=now - window, failures__gt=0
     ).count()
     audit_record(
         actor=None,
         action=ALERT_ACTION,
-        election=Election(pk=attempt.election_id),
+        election=Election(pk=election_id),
         data={
-            "method": attempt.method,
+            "method": method,
             "failures": failures,
             "window": int(window.total_seconds()),
             "addresses": addresses,

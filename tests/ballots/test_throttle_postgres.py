@@ -5,6 +5,7 @@ concurrent attempts on separate connections, like separate app processes."""
 from __future__ import annotations
 
 import http.cookiejar
+import itertools
 import re
 import threading
 import time
@@ -15,7 +16,7 @@ import urllib.request
 import pytest
 from django.db import connection
 
-from ballots.exceptions import Throttled
+from ballots.exceptions import CodeInvalid, Throttled
 from ballots.models import ThrottleBucket
 from ballots.roll import entries as roll
 from ballots.roll import throttle
@@ -174,12 +175,10 @@ def _race(n: int, target):
 
 def test_concurrent_attempts_cannot_slip_past_the_delay(election):
     def attempt():
-        a = throttle.attempt_begin(election_id=election.pk, method="code", ip="198.51.100.9", target="X")
-        throttle.attempt_failed(a)
-        return "ran"
+        return _wrong_guess(election, ip="198.51.100.9", target="X")
 
     results = _race(20, attempt)
-    # Charged under the row lock before running: the 5 free attempts run, the 5th sets the delay.
+    # Run and charged under the row lock: the 5 free attempts run, the 5th sets the delay.
     assert results.count("ran") == 5 and results.count("throttled") == 15
     bucket = ThrottleBucket.objects.get(key__startswith=f"ip:{election.pk}:")
     assert bucket.failures == 5
@@ -191,10 +190,7 @@ def test_concurrent_failures_are_all_counted_in_the_space(election, settings):
 
     def attempts():
         for i in range(5):
-            a = throttle.attempt_begin(
-                election_id=election.pk, method="code", ip="198.51.100.10", target=f"T{i}"
-            )
-            throttle.attempt_failed(a)
+            _wrong_guess(election, ip="198.51.100.10", target=f"T{i}")
         return "ran"
 
     assert _race(8, attempts) == ["ran"] * 8
@@ -203,11 +199,58 @@ def test_concurrent_failures_are_all_counted_in_the_space(election, settings):
     assert ThrottleBucket.objects.get(key__startswith=f"ip:{election.pk}:").failures == 40
 
 
-def test_concurrent_successes_are_all_refunded(election):
-    def attempt():
-        a = throttle.attempt_begin(election_id=election.pk, method="code", ip="198.51.100.11", target="OK")
-        throttle.attempt_succeeded(a)
+def _wrong_guess(election, *, ip: str, target: str) -> str:
+    try:
+        with throttle.attempt(election_id=election.pk, method="code", ip=ip, target=target):
+            raise CodeInvalid("wrong")
+    except CodeInvalid:
         return "ran"
 
-    assert _race(12, attempt).count("ran") >= 5
-    assert set(ThrottleBucket.objects.values_list("failures", flat=True)) <= {0}
+
+def test_concurrent_successes_are_never_charged(election):
+    def attempt():
+        with throttle.attempt(election_id=election.pk, method="code", ip="198.51.100.11", target="OK"):
+            return "ran"
+
+    assert _race(12, attempt) == ["ran"] * 12
+    assert not ThrottleBucket.objects.exists()  # nothing to remember: no row per voter and address
+
+
+def test_attempts_on_one_address_run_one_after_the_other(election):
+    """The attempt runs holding the address's row lock: two attempts from one address never overlap (so
+    none can start before the failures of the one before it are counted); other addresses do not wait."""
+    spans: dict[str, list[tuple[float, float]]] = {"198.51.100.12": [], "198.51.100.13": []}
+
+    def attempt(ip: str):
+        def run():
+            with throttle.attempt(election_id=election.pk, method="code", ip=ip, target=f"T-{time.time()}"):
+                start = time.monotonic()
+                time.sleep(0.15)
+                spans[ip].append((start, time.monotonic()))
+            return "ran"
+
+        return run
+
+    results = []
+
+    def thread(fn):
+        return threading.Thread(target=lambda: results.append(_in_thread(fn)))
+
+    threads = [thread(attempt(ip)) for ip in spans for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["ran"] * 6
+    for ip, runs in spans.items():
+        runs.sort()
+        assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(runs)), (ip, runs)
+    first, second = (sorted(r) for r in spans.values())
+    assert first[0][0] < second[-1][1] and second[0][0] < first[-1][1]  # the two addresses overlapped
+
+
+def _in_thread(fn):
+    try:
+        return fn()
+    finally:
+        connection.close()

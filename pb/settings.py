@@ -18,7 +18,9 @@ PB_SIGNING_CERT_FILE      X.509 certificate (ECDSA or RSA) that PAdES-signs ever
 PB_SIGNING_CERT_KEY_FILE  that certificate's private key (default keys/council-pades-key.pem, mode 0600)
 PB_TRUSTED_PROXIES  comma-separated addresses or CIDR networks of the reverse proxies whose X-Forwarded-For
                     is believed (default "127.0.0.1,::1"); see pb/core/clientip.py and docs/deploy.md
-PB_THROTTLE_*       identification throttle (ballots/throttle.py); PB_LOGIN_FAILURES and
+PB_VOTER_IDENTITY_AGE  seconds a voter's identification (a signed cookie, ballots/roll/identity.py) is
+                    accepted after it was made (default 14400, 4 hours; it also ends with the browser)
+PB_THROTTLE_*       identification throttle (ballots/roll/throttle.py); PB_LOGIN_FAILURES and
                     PB_LOGIN_LOCKOUT_MINUTES: sign-in lock-out per account and address (django-axes)
 PB_TECHNICAL_ERRORS "1" shows Django's technical error pages when debug is on (default off: the demo shows
                     the same pages as production)

@@ -166,12 +166,15 @@ def ballot_cast(
     channel: str = Channel.ONLINE,
     booth: str = "",
     context: castctx.PotContext | None = None,
+    identity_version: int | None = None,
 ) -> CastResult:
     """Cast one ballot in one pot for one identified voter; returns the receipt code (shown once).
 
     `voter`: the roll entry or its id; it is (re-)read under its row lock here either way. Raises
     VoterRollEntry.DoesNotExist if it is not on this election's roll. `context`: the pot's
     `castctx.PotContext` if the caller has read it (the cast view does); otherwise it is read here.
+    `identity_version`: the voter's identity version the browser's identification was made with
+    (ballots.roll.identity); if the voter has left that browser since, DoesNotExist as well.
 
     Statements: the voter's row lock (which also reads the election's phase and frozen definition), the
     voter's participations, then the writes: the participation, the ballot and, after the voter's last pot,
@@ -196,6 +199,8 @@ def ballot_cast(
     )
     if voter is None:
         raise VoterRollEntry.DoesNotExist("this voter is not on the election's roll")
+    if identity_version is not None and voter.identity_version != identity_version:
+        raise VoterRollEntry.DoesNotExist("this identification was ended (the voter left that browser)")
     phase = voter.phase
     freeze = (voter.freeze_id, voter.freeze_sha) if voter.freeze_id is not None else None
     ctx = context if context is not None and context.pot.pk == pot.pk else None

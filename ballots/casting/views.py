@@ -47,7 +47,7 @@ def _error(request, exc: DomainError, election: Election | None = None):
 
 
 def voter_required(view):
-    """Resolve the election and the voter identified in this session; otherwise go and identify."""
+    """Resolve the election and the voter identified in this browser; otherwise go and identify."""
 
     @wraps(view)
     def inner(request, slug, *args, **kwargs):
@@ -62,7 +62,7 @@ def voter_required(view):
 
 def _channel(request, election: Election) -> tuple[str, str]:
     if identity.current_method(request, election) == "booth":
-        return Channel.BOOTH, request.session.get("pb_booth_name", "")
+        return Channel.BOOTH, identity.booth_name(request, election)
     return Channel.ONLINE, ""
 
 
@@ -205,10 +205,10 @@ def ballot_cast(request, slug: str, pot_slug: str):
             channel=channel,
             booth=booth,
             context=ctx,
+            identity_version=identity.current_voter_version(request, election),
         )
-    except VoterRollEntry.DoesNotExist:  # the session names a roll entry that is no longer there
-        identity.forget_voter(request)
-        return redirect("ballots:identify", slug=slug)
+    except VoterRollEntry.DoesNotExist:  # the identification names a roll entry that is no longer there
+        return identity.forget_voter(request, redirect("ballots:identify", slug=slug))
     except BallotInvalid:
         _spec, texts, version = selectors.ballot_page(pot)
         form_page = _with_descriptions(_ballot_context(election, pot, ctx.spec, raw), texts, version)
@@ -243,13 +243,12 @@ def paper_mark(request, election: Election, voter):
         )
     except DomainError as exc:
         return _error(request, exc, election)
-    identity.forget_voter(request)
     messages.success(
         request,
         _("Marked on the roll: hand out paper ballots for %(pots)s.")
         % {"pots": ", ".join(p.pot.name for p in marked)},
     )
-    return redirect("ballots:booth", slug=election.slug)
+    return identity.forget_voter(request, redirect("ballots:booth", slug=election.slug))
 
 
 # --- Officials ----------------------------------------------------------------------------------------------

@@ -1,38 +1,51 @@
-"""Who is voting in this browser session: the contract between identification and casting.
+"""Who is voting in this browser: the contract between identification and casting.
 
-After a successful identification (voting code, roll match, or an official at a booth) the session holds
-`request.session["pb_voter"] = {"election": id, "voter": id, "method": "code" | "roll" | "booth"}` and the
-session key is rotated. Casting reads it with `current_voter()`; after voting everywhere, `forget_voter()`.
-The session never holds anything about the ballot. At a booth the official's session also keeps
-`request.session["pb_booth_name"]` (the booth where the official identified the resident), so the cast can
-record the booth channel and place.
+After a successful identification (voting code, roll match, or an official at a booth) the response carries
+the voter's identification as a signed cookie (`pb_voter`, Django's `signing`, salted, HttpOnly, path /vote/,
+ended with the browser and refused after `PB_VOTER_IDENTITY_AGE` seconds, 4 hours by default):
+`{"election": id, "voter": id, "version": n, "method": "code" | "roll" | "booth"}` (`remember_voter`).
+Casting reads it with `session_voter()` / `current_voter()`; leaving deletes it and raises the voter's
+`identity_version` (`forget_voter`), so every copy of it is refused from then on: the pages compare the
+version with the roll entry they read anyway, the cast under the voter's row lock. It never holds anything
+about the ballot.
+
+Why a signed cookie and not the session: a voter's pages read the voter's roll entry anyway, and the
+session only carried this one small value, at the price of a database write on identification and a
+database read on every voting page. The cookie is as hard to forge as a session (SECRET_KEY) and no
+database holds which browser identified which voter; leaving still revokes it on the server (the version).
 
 Booth hand-over: identifying a resident at a booth signs the official out of that browser
-(`booth_handover`): the device then holds a voter-only session, and nothing the official may do is
-reachable from it until the official signs in again. The session remembers which official identified the
-resident (`request.session["pb_booth"]`), for the one official act the resident's session still needs:
-the cast with channel booth (or taking paper ballots instead) for that voter, audited under that
-official's name (`cast_actor`).
+(`booth_handover`): the device then holds only the resident's identification, and nothing the official may
+do is reachable from it until the official signs in again. The identification also names the booth and the
+official who identified the resident (`"booth"`, `"official"`), for the one official act the resident's
+identification still needs: the cast with channel booth (or taking paper ballots instead) for that voter,
+audited under that official's name (`cast_actor`). The booth's name is also kept in the (anonymous) session,
+so the booth page offers it again when the official signs back in.
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model, logout
-from django.db.models import Exists, OuterRef, Q
+from django.core import signing
+from django.db.models import Exists, F, OuterRef, Q
 
 from ballots.models import CodeStatus, Participation, VoterRollEntry, VotingCode
 from ballots.roll.eligibility import check_eligible, eligible_pots, ineligibility_reason, may_vote_in
 from pb.core.models import Election, Pot
 
-SESSION_KEY = "pb_voter"
-BOOTH_KEY = "pb_booth"
+COOKIE = "pb_voter"
+COOKIE_PATH = "/vote/"  # every voting page (ballots.urls) and nothing else
+BOOTH_NAME_KEY = "pb_booth_name"  # in the session: the booth page's default for the next resident
 METHODS = ("code", "roll", "booth")
+SALT = "pb.ballots.voter-identity"  # the signing salt of the identification cookie
 
 __all__ = [
-    "BOOTH_KEY",
+    "BOOTH_NAME_KEY",
+    "COOKIE",
     "METHODS",
-    "SESSION_KEY",
     "booth_handover",
+    "booth_name",
     "booth_official",
     "cast_actor",
     "check_eligible",
@@ -40,39 +53,89 @@ __all__ = [
     "current_method",
     "current_voter",
     "current_voter_id",
+    "current_voter_version",
     "eligible_pots",
     "forget_voter",
-    "identify_session",
+    "identification",
     "ineligibility_reason",
     "pots_left",
     "pots_state",
-    "session_election_id",
+    "remember_voter",
     "session_voter",
 ]
 
 
-def identify_session(request, *, election: Election, voter: VoterRollEntry, method: str) -> None:
+def _max_age() -> int:
+    return int(getattr(settings, "PB_VOTER_IDENTITY_AGE", 4 * 3600))
+
+
+def remember_voter(
+    response, *, election: Election, voter: VoterRollEntry, method: str, official=None, booth: str = ""
+):
+    """Give the browser this voter's identification (on the response of the identification). A new value
+    each time (it carries the time it was made): an identification seen before (fixation) is not the
+    voter's."""
     if method not in METHODS:
         raise ValueError(f"unknown identification method {method!r}")
-    # A new session key on identification: a session id seen before (fixation) is not the voter's. A session
-    # without a key yet (a browser's first identification; a cookie naming no stored session counts as none)
-    # gets a fresh random key when it is first saved anyway: cycling it would write it twice.
-    if request.session.session_key is not None:
-        request.session.cycle_key()
-    request.session[SESSION_KEY] = {"election": election.pk, "voter": voter.pk, "method": method}
+    data = {"election": election.pk, "voter": voter.pk, "version": voter.identity_version, "method": method}
+    if method == "booth":
+        data.update(official=official.pk, booth=booth)
+    response.set_cookie(
+        COOKIE,
+        signing.dumps(data, salt=SALT, compress=False),
+        path=COOKIE_PATH,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
 
 
-def _identity(request, election: Election) -> dict | None:
-    data = request.session.get(SESSION_KEY)
-    if not isinstance(data, dict) or data.get("election") != election.pk:
-        return None
+def forget_voter(request, response):
+    """End the identification in this browser (on the response) and everywhere a copy of it went: the
+    voter's `identity_version` moves on, so the cookie's value is refused from now on."""
+    data = identification(request)
+    if isinstance(data.get("voter"), int):
+        VoterRollEntry.objects.filter(
+            pk=data["voter"], election_id=data.get("election"), identity_version=data.get("version")
+        ).update(identity_version=F("identity_version") + 1)
+    response.delete_cookie(COOKIE, path=COOKIE_PATH, samesite="Lax")
+    return response
+
+
+def identification(request) -> dict:
+    """The identification this browser holds ({} if none, tampered with or too old); read once per request."""
+    cached = getattr(request, "_pb_voter_identity", None)
+    if cached is not None:
+        return cached
+    data: dict = {}
+    raw = request.COOKIES.get(COOKIE)
+    if raw:
+        try:
+            loaded = signing.loads(raw, salt=SALT, max_age=_max_age())
+        except signing.BadSignature:  # forged, altered, or older than PB_VOTER_IDENTITY_AGE
+            loaded = None
+        if isinstance(loaded, dict) and loaded.get("method") in METHODS and _ints(loaded):
+            data = loaded
+    request._pb_voter_identity = data
     return data
 
 
-def session_election_id(request) -> int | None:
-    """The id of the election this session identified a voter in, if any."""
-    data = request.session.get(SESSION_KEY)
-    return data.get("election") if isinstance(data, dict) else None
+def _ints(data: dict) -> bool:
+    return all(isinstance(data.get(k), int) for k in ("election", "voter", "version"))
+
+
+def current_voter_version(request, election: Election) -> int | None:
+    """The identity version the identification was made with (the cast checks it under the voter's lock)."""
+    data = _identity(request, election)
+    return data["version"] if data else None
+
+
+def _identity(request, election: Election) -> dict | None:
+    data = identification(request)
+    if data.get("election") != election.pk:
+        return None
+    return data
 
 
 def current_voter(request, election: Election) -> VoterRollEntry | None:
@@ -81,7 +144,7 @@ def current_voter(request, election: Election) -> VoterRollEntry | None:
         return None
     return (
         VoterRollEntry.objects.select_related("district", "election")
-        .filter(pk=data.get("voter"), election=election)
+        .filter(pk=data["voter"], election=election, identity_version=data["version"])
         .first()
     )
 
@@ -89,13 +152,17 @@ def current_voter(request, election: Election) -> VoterRollEntry | None:
 def session_voter(request, slug: str) -> VoterRollEntry | None:
     """The voter this session identified in the election `slug`, with that election and their district
     joined: the one query a voter's page needs to start."""
-    data = request.session.get(SESSION_KEY)
-    voter_id, election_id = (data.get("voter"), data.get("election")) if isinstance(data, dict) else (0, 0)
-    if not isinstance(voter_id, int) or not isinstance(election_id, int) or not voter_id:
+    data = identification(request)
+    if not data:
         return None
     return (
         VoterRollEntry.objects.select_related("district", "election")
-        .filter(pk=voter_id, election_id=election_id, election__slug=slug)
+        .filter(
+            pk=data["voter"],
+            election_id=data["election"],
+            election__slug=slug,
+            identity_version=data["version"],
+        )
         .first()
     )
 
@@ -113,33 +180,32 @@ def current_method(request, election: Election) -> str | None:
     return data.get("method") if data else None
 
 
-def forget_voter(request) -> None:
-    request.session.pop(SESSION_KEY, None)
-    request.session.pop(BOOTH_KEY, None)
+def booth_name(request, election: Election) -> str:
+    """The booth where an official identified this browser's voter ("" if not at a booth)."""
+    data = _identity(request, election)
+    return str(data.get("booth") or "") if data and data.get("method") == "booth" else ""
 
 
-def booth_handover(request, *, election: Election, voter: VoterRollEntry, official, booth: str) -> None:
+def booth_handover(request, response, *, election: Election, voter: VoterRollEntry, official, booth: str):
     """Hand the device over to the resident the official has just identified at a booth.
 
     The official is signed out of this browser (the session is flushed: a new key, nothing of the official
-    left in it), then the voter session starts, remembering the booth and which official identified the
-    resident."""
+    left in it), then the resident's identification is set on `response`, naming the booth and the
+    official who identified the resident."""
     logout(request)
-    identify_session(request, election=election, voter=voter, method="booth")
-    request.session[BOOTH_KEY] = {"election": election.pk, "voter": voter.pk, "official": official.pk}
-    request.session["pb_booth_name"] = booth
+    request.session[BOOTH_NAME_KEY] = booth
+    return remember_voter(
+        response, election=election, voter=voter, method="booth", official=official, booth=booth
+    )
 
 
 def booth_official(request, election: Election):
     """The official who handed this device over to the identified voter, or None (not a booth hand-over,
-    another election or voter, or the official's account is no longer active)."""
-    data = request.session.get(BOOTH_KEY)
+    another election, or the official's account is no longer active)."""
     ident = _identity(request, election)
-    if not isinstance(data, dict) or ident is None or ident.get("method") != "booth":
+    if ident is None or ident.get("method") != "booth" or not isinstance(ident.get("official"), int):
         return None
-    if data.get("election") != election.pk or data.get("voter") != ident.get("voter"):
-        return None
-    return get_user_model().objects.filter(pk=data.get("official"), is_active=True).first()
+    return get_user_model().objects.filter(pk=ident["official"], is_active=True).first()
 
 
 def cast_actor(request, election: Election):

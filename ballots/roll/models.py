@@ -22,6 +22,10 @@ class VoterRollEntry(models.Model):
     district = models.ForeignKey(Pot, on_delete=models.PROTECT, related_name="roll_entries")
     contact_hash = models.CharField(max_length=64, blank=True)
     booth = models.CharField(max_length=80, blank=True)  # assigned polling place for paper voting
+    # Raised when the voter leaves a browser ("leave this computer", a booth device given back): every
+    # identification made before carries the old value and stops working (ballots.roll.identity). A count,
+    # never a time.
+    identity_version = models.PositiveIntegerField(default=0, db_default=0)  # db: the roll import's COPY
 
     class Meta:
         constraints = [

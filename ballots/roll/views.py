@@ -100,8 +100,9 @@ def identify(request, slug):
     except DomainError as exc:
         ctx["error"] = exc.message
         return _error_response(render(request, "ballots/identify.html", ctx), exc)
-    identity.identify_session(request, election=election, voter=voter, method=method)
-    return redirect(_pots_url(election))
+    return identity.remember_voter(
+        redirect(_pots_url(election)), election=election, voter=voter, method=method
+    )
 
 
 @require_POST
@@ -109,11 +110,10 @@ def identify_forget(request, slug):
     """End the voter's identification in this browser (e.g. a shared computer or the booth device)."""
     election = get_object_or_404(Election, slug=slug)
     handed_over = identity.booth_official(request, election) is not None
-    identity.forget_voter(request)
     # A booth device goes back to the booth page, which asks the official to sign in again.
     if handed_over or allowed(request.user, "ballot.booth", election):
-        return redirect("ballots:booth", slug=slug)
-    return redirect("ballots:identify", slug=slug)
+        return identity.forget_voter(request, redirect("ballots:booth", slug=slug))
+    return identity.forget_voter(request, redirect("ballots:identify", slug=slug))
 
 
 @login_required
@@ -123,7 +123,9 @@ def booth(request, slug):
     which is handed over: the official is signed out of it until they sign in again."""
     election = get_object_or_404(Election, slug=slug)
     form = BoothIdentifyForm(
-        request.POST or None, initial={"booth": request.session.get("pb_booth_name", "")}, prefix="booth"
+        request.POST or None,
+        initial={"booth": request.session.get(identity.BOOTH_NAME_KEY, "")},
+        prefix="booth",
     )
     ctx = {
         "election": election,
@@ -151,10 +153,14 @@ def booth(request, slug):
         ctx["error"] = exc.message
         return _error_response(render(request, "ballots/identify_booth.html", ctx), exc)
     # The device is the resident's now: the official is signed out of this browser (ballots.roll.identity).
-    identity.booth_handover(
-        request, election=election, voter=voter, official=request.user, booth=form.cleaned_data["booth"]
+    return identity.booth_handover(
+        request,
+        redirect(_pots_url(election)),
+        election=election,
+        voter=voter,
+        official=request.user,
+        booth=form.cleaned_data["booth"],
     )
-    return redirect(_pots_url(election))
 
 
 # --- Voter roll (officials) ---------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.core import signing
+
 from ballots.models import VoterRollEntry
 from ballots.roll import identity
 from pb.core.models import BallotType, Election, Phase, Pot
@@ -79,11 +81,23 @@ def build_voting(phase: str = Phase.VOTING_OPEN) -> Voting:
     return Voting(election, city, district, other, ranked, points, voter, code)
 
 
-def identify(client, election: Election, voter: VoterRollEntry, method: str = "code") -> None:
-    """Put the identified voter in the test client's session, as the identify view does."""
-    session = client.session
-    session[identity.SESSION_KEY] = {"election": election.pk, "voter": voter.pk, "method": method}
-    session.save()
+def identification_cookie(data) -> str:
+    """A validly signed identification cookie value holding `data` (whatever it is)."""
+    return signing.dumps(data, salt=identity.SALT, compress=False)
+
+
+def identify(client, election: Election, voter: VoterRollEntry, method: str = "code", **extra) -> None:
+    """Give the test client the voter's identification cookie, as the identify view does."""
+    data = {"election": election.pk, "voter": voter.pk, "version": voter.identity_version, "method": method}
+    client.cookies[identity.COOKIE] = identification_cookie({**data, **extra})
+
+
+def identified(client) -> dict:
+    """The identification the test client holds ({} if none or deleted)."""
+    morsel = client.cookies.get(identity.COOKIE)
+    if morsel is None or not morsel.value:
+        return {}
+    return signing.loads(morsel.value, salt=identity.SALT)
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,19 @@ again; the resident's booth cast is still recorded as the official's act."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
+from django.core import signing
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from ballots.models import Channel, Participation
 from ballots.roll import identity
 from pb.core.models import AuditEvent, Role
-from tests.ballots.cast_support import build_voting
-from tests.factories import UserFactory
+from tests.ballots.cast_support import build_voting, identified, identify
+from tests.factories import UserFactory, official
 
 pytestmark = pytest.mark.django_db
 
@@ -92,8 +94,8 @@ def _hand_over(client, v, clerk):
 def test_booth_identification_signs_the_official_out_of_that_browser(client, v, clerk):
     _hand_over(client, v, clerk)
     assert "_auth_user_id" not in client.session
-    assert client.session[identity.SESSION_KEY]["method"] == "booth"
-    assert client.session["pb_booth_name"] == "Town hall"
+    assert identified(client)["method"] == "booth" and identified(client)["booth"] == "Town hall"
+    assert identified(client)["official"] == clerk.pk
     page = client.get(reverse("ballots:pots", args=[v.election.slug]))
     assert page.status_code == 200
     assert f"Sign out ({clerk.username})" not in page.content.decode()
@@ -136,7 +138,7 @@ def test_every_official_url_is_refused_from_the_booth_session(v, clerk):
             problems.append(("POST", name, r.status_code, anon.status_code))
     assert problems == []
     # Still the resident's session, and still nobody signed in on it.
-    assert booth.session[identity.SESSION_KEY]["voter"] == v.voter.pk
+    assert identified(booth)["voter"] == v.voter.pk
     assert "_auth_user_id" not in booth.session
 
 
@@ -157,15 +159,29 @@ def test_booth_cast_refused_once_the_officials_role_is_gone(client, v, clerk):
     assert Participation.objects.count() == 0
 
 
-def test_a_forged_session_cannot_name_another_official(client, v, clerk):
-    """The delegation is bound to the voter it was made for: a session naming another voter is no booth."""
+def test_a_forged_identification_cannot_name_another_official(client, v, clerk):
+    """The delegation is signed with the identification it was made for: naming another official (or
+    claiming the booth method) in an altered cookie makes it nobody's, and an honest online voter's
+    identification is no booth."""
     _hand_over(client, v, clerk)
-    session = client.session
-    session[identity.BOOTH_KEY] = {**session[identity.BOOTH_KEY], "voter": v.voter.pk + 999}
-    session.save()
+    other = official()
+    value = client.cookies[identity.COOKIE].value
+    _payload, rest = value.split(":", 1)
+    data = identified(client)
+    forged_payload = signing.b64_encode(
+        json.dumps({**data, "official": other.pk}, separators=(",", ":")).encode()
+    ).decode()
+    client.cookies[identity.COOKIE] = f"{forged_payload}:{rest}"  # the old signature on new contents
     r = client.post(reverse("ballots:ballot_cast", args=[v.election.slug, v.city.slug]), {"project": ["C1"]})
-    assert r.status_code == 403  # the anonymous browser may not cast on the booth channel
+    assert r.status_code == 302 and r["Location"] == reverse("ballots:identify", args=[v.election.slug])
     assert Participation.objects.count() == 0
+    # An online identification of the same voter casts online, never on the booth channel.
+    identify(client, v.election, v.voter, method="code", official=clerk.pk, booth="Town hall")
+    r = client.post(reverse("ballots:ballot_cast", args=[v.election.slug, v.city.slug]), {"project": ["C1"]})
+    assert r.status_code == 200
+    p = Participation.objects.get()
+    assert (p.channel, p.booth) == (Channel.ONLINE, "")
+    assert not AuditEvent.objects.filter(action="ballot.booth_cast").exists()
 
 
 def test_ending_the_residents_session_asks_the_official_to_sign_in_again(client, v, clerk):
@@ -174,7 +190,7 @@ def test_ending_the_residents_session_asks_the_official_to_sign_in_again(client,
     assert r.status_code == 302 and r["Location"] == reverse("ballots:booth", args=[v.election.slug])
     r = client.get(r["Location"])
     assert r.status_code == 302 and r["Location"].startswith(reverse("login"))
-    assert identity.SESSION_KEY not in client.session and identity.BOOTH_KEY not in client.session
+    assert not identified(client)
     # Signing in again gives the rights back, and the booth name is remembered for the next resident.
     client.force_login(clerk)
     page = client.get(reverse("ballots:booth", args=[v.election.slug]))

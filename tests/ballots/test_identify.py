@@ -1,9 +1,11 @@
-"""Identification over HTTP: voting codes, roll match, booth; the session contract of
-ballots.roll.identity."""
+"""Identification over HTTP: voting codes, roll match, booth; the identification contract of
+ballots.roll.identity (a signed cookie, revoked by leaving)."""
 
 import datetime as dt
 
 import pytest
+from django.contrib.sessions.models import Session
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -11,6 +13,7 @@ from ballots.models import CodeStatus, Participation, VotingCode
 from ballots.roll import identity
 from pb.core.audit import audit_fold
 from pb.core.models import AuditEvent, AuditPending, Phase
+from tests.ballots.cast_support import identified
 from tests.ballots.roll_support import make_code, make_voter
 from tests.factories import ElectionFactory, PotFactory, UserFactory, official
 
@@ -32,14 +35,16 @@ def _url(election):
     return reverse("ballots:identify", args=[election.slug])
 
 
-def test_code_identifies_and_session_holds_voter(client, setup):
+def test_code_identifies_and_the_cookie_holds_the_voter(client, setup):
     election, *_r, voter, code = setup
-    old_key = client.session.session_key
     r = client.post(_url(election), {"method": "code", "code-code": code.lower().replace("-", " ")})
     assert r.status_code == 302 and r.url == reverse("ballots:pots", args=[election.slug])
-    data = client.session[identity.SESSION_KEY]
-    assert data == {"election": election.pk, "voter": voter.pk, "method": "code"}
-    assert client.session.session_key != old_key
+    data = identified(client)
+    assert data == {"election": election.pk, "voter": voter.pk, "version": 0, "method": "code"}
+    cookie = r.cookies[identity.COOKIE]
+    assert cookie["httponly"] and cookie["path"] == "/vote/" and cookie["samesite"] == "Lax"
+    assert not cookie["max-age"] and not cookie["expires"]  # ends with the browser
+    assert not Session.objects.exists()  # no database row says which browser identified which voter
     # Online: written without the chain's lock, waiting to be chained; chained in order by audit_fold.
     assert AuditPending.objects.get(action="voter.identify").object_id == str(voter.pk)
     assert not AuditEvent.objects.filter(action="voter.identify").exists()
@@ -53,7 +58,7 @@ def test_wrong_code_refused_with_message(client, setup):
     r = client.post(_url(election), {"method": "code", "code-code": "ZZZZ-ZZZZ-ZZZZ"})
     assert r.status_code == 400
     assert "This voting code is not valid" in r.content.decode()
-    assert identity.SESSION_KEY not in client.session
+    assert not identified(client)
 
 
 def test_void_code_refused(client, setup):
@@ -69,7 +74,7 @@ def test_roll_match(client, setup):
         _url(election), {"method": "roll", "roll-reference": " ab-123", "roll-date_of_birth": "1990-05-17"}
     )
     assert r.status_code == 302
-    assert client.session[identity.SESSION_KEY]["method"] == "roll"
+    assert identified(client)["method"] == "roll"
     bad = client.post(
         _url(election), {"method": "roll", "roll-reference": "AB-123", "roll-date_of_birth": "1990-05-18"}
     )
@@ -83,7 +88,7 @@ def test_identify_refused_when_voting_not_open(client, setup):
     election.save()
     r = client.post(_url(election), {"method": "code", "code-code": code})
     assert r.status_code == 409
-    assert identity.SESSION_KEY not in client.session
+    assert not identified(client)
 
 
 def test_underage_voter_told_why(client, setup):
@@ -120,11 +125,13 @@ def test_forget_and_other_election(client, setup):
     election, *_r, code = setup
     client.post(_url(election), {"method": "code", "code-code": code})
     other = ElectionFactory(phase=Phase.VOTING_OPEN)
-    request = type("R", (), {"session": client.session})()
+    request = RequestFactory().get(
+        "/", HTTP_COOKIE=f"{identity.COOKIE}={client.cookies[identity.COOKIE].value}"
+    )
     assert identity.current_voter(request, other) is None
     assert identity.current_voter(request, election) is not None
     client.post(reverse("ballots:identify_forget", args=[election.slug]))
-    assert identity.SESSION_KEY not in client.session
+    assert not identified(client)
 
 
 def test_booth_identification_by_official(client, setup):
@@ -138,8 +145,15 @@ def test_booth_identification_by_official(client, setup):
         {"booth-reference": "AB-123", "booth-date_of_birth": "1990-05-17", "booth-booth": "Town hall"},
     )
     assert r.status_code == 302
-    assert client.session[identity.SESSION_KEY]["method"] == "booth"
-    assert client.session["pb_booth_name"] == "Town hall"
+    assert identified(client) == {
+        "election": election.pk,
+        "voter": setup[4].pk,
+        "version": 0,
+        "method": "booth",
+        "official": off.pk,
+        "booth": "Town hall",
+    }
+    assert client.session[identity.BOOTH_NAME_KEY] == "Town hall"  # offered again to the next official
     event = AuditEvent.objects.get(action="voter.identify")
     assert event.actor_id == off.pk and event.data == {"method": "booth"}
     assert event.private["fields"] == {"booth": "Town hall"}  # kept for officials, never published
@@ -153,10 +167,10 @@ def test_booth_refused_for_resident(client, setup):
         {"booth-reference": "AB-123", "booth-date_of_birth": "1990-05-17", "booth-booth": "x"},
     )
     assert r.status_code == 403
-    assert identity.SESSION_KEY not in client.session
+    assert not identified(client)
 
 
-def test_identified_session_reaches_the_pots_page(client, setup):
+def test_identified_browser_reaches_the_pots_page(client, setup):
     """The contract with the casting pages: after identification the voter's pots page opens."""
     election, _city, _mokotow, _wola, _voter, code = setup
     pots_url = reverse("ballots:pots", args=[election.slug])
@@ -182,7 +196,7 @@ def test_resident_cannot_claim_the_booth_method(client, setup):
         {"method": "booth", "code-code": "", "roll-reference": "AB-123", "roll-date_of_birth": "1990-05-17"},
     )
     assert r.status_code == 400  # read as a code attempt (empty code), never as a booth identification
-    assert identity.SESSION_KEY not in client.session
+    assert not identified(client)
 
 
 # --- Messages that cannot mislead: replaced codes, voters marked for paper --------------------------------
@@ -202,7 +216,7 @@ def test_replaced_code_says_so_and_the_new_one_works(client, setup):
     html = r.content.decode()
     assert "This code was replaced by a newer one: use the newest letter you received." in html
     assert "not valid" not in html
-    assert identity.SESSION_KEY not in client.session
+    assert not identified(client)
     assert client.post(_url(election), {"method": "code", "code-code": new}).status_code == 302
 
 
@@ -331,7 +345,7 @@ def test_roll_match_takes_iso_dates_only(client, setup, typed):
     )
     assert r.status_code == 400
     assert "Write the date of birth as YYYY-MM-DD" in r.content.decode()
-    assert identity.SESSION_KEY not in client.session
+    assert not identified(client)
     assert not ThrottleBucket.objects.exists()
     ok = client.post(
         _url(election), {"method": "roll", "roll-reference": "AB-123", "roll-date_of_birth": "1990-05-17"}

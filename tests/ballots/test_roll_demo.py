@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from ballots import demo
 from ballots.models import VoterRollEntry, VotingCode
-from ballots.roll import identity
 from pb.core.models import Election, Phase
+from tests.ballots.cast_support import identified
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def test_demo_load_is_idempotent_and_codes_work(client, settings, tmp_path):
     assert client.post(url, {"method": "code", "code-code": codes[3]}).status_code == 302
     ref, dob = demo.ROLL_MATCH[0]
     r = client.post(url, {"method": "roll", "roll-reference": ref, "roll-date_of_birth": dob.isoformat()})
-    assert r.status_code == 302 and client.session[identity.SESSION_KEY]["method"] == "roll"
+    assert r.status_code == 302 and identified(client)["method"] == "roll"
     ref, dob = demo.UNDERAGE
     r = client.post(url, {"method": "roll", "roll-reference": ref, "roll-date_of_birth": dob.isoformat()})
     assert r.status_code == 403 and "You must be 16 on 1 June 2026" in r.content.decode()

@@ -84,7 +84,7 @@ def test_five_wrong_codes_delay_that_address_only_and_briefly(client, election, 
     assert 1 <= int(r["Retry-After"]) <= 2
     html = r.content.decode()
     assert "Too many failed attempts from your connection" in html and "seconds" in html
-    assert identity.SESSION_KEY not in client.session
+    assert identity.COOKIE not in r.cookies and not client.cookies.get(identity.COOKIE)
     # Another address (another household) is not affected at all.
     other = client.__class__()
     assert _try(other, election, code, ip="203.0.113.9").status_code == 302

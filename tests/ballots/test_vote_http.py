@@ -146,10 +146,7 @@ def test_booth_session_casts_with_channel_booth(client):
     v = build_voting()
     clerk = official()
     client.force_login(clerk)
-    identify(client, v.election, v.voter, method="booth")
-    session = client.session
-    session["pb_booth_name"] = "School 3"
-    session.save()
+    identify(client, v.election, v.voter, method="booth", official=clerk.pk, booth="School 3")
     r = client.post(_url("ballot_cast", v, v.city), {"project": ["C1"]})
     assert r.status_code == 200
     p = Participation.objects.get()

@@ -7,13 +7,17 @@ class ProposalsConfig(AppConfig):
     def ready(self) -> None:
         from pb.core import navigation
         from pb.core.accounts.hooks import account_data_register
+        from pb.core.content import track
         from pb.core.services import PHASE_HOOKS
         from proposals import accountdata
         from proposals.comments.selectors import moderation_todo
         from proposals.follows.services import ballot_opened_hook
+        from proposals.models import Proposal
         from proposals.selectors import dashboard_context
         from proposals.supports.services import supports_phase_hook
 
+        # A proposal changed (a translated title, a new picture): cached ballot pages read it again.
+        track(Proposal)
         # The official's dashboard (pb.core) shows the review queue and the import/export buttons.
         if dashboard_context not in navigation.DASHBOARD_HOOKS:
             navigation.DASHBOARD_HOOKS.append(dashboard_context)

@@ -1,16 +1,19 @@
-"""What a cast needs to know about a pot, read for each cast: the pot, its election, the ballot spec (projects
-and limits), the election's pots and the frozen definition (its id and hash, and the anonymity set K).
+"""What a cast needs to know about a pot: the pot, its election, the ballot spec (projects and limits), the
+election's pots and the frozen definition (its id and hash, and the anonymity set K).
 
-`services.ballot_cast` re-reads the election's phase and freeze under the voter's row lock and reads the
-context again if its freeze no longer matches. (A per-process cache of the context, kept while voting was
-open, saved four short reads per cast: on the whole voter journey that changed the figure by less than 15 %,
-bench/journey.py, so it went.)
+Once the definition is frozen (voting open) the context is kept in Django's cache, per election and pot
+slug (`pot_context`): nothing in it changes while voting is open but a translated name, and
+`services.ballot_cast` checks it anyway, under the voter's row lock, against the election's freeze and
+content version read in that same statement (pb.core.content), and reads it again (`refresh`) if either
+moved.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+
+from django.core.cache import cache
 
 from ballots.ballotbox.pending import DEFAULT_ANONYMITY_K, anonymity_k
 from ballots.casting.selectors import ballot_spec
@@ -71,11 +74,34 @@ def build(pot: Pot, pots: tuple[Pot, ...] | None = None) -> PotContext:
     )
 
 
+CACHE_SECONDS = 3600  # bounds memory only: every use is checked (see the module's docstring)
+
+
+def _key(slug: str, pot_slug: str) -> str:
+    return f"pb:pot-context:{slug}:{pot_slug}"
+
+
 def pot_context(slug: str, pot_slug: str) -> PotContext | None:
-    """The context of election `slug`'s pot `pot_slug`, or None if there is no such pot (the election and all
-    its pots in one query)."""
+    """The context of election `slug`'s pot `pot_slug`, or None if there is no such pot: from the cache once
+    the definition is frozen, else read (the election and all its pots in one query)."""
+    ctx = cache.get(_key(slug, pot_slug))
+    if ctx is not None:
+        return ctx
     pots = tuple(
         Pot.objects.select_related("election").filter(election__slug=slug).order_by("-is_citywide", "name")
     )
     pot = next((p for p in pots if p.slug == pot_slug), None)
-    return build(pot, pots) if pot is not None else None  # build gives every pot this pot's election
+    if pot is None:
+        return None
+    return _kept(build(pot, pots))  # build gives every pot this pot's election
+
+
+def refresh(pot_id: int) -> PotContext:
+    """Read the context of this pot again (its cached one is out of date) and keep the new one."""
+    return _kept(build(Pot.objects.select_related("election").get(pk=pot_id)))
+
+
+def _kept(ctx: PotContext) -> PotContext:
+    if ctx.freeze is not None:  # before the freeze anything may still change: never kept
+        cache.set(_key(ctx.election.slug, ctx.pot.slug), ctx, CACHE_SECONDS)
+    return ctx

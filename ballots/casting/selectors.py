@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.db.models import Count, OuterRef, Subquery
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from ballots.casting.cells import table_hidden, turnout_hidden
@@ -35,10 +37,30 @@ class ProjectText:
     alt: str
 
 
+# How long a process keeps a ballot page's projects in Django's cache (keyed by the election's content
+# version, so a change shows at once; the limit only bounds memory).
+BALLOT_CACHE_SECONDS = 3600
+
+
 def ballot_page(pot: Pot, *, texts: bool = True) -> tuple[BallotSpec, dict[str, ProjectText], str]:
     """The ballot spec and, in the same query, each project's title and description in the voter's language
     and picture (for the ballot page), and the version of those texts (their last change and the pot's
-    names: the cached blank project list is keyed by it, so a translated title shows at once)."""
+    names: the cached blank project list is keyed by it, so a translated title shows at once).
+
+    Kept in Django's cache per pot, language and the election's content version (pb.core.content: raised by
+    every change to its pots and proposals), so the voting pages do not read the projects again for every
+    voter."""
+    election = pot.election
+    key = f"pb:ballot-page:{pot.pk}:{election.content_version}:{election.currency}"
+    key += f":{get_language()}" if texts else ":spec"
+    page = cache.get(key)
+    if page is None:
+        page = _ballot_page(pot, texts=texts)
+        cache.set(key, page, BALLOT_CACHE_SECONDS)
+    return page
+
+
+def _ballot_page(pot: Pot, *, texts: bool) -> tuple[BallotSpec, dict[str, ProjectText], str]:
     columns = ["code", "title", "cost", "adjusted_cost", "pot_id", "pot__name"]
     if texts:
         columns += ["title_i18n", "description", "description_i18n", "image_thumb", "image_alt", "updated_at"]

@@ -78,6 +78,10 @@ class Election(models.Model):
     supports_threshold = models.PositiveIntegerField(_("supports needed"), null=True, blank=True)
     supports_top_n = models.PositiveSmallIntegerField(_("most supported per pot"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Raised after every committed save or deletion of one of its pots or proposals (pb.core.content): what
+    # a page caches of them (the ballot, the cast's pot context) is keyed or checked by it, so a translated
+    # title shows at once in every process.
+    content_version = models.PositiveIntegerField(default=0, db_default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at", "name"]

@@ -102,7 +102,9 @@ def test_paper_accept_refusal_is_shown_next_to_the_accept_button(client):
     assert 'id="accept-error"' in form and form.index('id="accept-error"') < form.index('id="accept-button"')
 
 
-def test_approval_rules_do_not_say_tick_every_project_when_there_is_a_maximum(client):
+def test_approval_rules_do_not_say_tick_every_project_when_there_is_a_maximum(
+    client, django_capture_on_commit_callbacks
+):
     v = build_voting()  # Mokotów: approval, 1 to 3 projects
     identify(client, v.election, v.voter)
     html = client.get(reverse("ballots:ballot", args=[v.election.slug, v.district.slug])).content.decode()
@@ -110,6 +112,7 @@ def test_approval_rules_do_not_say_tick_every_project_when_there_is_a_maximum(cl
     assert "Choose at least 1 and at most 3 projects." in rules
     assert "Tick every project you support." not in rules
     v.district.max_selections = 0
-    v.district.save(update_fields=["max_selections"])
+    with django_capture_on_commit_callbacks(execute=True):  # committed: the cached ballot is read again
+        v.district.save(update_fields=["max_selections"])
     html = client.get(reverse("ballots:ballot", args=[v.election.slug, v.district.slug])).content.decode()
     assert "Tick every project you support." in html

@@ -168,7 +168,9 @@ def test_proposal_translation_page_and_public_pages(client, election):
     assert "Benches" in client.get(f"/proposals/{election.slug}/", HTTP_ACCEPT_LANGUAGE="en").text
 
 
-def test_the_ballot_shows_the_voters_language_even_after_a_first_view(client):
+def test_the_ballot_shows_the_voters_language_even_after_a_first_view(
+    client, django_capture_on_commit_callbacks
+):
     from tests.ballots.cast_support import build_voting, identify
 
     v = build_voting()
@@ -176,9 +178,12 @@ def test_the_ballot_shows_the_voters_language_even_after_a_first_view(client):
     url = f"/vote/{v.election.slug}/{v.city.slug}/"
     first = client.get(url, HTTP_ACCEPT_LANGUAGE="vi")
     assert first.status_code == 200 and "Citywide" in first.text  # no translation yet: the original
-    election_names_translate(actor=official(), election=v.election, pots={"city": {"vi": "Toàn thành phố"}})
-    c1 = v.city.proposals.get(code="C1")
-    proposal_translate(actor=official(), proposal=c1, titles={"vi": "Công viên mới"}, descriptions={})
+    with django_capture_on_commit_callbacks(execute=True):  # as committed (pb.core.content)
+        election_names_translate(
+            actor=official(), election=v.election, pots={"city": {"vi": "Toàn thành phố"}}
+        )
+        c1 = v.city.proposals.get(code="C1")
+        proposal_translate(actor=official(), proposal=c1, titles={"vi": "Công viên mới"}, descriptions={})
     page = client.get(url, HTTP_ACCEPT_LANGUAGE="vi").text
     assert "Toàn thành phố" in page and "Công viên mới" in page
     assert 'value="C1"' in page  # the mark is still the project's code

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
@@ -107,19 +107,13 @@ class VoterPot:
 
 
 def voter_pots(voter: VoterRollEntry) -> list[VoterPot]:
-    """The pots this voter may vote in, with whether they already did (and how): one query."""
-    from ballots.roll.eligibility import may_vote_in
+    """The pots this voter may vote in, with whether they already did (and how): one query, the voter's
+    participations (the election's pots are kept: ballots.roll.eligibility.election_pots)."""
+    from ballots.roll.eligibility import eligible_pots
 
-    channel = Participation.objects.filter(voter_id=voter.pk, pot_id=OuterRef("pk")).values("channel")[:1]
-    pots = (
-        Pot.objects.filter(election_id=voter.election_id)
-        .annotate(channel=Subquery(channel))
-        .order_by("-is_citywide", "name")
-    )
+    channels = dict(Participation.objects.filter(voter_id=voter.pk).values_list("pot_id", "channel"))
     return [
-        VoterPot(pot=p, done=p.channel is not None, channel=p.channel or "")
-        for p in pots
-        if may_vote_in(voter, p)
+        VoterPot(pot=p, done=p.pk in channels, channel=channels.get(p.pk, "")) for p in eligible_pots(voter)
     ]
 
 

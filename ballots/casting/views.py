@@ -12,7 +12,6 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
@@ -32,9 +31,10 @@ from ballots.casting.forms import (
 )
 from ballots.casting.validation import RawBallot, ballot_status, money
 from ballots.exceptions import AlreadyVoted, BallotInvalid
-from ballots.models import Channel, PaperBatch, Participation, VoterRollEntry
+from ballots.models import Channel, PaperBatch, VoterRollEntry
 from ballots.reminders.forms import reminder_form_context
 from ballots.roll import identity
+from ballots.roll.eligibility import election_pots
 from ballots.roll.identification import already_voted_message
 from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import BallotType, Election, Phase, Pot
@@ -51,7 +51,8 @@ def voter_required(view):
 
     @wraps(view)
     def inner(request, slug, *args, **kwargs):
-        voter = identity.session_voter(request, slug)  # the voter with their election, in one query
+        # The voter with their election (and, on a pot's pages, whether they voted in it), in one query.
+        voter = identity.session_voter(request, slug, voted_in=kwargs.get("pot_slug"))
         if voter is None:
             get_object_or_404(Election, slug=slug)
             return redirect("ballots:identify", slug=slug)
@@ -135,16 +136,22 @@ def _with_descriptions(ctx: dict, texts: dict[str, selectors.ProjectText], versi
     return ctx
 
 
+def _pot(election: Election, pot_slug: str) -> Pot:
+    pot = next((p for p in election_pots(election) if p.slug == pot_slug), None)
+    if pot is None:
+        raise Http404("No such pot.")
+    return pot
+
+
 def _open_ballot(election: Election, voter, pot_slug: str):
-    """The pot, if this voter may still vote in it now; else the DomainError that says why. One query: the
-    pot, with whether this voter has voted in it."""
-    voted = Participation.objects.filter(voter_id=voter.pk, pot_id=OuterRef("pk"))
-    pot = get_object_or_404(Pot.objects.annotate(voted=Exists(voted)), election_id=election.pk, slug=pot_slug)
-    pot.election = election
+    """The pot, if this voter may still vote in it now; else the DomainError that says why. No query: the
+    election's pots are kept (ballots.roll.eligibility.election_pots) and the voter was read with whether
+    they voted in this pot (`voted_here`, voter_required)."""
+    pot = _pot(election, pot_slug)
     if election.phase != Phase.VOTING_OPEN:
         raise PhaseError(_("Voting is not open in this election."))
     identity.check_eligible(voter, pot)
-    if pot.voted:
+    if voter.voted_here:
         raise AlreadyVoted(already_voted_message(voter, pot))  # on paper: says so
     return pot
 
@@ -174,7 +181,7 @@ def ballot(request, election: Election, voter, pot_slug: str):
 @require_POST
 def ballot_check(request, election: Election, voter, pot_slug: str):
     """htmx: the live budget / count / points bar for the marks so far (a partial of the ballot page)."""
-    pot = get_object_or_404(Pot, election=election, slug=pot_slug)
+    pot = _pot(election, pot_slug)
     spec = selectors.ballot_spec(pot)
     ctx = _ballot_context(election, pot, spec, raw_ballot_from_post(pot.ballot_type, request.POST))
     return render(request, "ballots/ballot_form.html#budget-bar", ctx)

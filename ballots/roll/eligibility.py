@@ -9,9 +9,10 @@ allow). Register them in code with `register_rule(rule)` or list dotted paths in
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
+from functools import cache as memoize
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import formats
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -36,7 +37,7 @@ def unregister_rule(rule: Rule) -> None:
         _RULES.remove(rule)
 
 
-@cache
+@memoize
 def _rules_from_settings(paths: tuple[str, ...]) -> tuple[Rule, ...]:
     return tuple(import_string(p) for p in paths)
 
@@ -92,10 +93,28 @@ def may_vote_in(voter: VoterRollEntry, pot: Pot) -> bool:
     return (pot.is_citywide or pot.pk == voter.district_id) and refusal(voter, pot) is None
 
 
+POTS_CACHE_SECONDS = 3600  # bounds memory only: the key moves with the election's content version
+
+
+def election_pots(election) -> tuple[Pot, ...]:
+    """The election's pots in the voter's order (citywide first, then by name), each with `election` set.
+
+    Kept in Django's cache per the election's content version (pb.core.content: raised after every change to
+    one of its pots or proposals), so a voter's pages do not read the pots again for every voter; every
+    call gets its own copies."""
+    key = f"pb:election-pots:{election.pk}:{election.content_version}"
+    pots = cache.get(key)
+    if pots is None:
+        pots = tuple(Pot.objects.filter(election_id=election.pk).order_by("-is_citywide", "name"))
+        cache.set(key, pots, POTS_CACHE_SECONDS)
+    for pot in pots:
+        pot.election = election
+    return pots
+
+
 def eligible_pots(voter: VoterRollEntry) -> list[Pot]:
     """The voter's district pot and the citywide pot(s), minus any a rule refuses (citywide first)."""
-    pots = Pot.objects.filter(election_id=voter.election_id).order_by("-is_citywide", "name")
-    return [p for p in pots if may_vote_in(voter, p)]
+    return [p for p in election_pots(voter.election) if may_vote_in(voter, p)]
 
 
 def ineligibility_reason(voter: VoterRollEntry) -> str | None:

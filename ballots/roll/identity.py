@@ -31,7 +31,7 @@ from django.core import signing
 from django.db.models import Exists, F, OuterRef, Q
 
 from ballots.models import CodeStatus, Participation, VoterRollEntry, VotingCode
-from ballots.roll.eligibility import check_eligible, eligible_pots, ineligibility_reason, may_vote_in
+from ballots.roll.eligibility import check_eligible, eligible_pots, ineligibility_reason
 from pb.core.models import Election, Pot
 
 COOKIE = "pb_voter"
@@ -149,22 +149,23 @@ def current_voter(request, election: Election) -> VoterRollEntry | None:
     )
 
 
-def session_voter(request, slug: str) -> VoterRollEntry | None:
-    """The voter this session identified in the election `slug`, with that election and their district
-    joined: the one query a voter's page needs to start."""
+def session_voter(request, slug: str, *, voted_in: str | None = None) -> VoterRollEntry | None:
+    """The voter this browser identified in the election `slug`, with that election and their district
+    joined: the one query a voter's page needs to start. `voted_in`: a pot's slug; the voter then has
+    `voted_here` (whether they have a participation in that pot, read in the same query)."""
     data = identification(request)
     if not data:
         return None
-    return (
-        VoterRollEntry.objects.select_related("district", "election")
-        .filter(
-            pk=data["voter"],
-            election_id=data["election"],
-            election__slug=slug,
-            identity_version=data["version"],
-        )
-        .first()
-    )
+    voters = VoterRollEntry.objects.select_related("district", "election")
+    if voted_in is not None:
+        here = Participation.objects.filter(voter_id=OuterRef("pk"), pot__slug=voted_in)
+        voters = voters.annotate(voted_here=Exists(here.filter(pot__election_id=OuterRef("election_id"))))
+    return voters.filter(
+        pk=data["voter"],
+        election_id=data["election"],
+        election__slug=slug,
+        identity_version=data["version"],
+    ).first()
 
 
 def current_voter_id(request, election: Election) -> int | None:
@@ -219,25 +220,19 @@ def cast_actor(request, election: Election):
 
 
 def pots_state(voter: VoterRollEntry) -> tuple[list[Pot], list[Pot]]:
-    """(eligible pots, those not voted in yet) in one query: the election's pots, each flagged with whether
-    the voter has a participation there. Same pots and order as `eligible_pots` and `pots_left`.
+    """(eligible pots, those not voted in yet) in one query, the voter's participations (the election's pots
+    are kept: ballots.roll.eligibility.election_pots). Same pots and order as `pots_left`.
 
     Inside a cast, call it after taking the voter's row lock: a statement started after the lock sees every
     participation committed by a request that held the lock before."""
-    voted = Participation.objects.filter(voter_id=voter.pk, pot_id=OuterRef("pk"))
-    pots = (
-        Pot.objects.filter(election_id=voter.election_id)
-        .annotate(voted=Exists(voted))
-        .order_by("-is_citywide", "name")
-    )
-    eligible = [p for p in pots if may_vote_in(voter, p)]
-    return eligible, [p for p in eligible if not p.voted]
+    voted = set(Participation.objects.filter(voter_id=voter.pk).values_list("pot_id", flat=True))
+    eligible = eligible_pots(voter)
+    return eligible, [p for p in eligible if p.pk not in voted]
 
 
 def pots_left(voter: VoterRollEntry) -> list:
     """Eligible pots the voter has not voted in yet (any channel)."""
-    voted = set(Participation.objects.filter(voter=voter).values_list("pot_id", flat=True))
-    return [p for p in eligible_pots(voter) if p.pk not in voted]
+    return pots_state(voter)[1]
 
 
 def code_mark_used(voter: VoterRollEntry, *, left: list | None = None) -> int:

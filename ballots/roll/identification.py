@@ -22,7 +22,7 @@ from ballots.models import (
 )
 from ballots.roll import entries as roll
 from ballots.roll import throttle
-from ballots.roll.eligibility import ineligibility_reason
+from ballots.roll.eligibility import election_pots, ineligibility_reason
 from ballots.roll.identity import eligible_pots, pots_state
 from pb.core.audit import audit_record
 from pb.core.exceptions import PhaseError
@@ -138,10 +138,12 @@ def voter_identify_code(*, election: Election, code: str, actor=None) -> VoterRo
     entry = None
     if symbols is not None:
         entry = (
-            VotingCode.objects.select_related("voter__district", "voter__election")
+            VotingCode.objects.select_related("voter")
             .filter(election=election, code_hash=roll.code_hash(symbols))
             .first()
         )
+        if entry is not None:
+            _attach(entry.voter, election)
     if entry is None:
         raise CodeInvalid(_("This voting code is not valid. Check it and try again."))
     if entry.status == CodeStatus.VOID:
@@ -159,6 +161,15 @@ def voter_identify_code(*, election: Election, code: str, actor=None) -> VoterRo
     return entry.voter
 
 
+def _attach(voter: VoterRollEntry, election: Election) -> None:
+    """Give the voter their election and district pot from what is already read (the election's pots are
+    kept: ballots.roll.eligibility.election_pots) instead of joining them into the lookup."""
+    voter.election = election
+    district = next((p for p in election_pots(election) if p.pk == voter.district_id), None)
+    if district is not None:
+        voter.district = district
+
+
 def _void_code_message(entry: VotingCode) -> str:
     newer = VotingCode.objects.filter(voter_id=entry.voter_id, pk__gt=entry.pk).exclude(
         status=CodeStatus.VOID
@@ -173,11 +184,9 @@ def _has_paper(voter: VoterRollEntry) -> bool:
 
 
 def _roll_match(election: Election, reference: str, date_of_birth: dt.date) -> VoterRollEntry:
-    voter = (
-        VoterRollEntry.objects.select_related("district", "election")
-        .filter(election=election, ref_hash=roll.ref_hash(reference))
-        .first()
-    )
+    voter = VoterRollEntry.objects.filter(election=election, ref_hash=roll.ref_hash(reference)).first()
+    if voter is not None:
+        _attach(voter, election)
     expected = roll.ref_dob_hash(reference, date_of_birth.isoformat())
     if voter is None or not hmac.compare_digest(voter.ref_dob_hash, expected):
         raise CodeInvalid(_("No entry on the voter roll matches this reference and date of birth."))

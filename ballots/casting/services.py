@@ -187,6 +187,7 @@ def ballot_cast(
     voter_id = voter if isinstance(voter, int) else voter.pk
     # The voter's row lock (see _lock_voter), reading in the same statement the election's phase, content
     # version and frozen definition as they are now (the cached context is checked against them).
+    # Raises VoterRollEntry.DoesNotExist if the voter is not on this election's roll.
     voter = (
         VoterRollEntry.objects.select_for_update(of=("self",))
         .annotate(
@@ -195,11 +196,8 @@ def ballot_cast(
             freeze_id=F("election__definition_freeze__id"),
             freeze_sha=F("election__definition_freeze__sha256"),
         )
-        .filter(pk=voter_id, election_id=election.pk)
-        .first()
+        .get(pk=voter_id, election_id=election.pk)
     )
-    if voter is None:
-        raise VoterRollEntry.DoesNotExist("this voter is not on the election's roll")
     if identity_version is not None and voter.identity_version != identity_version:
         raise VoterRollEntry.DoesNotExist("this identification was ended (the voter left that browser)")
     phase = voter.phase

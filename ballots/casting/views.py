@@ -51,8 +51,7 @@ def voter_required(view):
 
     @wraps(view)
     def inner(request, slug, *args, **kwargs):
-        # The voter with their election (and, on a pot's pages, whether they voted in it), in one query.
-        voter = identity.session_voter(request, slug, voted_in=kwargs.get("pot_slug"))
+        voter = identity.session_voter(request, slug)  # the voter with their election, in one query
         if voter is None:
             get_object_or_404(Election, slug=slug)
             return redirect("ballots:identify", slug=slug)
@@ -144,14 +143,13 @@ def _pot(election: Election, pot_slug: str) -> Pot:
 
 
 def _open_ballot(election: Election, voter, pot_slug: str):
-    """The pot, if this voter may still vote in it now; else the DomainError that says why. No query: the
-    election's pots are kept (ballots.roll.eligibility.election_pots) and the voter was read with whether
-    they voted in this pot (`voted_here`, voter_required)."""
+    """The pot, if this voter may still vote in it now; else the DomainError that says why. One query, the
+    voter's participations: the election's pots are kept (ballots.roll.eligibility.election_pots)."""
     pot = _pot(election, pot_slug)
     if election.phase != Phase.VOTING_OPEN:
         raise PhaseError(_("Voting is not open in this election."))
     identity.check_eligible(voter, pot)
-    if voter.voted_here:
+    if pot.pk in identity.voted_pots(voter):
         raise AlreadyVoted(already_voted_message(voter, pot))  # on paper: says so
     return pot
 

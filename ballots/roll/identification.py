@@ -137,12 +137,13 @@ def voter_identify_code(*, election: Election, code: str, actor=None) -> VoterRo
     symbols = roll.normalize_code(code)
     entry = None
     if symbols is not None:
-        entry = (
-            VotingCode.objects.select_related("voter")
-            .filter(election=election, code_hash=roll.code_hash(symbols))
-            .first()
-        )
-        if entry is not None:
+        try:  # code hashes are unique
+            entry = VotingCode.objects.select_related("voter").get(
+                election=election, code_hash=roll.code_hash(symbols)
+            )
+        except VotingCode.DoesNotExist:
+            entry = None
+        else:
             _attach(entry.voter, election)
     if entry is None:
         raise CodeInvalid(_("This voting code is not valid. Check it and try again."))
@@ -184,8 +185,11 @@ def _has_paper(voter: VoterRollEntry) -> bool:
 
 
 def _roll_match(election: Election, reference: str, date_of_birth: dt.date) -> VoterRollEntry:
-    voter = VoterRollEntry.objects.filter(election=election, ref_hash=roll.ref_hash(reference)).first()
-    if voter is not None:
+    try:  # one entry per reference and election
+        voter = VoterRollEntry.objects.get(election=election, ref_hash=roll.ref_hash(reference))
+    except VoterRollEntry.DoesNotExist:
+        voter = None
+    else:
         _attach(voter, election)
     expected = roll.ref_dob_hash(reference, date_of_birth.isoformat())
     if voter is None or not hmac.compare_digest(voter.ref_dob_hash, expected):

@@ -28,10 +28,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model, logout
 from django.core import signing
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 
 from ballots.models import CodeStatus, Participation, VoterRollEntry, VotingCode
-from ballots.roll.eligibility import check_eligible, eligible_pots, ineligibility_reason
+from ballots.roll.eligibility import check_eligible, election_pots, eligible_pots, ineligibility_reason
 from pb.core.models import Election, Pot
 
 COOKIE = "pb_voter"
@@ -62,6 +62,7 @@ __all__ = [
     "pots_state",
     "remember_voter",
     "session_voter",
+    "voted_pots",
 ]
 
 
@@ -149,23 +150,31 @@ def current_voter(request, election: Election) -> VoterRollEntry | None:
     )
 
 
-def session_voter(request, slug: str, *, voted_in: str | None = None) -> VoterRollEntry | None:
-    """The voter this browser identified in the election `slug`, with that election and their district
-    joined: the one query a voter's page needs to start. `voted_in`: a pot's slug; the voter then has
-    `voted_here` (whether they have a participation in that pot, read in the same query)."""
+def session_voter(request, slug: str) -> VoterRollEntry | None:
+    """The voter this browser identified in the election `slug`, with that election joined and their
+    district pot set from the election's kept pots (ballots.roll.eligibility.election_pots): the one query a
+    voter's page needs to start."""
     data = identification(request)
     if not data:
         return None
-    voters = VoterRollEntry.objects.select_related("district", "election")
-    if voted_in is not None:
-        here = Participation.objects.filter(voter_id=OuterRef("pk"), pot__slug=voted_in)
-        voters = voters.annotate(voted_here=Exists(here.filter(pot__election_id=OuterRef("election_id"))))
-    return voters.filter(
-        pk=data["voter"],
-        election_id=data["election"],
-        election__slug=slug,
-        identity_version=data["version"],
-    ).first()
+    try:
+        voter = VoterRollEntry.objects.select_related("election").get(
+            pk=data["voter"],
+            election_id=data["election"],
+            election__slug=slug,
+            identity_version=data["version"],
+        )
+    except VoterRollEntry.DoesNotExist:
+        return None
+    district = next((p for p in election_pots(voter.election) if p.pk == voter.district_id), None)
+    if district is not None:
+        voter.district = district
+    return voter
+
+
+def voted_pots(voter: VoterRollEntry) -> set[int]:
+    """The ids of the pots this voter has a participation in (any channel)."""
+    return set(Participation.objects.filter(voter_id=voter.pk).values_list("pot_id", flat=True))
 
 
 def current_voter_id(request, election: Election) -> int | None:
@@ -225,7 +234,7 @@ def pots_state(voter: VoterRollEntry) -> tuple[list[Pot], list[Pot]]:
 
     Inside a cast, call it after taking the voter's row lock: a statement started after the lock sees every
     participation committed by a request that held the lock before."""
-    voted = set(Participation.objects.filter(voter_id=voter.pk).values_list("pot_id", flat=True))
+    voted = voted_pots(voter)
     eligible = eligible_pots(voter)
     return eligible, [p for p in eligible if p.pk not in voted]
 

@@ -68,8 +68,16 @@ class _FastMes:
         tie_break: TieBreak,
         context: str = "",
         guide: list[int] | None = None,
+        prior: tuple[list[int], list] | None = None,
+        record: bool = False,
     ):
         self.d = data
+        # `prior`: (winners, trail) of a run at a HIGHER budget (tally.engine.mes.chain): while this run has
+        # funded the same projects in the same order, the lower bounds and unaffordable projects it recorded
+        # for a round are certificates here. `record`: keep this run's trail (per round, after the round's
+        # evaluations: the lower bounds and the funded-or-unaffordable flags) for the run below.
+        self.prior = prior
+        self.trail: list | None = [] if record else None
         self.guide = guide  # winners of a similar run (the previous Add1 step): only the order of work
         self.per_voter = per_voter
         self.tb = tie_break
@@ -252,14 +260,19 @@ class _FastMes:
         for _, c in heap:
             gone[c] = False
         guide = self.guide
+        prior_w, prior_trail = self.prior if self.prior is not None else ((), None)
+        same = prior_trail is not None  # the same projects funded as the prior run, so far
         while heap:
             popped: list[int] = []
             deferred: list[int] = []  # certainly worse than this round's best: back to the heap after it
             best_hi = math.inf
             t = len(self.winners)
+            pt = prior_trail[t] if same and t < len(prior_trail) else None  # type: ignore[index]
             if guide is not None and t < len(guide) and not gone[g := guide[t]] and not fresh[g]:
                 # the winner of this round in the previous Add1 step: likely the winner again, so evaluated
                 # first, its upper bound makes the other evaluations cheap ('worse'). It stays in the heap.
+                if pt is not None and pt[0][g] > lo[g]:
+                    lo[g] = pt[0][g]
                 st, rl, rh = self._eval(g, math.inf, lo[g] / scale[g] * (1 - 4 * U))
                 if st == "no":
                     gone[g] = True
@@ -277,6 +290,15 @@ class _FastMes:
                 if gone[c]:
                     continue
                 if not fresh[c]:
+                    if pt is not None:  # the prior run's certificates for this round (tally.engine.mes.chain)
+                        if pt[1][c]:
+                            gone[c] = True
+                            continue
+                        if pt[0][c] > lo[c]:
+                            lo[c] = pt[0][c]
+                        if lo[c] > best_hi:
+                            deferred.append(c)
+                            continue
                     sc = scale[c]
                     thr = best_hi / sc * (1 + 4 * U) if best_hi < math.inf else math.inf
                     st, rl, rh = self._eval(c, thr, lo[c] / sc * (1 - 4 * U))
@@ -337,6 +359,10 @@ class _FastMes:
                     f = float(r)
                     lo[c], hi[c], status[c] = f * (1 - 4 * U), f * (1 + 4 * U), "yes"
             popped.remove(winner)
+            if self.trail is not None:
+                self.trail.append((list(lo), list(gone)))
+            if same:
+                same = t < len(prior_w) and prior_w[t] == winner
             for c in popped:
                 heappush(heap, (lo[c], c))
             self._fund(winner, exact_rho, lo[winner] / scale[winner], hi[winner] / scale[winner])

@@ -143,7 +143,8 @@ class _FastMes:
         Newton's method from below (F is concave, piecewise linear) finds the root; `hint` (a lower bound
         from an earlier round) is used as the start when it is certified."""
         k = self.k
-        m = self.gathered[c] = self.money[self.d.supporters[c]]
+        # take(mode="clip"): the same as indexing for valid indices, without its checks (~2x faster here)
+        m = self.gathered[c] = self.money.take(self.d.supporters[c], mode="clip")
         u = None if self.approval else self.d.ufloat(c)
         cost = k.costf[c]
         marg = k.marg[c]
@@ -401,7 +402,7 @@ class _FastMes:
             pay = rho * self.d.ufloat(w)
             u_max = float(self.d.uvals[-1])
         if m is None:
-            m = self.money[sup]
+            m = self.money.take(sup, mode="clip")
         m -= pay
         self.money[sup] = np.maximum(m, 0.0, out=m)
         # |error| <= d + half * u + rounding of the subtraction, plus the 2u*m slack (module docstring, 5.)

@@ -159,3 +159,34 @@ def test_the_certificates_save_evaluations_and_the_chain_is_what_add1_uses(monke
     )
     kept = mes.mes_run(data, res.per_voter, tb)
     assert (res.run.exact_rounds, res.run.total_cost) == (kept.exact_rounds, kept.total_cost)
+
+
+PROBE = """
+import random, sys
+from tally.engine import mes
+from tally.engine.model import Ballot, Election, Instance, Profile, Project
+from tally.engine.ties import TieBreak
+rng = random.Random(7)
+projects = {str(k): Project(str(k), rng.randint(100, 900)) for k in range(12)}
+ballots = [Ballot(str(v), tuple(rng.sample(list(projects), 3))) for v in range(300)]
+election = Election(Instance(meta={"budget": "3000", "vote_type": "approval"}, projects=projects),
+                    Profile("approval", ballots))
+data = mes.prepare(election)
+res = mes.add1(data, TieBreak.parse(None, data.ids))
+print(res.evaluations, "numpy.ma" in sys.modules)
+"""
+
+
+def test_an_approval_add1_count_does_not_import_numpy_ma():
+    """np.unique imports numpy.ma (~5 ms of a count): the jump analysis finds distinct keys by a sort."""
+    import subprocess
+    import sys
+
+    from .support import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    evaluations, imported = proc.stdout.split()
+    assert int(evaluations) > 0 and imported == "False"

@@ -14,8 +14,8 @@ F(rho) = cost, is at least as large, and what is left, max(m_i - rho u_i, 0), is
 every project's price at x is at least its price at x', and a project unaffordable at x' is unaffordable at
 x: the certified lower bounds and the unaffordable projects of round t at x' are certificates at x. A
 competitor proved worse than the round's winner at x' is usually proved worse at x by that bound alone,
-without reading its supporters' money (Warsaw 2026: 11,000 of the 13,200 evaluations of projects that do
-not win their round are saved; the runs at the stepped budgets take ~0.33 s instead of ~0.41 s).
+without reading its supporters' money (Warsaw 2026: 10,000 of the 13,200 evaluations of projects that do
+not win their round are saved; the whole search takes 0.33 s instead of 0.40 s; bench/README.md).
 
 Each run also evaluates first the project the run above funded in the same round (`guide`). Every run keeps
 the exact fallback of `fast` (exact arithmetic for the rounds floats cannot decide), so every budget gets the

@@ -39,7 +39,8 @@ flattened ballots) and per-project constants are shared by all Add1 steps. On ap
 at a certified point certifies the next lower bound without evaluating F there, and the upper bound is tried
 at once from the tangent's root: proving a project worse than the round's best takes one pass over its
 supporters, bracketing the winner's price two (Warsaw 2026: ~1.9 ms a run, 0.36 s for Add1's 186 runs, was
-2.3 ms and 0.46 s; bench/tally.py).
+2.3 ms and 0.46 s; bench/tally.py). Runs at consecutive Add1 budgets can pass each other certificates
+(`prior`, `record`: tally.engine.mes.chain).
 """
 
 from __future__ import annotations

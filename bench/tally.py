@@ -3,6 +3,7 @@
     .venv/bin/python bench/tally.py [FILE.pb ...] [--rules greedy,equalshares/add1] [--pabutools-limit 120]
                                     [--pabutools-add1 search|final] [--no-pabutools] [--repeat 5]
                                     [--pabutools-repeat 3] [--process] [--no-add1-figures]
+                                    [--pabutools-python /tmp/venv/bin/python]
 
 Default files: Poland_Warszawa_2026.pb, Poland_Lodz_2022.pb, Poland_Krakow_2024.pb under ../shared/pabulib
 (when present). Prints figures; asserts nothing about time. Times are CPU seconds of the process
@@ -14,8 +15,11 @@ and pabutools' greedy gets the same points through a PositionalSatisfaction (poi
 satisfaction / cost); MES and Phragmén do not count ordinal ballots.
 
 pabutools runs in a subprocess (fresh interpreter, killed at the limit: "> limit"), timing only the rule, not
-its parser. `--pabutools-add1 final`: when the Add1 search hits the limit, pabutools' MES also runs at pb's
-final per-voter budget b and at b + 1 (and twice at the first step, floor(budget / n)); "match" then reads
+its parser; with `--process` the CPU time of that whole subprocess (start, imports, parser, rule) is printed
+beside pb's whole process. `--pabutools-python`: the interpreter that has pabutools 1.2.3 (e.g. a separate
+virtual environment; the project's own does not need it).
+`--pabutools-add1 final`: when the Add1 search hits the limit, pabutools' MES also runs at pb's final
+per-voter budget b and at b + 1 (and twice at the first step, floor(budget / n)); "match" then reads
 "yes*" when pabutools selects pb's set at b and overspends at b + 1 (the end of the search, not every step of
 it), and the note gives an ESTIMATE of the full search, labelled "est.": the first run + the other steps x
 the mean of the warm runs measured at both ends (Warsaw 2026 needs 186 steps at ~16 s: ~50 min, too long to
@@ -37,7 +41,9 @@ Add1 by jumping (printed first, `--add1-only` for just that): pb's `equalshares/
 jumping default, and the stepping definition where it finishes) on generated elections with huge budgets
 (100 voters, 8 projects, budget 10^12 and 3.4 x 10^12; 18 voters, 29 projects, budget 880,217; seeded) and
 on Warsaw 2026: CPU seconds, the median of `--add1-repeat` runs (min-max shown: the machine is shared), the
-number of MES runs (evaluations) and of budgets the stepping search examines (steps).
+number of MES outcomes the search needed (evaluations) and of budgets the stepping search examines (steps),
+and the CPU time of a whole `python -m tally run FILE --rule equalshares/add1 --json` process on the same
+election (the generated ones written to a temporary .pb file).
 
 pulp >= 3 dropped names pabutools 1.2.3 imports at module level (PULP_CBC_CMD, LpStatusOptimal); the
 subprocess aliases them before importing pabutools (they are used only by ILP rules we do not run).
@@ -51,6 +57,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -185,6 +192,12 @@ print(json.dumps({"selected": sel, "time": time.process_time() - t0, "parse": pa
 PABUTOOLS_RULES = {"greedy", "equalshares", "equalshares/add1", "equalshares/add1-comparison", "phragmen"}
 
 
+def _child_cpu(before: resource.struct_rusage) -> float:
+    """CPU seconds (user + system) of the children waited for since `before` (one subprocess)."""
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
 def process_cpu(path: Path, rule_id: str, repeat: int) -> list[float]:
     """CPU seconds (user + system) of whole `python -m tally run FILE --rule RULE --json` processes: the
     interpreter's start, the imports, reading the file, the count, its explanation and the JSON."""
@@ -197,8 +210,7 @@ def process_cpu(path: Path, rule_id: str, repeat: int) -> list[float]:
             stdout=subprocess.DEVNULL,
             check=True,
         )
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        times.append(_child_cpu(before))
     return times
 
 
@@ -212,17 +224,23 @@ def run_pabutools_median(path: Path, rule_id: str, limit: float, repeat: int) ->
         runs.append(pt)
     out = dict(runs[0])
     out["time"] = statistics.median(r["time"] for r in runs)
+    out["process"] = statistics.median(r["process"] for r in runs)
     out["runs"] = len(runs)
     return out
 
 
+PABUTOOLS_PYTHON = [sys.executable]  # --pabutools-python
+
+
 def run_pabutools(path: Path, rule_id: str, limit: float, final_b: int | None = None) -> dict:
-    """pabutools on one rule in a subprocess; `final_b`: Add1 rules only, MES at b and b + 1 (no search)."""
+    """pabutools on one rule in a subprocess; `final_b`: Add1 rules only, MES at b and b + 1 (no search).
+    "time": the rule's CPU seconds (after pabutools' parser); "process": the whole subprocess's CPU."""
     if rule_id not in PABUTOOLS_RULES:
         return {"na": True}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", PABUTOOLS_SCRIPT, str(path), rule_id]
+            [PABUTOOLS_PYTHON[0], "-c", PABUTOOLS_SCRIPT, str(path), rule_id]
             + ([] if final_b is None else [str(final_b)]),
             capture_output=True,
             text=True,
@@ -233,7 +251,7 @@ def run_pabutools(path: Path, rule_id: str, limit: float, final_b: int | None = 
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["?"])[-1]
         return {"error": last[:100]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "process": _child_cpu(before)}
 
 
 def _final_estimate(path: Path, rule_id: str, out, best: float, limit: float) -> tuple[str, str]:
@@ -312,16 +330,27 @@ def add1_figures(repeat: int) -> None:
     warsaw = SHARED / "Poland_Warszawa_2026.pb"
     if warsaw.exists():
         cases.append(("Poland_Warszawa_2026.pb", pabulib.read(warsaw), ("step",)))
-    print(f"Add1 search, CPU seconds: median (min-max) of {repeat} runs")
-    for name, election, extra in cases:
-        data = mes.prepare(election)
-        for method in ("jump", *extra):
-            times, res = _timed_add1(data, method, repeat)
-            print(
-                f"  {name:50} {method:5} {statistics.median(times):7.3f}s ({min(times):.3f}-{max(times):.3f})"
-                f"  MES runs {res.evaluations:>5,}  steps {res.steps:>16,}  b={res.per_voter:,}"
-                f"  {len(res.run.winners)} funded, {len(res.trace)} trace entries"
-            )
+    print(
+        f"Add1 search, CPU seconds: median (min-max) of {repeat} runs; process: a whole"
+        " `python -m tally run FILE --rule equalshares/add1 --json`"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, election, extra in cases:
+            data = mes.prepare(election)
+            path = SHARED / name
+            if not path.exists():
+                path = Path(tmp) / "generated.pb"
+                pabulib.write_file(election, path)
+            proc = process_cpu(path, "equalshares/add1", repeat)
+            for method in ("jump", *extra):
+                times, res = _timed_add1(data, method, repeat)
+                mid = statistics.median(times)
+                print(
+                    f"  {name:50} {method:5} {mid:7.3f}s ({min(times):.3f}-{max(times):.3f})"
+                    f"  evaluations {res.evaluations:>5,}  steps {res.steps:>16,}  b={res.per_voter:,}"
+                    f"  {len(res.run.winners)} funded, {len(res.trace)} trace entries"
+                    + (f"  process {statistics.median(proc):.3f}s" if method == "jump" else "")
+                )
     print()
 
 
@@ -355,7 +384,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-add1-figures", action="store_true", help="skip the Add1 figures printed first")
     ap.add_argument("--add1-repeat", type=int, default=5, help="runs per Add1 figure (median is shown)")
     ap.add_argument("--add1-only", action="store_true", help="print the Add1 figures only")
+    ap.add_argument(
+        "--pabutools-python",
+        default=sys.executable,
+        help="the Python that has pabutools 1.2.3 (default: this one), e.g. a separate virtual environment's",
+    )
     args = ap.parse_args(argv)
+    PABUTOOLS_PYTHON[0] = args.pabutools_python
     if not args.no_add1_figures:
         add1_figures(max(1, args.add1_repeat))
     if args.add1_only:
@@ -402,8 +437,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             best = statistics.median(times)  # the figure compared (the median, despite the name)
             note = ""
+            pb_process = None
             if args.process:
-                note += f" process {statistics.median(process_cpu(path, rule_id, max(1, args.repeat))):.3f}s"
+                pb_process = statistics.median(process_cpu(path, rule_id, max(1, args.repeat)))
+                note += f" process {pb_process:.3f}s"
             if "add1" in out.details:
                 note += f" b={out.details['add1']['per_voter_budget']} steps={out.details['add1']['steps']}"
             if "comparison" in out.details:
@@ -430,6 +467,11 @@ def main(argv: list[str] | None = None) -> int:
                 ratio = f"{pt['time'] / best:.0f}x"
                 if "steps" in pt:
                     note += f" (pabutools steps={pt['steps']})"
+                if pb_process is not None:
+                    note += (
+                        f" | whole process: pb {pb_process:.3f}s, pabutools {pt['process']:.3f}s"
+                        f" = {pt['process'] / pb_process:.0f}x"
+                    )
             row = f"{'':38} {rule_id:29} {best:8.3f}s {len(out.selected):3} {ptime:>11} {match:>6} {ratio:>9}"
             print(row + note)
     return 0

@@ -10,6 +10,7 @@ The package reads like the papers, one step a module:
 - `definition`  the rule itself as in the papers, in plain exact rationals (`mes_reference`, `_exact_price`)
 - `exact`       the same arithmetic made fast: classes of voters, integer numerators (`_ExactState`)
 - `fast`        the float fast path whose error bounds prove every decision it takes (`mes_run`)
+- `chain`       MES at a stretch of consecutive budgets, each run given the certificates of the run above
 - `add1`        the Add1 search (`add1`), which jumps over budgets where `add1_jump` proves the outcome stays
 - `comparison`  the comparison step against greedy and the utilitarian completion
 - `explain`     rounds and unfunded reasons of a run, every figure exact, as structured data

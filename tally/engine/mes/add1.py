@@ -9,7 +9,10 @@ unselected project fits in what is left: equalshares.net "add1e", pabutools' `vo
 
 The search jumps over the budgets where the outcome provably stays the same (`tally.engine.mes.add1_jump`,
 which proves how far an outcome lasts): the same result as one unit at a time, at a cost that does not grow
-with the currency unit. `method="step"` is the plain definition the tests compare with.
+with the currency unit. Where it steps one unit at a time for a while (large electorates), the budgets of the
+stretch run as one chain (`tally.engine.mes.chain`: from the highest down, each run given the certificates
+of the run above), which gives the winners of each run alone. `method="step"` is the plain definition the
+tests compare with.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from tally.engine.mes.add1_jump import affine_run
+from tally.engine.mes.chain import chain_runs
 from tally.engine.mes.data import MesData, MesRun
 from tally.engine.mes.fast import mes_run
 from tally.engine.ties import TieBreak
@@ -35,7 +39,7 @@ class Add1Result:
     # [per-voter budget, total cost, number funded] at the first budget, at every budget where the outcome
     # (the projects funded, in order) changes, and at the budget whose outcome overspent (if that stopped it)
     trace: list[list[int]]
-    evaluations: int = 0  # MES runs made (the stepping search: one per step)
+    evaluations: int = 0  # budgets whose MES outcome the search needed (the stepping search: every step)
     changes: list[tuple[int, list[int]]] = field(default_factory=list)  # (budget, winners) of the trace
     disagreements: int = 0  # budgets where the jump analysis contradicted the fast run (it then stepped)
 
@@ -47,6 +51,7 @@ def _exhaustive(data: MesData, winners: list[int], total: int) -> bool:
 
 
 ADD1_METHODS = ("jump", "step")
+CHAIN = 64  # budgets per chain at most: longer chains share more, but may run past the end of the search
 
 
 def add1(data: MesData, tie_break: TieBreak, *, stop: str = "overspend", method: str = "jump") -> Add1Result:
@@ -84,11 +89,27 @@ def add1(data: MesData, tie_break: TieBreak, *, stop: str = "overspend", method:
     plain_left = 0
     failures = 0
     disagreements = 0  # the exact analysis contradicting the fast run's winners (never, says the tests)
+    # Where the search will step plainly (plain_left more budgets, then one analysed), MES runs at those
+    # budgets as one chain (`chain_runs`: from the highest down, each run helped by the one above; the same
+    # winners as `mes_run`). Its outcomes wait in `ahead`; a run made from one carries winners and total cost
+    # only, so the run the search keeps is made again by `mes_run` with the guide it would have had.
+    ahead: dict[int, tuple[list[int], int]] = {}
+    light: dict[int, tuple[MesRun, list[int] | None]] = {}
+
+    def run_at(b: int, guide: list[int] | None) -> MesRun:
+        if method == "jump" and plain_left > 0 and b not in ahead:
+            ahead.update(chain_runs(data, range(b, b + min(plain_left, CHAIN - 1) + 1), tie_break, guide))
+        got = ahead.pop(b, None)
+        if got is None:
+            return mes_run(data, b, tie_break, guide=guide)
+        run = MesRun(Fraction(b), got[0], [], total_cost=got[1])
+        light[id(run)] = (run, guide)
+        return run
 
     def evaluate(b: int, guide: list[int] | None) -> tuple[MesRun, int | float]:
         nonlocal evaluations, plain_left, failures, disagreements
-        evaluations += 1
-        run = mes_run(data, b, tie_break, guide=guide)
+        evaluations += 1  # one MES outcome the search needs (run alone or in a chain)
+        run = run_at(b, guide)
         if method == "step":
             return run, b + 1
         if plain_left > 0:
@@ -136,5 +157,7 @@ def add1(data: MesData, tie_break: TieBreak, *, stop: str = "overspend", method:
             )
             break
         b, current, until = nb, nxt, nuntil
+    if id(current) in light:  # the kept run, with its tie-break records, as `mes_run` makes it
+        current = mes_run(data, b, tie_break, guide=light[id(current)][1])
     steps = b - data.budget // data.n + 1 + overspent  # as many budgets as the stepping search examines
     return Add1Result(current, b, steps, reason, trace, evaluations, changes, disagreements)

@@ -4,9 +4,10 @@
 - `equalshares/add1`             MES with the Add1 completion (`tally.engine.mes.add1`). Option
                                  `add1_stop=exhaustive`: also stop at the first exhaustive outcome.
                                  details["add1"]: the final per-voter budget, `steps` (budgets the
-                                 stepping search examines), `evaluations` (MES runs made), the stop
-                                 reason and a `trace` of [budget, total cost, number funded] at the
-                                 first budget and wherever the outcome (projects in order) changes.
+                                 stepping search examines), `evaluations` (budgets whose MES outcome
+                                 it needed), the stop reason and a `trace` of [budget, total cost,
+                                 number funded] at the first budget and wherever the outcome (projects
+                                 in order) changes.
 - `equalshares/add1u`            Add1, then utilitarian greedy completion (by score, fund what still fits).
 - `equalshares/add1-comparison`  Add1, then the comparison step against `greedy`
                                  (`tally.engine.mes.comparison`).

@@ -185,14 +185,13 @@ def ballot_cast(
     if pot.election_id != election.pk:
         raise BallotInvalid(_("This pot is not part of this election."))
     voter_id = voter if isinstance(voter, int) else voter.pk
-    # The voter's row lock (see _lock_voter), reading in the same statement the election's phase, content
-    # version and frozen definition as they are now (the cached context is checked against them).
+    # The voter's row lock (see _lock_voter), reading in the same statement the election's phase and its
+    # frozen definition as they are now (the context is checked against them).
     # Raises VoterRollEntry.DoesNotExist if the voter is not on this election's roll.
     voter = (
         VoterRollEntry.objects.select_for_update(of=("self",))
         .annotate(
             phase=F("election__phase"),
-            content_version=F("election__content_version"),
             freeze_id=F("election__definition_freeze__id"),
             freeze_sha=F("election__definition_freeze__sha256"),
         )
@@ -203,9 +202,8 @@ def ballot_cast(
     phase = voter.phase
     freeze = (voter.freeze_id, voter.freeze_sha) if voter.freeze_id is not None else None
     ctx = context if context is not None and context.pot.pk == pot.pk else None
-    # Read (or kept) before another definition was frozen or a pot or project changed: read it again.
-    if ctx is None or ctx.freeze != freeze or ctx.election.content_version != voter.content_version:
-        ctx = castctx.refresh(pot.pk)
+    if ctx is None or ctx.freeze != freeze:  # read before another definition was frozen: read it again
+        ctx = castctx.build(Pot.objects.select_related("election").get(pk=pot.pk))
     election, pot = ctx.election, ctx.pot
     if channel == Channel.BOOTH:
         require(actor, "ballot.booth", _at_phase(election, phase))  # an official casts for the resident

@@ -333,12 +333,12 @@ def test_a_copied_or_moved_pending_row_stops_the_close_with_a_clear_error(settin
 def test_k_is_frozen_with_the_definition(settings, tmp_path):
     """K comes from PB_ANONYMITY_K at opening and stays: changing the setting later changes nothing, and a
     definition frozen before K existed means 20."""
+    import hashlib
     import json
 
     from ballots.ballotbox import pending
     from ballots.casting import castctx
 
-    pass
     from ballots.models import DefinitionFreeze
     from tests.tally.conftest import World
 
@@ -353,7 +353,10 @@ def test_k_is_frozen_with_the_definition(settings, tmp_path):
     assert pending.anonymity_k(frozen_definition(world.election)[0]) == 7
     # A definition frozen before the "secrecy" section existed.
     old = {k: v for k, v in definition.items() if k != "secrecy"}
-    DefinitionFreeze.objects.filter(election=world.election).update(canonical=json.dumps(old))
+    canonical = json.dumps(old)
+    DefinitionFreeze.objects.filter(election=world.election).update(
+        canonical=canonical, sha256=hashlib.sha256(canonical.encode()).hexdigest()
+    )
     assert pending.anonymity_k(old) == pending.DEFAULT_ANONYMITY_K == 20
     assert not definition_changed(world.election)
     assert castctx.frozen_anonymity_k(world.election.pk) == 20

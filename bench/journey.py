@@ -1,7 +1,7 @@
 """The whole voter journey over HTTP on PostgreSQL: identify → pots → ballot → review → cast, 50 at once.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/pb .venv/bin/python bench/journey.py [--voters 1500]
-        [--tree base=/path/to/another/checkout] [--rounds 2] [--workers 6] [--concurrency 50]
+        [--tree base=/path/to/another/checkout] [--rounds 2] [--workers 2] [--concurrency 50]
 
 The figure that matters on election day: how many voters per second get from the identify page to their
 receipt, how long that takes each of them, and how much server CPU each costs. What it does (bounded in count
@@ -64,9 +64,40 @@ The issue's goal (75 voters/s, p95 < 1 s) is not reached: about 38 ms of CPU per
 journey near 50 voters/s; a sampling profile of the workers puts the time in the ORM's query building and
 the database round trips (about 45%), template rendering (about 10%) and the session read (about 8%).
 
-Per fast path, on the cast step where it acts: castsql -4.8 ms, render_with_holes no measurable change,
-castctx's cache -6.7 ms, i.e. 6 %, 0 % and 8 % of a voter's ~85 ms: under the 15 % that would keep one, so
-all three went (and dbfast, for Django's own OPTIONS server_side_binding / prepare_threshold).
+Session 2026-12-07 (third part), quiet machine, PostgreSQL, 50 concurrent voters, side by side in one run
+(`--rounds 2 --tree before=<60a3ab9 worktree> --tree this=.`), CPU per voter = gunicorn workers + PostgreSQL
+backends (the load generator's own CPU beside it): before = 60a3ab9; this = the identification throttle in
+the identification's transaction (a success is never charged), the voter's identification a signed cookie
+(no session row, no session read), the election's pots and each ballot's projects and texts in Django's
+cache keyed by the election's content version, the voter read with their election only, the cast's context
+in one query (K from the frozen bytes once per process), the page frame's navigation cached per language:
+
+    run (workers)        voters/s   p50 ms   p95 ms   errors   CPU/voter (app+PG)   client   PG xacts/voter
+    before (6)           41.2       1183     1354     0        46.5 (41.2+5.3)      1.4      25.3
+    this (6)             57.7       860      1000     0        32.7 (29.3+3.4)      1.4      11.9
+    before (2)           50.1-50.5  981-994  1038-1045 0       36.0-36.3            1.4      25.0-25.2
+    this (2)             70.3-75.1  660-701  690-776  0        23.7-25.5            1.4      12.5-14.2
+
+Every run: one ballot and one participation per receipt, nobody twice. Workers, same code, one run each
+(1,000 voters): 2 sync workers 70.4 voters/s (25.3 ms CPU/voter), 3: 63.8 (28.7), 4: 62.2 (30.0), 6: 56.3
+(33.5). Fewer processes spend less CPU per voter on this machine (a voter's requests wait on the database
+for a few 0.1 ms round trips only), so the default is one worker per core (docs/deploy.md). The issue's goal
+(75 voters/s, p95 < 1 s) is met on p95 and touched, not held, on throughput: at ~22.5 ms of app CPU, ~2.4 ms
+of PostgreSQL and ~1.4 ms of the load generator per voter, two cores carry about 75 voters/s at full use.
+What is left is spread thin (sampling profile): about a third in the ORM building ~13 statements (each at
+least ~0.25 ms of Python, measured), a fifth in rendering five pages, the rest in Django's request handling,
+the throttle's three statements, forms and the cast's encryption.
+
+Measured side by side for the 15 % rule (2 workers, 2 x 800 voters per tree): the ballot pages' caches
+(pots, projects and texts keyed by the content version) against reading them per request: 70.3 against
+57.2 voters/s, 25.5 against 32.2 ms CPU per voter (+23 %): kept. Keeping the cast's whole context in the
+cache (checked under the voter's lock against the freeze and content version): +2 % voters/s, -4 % CPU:
+not kept. gc.freeze() of the start-up objects in pb/wsgi.py: -1 %: not kept.
+
+Earlier (first part of the session), per fast path, on the cast step where it acts: castsql -4.8 ms,
+render_with_holes no measurable change, castctx's cache -6.7 ms, i.e. 6 %, 0 % and 8 % of a voter's
+~85 ms: under the 15 % that would keep one, so all three went (and dbfast, for Django's own OPTIONS
+server_side_binding / prepare_threshold).
 """
 
 from __future__ import annotations
@@ -247,7 +278,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--voters", type=int, default=1500, help="voters per run (each completes one journey)")
     ap.add_argument("--concurrency", type=int, default=50, help="concurrent voters")
-    ap.add_argument("--workers", type=int, default=6, help="gunicorn sync workers (default 3 x the 2 cores)")
+    cores = os.cpu_count() or 2
+    ap.add_argument("--workers", type=int, default=cores, help="gunicorn sync workers (default: 1 per core)")
     ap.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (more: gthread)")
     ap.add_argument("--warmup", type=int, default=60, help="voters per run before the timed part")
     ap.add_argument("--max-seconds", type=float, default=90, help="stop starting new voters after this")

@@ -19,11 +19,12 @@ pytestmark = pytest.mark.django_db
 
 # The pot with its election, the election's pots and its frozen definition's id and hash in one query (the
 # cast context; the pot's projects come from the ballot page's cache, ballots.casting.selectors.ballot_page,
-# and K from the frozen bytes once per process; the identification is a signed cookie, no session read), the voter row lock (with the election's phase and frozen definition), the
-# voter's participations, then the writes: the participation insert and the ballot insert, plus marking the
-# voter's code used after their last pot (the count of unsealed ballots runs after the commit). After the last
-# pot also one DELETE of the voter's reminder by voter id (ballots.reminders: the address of someone who has
-# voted is not kept), with no read before it.
+# and K from the frozen bytes once per process; the identification is a signed cookie, no session read),
+# the voter row lock (with the election's phase and frozen definition), the voter's participations, then the
+# writes: the participation insert and the ballot insert, plus marking the voter's code used after their
+# last pot (the count of unsealed ballots runs after the commit). After the last pot also one DELETE of the
+# voter's reminder by voter id (ballots.reminders: the address of someone who has voted is not kept), with
+# no read before it.
 CAST_QUERIES = 5
 LAST_CAST_QUERIES = 7
 

@@ -338,7 +338,6 @@ def test_k_is_frozen_with_the_definition(settings, tmp_path):
 
     from ballots.ballotbox import pending
     from ballots.casting import castctx
-
     from ballots.models import DefinitionFreeze
     from tests.tally.conftest import World
 

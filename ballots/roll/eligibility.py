@@ -112,6 +112,16 @@ def election_pots(election) -> tuple[Pot, ...]:
     return pots
 
 
+def with_pots(voter: VoterRollEntry, election) -> VoterRollEntry:
+    """Give the voter their election and their district pot from the election's kept pots, instead of
+    joining them into the query that read the voter."""
+    voter.election = election
+    district = next((p for p in election_pots(election) if p.pk == voter.district_id), None)
+    if district is not None:
+        voter.district = district
+    return voter
+
+
 def eligible_pots(voter: VoterRollEntry) -> list[Pot]:
     """The voter's district pot and the citywide pot(s), minus any a rule refuses (citywide first)."""
     return [p for p in election_pots(voter.election) if may_vote_in(voter, p)]

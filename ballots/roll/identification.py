@@ -22,7 +22,7 @@ from ballots.models import (
 )
 from ballots.roll import entries as roll
 from ballots.roll import throttle
-from ballots.roll.eligibility import election_pots, ineligibility_reason
+from ballots.roll.eligibility import ineligibility_reason, with_pots
 from ballots.roll.identity import eligible_pots, pots_state
 from pb.core.audit import audit_record
 from pb.core.exceptions import PhaseError
@@ -144,7 +144,7 @@ def voter_identify_code(*, election: Election, code: str, actor=None) -> VoterRo
         except VotingCode.DoesNotExist:
             entry = None
         else:
-            _attach(entry.voter, election)
+            with_pots(entry.voter, election)
     if entry is None:
         raise CodeInvalid(_("This voting code is not valid. Check it and try again."))
     if entry.status == CodeStatus.VOID:
@@ -160,15 +160,6 @@ def voter_identify_code(*, election: Election, code: str, actor=None) -> VoterRo
     _ready_to_vote(entry.voter)
     _audit_identify(actor=actor, election=election, voter=entry.voter, method="code")
     return entry.voter
-
-
-def _attach(voter: VoterRollEntry, election: Election) -> None:
-    """Give the voter their election and district pot from what is already read (the election's pots are
-    kept: ballots.roll.eligibility.election_pots) instead of joining them into the lookup."""
-    voter.election = election
-    district = next((p for p in election_pots(election) if p.pk == voter.district_id), None)
-    if district is not None:
-        voter.district = district
 
 
 def _void_code_message(entry: VotingCode) -> str:
@@ -190,7 +181,7 @@ def _roll_match(election: Election, reference: str, date_of_birth: dt.date) -> V
     except VoterRollEntry.DoesNotExist:
         voter = None
     else:
-        _attach(voter, election)
+        with_pots(voter, election)
     expected = roll.ref_dob_hash(reference, date_of_birth.isoformat())
     if voter is None or not hmac.compare_digest(voter.ref_dob_hash, expected):
         raise CodeInvalid(_("No entry on the voter roll matches this reference and date of birth."))

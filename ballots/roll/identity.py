@@ -31,7 +31,7 @@ from django.core import signing
 from django.db.models import F, Q
 
 from ballots.models import CodeStatus, Participation, VoterRollEntry, VotingCode
-from ballots.roll.eligibility import check_eligible, election_pots, eligible_pots, ineligibility_reason
+from ballots.roll.eligibility import check_eligible, eligible_pots, ineligibility_reason, with_pots
 from pb.core.models import Election, Pot
 
 COOKIE = "pb_voter"
@@ -166,10 +166,7 @@ def session_voter(request, slug: str) -> VoterRollEntry | None:
         )
     except VoterRollEntry.DoesNotExist:
         return None
-    district = next((p for p in election_pots(voter.election) if p.pk == voter.district_id), None)
-    if district is not None:
-        voter.district = district
-    return voter
+    return with_pots(voter, voter.election)
 
 
 def voted_pots(voter: VoterRollEntry) -> set[int]:

@@ -1,10 +1,11 @@
 """What a cast needs to know about a pot: the pot, its election, the ballot spec (projects and limits), the
 election's pots and the frozen definition (its id and hash, and the anonymity set K).
 
-Read for each cast in one query (the election, its pots and its frozen definition's id and hash; the spec
-comes from the ballot page's cache, ballots.casting.selectors.ballot_page, and K from the frozen bytes once
-per process). `services.ballot_cast` re-reads the election's phase and freeze under
-the voter's row lock and reads the context again if its freeze no longer matches. Keeping the whole context
+Read for each cast in one query (the election with its frozen definition's id and hash; its pots and the
+spec come from the voting pages' caches, keyed by the election's content version: ballots.roll.eligibility,
+ballots.casting.selectors.ballot_page; K from the frozen bytes once per process). `services.ballot_cast`
+re-reads the election's phase and freeze under the voter's row lock and reads the context again if its
+freeze no longer matches. Keeping the whole context
 in the cache as well (checked under the lock against the freeze and the election's content version) was
 measured on the whole voter journey (bench/journey.py, 2 x 800 voters, side by side): 2 % more voters per
 second, 4 % less CPU per voter, under the 15 % that keeps a fast path, so it is not done.
@@ -21,6 +22,7 @@ from django.db.models import F
 from ballots.ballotbox.pending import DEFAULT_ANONYMITY_K, anonymity_k
 from ballots.casting.selectors import ballot_spec
 from ballots.casting.validation import BallotSpec
+from ballots.roll.eligibility import election_pots
 from pb.core.models import Election, Pot
 
 
@@ -63,19 +65,18 @@ def frozen_anonymity_k(election_id: int) -> int:
     return _freeze_of(election_id)[1]
 
 
-def build(pot: Pot, pots: tuple[Pot, ...] | None = None) -> PotContext:
-    """A fresh context for this pot (its election is read if not already joined; `pots`: the election's
-    pots, in the voter's order, if the caller has read them, each with `freeze_id` and `freeze_sha`)."""
+def build(pot: Pot) -> PotContext:
+    """A fresh context for this pot (its election read if not already joined; the election's pots from the
+    cache, ballots.roll.eligibility.election_pots). The frozen definition's id and hash come from the
+    election's `freeze_id` / `freeze_sha` if it was read with them (`pot_context`), else from a query."""
     election = pot.election
-    if pots is None:
-        pots = _pots(Pot.objects.filter(election_id=election.pk))
-    for p in pots:
-        p.election = election
-    if pots and pots[0].freeze_id is not None:
-        freeze = (pots[0].freeze_id, pots[0].freeze_sha)
-        k = _frozen_k(*freeze)
+    pots = election_pots(election)
+    if hasattr(election, "freeze_id"):
+        freeze = (election.freeze_id, election.freeze_sha) if election.freeze_id is not None else None
+        k = _frozen_k(*freeze) if freeze else DEFAULT_ANONYMITY_K
     else:
-        freeze, k = None, DEFAULT_ANONYMITY_K
+        freeze, k = _freeze_of(election.pk)
+    pot.election = election
     return PotContext(
         election=election,
         pot=pot,
@@ -87,22 +88,13 @@ def build(pot: Pot, pots: tuple[Pot, ...] | None = None) -> PotContext:
     )
 
 
-def _pots(pots) -> tuple[Pot, ...]:
-    """These pots in the voter's order, each with its election's frozen definition (id and hash, None
-    before voting opens), in one query."""
-    return tuple(
-        pots.annotate(
-            freeze_id=F("election__definition_freeze__id"),
-            freeze_sha=F("election__definition_freeze__sha256"),
-        ).order_by("-is_citywide", "name")
-    )
-
-
 def pot_context(slug: str, pot_slug: str) -> PotContext | None:
-    """The context of election `slug`'s pot `pot_slug`, or None if there is no such pot (the election, all its
-    pots and its frozen definition's id and hash in one query)."""
-    pots = _pots(Pot.objects.select_related("election").filter(election__slug=slug))
-    pot = next((p for p in pots if p.slug == pot_slug), None)
-    if pot is None:
+    """The context of election `slug`'s pot `pot_slug`, or None if there is no such pot: one query, the
+    election with its frozen definition's id and hash (its pots are kept in the cache)."""
+    frozen = {"freeze_id": F("definition_freeze__id"), "freeze_sha": F("definition_freeze__sha256")}
+    try:
+        election = Election.objects.annotate(**frozen).get(slug=slug)
+    except Election.DoesNotExist:
         return None
-    return build(pot, pots)  # build gives every pot this pot's election
+    pot = next((p for p in election_pots(election) if p.slug == pot_slug), None)
+    return build(pot) if pot is not None else None

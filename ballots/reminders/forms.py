@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from ballots.reminders.services import EMAIL_MAX, reminder_of
+from ballots.reminders.services import EMAIL_MAX, reminder_state
 from ballots.roll import identity
 from pb.core.models import Election
 
@@ -35,14 +35,14 @@ class ReminderPlanForm(forms.Form):
 def reminder_form_context(request, election: Election, voter, form: ReminderForm | None = None) -> dict:
     """What the reminder form needs (the pots page includes it): the voter's reminder, if any, and the form
     prefilled with the signed-in resident's address."""
-    existing = reminder_of(voter)
+    asked, sent = reminder_state(voter)
     if form is None:
         email = request.user.email if request.user.is_authenticated else ""
         form = ReminderForm(initial={"email": email})
     return {
         "election": election,
         "reminder_form": form,
-        "reminder_asked": existing is not None and existing.sent_at is None,
-        "reminder_sent": existing is not None and existing.sent_at is not None,
+        "reminder_asked": asked,
+        "reminder_sent": sent,
         "reminder_at_booth": identity.current_method(request, election) == "booth",
     }

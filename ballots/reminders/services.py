@@ -118,9 +118,13 @@ def reminder_request(
     return reminder
 
 
-def reminder_of(voter: VoterRollEntry | int) -> BallotReminder | None:
+def reminder_state(voter: VoterRollEntry | int) -> tuple[bool, bool]:
+    """(asked and not sent yet, sent) for this voter's reminder: one small read (no row object)."""
     voter_id = voter if isinstance(voter, int) else voter.pk
-    return BallotReminder.objects.filter(voter_id=voter_id).first()
+    sent_at = BallotReminder.objects.filter(voter_id=voter_id).values_list("sent_at", flat=True)[:1]
+    if not sent_at:
+        return False, False
+    return sent_at[0] is None, sent_at[0] is not None
 
 
 def reminder_forget(voter_id: int) -> None:

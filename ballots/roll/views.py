@@ -100,9 +100,7 @@ def identify(request, slug):
     except DomainError as exc:
         ctx["error"] = exc.message
         return _error_response(render(request, "ballots/identify.html", ctx), exc)
-    return identity.remember_voter(
-        redirect(_pots_url(election)), election=election, voter=voter, method=method
-    )
+    return identity.remember_voter(redirect(ctx["pots_url"]), election=election, voter=voter, method=method)
 
 
 @require_POST

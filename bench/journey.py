@@ -77,6 +77,8 @@ in one query (K from the frozen bytes once per process), the page frame's naviga
     this (6)             57.7       860      1000     0        32.7 (29.3+3.4)      1.4      11.9
     before (2)           50.1-50.5  981-994  1038-1045 0       36.0-36.3            1.4      25.0-25.2
     this (2)             70.3-75.1  660-701  690-776  0        23.7-25.5            1.4      12.5-14.2
+    before (2), 3 rounds 50.6       981      1045     0        35.9 (32.1+3.7)      1.4      24.9
+    this (2), 3 rounds   73.2       679      719      0        24.5 (22.2+2.3)      1.4      13.0
 
 Every run: one ballot and one participation per receipt, nobody twice. Workers, same code, one run each
 (1,000 voters): 2 sync workers 70.4 voters/s (25.3 ms CPU/voter), 3: 63.8 (28.7), 4: 62.2 (30.0), 6: 56.3

@@ -359,8 +359,10 @@ PB_THROTTLE_SPACE_WINDOW = int(os.environ.get("PB_THROTTLE_SPACE_WINDOW", "60"))
 # Django's technical 404/500 pages (URLconf listing, tracebacks) only when asked for, even with DEBUG on.
 PB_TECHNICAL_ERRORS = _env_bool("PB_TECHNICAL_ERRORS", False)
 SESSION_COOKIE_HTTPONLY = True
-# Database sessions (Django's default engine): ending a session (a voter done, a booth device handed over,
-# an official signing out) deletes it on the server, so a copy of the cookie is worth nothing afterwards.
+# Database sessions (Django's default engine): ending a session (a booth device handed over, an official
+# signing out) deletes it on the server, so a copy of the cookie is worth nothing afterwards. A voter's
+# identification is not in the session but a signed cookie of its own (ballots/roll/identity.py); leaving
+# revokes its copies on the server too (the roll entry's identity version).
 CSRF_FAILURE_VIEW = "pb.core.errorpages.csrf_failure"  # an expired form, said plainly (also in the demo)
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the <body hx-headers>, not the cookie
 X_FRAME_OPTIONS = "DENY"

@@ -4,11 +4,11 @@ election's pots and the frozen definition (its id and hash, and the anonymity se
 Read for each cast in one query (the election with its frozen definition's id and hash; its pots and the
 spec come from the voting pages' caches, keyed by the election's content version: ballots.roll.eligibility,
 ballots.casting.selectors.ballot_page; K from the frozen bytes once per process). `services.ballot_cast`
-re-reads the election's phase and freeze under the voter's row lock and reads the context again if its
-freeze no longer matches. Keeping the whole context
-in the cache as well (checked under the lock against the freeze and the election's content version) was
-measured on the whole voter journey (bench/journey.py, 2 x 800 voters, side by side): 2 % more voters per
-second, 4 % less CPU per voter, under the 15 % that keeps a fast path, so it is not done.
+re-reads the election's phase and freeze under the voter's row lock and builds the context again, with the
+freeze it just read, if the two no longer match. Keeping the whole context in the cache as well (checked
+under the lock against the freeze and the election's content version) was measured on the whole voter
+journey (bench/journey.py, 2 x 800 voters, side by side): 2 % more voters per second, 4 % less CPU per
+voter, under the 15 % that keeps a fast path, so it is not done.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.db.models import F
 from ballots.ballotbox.pending import DEFAULT_ANONYMITY_K, anonymity_k
 from ballots.casting.selectors import ballot_spec
 from ballots.casting.validation import BallotSpec
-from ballots.roll.eligibility import election_pots
+from ballots.roll.eligibility import election_pots, pot_by_slug
 from pb.core.models import Election, Pot
 
 
@@ -65,18 +65,12 @@ def frozen_anonymity_k(election_id: int) -> int:
     return _freeze_of(election_id)[1]
 
 
-def build(pot: Pot) -> PotContext:
-    """A fresh context for this pot (its election read if not already joined; the election's pots from the
-    cache, ballots.roll.eligibility.election_pots). The frozen definition's id and hash come from the
-    election's `freeze_id` / `freeze_sha` if it was read with them (`pot_context`), else from a query."""
+def build(pot: Pot, freeze: tuple[int, str] | None) -> PotContext:
+    """The context of this pot (with its election joined) under the frozen definition `freeze` ((id, sha256),
+    or None before voting opens); the election's pots come from the cache
+    (ballots.roll.eligibility.election_pots)."""
     election = pot.election
     pots = election_pots(election)
-    if hasattr(election, "freeze_id"):
-        freeze = (election.freeze_id, election.freeze_sha) if election.freeze_id is not None else None
-        k = _frozen_k(*freeze) if freeze else DEFAULT_ANONYMITY_K
-    else:
-        freeze, k = _freeze_of(election.pk)
-    pot.election = election
     return PotContext(
         election=election,
         pot=pot,
@@ -84,7 +78,7 @@ def build(pot: Pot) -> PotContext:
         pots=pots,
         freeze=freeze,
         pots_by_id={p.pk: p for p in pots},
-        anonymity_k=k,
+        anonymity_k=_frozen_k(*freeze) if freeze else DEFAULT_ANONYMITY_K,
     )
 
 
@@ -96,5 +90,7 @@ def pot_context(slug: str, pot_slug: str) -> PotContext | None:
         election = Election.objects.annotate(**frozen).get(slug=slug)
     except Election.DoesNotExist:
         return None
-    pot = next((p for p in election_pots(election) if p.slug == pot_slug), None)
-    return build(pot) if pot is not None else None
+    pot = pot_by_slug(election, pot_slug)
+    if pot is None:
+        return None
+    return build(pot, (election.freeze_id, election.freeze_sha) if election.freeze_id is not None else None)

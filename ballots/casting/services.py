@@ -203,7 +203,7 @@ def ballot_cast(
     freeze = (voter.freeze_id, voter.freeze_sha) if voter.freeze_id is not None else None
     ctx = context if context is not None and context.pot.pk == pot.pk else None
     if ctx is None or ctx.freeze != freeze:  # read before another definition was frozen: read it again
-        ctx = castctx.build(Pot.objects.select_related("election").get(pk=pot.pk))  # freeze: a query
+        ctx = castctx.build(Pot.objects.select_related("election").get(pk=pot.pk), freeze)
     election, pot = ctx.election, ctx.pot
     if channel == Channel.BOOTH:
         require(actor, "ballot.booth", _at_phase(election, phase))  # an official casts for the resident

@@ -34,7 +34,7 @@ from ballots.exceptions import AlreadyVoted, BallotInvalid
 from ballots.models import Channel, PaperBatch, VoterRollEntry
 from ballots.reminders.forms import reminder_form_context
 from ballots.roll import identity
-from ballots.roll.eligibility import election_pots
+from ballots.roll.eligibility import pot_by_slug
 from ballots.roll.identification import already_voted_message
 from pb.core.exceptions import DomainError, PhaseError
 from pb.core.models import BallotType, Election, Phase, Pot
@@ -136,7 +136,7 @@ def _with_descriptions(ctx: dict, texts: dict[str, selectors.ProjectText], versi
 
 
 def _pot(election: Election, pot_slug: str) -> Pot:
-    pot = next((p for p in election_pots(election) if p.slug == pot_slug), None)
+    pot = pot_by_slug(election, pot_slug)
     if pot is None:
         raise Http404("No such pot.")
     return pot

@@ -112,6 +112,11 @@ def election_pots(election) -> tuple[Pot, ...]:
     return pots
 
 
+def pot_by_slug(election, slug: str) -> Pot | None:
+    """The election's pot with this slug (from its kept pots), or None."""
+    return next((p for p in election_pots(election) if p.slug == slug), None)
+
+
 def with_pots(voter: VoterRollEntry, election) -> VoterRollEntry:
     """Give the voter their election and their district pot from the election's kept pots, instead of
     joining them into the query that read the voter."""

@@ -130,7 +130,8 @@ def _target_text(method: str, value: str) -> str:
     return roll.normalize_ref(value)[:64]
 
 
-@_throttled("code", target="code")  # in one transaction with the throttle (ballots.roll.throttle.attempt)
+# In one transaction with the throttle (ballots.roll.throttle.attempt).
+@_throttled("code", target="code")
 def voter_identify_code(*, election: Election, code: str, actor=None) -> VoterRollEntry:
     """Identify a voter by a one-time voting code (call with ip=...: throttled per address and per code)."""
     _require_voting_open(election)
@@ -188,9 +189,8 @@ def _roll_match(election: Election, reference: str, date_of_birth: dt.date) -> V
     return voter
 
 
-@_throttled(
-    "roll", target="reference"
-)  # in one transaction with the throttle (ballots.roll.throttle.attempt)
+# In one transaction with the throttle (ballots.roll.throttle.attempt).
+@_throttled("roll", target="reference")
 def voter_identify_roll(
     *, election: Election, reference: str, date_of_birth: dt.date, actor=None
 ) -> VoterRollEntry:

@@ -227,7 +227,7 @@ def cast_actor(request, election: Election):
 
 def pots_state(voter: VoterRollEntry) -> tuple[list[Pot], list[Pot]]:
     """(eligible pots, those not voted in yet) in one query, the voter's participations (the election's pots
-    are kept: ballots.roll.eligibility.election_pots). Same pots and order as `pots_left`.
+    are kept: ballots.roll.eligibility.election_pots).
 
     Inside a cast, call it after taking the voter's row lock: a statement started after the lock sees every
     participation committed by a request that held the lock before."""

@@ -299,3 +299,32 @@ def test_sweep_drops_what_is_forgotten_and_keeps_delays(client, election, code):
     assert "verify:someone" in left  # idle for less than a day: not ours to judge
     assert {k.split(":")[0] for k in left} == {"ip", "space", "verify"}
     assert ThrottleBucket.objects.filter(key__startswith="ip:").count() == 1  # the one in its delay
+
+
+def test_a_failure_is_counted_even_if_its_forgotten_bucket_was_swept_meanwhile(election):
+    """The sweep may delete a bucket whose failures are forgotten while an attempt on it is running (it does
+    not take the attempt's lock): the failure is still written, as a new row."""
+    key = throttle._ip_key(election.pk, HOME)
+    ThrottleBucket.objects.create(key=key, failures=4, window_start=timezone.now() - dt.timedelta(hours=2))
+    attempt = throttle.attempt(election_id=election.pk, method="code", ip=HOME, target="ABCD")
+    with pytest.raises(throttle.CodeInvalid), attempt:
+        assert throttle.throttle_sweep() == 1  # the forgotten bucket goes while the attempt runs
+        raise throttle.CodeInvalid("wrong code")
+    rows = {b.key: b.failures for b in ThrottleBucket.objects.filter(key__in=[key])}
+    assert rows == {key: 1}  # forgotten failures start again at 1, and this one is not lost
+    assert ThrottleBucket.objects.filter(key__startswith=f"t:{election.pk}:code:", failures=1).count() == 1
+
+
+def test_a_success_writes_no_bucket_and_a_failure_after_it_is_counted(election):
+    with throttle.attempt(election_id=election.pk, method="code", ip=HOME, target="ABCD"):
+        pass
+    assert not ThrottleBucket.objects.exists()
+    for _ in range(2):
+        attempt = throttle.attempt(election_id=election.pk, method="code", ip=HOME, target="ABCD")
+        with pytest.raises(throttle.CodeInvalid), attempt:
+            raise throttle.CodeInvalid("wrong code")
+    mine = ThrottleBucket.objects.exclude(key__startswith="space:")  # the code space counts apart
+    assert sorted(mine.values_list("failures", flat=True)) == [2, 2]
+    with throttle.attempt(election_id=election.pk, method="code", ip=HOME, target="ABCD"):
+        pass  # a success after failures leaves them counted (nothing is refunded)
+    assert sorted(mine.values_list("failures", flat=True)) == [2, 2]

@@ -67,7 +67,7 @@ def read(path_or_text: str | os.PathLike | bytes) -> Election:
     if isinstance(path_or_text, os.PathLike) or "\n" not in path_or_text:
         path = Path(path_or_text)
         try:
-            with path.open(encoding="utf-8-sig", newline="") as f:
+            with path.open("rb") as f:
                 fast = _parse_fast(_file_blocks(f, os.fstat(f.fileno()).st_size))
         except FileNotFoundError:
             raise PabulibError(f"{path}: no such file") from None
@@ -441,13 +441,19 @@ class _Decline(Exception):
     """The fast path cannot vouch for this input; the line-by-line parser decides."""
 
 
-def _file_blocks(f: io.TextIOBase, size: int) -> Iterator[str]:
+def _file_blocks(f: io.BufferedIOBase, size: int) -> Iterator[bytes]:
+    """The file's bytes in blocks of whole lines (the last may lack its newline), without a UTF-8 BOM."""
     block = _block_size(size)
-    rest = ""
+    rest = b""
+    first = True
     while chunk := f.read(block):
+        if first:
+            first = False
+            if chunk.startswith(b"\xef\xbb\xbf"):
+                chunk = chunk[3:]
         if rest:
             chunk = rest + chunk
-        cut = chunk.rfind("\n") + 1
+        cut = chunk.rfind(b"\n") + 1
         rest = chunk[cut:]
         if cut:
             yield chunk[:cut]
@@ -455,17 +461,19 @@ def _file_blocks(f: io.TextIOBase, size: int) -> Iterator[str]:
         yield rest
 
 
-def _text_blocks(text: str) -> Iterator[str]:
-    start, end = 0, len(text)
+def _text_blocks(text: str) -> Iterator[bytes]:
+    """The text's UTF-8 bytes in blocks of whole lines, as `_file_blocks` gives a file's."""
+    data = text.encode()
+    start, end = 0, len(data)
     block = _block_size(end)
     while start < end:
-        cut = text.find("\n", min(start + block, end))
+        cut = data.find(b"\n", min(start + block, end))
         stop = end if cut < 0 else cut + 1
-        yield text[start:stop]
+        yield data[start:stop]
         start = stop
 
 
-def _parse_fast(blocks: Iterable[str]) -> Election | None:
+def _parse_fast(blocks: Iterable[bytes]) -> Election | None:
     """The election, or None when the line-by-line parser must decide (see above)."""
     try:
         return _fast(blocks)
@@ -473,21 +481,21 @@ def _parse_fast(blocks: Iterable[str]) -> Election | None:
         return None
 
 
-def _fast(blocks: Iterable[str]) -> Election:
+def _fast(blocks: Iterable[bytes]) -> Election:
     blocks = iter(blocks)
     head: list[str] = []
-    rest = ""  # what follows the VOTES header line in the block that holds it
+    rest = b""  # what follows the VOTES header line in the block that holds it
     in_quote = False
     at_header = False
     for block in blocks:  # META and PROJECTS (small): up to the VOTES line, then its header line
-        if "\r" in block:
-            block = block.replace("\r\n", "\n")
+        if b"\r" in block:
+            block = block.replace(b"\r\n", b"\n")
         start, end = 0, len(block)
         while start < end:
-            stop = block.find("\n", start)
+            stop = block.find(b"\n", start)
             if stop < 0:
                 stop = end
-            line = block[start:stop]
+            line = block[start:stop].decode()  # a bad byte: UnicodeDecodeError, a ValueError (declined)
             start = stop + 1
             head.append(line)
             if at_header:
@@ -557,27 +565,28 @@ class _VotesBuilder:
         self.extra: list[list[bytes]] = [[] for _ in self.others]
         self.keys = _ProjectKeys.of(self.ids) if self.i_points is None else None
 
-    def add_block(self, block: str) -> None:
-        """Whole lines of VOTES (the last one may lack its newline): read from bytes when the block is
-        plain (`_add_bytes`), else line by line (`add`)."""
+    def add_block(self, block: bytes) -> None:
+        """Whole lines of VOTES in UTF-8 (the last one may lack its newline): read from the bytes when the
+        block is plain (`_add_bytes`), else decoded and line by line (`add`). Decoding checks the UTF-8
+        either way (a bad byte raises UnicodeDecodeError, a ValueError: the fast path declines)."""
         if not block:
             return
-        if "\r" in block:
-            block = block.replace("\r\n", "\n")
+        if b"\r" in block:
+            block = block.replace(b"\r\n", b"\n")
+        text = None if block.isascii() else block.decode()
         if self.keys is not None and self.int_ids and self._add_bytes(block):
             return
-        lines = block.split("\n")
-        if block.endswith("\n"):
+        lines = (block.decode() if text is None else text).split("\n")
+        if block.endswith(b"\n"):
             lines.pop()
         self.add(lines)
 
-    def _add_bytes(self, block: str) -> bool:
+    def _add_bytes(self, b: bytes) -> bool:
         """`add` for a plain block, on its UTF-8 bytes with NumPy: False (nothing stored) unless every line
         has the header's number of fields, every voter id is a canonical decimal integer of at most 18
         digits and every vote token is a project id or the empty vote, with no quote or NUL byte; then
         `add` would store exactly the same arrays and bytes, which is what this stores. Approval, choose-1
         and ordinal files without a points column (the rest go line by line)."""
-        b = block.encode()
         if b[-1:] != b"\n":
             b += b"\n"
         if b'"' in b or b"\0" in b:
@@ -815,10 +824,10 @@ def _columns_bytes(a: np.ndarray, starts: np.ndarray, ends: np.ndarray, cols: li
     (each end is the field's delimiter), all columns gathered at once."""
     if not cols:
         return []
-    start = starts[:, cols].T.ravel()  # column by column, each in line order
-    width = ends[:, cols].T.ravel() - start + 1  # with its delimiter, which becomes the newline
-    stop = np.cumsum(width)
-    picked = a[np.arange(int(stop[-1])) + np.repeat(start - (stop - width), width)]
+    start = starts[:, cols].T.ravel().astype(np.int32)  # column by column, each in line order (< 2^31)
+    width = ends[:, cols].T.ravel().astype(np.int32) - start + 1  # with its delimiter, becoming the newline
+    stop = np.cumsum(width, dtype=np.int32)
+    picked = a[np.arange(int(stop[-1]), dtype=np.int32) + np.repeat(start - (stop - width), width)]
     picked[stop - 1] = 10
     data = picked.tobytes()
     L = len(starts)

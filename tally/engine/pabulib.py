@@ -593,27 +593,32 @@ class _VotesBuilder:
             return False
         a = np.frombuffer(b, np.uint8)
         n = self.n
-        is_nl = a == 10
-        delim = np.flatnonzero(is_nl | (a == 59))  # where each field ends (";" or the newline)
+        # every ";", newline and comma, in one pass: field ends (";" or the newline) and commas
+        at = np.flatnonzero((a == 59) | (a == 10) | (a == 44))
+        mark = a[at]
+        ends_field = mark != 44
+        delim = at[ends_field]
         L = len(delim) // n
-        if L * n != len(delim) or int(np.count_nonzero(is_nl)) != L:
+        if L * n != len(delim) or int(np.count_nonzero(mark == 10)) != L:
             return False
         ends = delim.reshape(L, n)
-        if not is_nl[ends[:, -1]].all():  # so every line has exactly n fields
+        if not (a[ends[:, -1]] == 10).all():  # so every line has exactly n fields
             return False
         starts = np.empty_like(ends)
         starts[:, 1:] = ends[:, :-1] + 1
         starts[0, 0] = 0
         starts[1:, 0] = ends[:-1, -1] + 1
         padded = b + bytes(24)
-        ints = _decimal_ids(padded, len(b), starts[:, self.i_voter], ends[:, self.i_voter])
+        ints = _decimal_ids(padded, starts[:, self.i_voter], ends[:, self.i_voter])
         if ints is None:
             return False
         ts, te = starts[:, self.i_vote], ends[:, self.i_vote]
-        comma = np.flatnonzero(a == 44)
-        line = np.minimum(np.searchsorted(te, comma), L - 1)
-        inside = (comma >= ts[line]) & (comma < te[line])  # the commas of the votes (not other columns)
-        comma, line = comma[inside], line[inside]
+        # a comma after k field ends lies in field k % n of line k // n: keep those of the votes
+        is_comma = ~ends_field
+        k = np.cumsum(ends_field)[is_comma]
+        line, field = np.divmod(k, n)
+        in_vote = field == self.i_vote
+        comma, line = at[is_comma][in_vote], line[in_vote]
         lens = np.bincount(line, minlength=L) + 1  # tokens per vote, as str.count(",") + 1
         # token k of the block: its first byte and the byte after it, votes in order
         last = np.cumsum(lens) - 1
@@ -710,12 +715,18 @@ class _VotesBuilder:
             raise _Decline
         ends = np.cumsum(lens)
         starts = ends - lens
-        for k in np.flatnonzero(np.bincount(lens)).tolist():  # the lengths present (np.unique imports np.ma)
-            if k > 1:  # a project twice on one ballot: sort each ballot of length k, compare neighbours
-                m = codes[starts[lens == k][:, None] + np.arange(k)]
-                m.sort(axis=1)
-                if (m[:, 1:] == m[:, :-1]).any():
-                    raise _Decline
+        if L and lens.max() > 1:
+            # A project twice on one ballot: the ballot's projects as bits (64 projects a word) set fewer
+            # bits than it lists projects. (A shift by 64 or more, a project of another word, gives 0.)
+            listed = lens > 0
+            at = starts[listed]  # where each non-empty ballot starts (ascending)
+            code = codes.astype(np.uint64)
+            bits = np.zeros(len(at), dtype=np.int64)
+            for w in range(0, self.P, 64):
+                word = np.left_shift(np.uint64(1), code - np.uint64(w) if w else code)
+                bits += np.bitwise_count(np.bitwise_or.reduceat(word, at))
+            if (bits != lens[listed]).any():
+                raise _Decline
         if self.max_cost is not None:
             csum = np.concatenate(([0], np.cumsum(self.costs[codes])))
             if (csum[ends] - csum[starts] > self.max_cost).any():
@@ -798,25 +809,32 @@ class _VotesBuilder:
         return Profile(vote_type=self.vote_type, ballots=table, voter_columns=self.cols)
 
 
-def _decimal_ids(padded: bytes, size: int, start: np.ndarray, end: np.ndarray) -> np.ndarray | None:
+def _decimal_ids(padded: bytes, start: np.ndarray, end: np.ndarray) -> np.ndarray | None:
     """The integers written in padded[start[i]:end[i]], or None unless each is canonical: 1 to 18 ASCII
     digits, no leading zero (what `int` then `str` gives back unchanged). padded: the bytes of the block
-    (`size` of them) followed by at least 18 more."""
+    followed by at least 18 more."""
     width = end - start
     D = int(width.max())
     if int(width.min()) < 1 or D > 18:
         return None
-    grid = np.ndarray((size, D), dtype=np.uint8, buffer=padded, strides=(1, 1))[start]  # D bytes each
-    grid -= 48  # digits become 0..9, every other byte more (uint8 wraps around)
-    inside = np.arange(D) < width[:, None]
-    if (grid[inside] > 9).any() or ((grid[:, 0] == 0) & (width > 1)).any():
-        return None
-    grid[~inside] = 0
-    value = grid.astype(np.int64) @ _POW10[D - 1 :: -1]  # the digits as if D were written: too many zeros
-    return value // _POW10[D - width]
-
-
-_POW10 = 10 ** np.arange(19, dtype=np.int64)
+    a = np.frombuffer(padded, np.uint8)
+    value = np.zeros(len(start), dtype=np.int64)
+    for j in range(D):  # digit j of every id at once
+        digit = a[start + j] - np.uint8(48)  # digits become 0..9, every other byte more (uint8 wraps)
+        if j == 0:
+            if ((digit == 0) & (width > 1)).any():
+                return None
+            live = None
+        else:
+            live = width > j
+            digit[~live] = 0
+        if (digit > 9).any():
+            return None
+        value *= 10
+        value += digit
+        if live is not None and not live.all():
+            value[~live] //= 10  # an id shorter than j + 1 digits: undo the shift (its digit was 0)
+    return value
 
 
 def _columns_bytes(a: np.ndarray, starts: np.ndarray, ends: np.ndarray, cols: list[int]) -> list[bytes]:
@@ -824,10 +842,15 @@ def _columns_bytes(a: np.ndarray, starts: np.ndarray, ends: np.ndarray, cols: li
     (each end is the field's delimiter), all columns gathered at once."""
     if not cols:
         return []
-    start = starts[:, cols].T.ravel().astype(np.int32)  # column by column, each in line order (< 2^31)
-    width = ends[:, cols].T.ravel().astype(np.int32) - start + 1  # with its delimiter, becoming the newline
-    stop = np.cumsum(width, dtype=np.int32)
-    picked = a[np.arange(int(stop[-1]), dtype=np.int32) + np.repeat(start - (stop - width), width)]
+    start = starts[:, cols].T.ravel()  # column by column, each in line order
+    width = ends[:, cols].T.ravel() - start + 1  # with its delimiter, which becomes the newline
+    stop = np.cumsum(width)
+    # where to read each byte: consecutive within a field, a jump to the next field's start (cumsum of
+    # the steps, rather than np.repeat, which copies element by element)
+    step = np.ones(int(stop[-1]), dtype=np.int64)
+    step[0] = start[0]
+    step[stop[:-1]] = start[1:] - (start[:-1] + width[:-1] - 1)
+    picked = a[np.cumsum(step, out=step)]
     picked[stop - 1] = 10
     data = picked.tobytes()
     L = len(starts)
@@ -879,8 +902,11 @@ class _ProjectKeys:
         token is not a project id. padded: `size` bytes and at least 8 more."""
         if len(width) and int(width.max()) > self.widest:
             return None
-        words = np.ndarray((size,), dtype="<u8", buffer=padded, strides=(1,))[start]  # 8 bytes from start
-        key = words & self.masks[width]
+        a = np.frombuffer(padded, np.uint8)
+        key = a[start].astype(np.uint64)  # little-endian: byte j of the id is bits 8j..8j+7 of its key
+        for j in range(1, self.widest):
+            key |= a[start + j].astype(np.uint64) << np.uint64(8 * j)
+        key &= self.masks[width]
         codes = self.table[(key * self.mult) >> self.shift]
         empty = width == 0
         codes[empty] = self.P

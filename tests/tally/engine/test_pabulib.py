@@ -648,3 +648,25 @@ def test_project_keys_give_empty_tokens_no_project_whatever_the_table():
     assert keys.codes(padded, len(text), start[:1], width[:1]) is None
     assert pabulib._ProjectKeys.of(["1", "x" * 9]) is None  # ids over 8 bytes: read line by line
     assert pabulib._ProjectKeys.of(["1", "a,b"]) is None
+
+
+@pytest.mark.parametrize(
+    ("votes", "twice"),
+    [
+        (["5,69", "70,6,134", "1,2,3"], None),  # the same bit in different words of 64 projects
+        (["5,69", "70,6,70"], "70"),
+        (["134,2,134", "1"], "134"),
+        (["0,64,128,0"], "0"),
+    ],
+)
+def test_a_project_twice_on_a_ballot_among_many_projects(votes, twice):
+    ids = [str(k) for k in range(135)]
+    rows = [f"{v};{vote};" for v, vote in enumerate(votes, start=1)]
+    text = _plain(rows, ids=tuple(ids)).replace("budget;1000", "budget;100000")
+    if twice is None:
+        fast = pabulib.parse(text)
+        assert isinstance(fast.profile.ballots, BallotTable)
+        assert same(fast, pabulib._parse_lines(text))
+    else:
+        with pytest.raises(PabulibError, match=f"lists project '{twice}' twice"):
+            pabulib.parse(text)

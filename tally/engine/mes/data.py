@@ -58,6 +58,7 @@ class MesData:
     ballots: list[tuple[int, ...]] = field(default_factory=list)
     _affects: dict[int, np.ndarray] = field(default_factory=dict)
     _affected: dict[int, list[int]] = field(default_factory=dict)
+    _overlap_up: dict[int, np.ndarray] = field(default_factory=dict)  # tally.engine.mes.fast._fund
     _unaffected: dict[int, list[int]] = field(default_factory=dict)
     _csr: tuple[np.ndarray, np.ndarray] | None = None  # (row pointers, project indices): the ballots
     _ufloat: dict[int, np.ndarray] = field(default_factory=dict)

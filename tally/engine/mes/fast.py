@@ -107,6 +107,7 @@ class _FastMes:
         # supporters' money gathered by _eval since the last payment (money changes only in _fund): the
         # winner's is paid from without gathering it again
         self.gathered: dict[int, np.ndarray] = {}
+        self.ov_up = data._overlap_up  # per project: overlap * (1 + 8u) (see _fund)
 
     # -- the first round: everybody has the same money, the price is closed-form -----------------------
     def _first_round(self) -> list[tuple[int, float]]:
@@ -429,7 +430,12 @@ class _FastMes:
         self.money[sup] = np.maximum(m, 0.0, out=m)
         # |error| <= d + half * u + rounding of the subtraction, plus the 2u*m slack (module docstring, 5.)
         delta = (half * u_max + _U3 * (self.m0 + rho * u_max)) * _UP8
-        self.err_sum += delta * self.d.overlap(w) * _UP8
+        # overlap * (1 + 8u) kept per project: one NumPy operation fewer a round; its rounding and that of
+        # the product (2u) are within the (1 + 8u) the bound carries for them
+        ov = self.ov_up.get(w)
+        if ov is None:
+            ov = self.ov_up[w] = self.d.overlap(w) * _UP8
+        self.err_sum += delta * ov
 
 
 def mes_run(

@@ -19,7 +19,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
+# Bytecode for the project's own packages, as an installed package ships it: an editable install has none, and
+# with PYTHONDONTWRITEBYTECODE set Python would compile them again at every start (~35 ms of CPU for
+# `python -m tally run`, a sixth of an MES count of Warsaw 2026). compileall writes the .pyc files whatever
+# that variable says, skips those already up to date, and Python reads them (a stale one is ignored).
 install: $(VENV)/.installed
+	@$(PY) -m compileall -q -j 0 ballots pb proposals tally >/dev/null
 
 # Compiled catalogues (locale/*/LC_MESSAGES/django.mo) are committed, so a machine without GNU gettext still
 # shows Vietnamese and Chinese; where msgfmt exists they are recompiled from the .po files.

@@ -46,17 +46,19 @@ def compute(election: Election, outcome: Outcome) -> dict[str, Any]:
     cost_sum = 0
     funded_cost = {pid: cost[pid] for pid in funded}
     cols = vote_columns(election)
+    support = supporters(election)
     if cols is not None:  # pabulib's column form: the same sums without Ballot objects
         ptr, flat, points = cols
-        ids = list(inst.projects)
-        mask = np.asarray([pid in funded_cost for pid in ids], dtype=bool)[flat]
+        mask = np.asarray([pid in funded_cost for pid in inst.projects], dtype=bool)[flat]
         if points is not None:
             mask &= points > 0
-        voter = np.repeat(np.arange(n, dtype=np.int64), np.diff(ptr))
-        with_funded = int(np.count_nonzero(np.bincount(voter[mask], minlength=n)))
-        counts = np.bincount(flat[mask], minlength=len(ids)).tolist()
-        funded_sum = sum(counts)
-        cost_sum = sum(k * cost[pid] for pid, k in zip(ids, counts, strict=True) if k)
+        if len(mask):  # per non-empty ballot (whose starts ascend): any funded project among its own
+            starts = ptr[:-1][np.diff(ptr) > 0]
+            with_funded = int(np.count_nonzero(np.logical_or.reduceat(mask, starts)))
+        # the pairs of `mask` naming a funded project are its count in `support` (both count the (ballot,
+        # project) pairs, with positive points for points ballots)
+        funded_sum = sum(support[pid] for pid in funded_cost)
+        cost_sum = sum(support[pid] * c for pid, c in funded_cost.items())
     else:
         for b in election.profile.ballots:
             if points_ballots and b.points is not None:
@@ -68,7 +70,6 @@ def compute(election: Election, outcome: Outcome) -> dict[str, Any]:
                 funded_sum += len(mine)
                 for p in mine:
                     cost_sum += funded_cost[p]
-    support = supporters(election)
     effective: dict[str, dict[str, str]] = {}
     for r in outcome.rounds:
         for key in ("effective_vote_count", "effective_points"):

@@ -103,10 +103,16 @@ class BallotTable(Sequence[Ballot]):
         self.voter_text = voter_text
         self.extra = extra or []
         self._list: list[Ballot] | None = None
+        self._csr: tuple[Any, Any] | None = None
 
     def csr(self) -> tuple[Any, Any]:
-        """(row pointers, project indices), int64 NumPy arrays: voter i chose flat[ptr[i]:ptr[i + 1]]."""
-        return self.ptr.astype(np.int64, copy=False), self.flat.astype(np.int64, copy=False)
+        """(row pointers, project indices), int64 NumPy arrays: voter i chose flat[ptr[i]:ptr[i + 1]].
+        Made once (a count asks three times: the rule, its supporter counts, the metrics), read-only."""
+        if self._csr is None:
+            ptr, flat = self.ptr.astype(np.int64), self.flat.astype(np.int64)
+            ptr.flags.writeable = flat.flags.writeable = False
+            self._csr = (ptr, flat)
+        return self._csr
 
     def __len__(self) -> int:
         return len(self.ptr) - 1

@@ -13,12 +13,15 @@ handled. Everything malformed raises `PabulibError` with one message naming the 
 `build()` makes an `Election` from plain records (what the Django side exports), validated like a file.
 
 Speed and memory: the file is read in blocks of lines and VOTES is kept column-wise (`model.BallotTable`:
-CSR arrays of project indices, voter ids as integers, other columns as text), checked with C loops (str.split,
-map, NumPy). Warsaw 2026 (3.2 MB, 61,668 voters): 0.07 s CPU with a traced peak of 7 MB (the line-by-line
-parser: 0.23 s, 64 MB); `profile.ballots` builds the Ballot objects on first use (0.07 s), and rules can use
-`profile.ballots.csr()` instead. Anything the fast path cannot vouch for (a quote in VOTES, spaces around
-project ids, any fault) is read again by the line-by-line parser, which names the first fault's line.
-Figures: bench/parse.py.
+CSR arrays of project indices, voter ids as integers, other columns as text), checked with C loops. A plain
+block (every line with the header's number of fields, integer voter ids, project ids of at most 8 bytes, no
+points column) is read from its UTF-8 bytes with NumPy: field ends, the voters' digits and the vote tokens
+found by position, tokens turned into project indices by a perfect hash of the ids (`_add_bytes`); any other
+block by str.split and map (`add`). Warsaw 2026 (3.2 MB, 61,668 voters): 0.03 s CPU (0.065 s by str.split
+and map; the line-by-line parser: 0.23 s, 64 MB); `profile.ballots` builds the Ballot objects on first use
+(0.07 s), and rules can use `profile.ballots.csr()` instead. Anything the fast path cannot vouch for (a
+quote in VOTES, spaces around project ids, any fault) is read again by the line-by-line parser, which names
+the first fault's line. Figures: bench/parse.py.
 
 Long module: one file format, its streaming reader and its writer, kept in one place so the format
 is read and written by the same definitions.
@@ -64,7 +67,7 @@ def read(path_or_text: str | os.PathLike | bytes) -> Election:
     if isinstance(path_or_text, os.PathLike) or "\n" not in path_or_text:
         path = Path(path_or_text)
         try:
-            with path.open(encoding="utf-8-sig", newline="") as f:
+            with path.open("rb") as f:
                 fast = _parse_fast(_file_blocks(f, os.fstat(f.fileno()).st_size))
         except FileNotFoundError:
             raise PabulibError(f"{path}: no such file") from None
@@ -417,14 +420,15 @@ def _parse_points(raw: str, voter: str, projects: tuple[str, ...], lineno: int) 
 #
 # The file is read in blocks of whole lines and the VOTES section is checked and stored a block at a time,
 # column-wise: project ids become indices (CSR arrays), voter ids integers (or one string with offsets), the
-# other columns small codes into their distinct values. Nothing per voter is kept as a Python object, so
-# memory stays near the size of the file and the work is done by C loops (str.split, map, NumPy).
+# other columns their text joined by newlines. Nothing per voter is kept as a Python object, so memory stays
+# near the size of the file and the work is done by C loops (NumPy on the block's bytes when the block is
+# plain, else str.split and map: `_VotesBuilder.add_block`).
 #
 # The fast path accepts exactly what the line-by-line parser accepts and gives the same election: any doubt
 # (a quote or a blank line in VOTES, spaces around ids, a fault of any kind) makes it decline, and the
 # line-by-line parser reads the file again, so a malformed file still gets its one error naming the line.
 
-_BLOCK = 1 << 16  # characters read at a time: large enough for C loops to dominate, small for memory
+_BLOCK = 1 << 17  # characters read at a time: large enough for C loops to dominate, small for memory
 
 
 def _block_size(size: int) -> int:
@@ -437,13 +441,19 @@ class _Decline(Exception):
     """The fast path cannot vouch for this input; the line-by-line parser decides."""
 
 
-def _file_blocks(f: io.TextIOBase, size: int) -> Iterator[str]:
+def _file_blocks(f: io.BufferedIOBase, size: int) -> Iterator[bytes]:
+    """The file's bytes in blocks of whole lines (the last may lack its newline), without a UTF-8 BOM."""
     block = _block_size(size)
-    rest = ""
+    rest = b""
+    first = True
     while chunk := f.read(block):
+        if first:
+            first = False
+            if chunk.startswith(b"\xef\xbb\xbf"):
+                chunk = chunk[3:]
         if rest:
             chunk = rest + chunk
-        cut = chunk.rfind("\n") + 1
+        cut = chunk.rfind(b"\n") + 1
         rest = chunk[cut:]
         if cut:
             yield chunk[:cut]
@@ -451,27 +461,19 @@ def _file_blocks(f: io.TextIOBase, size: int) -> Iterator[str]:
         yield rest
 
 
-def _text_blocks(text: str) -> Iterator[str]:
-    start, end = 0, len(text)
+def _text_blocks(text: str) -> Iterator[bytes]:
+    """The text's UTF-8 bytes in blocks of whole lines, as `_file_blocks` gives a file's."""
+    data = text.encode()
+    start, end = 0, len(data)
     block = _block_size(end)
     while start < end:
-        cut = text.find("\n", min(start + block, end))
+        cut = data.find(b"\n", min(start + block, end))
         stop = end if cut < 0 else cut + 1
-        yield text[start:stop]
+        yield data[start:stop]
         start = stop
 
 
-def _line_chunks(blocks: Iterable[str]) -> Iterator[list[str]]:
-    for block in blocks:
-        if "\r" in block:
-            block = block.replace("\r\n", "\n")
-        lines = block.split("\n")
-        if block.endswith("\n"):
-            lines.pop()
-        yield lines
-
-
-def _parse_fast(blocks: Iterable[str]) -> Election | None:
+def _parse_fast(blocks: Iterable[bytes]) -> Election | None:
     """The election, or None when the line-by-line parser must decide (see above)."""
     try:
         return _fast(blocks)
@@ -479,30 +481,35 @@ def _parse_fast(blocks: Iterable[str]) -> Election | None:
         return None
 
 
-def _fast(blocks: Iterable[str]) -> Election:
-    chunks = _line_chunks(blocks)
+def _fast(blocks: Iterable[bytes]) -> Election:
+    blocks = iter(blocks)
     head: list[str] = []
-    chunk: list[str] = []
-    pos = 0
+    rest = b""  # what follows the VOTES header line in the block that holds it
     in_quote = False
-    while True:  # META and PROJECTS (small): up to the VOTES line, then its header line
-        if pos >= len(chunk):
-            chunk, pos = next(chunks, None), 0
-            if chunk is None:
-                raise _Decline
+    at_header = False
+    for block in blocks:  # META and PROJECTS (small): up to the VOTES line, then its header line
+        if b"\r" in block:
+            block = block.replace(b"\r\n", b"\n")
+        start, end = 0, len(block)
+        while start < end:
+            stop = block.find(b"\n", start)
+            if stop < 0:
+                stop = end
+            line = block[start:stop].decode()  # a bad byte: UnicodeDecodeError, a ValueError (declined)
+            start = stop + 1
+            head.append(line)
+            if at_header:
+                rest = block[start:]
+                break
+            if '"' in line and line.count('"') % 2:
+                in_quote = not in_quote
+            if not in_quote and len(line) <= 12 and ";" not in line and line.strip().upper() == "VOTES":
+                at_header = True
+        else:
             continue
-        line = chunk[pos]
-        pos += 1
-        head.append(line)
-        if '"' in line and line.count('"') % 2:
-            in_quote = not in_quote
-        if not in_quote and len(line) <= 12 and ";" not in line and line.strip().upper() == "VOTES":
-            break
-    while pos >= len(chunk):
-        chunk, pos = next(chunks, None), 0
-        if chunk is None:
-            raise _Decline
-    head.append(chunk[pos])
+        break
+    else:
+        raise _Decline
     where = _locate(head)
     meta = _parse_meta(head, where["META"], where["PROJECTS"])
     projects, project_columns = _parse_projects(head, where["PROJECTS"], where["VOTES"])
@@ -510,10 +517,10 @@ def _fast(blocks: Iterable[str]) -> Election:
     cols = _header(head, where["VOTES"] + 1, "VOTES", ("voter_id", "vote"))
     del head
     votes = _VotesBuilder(instance, cols)
-    votes.add(chunk[pos + 1 :])
-    del chunk
-    for lines in chunks:
-        votes.add(lines)
+    votes.add_block(rest)
+    del rest
+    for block in blocks:
+        votes.add_block(block)
     return Election(instance=instance, profile=votes.profile())
 
 
@@ -556,6 +563,87 @@ class _VotesBuilder:
         self.points: list[np.ndarray] = []
         self.has: list[np.ndarray] = []
         self.extra: list[list[bytes]] = [[] for _ in self.others]
+        self.keys = _ProjectKeys.of(self.ids) if self.i_points is None else None
+
+    def add_block(self, block: bytes) -> None:
+        """Whole lines of VOTES in UTF-8 (the last one may lack its newline): read from the bytes when the
+        block is plain (`_add_bytes`), else decoded and line by line (`add`). Decoding checks the UTF-8
+        either way (a bad byte raises UnicodeDecodeError, a ValueError: the fast path declines)."""
+        if not block:
+            return
+        if b"\r" in block:
+            block = block.replace(b"\r\n", b"\n")
+        text = None if block.isascii() else block.decode()
+        if self.keys is not None and self.int_ids and self._add_bytes(block):
+            return
+        lines = (block.decode() if text is None else text).split("\n")
+        if block.endswith(b"\n"):
+            lines.pop()
+        self.add(lines)
+
+    def _add_bytes(self, b: bytes) -> bool:
+        """`add` for a plain block, on its UTF-8 bytes with NumPy: False (nothing stored) unless every line
+        has the header's number of fields, every voter id is a canonical decimal integer of at most 18
+        digits and every vote token is a project id or the empty vote, with no quote or NUL byte; then
+        `add` would store exactly the same arrays and bytes, which is what this stores. Approval, choose-1
+        and ordinal files without a points column (the rest go line by line)."""
+        if b[-1:] != b"\n":
+            b += b"\n"
+        if b'"' in b or b"\0" in b:
+            return False
+        a = np.frombuffer(b, np.uint8)
+        n = self.n
+        # every ";", newline and comma, in one pass: field ends (";" or the newline) and commas
+        at = np.flatnonzero((a == 59) | (a == 10) | (a == 44))
+        mark = a[at]
+        ends_field = mark != 44
+        delim = at[ends_field]
+        L = len(delim) // n
+        if L * n != len(delim) or int(np.count_nonzero(mark == 10)) != L:
+            return False
+        ends = delim.reshape(L, n)
+        if not (a[ends[:, -1]] == 10).all():  # so every line has exactly n fields
+            return False
+        starts = np.empty_like(ends)
+        starts[:, 1:] = ends[:, :-1] + 1
+        starts[0, 0] = 0
+        starts[1:, 0] = ends[:-1, -1] + 1
+        padded = b + bytes(24)
+        ints = _decimal_ids(padded, starts[:, self.i_voter], ends[:, self.i_voter])
+        if ints is None:
+            return False
+        ts, te = starts[:, self.i_vote], ends[:, self.i_vote]
+        # a comma after k field ends lies in field k % n of line k // n: keep those of the votes
+        is_comma = ~ends_field
+        k = np.cumsum(ends_field)[is_comma]
+        line, field = np.divmod(k, n)
+        in_vote = field == self.i_vote
+        comma, line = at[is_comma][in_vote], line[in_vote]
+        lens = np.bincount(line, minlength=L) + 1  # tokens per vote, as str.count(",") + 1
+        # token k of the block: its first byte and the byte after it, votes in order
+        last = np.cumsum(lens) - 1
+        first = last - lens + 1
+        tok_s = np.empty(len(comma) + L, dtype=np.int64)
+        tok_e = np.empty_like(tok_s)
+        inner = np.ones(len(tok_s), dtype=bool)
+        inner[first] = False
+        tok_s[first] = ts
+        tok_s[inner] = comma + 1
+        inner[first] = True
+        inner[last] = False
+        tok_e[last] = te
+        tok_e[inner] = comma
+        codes = self.keys.codes(padded, len(b), tok_s, tok_e - tok_s)
+        if codes is None:
+            return False
+        lens, codes = self._check_votes(lens, codes, L)
+        extra = _columns_bytes(a, starts, ends, [k for k, _ in self.others])
+        self.vints.append(ints)
+        for parts, text in zip(self.extra, extra, strict=True):
+            parts.append(text)
+        self.lens.append(lens)
+        self.codes.append(codes)
+        return True
 
     def add(self, lines: list[str]) -> None:
         if not lines:
@@ -612,6 +700,10 @@ class _VotesBuilder:
         lens += 1
         toks = ",".join(votes).split(",")
         codes = np.fromiter(map(self.index.__getitem__, toks), np.int32, len(toks))
+        return self._check_votes(lens, codes, L)
+
+    def _check_votes(self, lens: np.ndarray, codes: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray]:
+        """lens: tokens per vote; codes: per token the project index, P for an empty token."""
         empty = np.flatnonzero(codes == self.P)
         if len(empty):
             rows = np.searchsorted(np.cumsum(lens), empty, side="right")
@@ -623,12 +715,18 @@ class _VotesBuilder:
             raise _Decline
         ends = np.cumsum(lens)
         starts = ends - lens
-        for k in np.flatnonzero(np.bincount(lens)).tolist():  # the lengths present (np.unique imports np.ma)
-            if k > 1:  # a project twice on one ballot: sort each ballot of length k, compare neighbours
-                m = codes[starts[lens == k][:, None] + np.arange(k)]
-                m.sort(axis=1)
-                if (m[:, 1:] == m[:, :-1]).any():
-                    raise _Decline
+        if L and lens.max() > 1:
+            # A project twice on one ballot: the ballot's projects as bits (64 projects a word) set fewer
+            # bits than it lists projects. (A shift by 64 or more, a project of another word, gives 0.)
+            listed = lens > 0
+            at = starts[listed]  # where each non-empty ballot starts (ascending)
+            code = codes.astype(np.uint64)
+            bits = np.zeros(len(at), dtype=np.int64)
+            for w in range(0, self.P, 64):
+                word = np.left_shift(np.uint64(1), code - np.uint64(w) if w else code)
+                bits += np.bitwise_count(np.bitwise_or.reduceat(word, at))
+            if (bits != lens[listed]).any():
+                raise _Decline
         if self.max_cost is not None:
             csum = np.concatenate(([0], np.cumsum(self.costs[codes])))
             if (csum[ends] - csum[starts] > self.max_cost).any():
@@ -709,6 +807,112 @@ class _VotesBuilder:
             ],
         )
         return Profile(vote_type=self.vote_type, ballots=table, voter_columns=self.cols)
+
+
+def _decimal_ids(padded: bytes, start: np.ndarray, end: np.ndarray) -> np.ndarray | None:
+    """The integers written in padded[start[i]:end[i]], or None unless each is canonical: 1 to 18 ASCII
+    digits, no leading zero (what `int` then `str` gives back unchanged). padded: the bytes of the block
+    followed by at least 18 more."""
+    width = end - start
+    D = int(width.max())
+    if int(width.min()) < 1 or D > 18:
+        return None
+    a = np.frombuffer(padded, np.uint8)
+    value = np.zeros(len(start), dtype=np.int64)
+    for j in range(D):  # digit j of every id at once
+        digit = a[start + j] - np.uint8(48)  # digits become 0..9, every other byte more (uint8 wraps)
+        if j == 0:
+            if ((digit == 0) & (width > 1)).any():
+                return None
+            live = None
+        else:
+            live = width > j
+            digit[~live] = 0
+        if (digit > 9).any():
+            return None
+        value *= 10
+        value += digit
+        if live is not None and not live.all():
+            value[~live] //= 10  # an id shorter than j + 1 digits: undo the shift (its digit was 0)
+    return value
+
+
+def _columns_bytes(a: np.ndarray, starts: np.ndarray, ends: np.ndarray, cols: list[int]) -> list[bytes]:
+    """Per column k of `cols`: the fields a[starts[i, k]:ends[i, k]] of every line i joined by newlines
+    (each end is the field's delimiter), all columns gathered at once."""
+    if not cols:
+        return []
+    start = starts[:, cols].T.ravel()  # column by column, each in line order
+    width = ends[:, cols].T.ravel() - start + 1  # with its delimiter, which becomes the newline
+    stop = np.cumsum(width)
+    # where to read each byte: consecutive within a field, a jump to the next field's start (cumsum of
+    # the steps, rather than np.repeat, which copies element by element)
+    step = np.ones(int(stop[-1]), dtype=np.int64)
+    step[0] = start[0]
+    step[stop[:-1]] = start[1:] - (start[:-1] + width[:-1] - 1)
+    picked = a[np.cumsum(step, out=step)]
+    picked[stop - 1] = 10
+    data = picked.tobytes()
+    L = len(starts)
+    out = []
+    prev = 0
+    for end in stop[L - 1 :: L].tolist():
+        out.append(data[prev : end - 1])
+        prev = end
+    return out
+
+
+class _ProjectKeys:
+    """Vote tokens to project indices in bytes: a project id of at most 8 UTF-8 bytes read as a
+    little-endian integer (the key), found by a perfect hash of the keys (a multiplier with no collision
+    among the projects) and confirmed by comparing keys. With no NUL byte in the block, equal keys mean equal
+    bytes, so a token gets the index of the id it spells, as the dict lookup of `_votes` does."""
+
+    def __init__(self, keys: np.ndarray, mult: np.uint64, shift: np.uint64, table: np.ndarray):
+        self.keys = np.concatenate((keys, np.zeros(1, np.uint64)))  # index P: no project there
+        self.mult, self.shift, self.table = mult, shift, table
+        self.P = len(keys)
+        self.widest = 8
+        self.masks = np.asarray([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+
+    @classmethod
+    def of(cls, ids: list[str]) -> _ProjectKeys | None:
+        raw = [p.encode() for p in ids]
+        if not raw or any(not 0 < len(r) <= 8 or any(ch in r for ch in b'\0,;\n\r"') for r in raw):
+            return None
+        keys = np.asarray([int.from_bytes(r, "little") for r in raw], dtype=np.uint64)
+        bits = max(10, 2 * len(keys).bit_length() + 1)
+        if bits > 22:
+            return None
+        shift = np.uint64(64 - bits)
+        for k in range(64):
+            mult = np.uint64((0x9E3779B97F4A7C15 * (2 * k + 1)) % 2**64 | 1)
+            slots = (keys * mult) >> shift
+            ordered = np.sort(slots)
+            if not (ordered[1:] == ordered[:-1]).any():
+                table = np.full(1 << bits, len(keys), dtype=np.int32)
+                table[slots] = np.arange(len(keys), dtype=np.int32)
+                out = cls(keys, mult, shift, table)
+                out.widest = max(map(len, raw))
+                return out
+        return None
+
+    def codes(self, padded: bytes, size: int, start: np.ndarray, width: np.ndarray) -> np.ndarray | None:
+        """Per token padded[start:start + width]: the project index, P for an empty token; None if a
+        token is not a project id. padded: `size` bytes and at least 8 more."""
+        if len(width) and int(width.max()) > self.widest:
+            return None
+        a = np.frombuffer(padded, np.uint8)
+        key = a[start].astype(np.uint64)  # little-endian: byte j of the id is bits 8j..8j+7 of its key
+        for j in range(1, self.widest):
+            key |= a[start + j].astype(np.uint64) << np.uint64(8 * j)
+        key &= self.masks[width]
+        codes = self.table[(key * self.mult) >> self.shift]
+        empty = width == 0
+        codes[empty] = self.P
+        if not ((self.keys[codes] == key) | empty).all():
+            return None
+        return codes
 
 
 # ------------------------------------------------------------------------------------------------- writing

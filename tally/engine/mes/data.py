@@ -58,6 +58,8 @@ class MesData:
     ballots: list[tuple[int, ...]] = field(default_factory=list)
     _affects: dict[int, np.ndarray] = field(default_factory=dict)
     _affected: dict[int, list[int]] = field(default_factory=dict)
+    _overlap_up: dict[int, np.ndarray] = field(default_factory=dict)  # tally.engine.mes.fast._fund
+    _unaffected: dict[int, list[int]] = field(default_factory=dict)
     _csr: tuple[np.ndarray, np.ndarray] | None = None  # (row pointers, project indices): the ballots
     _ufloat: dict[int, np.ndarray] = field(default_factory=dict)
     _ugroups: list[list[tuple[int, int]]] | None = None
@@ -138,6 +140,14 @@ class MesData:
         if got is None:
             got = np.flatnonzero(self.overlap(w)).tolist()
             self._affected[w] = got
+        return got
+
+    def unaffected_by(self, w: int) -> list[int]:
+        """Projects sharing no supporter with project w (the rest of `affected_by`'s)."""
+        got = self._unaffected.get(w)
+        if got is None:
+            got = np.flatnonzero(self.overlap(w) == 0).tolist()
+            self._unaffected[w] = got
         return got
 
 

@@ -3,6 +3,7 @@ line number for every kind of malformed file."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tally.engine import pabulib
@@ -447,6 +448,108 @@ def test_fast_reader_across_small_blocks(monkeypatch, ids):
         pabulib.parse(bad)
 
 
+# ------------------------------------------------------------------- VOTES read from bytes (_add_bytes)
+
+
+def _plain(rows: list[str], *, ids=("1", "2", "12", "ż3"), header="voter_id;vote;age") -> str:
+    head = "META\nkey;value\nbudget;1000\nvote_type;approval\nPROJECTS\nproject_id;cost\n"
+    head += "".join(f"{p};{10 + k}\n" for k, p in enumerate(ids))
+    return head + f"VOTES\n{header}\n" + "\n".join(rows) + "\n"
+
+
+def _line_reads(monkeypatch) -> list[int]:
+    """Count the blocks of VOTES read line by line (the rest are read from bytes)."""
+    calls: list[int] = []
+    line_by_line = pabulib._VotesBuilder.add
+
+    def add(self, lines):
+        calls.append(len(lines))
+        return line_by_line(self, lines)
+
+    monkeypatch.setattr(pabulib._VotesBuilder, "add", add)
+    return calls
+
+
+# (name, rows, header, project ids, read from bytes?)
+BYTE_CASES = [
+    ("plain", ["5;1,12;30", "6;;31", "7;ż3;"], "voter_id;vote;age", None, True),
+    ("zero id", ["0;1;3", "10;2;4"], None, None, True),
+    ("18 digits", ["123456789012345678;1;3", "9;2;4"], None, None, True),
+    ("19 digits", ["1234567890123456789;1;3"], None, None, False),
+    ("20 digits", ["12345678901234567890;1;3"], None, None, False),
+    ("leading zero", ["007;1;3", "8;2;4"], None, None, False),
+    ("plus sign", ["+5;1;3"], None, None, False),
+    ("negative id", ["-5;1;3"], None, None, False),
+    ("arabic-indic digit", ["٣;1;3"], None, None, False),
+    ("space around the id", [" 5;1;3", "6;2;4"], None, None, False),
+    ("text id", ["5;1;3", "v6;2;4"], None, None, False),
+    ("comma in another column", ["5;1;3,4", "6;2,12;x,y", "7;;,"], None, None, True),
+    ("columns in another order", ["30;1,2;5", "31;;6"], "age;vote;voter_id", None, True),
+    ("no other column", ["5;1", "6;12,2,1"], "voter_id;vote", None, True),
+    ("several other columns", ["5;a;1;;b", "6;;2,12;c;"], "x;y;vote;voter_id;z", None, False),
+    ("prefix of an id", ["5;1,12;3", "6;12,1;4"], None, None, True),
+    ("unknown project", ["5;13;3"], None, None, False),
+    ("token longer than any id", ["5;123456789;3"], None, None, False),
+    ("space in the vote", ["5;1, 2;3"], None, None, False),
+    ("empty token inside a vote", ["5;1,,2;3"], None, None, True),
+    ("trailing comma", ["5;1,;3"], None, None, True),
+    ("project twice", ["5;2,1,2;3"], None, None, True),
+    ("voter twice", ["5;1;3", "5;2;4"], None, None, True),
+    ("too many fields", ["5;1;3;4"], None, None, False),
+    ("too few fields", ["5;1"], None, None, False),
+    ("NUL byte", ["5;1;3\x00", "6;2;4"], None, None, False),
+    ("tab in a field", ["5;1;\t3"], None, None, True),
+    ("ids of 8 bytes", ["5;abcdefgh,ż;3"], None, ("abcdefgh", "ż", "b"), True),
+    ("an id of 9 bytes", ["5;abcdefghi;3"], None, ("abcdefghi", "b"), False),
+    ("an id with a space", ["5;a b;3"], None, ("a b", "b"), True),
+    ("lone CR in a field", ["5;1;3\r4", "6;2;4"], None, None, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("rows", "header", "ids", "from_bytes"), [c[1:] for c in BYTE_CASES], ids=[c[0] for c in BYTE_CASES]
+)
+def test_votes_from_bytes_agree_with_the_line_parser(rows, header, ids, from_bytes, monkeypatch):
+    text = _plain(rows, **({"header": header} if header else {}), **({"ids": ids} if ids else {}))
+    calls = _line_reads(monkeypatch)
+    try:
+        slow = pabulib._parse_lines(text)
+    except PabulibError as exc:
+        with pytest.raises(PabulibError) as info:
+            pabulib.parse(text)
+        assert (str(info.value), info.value.line) == (str(exc), exc.line)
+    else:
+        assert same(pabulib.parse(text), slow)
+    assert (not calls) == from_bytes
+
+
+def test_integer_ids_read_from_bytes_are_the_integers_written():
+    rows = [f"{v};{'1' if v % 2 else ''};{v % 7}" for v in (0, 7, 10, 99, 100, 123456789012345678, 40, 5)]
+    e = pabulib.parse(_plain(rows))
+    assert e.profile.ballots.voter_ints.tolist() == [0, 7, 10, 99, 100, 123456789012345678, 40, 5]
+    assert [b.voter_id for b in e.profile.ballots] == [r.split(";")[0] for r in rows]
+    assert [b.extra["age"] for b in e.profile.ballots] == [r.split(";")[2] for r in rows]
+
+
+def test_blocks_from_bytes_and_line_by_line_in_one_file(monkeypatch):
+    monkeypatch.setattr(pabulib, "_BLOCK", 97)
+    text = _many_voters(600)
+    # a block with a blank line and, later, text voter ids: those blocks go line by line, the others not
+    lines = text.split("\n")
+    k = next(i for i, line in enumerate(lines) if line.startswith("200;"))
+    lines.insert(k, " ")
+    k = next(i for i, line in enumerate(lines) if line.startswith("450;"))
+    lines[k] = "v" + lines[k]
+    text = "\n".join(lines)
+    calls = _line_reads(monkeypatch)
+    fast, slow = _both(text)
+    assert isinstance(fast.profile.ballots, BallotTable)
+    assert same(fast, slow)
+    assert fast.profile.ballots.voter_ints is None  # the integer ids read before turned into text
+    n_blocks = len(list(pabulib._text_blocks(text[text.index("VOTES") :])))
+    assert 0 < len(calls) < n_blocks - 1
+
+
 def test_repeated_voter_id_far_apart_names_the_second_line(monkeypatch):
     monkeypatch.setattr(pabulib, "_BLOCK", 64)
     text = _many_voters(300, extra=False)
@@ -529,3 +632,41 @@ def test_fast_reader_matches_the_line_parser_on_random_files():
             assert (str(info.value), info.value.line) == (str(exc), exc.line), text
         else:
             assert same(pabulib.parse(text), slow), text
+
+
+def test_project_keys_give_empty_tokens_no_project_whatever_the_table():
+    keys = pabulib._ProjectKeys.of(["1", "12", "ż"])
+    assert keys is not None
+    text = "12,,ż,1,13".encode()
+    padded = text + bytes(8)
+    start = np.asarray([0, 3, 4, 7, 9], dtype=np.int64)
+    width = np.asarray([2, 0, 2, 1, 2], dtype=np.int64)
+    assert keys.codes(padded, len(text), start[:4], width[:4]).tolist() == [1, 3, 2, 0]
+    assert keys.codes(padded, len(text), start, width) is None  # "13" is no project
+    keys.table[:] = 0  # every slot names project 0: a token that is not "1" is found wrong, and refused
+    assert keys.codes(padded, len(text), start[1:2], width[1:2]).tolist() == [3]
+    assert keys.codes(padded, len(text), start[:1], width[:1]) is None
+    assert pabulib._ProjectKeys.of(["1", "x" * 9]) is None  # ids over 8 bytes: read line by line
+    assert pabulib._ProjectKeys.of(["1", "a,b"]) is None
+
+
+@pytest.mark.parametrize(
+    ("votes", "twice"),
+    [
+        (["5,69", "70,6,134", "1,2,3"], None),  # the same bit in different words of 64 projects
+        (["5,69", "70,6,70"], "70"),
+        (["134,2,134", "1"], "134"),
+        (["0,64,128,0"], "0"),
+    ],
+)
+def test_a_project_twice_on_a_ballot_among_many_projects(votes, twice):
+    ids = [str(k) for k in range(135)]
+    rows = [f"{v};{vote};" for v, vote in enumerate(votes, start=1)]
+    text = _plain(rows, ids=tuple(ids)).replace("budget;1000", "budget;100000")
+    if twice is None:
+        fast = pabulib.parse(text)
+        assert isinstance(fast.profile.ballots, BallotTable)
+        assert same(fast, pabulib._parse_lines(text))
+    else:
+        with pytest.raises(PabulibError, match=f"lists project '{twice}' twice"):
+            pabulib.parse(text)

@@ -90,6 +90,20 @@ What is left is spread thin (sampling profile): about a third in the ORM buildin
 least ~0.25 ms of Python, measured), a fifth in rendering five pages, the rest in Django's request handling,
 the throttle's three statements, forms and the cast's encryption.
 
+Session 7 (2026-12-07), quiet machine (load average 0.7 before, 1.6 after), side by side in one run
+(`--voters 800 --rounds 3 --tree before=<aa8bd58 worktree> --tree this=.`, 2 workers, 50 concurrent): this =
+the identification throttle's locks as PostgreSQL advisory locks (a voter who never failed writes no throttle
+row: three write statements fewer per identification; ~3 % fewer instructions per voter in one process):
+
+    run (3 x 800 voters)   voters/s (per round)      p50 ms   p95 ms   errors   CPU/voter (app+PG)   client
+    before (aa8bd58)       76.4 (71.7, 80.4, 77.7)   640      762      0        23.2 (21.1+2.2)      1.4
+    this                   79.0 (70.1, 82.7, 86.2)   611      795      0        22.4 (20.4+2.0)      1.4
+
+The machine's own speed drifts between rounds by more than the change (both trees' first rounds were the
+slowest): the goal (75 voters/s, p95 < 1 s) is met over the 2,400 voters and in two rounds of three; one
+round of each tree fell to 70-72 voters/s. With other jobs on the machine the same trees ran at 22-46
+voters/s (38-45 ms CPU per voter): the figure holds only on a machine whose two cores are the bench's.
+
 Measured side by side for the 15 % rule (2 workers, 2 x 800 voters per tree): the ballot pages' caches
 (pots, projects and texts keyed by the content version) against reading them per request: 70.3 against
 57.2 voters/s, 25.5 against 32.2 ms CPU per voter (+23 %): kept. Keeping the cast's whole context in the

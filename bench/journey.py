@@ -104,8 +104,9 @@ row: three write statements fewer per identification; ~3 % fewer instructions pe
 
 The machine's own speed drifts between rounds by more than the change (in the first run both trees' first
 rounds were the slowest): the goal (75 voters/s, p95 < 1 s, 0 errors) is met over each run's 2,400 voters
-(79.0 and 81.1 voters/s, p95 795 and 766 ms) and in five rounds of six; one round fell to 70 voters/s. With other jobs on the machine the same trees ran at 22-46
-voters/s (38-45 ms CPU per voter): the figure holds only on a machine whose two cores are the bench's.
+(79.0 and 81.1 voters/s, p95 795 and 766 ms) and in five rounds of six; one round fell to 70 voters/s.
+With other jobs on the machine the same trees ran at 22-46 voters/s (38-45 ms CPU per voter): the figure
+holds only on a machine whose two cores are the bench's.
 
 Measured side by side for the 15 % rule (2 workers, 2 x 800 voters per tree): the ballot pages' caches
 (pots, projects and texts keyed by the content version) against reading them per request: 70.3 against
